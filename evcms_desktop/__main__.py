@@ -1,0 +1,3 @@
+from evcms_desktop.app.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""The `evcms-desktop` command: the console by default, headless serving and admin commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from evcms_desktop import APP_NAME, __version__
+from evcms_desktop.app.config import (
+    DEFAULT_HOST,
+    DEFAULT_PATH_PREFIX,
+    DEFAULT_PORT,
+    AppConfig,
+)
+from evcms_desktop.store.database import DatabaseError, default_database_path
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evcms-desktop",
+        description=f"{APP_NAME}: operator console and OCPP 1.6J central system for EV charging.",
+        epilog="Without a command the console window opens and the central system listens.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help=f"SQLite database file (default: {default_database_path()})",
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="how much to log (default: INFO)",
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--headless", action="store_true", help="serve the central system without a window"
+    )
+    mode.add_argument(
+        "--kiosk", action="store_true", help="full-screen walk-up booking for drivers"
+    )
+    server = parser.add_argument_group("central system")
+    server.add_argument("--host", default=DEFAULT_HOST, help=f"listen address ({DEFAULT_HOST})")
+    server.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"listen port ({DEFAULT_PORT})"
+    )
+    server.add_argument(
+        "--path-prefix",
+        default=DEFAULT_PATH_PREFIX,
+        help=f"WebSocket path before the charge point id ({DEFAULT_PATH_PREFIX})",
+    )
+    server.add_argument(
+        "--security-profile",
+        type=int,
+        choices=[0, 1, 2],
+        default=0,
+        help="0: no authentication (lab), 1: HTTP Basic auth, 2: TLS and Basic auth",
+    )
+    server.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain")
+    server.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key")
+    server.add_argument(
+        "--accept-unknown",
+        action="store_true",
+        help="let unknown chargers connect as Pending until an operator approves them",
+    )
+    parser.add_subparsers(dest="command", metavar="COMMAND")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> AppConfig:
+    return AppConfig(
+        db_path=args.db or default_database_path(),
+        host=args.host,
+        port=args.port,
+        path_prefix=args.path_prefix,
+        security_profile=args.security_profile,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        accept_unknown=args.accept_unknown,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    config = config_from_args(args)
+    try:
+        if getattr(args, "handler", None):
+            return int(args.handler(args, config) or 0)
+        from evcms_desktop.ui.console import run_console
+
+        return run_console(config, kiosk=args.kiosk)
+    except DatabaseError as exc:
+        print(f"evcms-desktop: {exc}", file=sys.stderr)  # noqa: T201
+        return 2

@@ -1,0 +1,41 @@
+"""What the booking logic needs to know about a station: connectors, tariff, calendar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from evcms_desktop.domain.peak import PeakCalendar
+from evcms_desktop.domain.tariff import Tariff
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """One bookable connector. `id` is the store's key; `label` is what people read."""
+
+    id: int
+    label: str
+    max_power_kw: Decimal = Decimal("22")
+
+
+@dataclass(frozen=True)
+class Site:
+    name: str
+    connectors: tuple[ConnectorSpec, ...]
+    tariff: Tariff = field(default_factory=Tariff)
+    calendar: PeakCalendar = field(default_factory=PeakCalendar)
+    step: timedelta = timedelta(minutes=15)
+    horizon: timedelta = timedelta(hours=24)  # the paper's 96 steps of 15 minutes
+    max_session: timedelta = timedelta(hours=24)
+
+    def connector(self, connector_id: int) -> ConnectorSpec | None:
+        return next((c for c in self.connectors if c.id == connector_id), None)
+
+    def rate_kw(self, connector: ConnectorSpec) -> Decimal:
+        """The charging rate a connector delivers to a battery: its Pmax times Ceff."""
+        return connector.max_power_kw * self.tariff.efficiency
+
+    @property
+    def fastest_rate_kw(self) -> Decimal:
+        return max((self.rate_kw(c) for c in self.connectors), default=Decimal(0))

@@ -1,0 +1,102 @@
+"""Checks of a booking request, with messages a kiosk user can read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from evcms_desktop.domain.site import Site
+
+# A request made for "now" from a form is a little in the past by the time it is submitted.
+PAST_TOLERANCE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class BookingRequestError(ValueError):
+    """A request that cannot be planned; `errors` says which field and why."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(e.message for e in errors))
+
+    def for_field(self, name: str) -> list[str]:
+        return [e.message for e in self.errors if e.field == name]
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a driver asks for. Times are timezone-aware; energy or power (or both) is given."""
+
+    arrival: datetime
+    duration: timedelta
+    energy_kwh: Decimal | None = None
+    power_kw: Decimal | None = None
+    connector_id: int | None = None
+
+
+def describe_duration(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if request.arrival.tzinfo is None:
+        errors.append(FieldError("arrival", "The arrival time needs a time zone."))
+    elif request.arrival < now - PAST_TOLERANCE:
+        local = site.calendar.to_local(now)
+        errors.append(
+            FieldError("arrival", f"The arrival time has passed. Choose {local:%H:%M} or later.")
+        )
+    if request.duration <= timedelta(0):
+        errors.append(FieldError("duration", "The duration must be longer than zero."))
+    elif request.duration > site.max_session:
+        errors.append(
+            FieldError(
+                "duration", f"A booking can last at most {describe_duration(site.max_session)}."
+            )
+        )
+    if request.energy_kwh is None and request.power_kw is None:
+        errors.append(FieldError("energy", "Enter the energy you need (kWh) or a charging power."))
+    if request.energy_kwh is not None and request.energy_kwh <= 0:
+        errors.append(FieldError("energy", "The energy must be more than zero."))
+    if request.power_kw is not None and request.power_kw <= 0:
+        errors.append(FieldError("power", "The charging power must be more than zero."))
+
+    connectors = site.connectors
+    if not connectors:
+        errors.append(FieldError("connector", f"{site.name} has no connectors to book."))
+    if request.connector_id is not None:
+        chosen = site.connector(request.connector_id)
+        if chosen is None:
+            errors.append(FieldError("connector", "That connector is not at this station."))
+            return errors
+        connectors = (chosen,)
+    if not connectors or errors:
+        return errors
+
+    best_rate = max(site.rate_kw(c) for c in connectors)
+    if request.power_kw is not None and request.power_kw > best_rate:
+        errors.append(
+            FieldError(
+                "power",
+                f"The connectors here deliver at most {best_rate.normalize():f} kW.",
+            )
+        )
+    if request.energy_kwh is not None:
+        most = best_rate * Decimal(site.max_session.total_seconds()) / Decimal(3600)
+        if request.energy_kwh > most:
+            errors.append(
+                FieldError(
+                    "energy",
+                    f"A connector here delivers at most {most.normalize():f} kWh"
+                    f" in {describe_duration(site.max_session)}.",
+                )
+            )
+    return errors

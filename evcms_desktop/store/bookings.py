@@ -1,0 +1,192 @@
+"""Booking: plans from the domain against the bookings near the request, and an atomic take.
+
+Only bookings that can touch the search window are read (an indexed range on start), so
+the cost of a request follows the bookings near its day, not the whole history.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import peewee
+
+from evcms_desktop.domain.availability import Interval, Occupancy
+from evcms_desktop.domain.booking_codes import new_booking_code, normalize_code
+from evcms_desktop.domain.plans import Plan, PlanOutcome, generate_plans
+from evcms_desktop.domain.site import Site
+from evcms_desktop.domain.tariff import PricingRule
+from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.store.models import (
+    BLOCKING_STATES,
+    Booking,
+    BookingState,
+    Station,
+    utcnow,
+)
+from evcms_desktop.store.stations import default_station, load_site
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class SlotTakenError(RuntimeError):
+    """The chosen slot was booked by someone else between planning and confirming."""
+
+
+class BookingNotFoundError(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class DriverDetails:
+    name: str | None = None
+    contact: str | None = None
+
+
+def busy_intervals(
+    station: Station, start: datetime, end: datetime, longest: timedelta
+) -> dict[int, list[Interval]]:
+    """Blocking bookings of the station that overlap [start, end), per connector id."""
+    rows = (
+        Booking.select(Booking.connector, Booking.start, Booking.end)
+        .where(
+            (Booking.station == station)
+            & (Booking.start >= start - longest)
+            & (Booking.start < end)
+            & (Booking.end > start)
+            & (Booking.state.in_([s.value for s in BLOCKING_STATES]))
+        )
+        .tuples()
+    )
+    busy: dict[int, list[Interval]] = defaultdict(list)
+    for connector_id, b_start, b_end in rows:
+        busy[connector_id].append((b_start, b_end))
+    return busy
+
+
+class BookingService:
+    """Plans, confirms and changes bookings of one station."""
+
+    def __init__(
+        self,
+        db: peewee.SqliteDatabase,
+        station: Station | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.db = db
+        self.station = station or default_station()
+        self.clock = clock
+
+    def site(self) -> Site:
+        return load_site(self.station)
+
+    def occupancy(self, site: Site, around: datetime) -> Occupancy:
+        reach = site.horizon + site.max_session
+        return Occupancy(
+            busy_intervals(self.station, around - reach, around + 2 * reach, site.max_session)
+        )
+
+    def plan(self, request: PlanRequest, rule: PricingRule = PricingRule.OPTIMIZED) -> PlanOutcome:
+        """The plans for a request; BookingRequestError explains an invalid one."""
+        site = self.site()
+        return generate_plans(
+            site, request, self.occupancy(site, request.arrival), self.clock(), rule
+        )
+
+    def confirm(
+        self,
+        outcome: PlanOutcome,
+        plan: Plan,
+        driver: DriverDetails | None = None,
+        rule: PricingRule = PricingRule.OPTIMIZED,
+    ) -> Booking:
+        """Book `plan` if its connector is still free; committed before it is returned."""
+        driver = driver or DriverDetails()
+        request = outcome.request
+        # IMMEDIATE takes the write lock first, so two racing confirmations are serialised
+        # and the second one sees the first one's booking.
+        with self.db.atomic("IMMEDIATE"):
+            busy = busy_intervals(self.station, plan.start, plan.end, self.site().max_session)
+            if busy.get(plan.connector_id):
+                raise SlotTakenError(
+                    "That slot has just been taken. Please choose again from fresh plans."
+                )
+            booking = Booking.create(
+                code=self._unused_code(),
+                station=self.station,
+                connector=plan.connector_id,
+                start=plan.start,
+                end=plan.end,
+                requested_start=request.arrival,
+                requested_end=request.arrival + request.duration,
+                energy_kwh=plan.energy_kwh,
+                power_kw=plan.power_kw,
+                plan=plan.kind.value,
+                peak_on=plan.peak_on,
+                overlapped=plan.overlapped,
+                acm=plan.acm,
+                rule=rule.value,
+                price_energy=plan.price.energy,
+                price_time_of_use=plan.price.time_of_use,
+                price_service=plan.price.service,
+                price_total=plan.price.total,
+                driver_name=driver.name or None,
+                driver_contact=driver.contact or None,
+            )
+        log.info("Booked %s on connector %s from %s", booking.code, plan.connector_id, plan.start)
+        return booking
+
+    @staticmethod
+    def _unused_code() -> str:
+        while True:
+            code = new_booking_code()
+            if not Booking.select().where(Booking.code == code).exists():
+                return code
+
+    def find(self, code: str) -> Booking:
+        booking = Booking.get_or_none(Booking.code == normalize_code(code))
+        if booking is None:
+            raise BookingNotFoundError(f"No booking has the ID {normalize_code(code)!r}.")
+        return booking
+
+    def _move(self, code: str, allowed: tuple[BookingState, ...], to: BookingState) -> Booking:
+        with self.db.atomic("IMMEDIATE"):
+            booking = self.find(code)
+            if booking.state not in allowed:
+                state = booking.state.replace("_", " ")
+                raise ValueError(
+                    f"Booking {booking.code} is {state} and cannot be {to.value.replace('_', ' ')}."
+                )
+            booking.state = to.value
+            now = self.clock()
+            if to is BookingState.CHECKED_IN:
+                booking.checked_in_at = now
+            elif to in (BookingState.CANCELLED, BookingState.NO_SHOW, BookingState.COMPLETED):
+                booking.closed_at = now
+            booking.save()
+        return booking
+
+    def cancel(self, code: str) -> Booking:
+        return self._move(
+            code, (BookingState.CONFIRMED, BookingState.CHECKED_IN), BookingState.CANCELLED
+        )
+
+    def check_in(self, code: str) -> Booking:
+        return self._move(code, (BookingState.CONFIRMED,), BookingState.CHECKED_IN)
+
+    def bookings_between(self, start: datetime, end: datetime) -> list[Booking]:
+        return list(
+            Booking.select()
+            .where(
+                (Booking.station == self.station)
+                & (Booking.start >= start - self.site().max_session)
+                & (Booking.start < end)
+                & (Booking.end > start)
+            )
+            .order_by(Booking.start)
+        )

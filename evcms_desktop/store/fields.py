@@ -1,0 +1,50 @@
+"""Column types that keep money exact and times unambiguous in SQLite."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import peewee
+
+_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
+
+
+class UTCDateTimeField(peewee.TextField):
+    """An aware datetime stored as fixed-width UTC text, so text order is time order."""
+
+    field_type = "DATETIME"
+
+    def db_value(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"{self.name}: naive datetime {value!r}; times are stored in UTC")
+        return value.astimezone(UTC).strftime(_FORMAT)
+
+    def python_value(self, value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        return datetime.strptime(value, _FORMAT).replace(tzinfo=UTC)
+
+
+class DecimalTextField(peewee.TextField):
+    """Decimal stored as its exact text (SQLite's NUMERIC would turn it into a float)."""
+
+    field_type = "DECIMAL_TEXT"
+
+    def db_value(self, value: Decimal | int | str | None) -> str | None:
+        return None if value is None else str(Decimal(value))
+
+    def python_value(self, value: str | None) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class JSONField(peewee.TextField):
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> Any:
+        return None if value is None else json.loads(value)

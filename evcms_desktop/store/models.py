@@ -1,0 +1,221 @@
+"""The tables. Times are aware UTC datetimes, money and energy are exact Decimals.
+
+Every change here needs a step in `store.migrations` and a bump of SCHEMA_VERSION.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+import peewee
+
+from evcms_desktop.store.fields import DecimalTextField, JSONField, UTCDateTimeField
+
+database_proxy = peewee.DatabaseProxy()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BaseModel(peewee.Model):
+    class Meta:
+        database = database_proxy
+        legacy_table_names = False
+
+
+class SchemaVersion(BaseModel):
+    version = peewee.IntegerField()
+    applied_at = UTCDateTimeField(default=utcnow)
+
+
+class Setting(BaseModel):
+    """Application-wide key/value settings (operator password hash, listening port, ...)."""
+
+    key = peewee.CharField(primary_key=True)
+    value = JSONField(null=True)
+
+
+class Station(BaseModel):
+    name = peewee.CharField()
+    timezone = peewee.CharField(default="Europe/London")
+    currency = peewee.CharField(default="GBP")
+    energy_price = DecimalTextField(default="0.50")
+    max_power_kw = DecimalTextField(default="22")
+    efficiency = DecimalTextField(default="0.8")
+    peak_demand_charge = DecimalTextField(default="3.00")
+    service_charge = DecimalTextField(default="0.20")
+    # {"Mon": ["08:00-11:00", "16:00-22:00"], ...}; null means the default calendar.
+    peak_windows = JSONField(null=True)
+    step_minutes = peewee.IntegerField(default=15)
+    horizon_hours = peewee.IntegerField(default=24)
+    authorize_grace_minutes = peewee.IntegerField(default=15)
+    site_power_limit_kw = DecimalTextField(null=True)
+
+
+class ChargePointState(enum.StrEnum):
+    PENDING = "pending"  # connected without being known; waits for an operator
+    APPROVED = "approved"
+    REMOVED = "removed"
+
+
+class ChargePoint(BaseModel):
+    ident = peewee.CharField(unique=True, max_length=48)  # the OCPP chargePointId
+    station = peewee.ForeignKeyField(Station, backref="charge_points", on_delete="CASCADE")
+    password_hash = peewee.CharField(null=True)
+    state = peewee.CharField(default=ChargePointState.APPROVED.value)
+    vendor = peewee.CharField(null=True)
+    model = peewee.CharField(null=True)
+    serial_number = peewee.CharField(null=True)
+    firmware_version = peewee.CharField(null=True)
+    supports_reservation = peewee.BooleanField(default=False)
+    connected = peewee.BooleanField(default=False)
+    last_boot_at = UTCDateTimeField(null=True)
+    last_seen_at = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+
+
+class Connector(BaseModel):
+    charge_point = peewee.ForeignKeyField(ChargePoint, backref="connectors", on_delete="CASCADE")
+    number = peewee.IntegerField()  # OCPP connectorId, 1-based
+    max_power_kw = DecimalTextField(default="22")
+    status = peewee.CharField(default="Unavailable")  # OCPP ChargePointStatus
+    error_code = peewee.CharField(default="NoError")
+    status_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("charge_point", "number"), True),)
+
+    @property
+    def label(self) -> str:
+        return f"{self.charge_point.ident} #{self.number}"
+
+
+class BookingState(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    CHECKED_IN = "checked_in"
+    CHARGING = "charging"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    NO_SHOW = "no_show"
+
+
+BLOCKING_STATES = (BookingState.CONFIRMED, BookingState.CHECKED_IN, BookingState.CHARGING)
+
+
+class Booking(BaseModel):
+    code = peewee.CharField(unique=True, max_length=20)  # the booking ID, used as idTag
+    station = peewee.ForeignKeyField(Station, backref="bookings", on_delete="CASCADE")
+    connector = peewee.ForeignKeyField(Connector, backref="bookings", on_delete="CASCADE")
+    start = UTCDateTimeField()
+    end = UTCDateTimeField()
+    requested_start = UTCDateTimeField()
+    requested_end = UTCDateTimeField()
+    energy_kwh = DecimalTextField()
+    power_kw = DecimalTextField()
+    plan = peewee.IntegerField()  # 1..4, or 0 for a booking made as asked
+    peak_on = peewee.BooleanField()
+    overlapped = peewee.BooleanField()
+    acm = DecimalTextField()
+    rule = peewee.CharField(default="optimized")
+    price_energy = DecimalTextField()
+    price_time_of_use = DecimalTextField()
+    price_service = DecimalTextField()
+    price_total = DecimalTextField()
+    state = peewee.CharField(default=BookingState.CONFIRMED.value, index=True)
+    driver_name = peewee.CharField(null=True)
+    driver_contact = peewee.CharField(null=True)
+    created_at = UTCDateTimeField(default=utcnow)
+    checked_in_at = UTCDateTimeField(null=True)  # schema 2
+    closed_at = UTCDateTimeField(null=True)
+    reservation_sent = peewee.BooleanField(default=False)
+
+    class Meta:
+        indexes = (
+            (("station", "start"), False),
+            (("connector", "start"), False),
+        )
+
+
+class TransactionState(enum.StrEnum):
+    ACTIVE = "active"
+    FINISHED = "finished"
+
+
+class ChargingTransaction(BaseModel):
+    """One OCPP transaction. Its auto-increment id is the transactionId sent to the charger."""
+
+    charge_point = peewee.ForeignKeyField(ChargePoint, backref="transactions", on_delete="CASCADE")
+    connector_number = peewee.IntegerField()
+    booking = peewee.ForeignKeyField(Booking, backref="transactions", null=True)
+    id_tag = peewee.CharField(max_length=20)
+    reservation_id = peewee.IntegerField(null=True)
+    meter_start_wh = peewee.IntegerField()
+    meter_stop_wh = peewee.IntegerField(null=True)
+    started_at = UTCDateTimeField()
+    stopped_at = UTCDateTimeField(null=True)
+    stop_reason = peewee.CharField(null=True)  # schema 2
+    state = peewee.CharField(default=TransactionState.ACTIVE.value, index=True)
+    energy_kwh = DecimalTextField(null=True)
+    price_energy = DecimalTextField(null=True)
+    price_time_of_use = DecimalTextField(null=True)
+    price_service = DecimalTextField(null=True)
+    price_total = DecimalTextField(null=True)
+    last_soc = peewee.FloatField(null=True)
+    last_power_kw = peewee.FloatField(null=True)
+    last_energy_wh = peewee.FloatField(null=True)
+
+    class Meta:
+        indexes = (
+            # a retried StartTransaction is recognised by these four
+            (("charge_point", "connector_number", "id_tag", "started_at"), True),
+        )
+
+
+class MeterValue(BaseModel):
+    charge_point = peewee.ForeignKeyField(ChargePoint, on_delete="CASCADE")
+    connector_number = peewee.IntegerField()
+    transaction = peewee.ForeignKeyField(
+        ChargingTransaction, backref="meter_values", null=True, on_delete="CASCADE"
+    )
+    timestamp = UTCDateTimeField()
+    measurand = peewee.CharField(default="Energy.Active.Import.Register")
+    value = peewee.CharField()  # as sent: OCPP values are strings
+    unit = peewee.CharField(null=True)
+    phase = peewee.CharField(null=True)
+    context = peewee.CharField(null=True)
+    location = peewee.CharField(null=True)
+
+    class Meta:
+        indexes = (
+            (("transaction", "timestamp"), False),
+            (("charge_point", "connector_number", "timestamp"), False),
+        )
+
+
+class Event(BaseModel):
+    """A notification or protocol event, kept for the console and for audit."""
+
+    timestamp = UTCDateTimeField(default=utcnow, index=True)
+    kind = peewee.CharField(index=True)
+    charge_point = peewee.CharField(null=True)
+    connector_number = peewee.IntegerField(null=True)
+    booking_code = peewee.CharField(null=True)
+    transaction_id = peewee.IntegerField(null=True)
+    message = peewee.TextField()
+    data = JSONField(null=True)
+    acknowledged = peewee.BooleanField(default=False)  # schema 2
+
+
+ALL_MODELS: tuple[type[BaseModel], ...] = (
+    SchemaVersion,
+    Setting,
+    Station,
+    ChargePoint,
+    Connector,
+    Booking,
+    ChargingTransaction,
+    MeterValue,
+    Event,
+)

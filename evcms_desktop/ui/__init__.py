@@ -1,0 +1,1 @@
+"""The Qt front end: windows, dialogs, table models and charts."""
