@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let unknown chargers connect as Pending until an operator approves them",
     )
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_subparsers(
+        dest="command", metavar="COMMAND", help="run a command instead of opening the console"
+    )
     return parser
 
 

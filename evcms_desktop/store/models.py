@@ -133,7 +133,8 @@ class Booking(BaseModel):
 
     class Meta:
         indexes = (
-            (("station", "start"), False),
+            # covers the planner's query (schema 2), so it never touches the table rows
+            (("station", "start", "end", "state", "connector"), False),
             (("connector", "start"), False),
         )
 

@@ -1,0 +1,88 @@
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from evcms_desktop.app.cli import build_parser, main
+
+OPTIONS = [
+    "--db",
+    "--headless",
+    "--kiosk",
+    "--host",
+    "--port",
+    "--path-prefix",
+    "--security-profile",
+    "--tls-cert",
+    "--tls-key",
+    "--accept-unknown",
+    "--log-level",
+]
+
+
+def test_help_documents_every_option():
+    text = build_parser().format_help()
+    for option in OPTIONS:
+        assert option in text
+    for action in build_parser()._actions:
+        assert action.help, action.option_strings
+
+
+def test_version_is_printed(capsys):
+    try:
+        main(["--version"])
+    except SystemExit as stop:
+        assert stop.code == 0
+    assert "evcms-desktop 0.1.0" in capsys.readouterr().out
+
+
+def test_python_dash_m_runs_the_same_entry_point():
+    result = subprocess.run(
+        [sys.executable, "-m", "evcms_desktop", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "usage: evcms-desktop" in result.stdout
+
+
+def test_a_foreign_database_is_one_clear_line_and_exit_2(tmp_path: Path):
+    bad = tmp_path / "notes.sqlite3"
+    import sqlite3
+
+    with sqlite3.connect(bad) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    result = subprocess.run(
+        [sys.executable, "-m", "evcms_desktop", "--db", str(bad)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].endswith("is not an EVCMS Desktop database")
+
+
+def test_the_console_opens_on_a_fresh_database(tmp_path: Path):
+    db = tmp_path / "console.sqlite3"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "evcms_desktop", "--db", str(db), "--port", "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        seen = []
+        while time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen.append(line)
+            if "Console open" in line:
+                break
+        assert any("Console open" in line for line in seen), "".join(seen)
+        assert process.poll() is None
+        assert db.exists()
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -1,0 +1,82 @@
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from evcms_desktop.store.database import DatabaseError, open_database, read_version
+from evcms_desktop.store.migrations import SCHEMA_VERSION
+from evcms_desktop.store.models import Booking, ChargePoint, Event, Station
+
+V1_SQL = (Path(__file__).parent / "schema_v1.sql").read_text()
+
+
+def schema(path: Path) -> tuple[dict[str, list[tuple]], set[tuple]]:
+    """Columns of every table, and every index as (table, columns, unique)."""
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        columns = {
+            t: sorted(r[1:] for r in conn.execute(f'PRAGMA table_info("{t}")')) for t in tables
+        }
+        indexes = {
+            (t, tuple(c[2] for c in conn.execute(f'PRAGMA index_info("{name}")')), unique)
+            for t in tables
+            for _, name, unique, *_ in conn.execute(f'PRAGMA index_list("{t}")')
+        }
+        return columns, indexes
+
+
+def test_new_file_gets_the_current_schema_wal_and_foreign_keys(db_path):
+    db = open_database(db_path, station_name="North Yard")
+    assert read_version(db) == SCHEMA_VERSION
+    assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert Station.get().name == "North Yard"
+    db.close()
+
+
+def test_an_older_file_is_backed_up_and_upgraded_without_losing_rows(tmp_path):
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(V1_SQL)
+    fresh = tmp_path / "fresh.sqlite3"
+    open_database(fresh).close()
+
+    db = open_database(old)
+    assert read_version(db) == SCHEMA_VERSION
+    booking = Booking.get(Booking.code == "K7QX4M9ZTP")
+    assert booking.price_total == Decimal("8.12")
+    assert booking.checked_in_at is None
+    assert ChargePoint.get().ident == "OLD-1"
+    assert Event.get().acknowledged is False
+    assert Station.get().energy_price == Decimal("0.45")
+    db.close()
+    assert schema(old) == schema(fresh)
+
+    backups = list(tmp_path.glob("old.sqlite3.v1-*.bak"))
+    assert len(backups) == 1
+    with sqlite3.connect(backups[0]) as conn:
+        assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone() == (1,)
+        assert conn.execute("SELECT code FROM booking").fetchone() == ("K7QX4M9ZTP",)
+
+
+def test_reopening_a_current_file_neither_backs_up_nor_changes_it(db_path):
+    open_database(db_path).close()
+    open_database(db_path).close()
+    assert list(db_path.parent.glob("*.bak")) == []
+
+
+def test_a_newer_schema_is_refused(db_path):
+    db = open_database(db_path)
+    db.execute_sql("INSERT INTO schema_version (version, applied_at) VALUES (999, 'x')")
+    db.close()
+    with pytest.raises(DatabaseError, match="newer than this program"):
+        open_database(db_path)
+
+
+def test_a_foreign_sqlite_file_is_refused(tmp_path):
+    other = tmp_path / "other.sqlite3"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (x)")
+    with pytest.raises(DatabaseError, match="not an EVCMS Desktop database"):
+        open_database(other)
