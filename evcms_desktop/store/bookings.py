@@ -87,6 +87,8 @@ class BookingService:
         self.clock = clock
 
     def site(self) -> Site:
+        """The station as it is now: settings changed elsewhere apply to the next plan."""
+        self.station = Station.get_by_id(self.station.id)
         return load_site(self.station)
 
     def occupancy(self, site: Site, around: datetime) -> Occupancy:

@@ -76,6 +76,10 @@ class ChargePoint(BaseModel):
     created_at = UTCDateTimeField(default=utcnow)
 
 
+def connector_label(charge_point_ident: str, number: int) -> str:
+    return f"{charge_point_ident} #{number}"
+
+
 class Connector(BaseModel):
     charge_point = peewee.ForeignKeyField(ChargePoint, backref="connectors", on_delete="CASCADE")
     number = peewee.IntegerField()  # OCPP connectorId, 1-based
@@ -89,7 +93,7 @@ class Connector(BaseModel):
 
     @property
     def label(self) -> str:
-        return f"{self.charge_point.ident} #{self.number}"
+        return connector_label(self.charge_point.ident, self.number)
 
 
 class BookingState(enum.StrEnum):

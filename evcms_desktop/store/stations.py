@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from decimal import Decimal
 
 from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
 from evcms_desktop.domain.tariff import Tariff
-from evcms_desktop.store.models import ChargePoint, ChargePointState, Connector, Station
+from evcms_desktop.store.models import (
+    ChargePoint,
+    ChargePointState,
+    Connector,
+    Station,
+    connector_label,
+)
 
 
 def default_station() -> Station:
@@ -43,11 +48,19 @@ def bookable_connectors(station: Station) -> list[Connector]:
 
 
 def load_site(station: Station) -> Site:
+    """The station as the booking logic sees it (read as plain rows: every plan does this)."""
+    rows = (
+        Connector.select(Connector.id, ChargePoint.ident, Connector.number, Connector.max_power_kw)
+        .join(ChargePoint)
+        .where((ChargePoint.station == station) & (ChargePoint.state == ChargePointState.APPROVED))
+        .order_by(ChargePoint.ident, Connector.number)
+        .tuples()
+    )
     return Site(
         name=station.name,
         connectors=tuple(
-            ConnectorSpec(id=c.id, label=c.label, max_power_kw=Decimal(c.max_power_kw))
-            for c in bookable_connectors(station)
+            ConnectorSpec(id=cid, label=connector_label(ident, number), max_power_kw=max_power)
+            for cid, ident, number, max_power in rows
         ),
         tariff=station_tariff(station),
         calendar=station_calendar(station),
