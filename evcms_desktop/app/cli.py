@@ -48,20 +48,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--kiosk", action="store_true", help="full-screen walk-up booking for drivers"
     )
     server = parser.add_argument_group("central system")
-    server.add_argument("--host", default=DEFAULT_HOST, help=f"listen address ({DEFAULT_HOST})")
     server.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"listen port ({DEFAULT_PORT})"
+        "--host", help=f"listen address (Settings, else {DEFAULT_HOST}); the same for below"
     )
+    server.add_argument("--port", type=int, help=f"listen port ({DEFAULT_PORT}; 0: any free)")
     server.add_argument(
         "--path-prefix",
-        default=DEFAULT_PATH_PREFIX,
         help=f"WebSocket path before the charge point id ({DEFAULT_PATH_PREFIX})",
     )
     server.add_argument(
         "--security-profile",
         type=int,
         choices=[0, 1, 2],
-        default=0,
         help="0: no authentication (lab), 1: HTTP Basic auth, 2: TLS and Basic auth",
     )
     server.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain")
@@ -69,11 +67,16 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--accept-unknown",
         action="store_true",
+        default=None,
         help="let unknown chargers connect as Pending until an operator approves them",
     )
-    parser.add_subparsers(
+    subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", help="run a command instead of opening the console"
     )
+    from evcms_desktop.app import admin_commands, evaluate_command
+
+    admin_commands.register(subparsers)
+    evaluate_command.register(subparsers)
     return parser
 
 
@@ -100,7 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "handler", None):
             return int(args.handler(args, config) or 0)
-        from evcms_desktop.ui.console import run_console
+        if args.headless:
+            from evcms_desktop.app.admin_commands import serve_headless
+
+            return serve_headless(config)
+        from evcms_desktop.app.console import run_console
 
         return run_console(config, kiosk=args.kiosk)
     except DatabaseError as exc:

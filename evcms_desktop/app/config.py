@@ -1,12 +1,13 @@
-"""Run-time options of the application, from the command line over the built-in defaults."""
+"""Run-time options: the command line over the console's saved Settings over the defaults."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-import platformdirs
-
+from evcms_desktop.csms.server import CsmsConfig
 from evcms_desktop.store.database import default_database_path
 
 DEFAULT_PORT = 9000
@@ -14,20 +15,18 @@ DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
 DEFAULT_PATH_PREFIX = "/ocpp"
 
 
-def default_data_dir() -> Path:
-    return platformdirs.user_data_path("evcms-desktop", appauthor=False)
-
-
 @dataclass
 class AppConfig:
+    """What the command line said; None where it said nothing."""
+
     db_path: Path
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    path_prefix: str = DEFAULT_PATH_PREFIX
-    security_profile: int = 0  # OCPP 1.6 security whitepaper: 0 none, 1 Basic auth, 2 TLS + Basic
+    host: str | None = None
+    port: int | None = None
+    path_prefix: str | None = None
+    security_profile: int | None = None  # OCPP 1.6 security whitepaper: 0, 1 or 2
     tls_cert: Path | None = None
     tls_key: Path | None = None
-    accept_unknown: bool = False  # unknown chargers wait as Pending instead of being refused
+    accept_unknown: bool | None = None  # unknown chargers wait as Pending instead
 
     @property
     def data_dir(self) -> Path:
@@ -36,3 +35,26 @@ class AppConfig:
     @classmethod
     def defaults(cls) -> AppConfig:
         return cls(db_path=default_database_path())
+
+
+def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
+    """The central system's options: each from the command line, else Settings, else default."""
+
+    def pick(name: str, default: Any) -> Any:
+        given = getattr(config, name)
+        if given is not None:
+            return given
+        value = saved.get(name)
+        return default if value is None else value
+
+    cert, key = pick("tls_cert", None), pick("tls_key", None)
+    return CsmsConfig(
+        data_dir=config.data_dir,
+        host=pick("host", DEFAULT_HOST),
+        port=int(pick("port", DEFAULT_PORT)),
+        path_prefix=pick("path_prefix", DEFAULT_PATH_PREFIX),
+        security_profile=int(pick("security_profile", 0)),
+        tls_cert=Path(cert) if cert else None,
+        tls_key=Path(key) if key else None,
+        accept_unknown=bool(pick("accept_unknown", False)),
+    )

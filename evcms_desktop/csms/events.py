@@ -34,6 +34,7 @@ class EventKind(enum.StrEnum):
     BOOKINGS_CHANGED = "bookings_changed"
     OCPP_MESSAGE = "ocpp_message"
     PROTOCOL_ERROR = "protocol_error"
+    CHARGER_REPORT = "charger_report"  # DataTransfer, diagnostics and firmware status
 
 
 # Kinds a person is told about (the Notifications list); the rest feed views and logs.
@@ -49,6 +50,13 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.BOOKING_NO_SHOW,
     }
 )
+
+# Kinds kept in the store's Event table: the notifications, and what an audit needs.
+PERSISTED_KINDS = NOTIFICATION_KINDS | {
+    EventKind.CHARGER_BOOTED,
+    EventKind.PROTOCOL_ERROR,
+    EventKind.CHARGER_REPORT,
+}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from evcms_desktop.domain.validation import (
 )
 
 HOUR = Decimal(3600)
+SAME_AS = "The same as Plan {} for this request."
 
 
 class PlanKind(enum.IntEnum):
@@ -175,7 +176,7 @@ class _Planner:
                 f"At {power:.1f} kW the charge would take longer than the longest booking."
             )
         elif shapes.get(PlanKind.DURATION) == power_shape:
-            self.unavailable[PlanKind.POWER] = "The same as Plan 1 for this request."
+            self.unavailable[PlanKind.POWER] = SAME_AS.format(PlanKind.DURATION.value)
         else:
             shapes[PlanKind.POWER] = power_shape
         return shapes
@@ -231,7 +232,10 @@ class _Planner:
         ):
             shape = shapes.get(kind)
             if shape is None:
-                self.unavailable[eco] = self.unavailable[kind]
+                reason = self.unavailable[kind]
+                if reason == SAME_AS.format(PlanKind.DURATION.value):
+                    reason = SAME_AS.format(PlanKind.DURATION_ECO.value)
+                self.unavailable[eco] = reason
                 continue
             plan = self.place(kind, shape)
             if plan is not None:

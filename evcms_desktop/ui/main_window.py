@@ -1,16 +1,283 @@
-"""The operator console's main window."""
+"""The operator console's main window: tabs over one station, fed by the central system's events."""
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLabel, QMainWindow
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QLabel,
+    QListView,
+    QMainWindow,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
 
 from evcms_desktop import APP_NAME
+from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
+from evcms_desktop.simulator.window import ChargeBoxWindow
+from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
+from evcms_desktop.store.models import utcnow
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.actions import Commands, ConnectorActions, Outcome
+from evcms_desktop.ui.analysis_tab import AnalysisTab
+from evcms_desktop.ui.bridge import EventBridge
+from evcms_desktop.ui.charts.demand import DemandView
+from evcms_desktop.ui.charts.meter import LiveMeterChart
+from evcms_desktop.ui.dialogs.booking import NewBookingDialog
+from evcms_desktop.ui.dialogs.booking_details import BookingDetailsDialog
+from evcms_desktop.ui.dialogs.sign_in import SignInDialog
+from evcms_desktop.ui.models.chargers import ChargersModel
+from evcms_desktop.ui.models.notifications import NotificationsModel
+from evcms_desktop.ui.models.ocpp_log import OcppLogModel
+from evcms_desktop.ui.roles import Role, Session
+from evcms_desktop.ui.theme import CONSOLE_STYLE
+from evcms_desktop.ui.views.bookings import BookingsView
+from evcms_desktop.ui.views.chargers import ChargersView
+from evcms_desktop.ui.views.ocpp_log import OcppLogView
+from evcms_desktop.ui.views.sessions import SessionsView
+from evcms_desktop.ui.views.settings import SettingsView
+from evcms_desktop.ui.views.today import TodayView
+
+log = logging.getLogger(__name__)
+
+# Events after which bookings, sessions and today's counters are read again.
+STORE_KINDS = {
+    EventKind.CHARGING_STARTED,
+    EventKind.SESSION_STOPPED,
+    EventKind.BOOKINGS_CHANGED,
+    EventKind.BOOKING_NO_SHOW,
+    EventKind.CHARGER_CONNECTED,
+    EventKind.CHARGER_DISCONNECTED,
+}
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, station_name: str) -> None:
+    closed = Signal()
+
+    def __init__(
+        self,
+        service: BookingService,
+        bus: EventBus,
+        session: Session,
+        commands: Commands | None = None,
+        approver: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        server_text: str = "Central system not running",
+        ocpp_url: str = "",
+    ) -> None:
         super().__init__()
-        self.setWindowTitle(f"{station_name} - {APP_NAME}")
-        self.resize(1280, 800)
-        placeholder = QLabel(station_name)
-        self.setCentralWidget(placeholder)
+        self.service = service
+        self.station = station = service.station
+        self.session = session
+        self.clock = clock
+        self.ocpp_url = ocpp_url
+        self.tz = station_calendar(station).tz
+        self.setWindowTitle(f"{station.name} – {APP_NAME}")
+        self.resize(1400, 860)
+        self.setStyleSheet(CONSOLE_STYLE)
+        self.dialog: QWidget | None = None
+        self.simulators: list[QWidget] = []
+
+        self.bridge = EventBridge(bus, self)
+        self.chargers_model = ChargersModel(station, clock, self)
+        self.notifications_model = NotificationsModel(self.tz, self)
+        self.notifications_model.load_history()
+        self.ocpp_model = OcppLogModel(self.tz, self)
+        self.actions = ConnectorActions(station, session, commands, self, approver, clock)
+        self.chart = LiveMeterChart(self.tz, clock)
+
+        self.today = TodayView(station, clock)
+        self.chargers = ChargersView(self.chargers_model, self.actions, self.chart)
+        self.bookings = BookingsView(service, clock)
+        self.sessions = SessionsView(station, clock)
+        self.demand = DemandView(station, clock)
+        self.ocpp_log = OcppLogView(self.ocpp_model)
+        self.settings = SettingsView(station, session, approver)
+        self.tabs = QTabWidget()
+        for widget, title in (
+            (self.today, "Today"),
+            (self.chargers, "Chargers"),
+            (self.bookings, "Bookings"),
+            (self.sessions, "Sessions"),
+            (self.demand, "Demand"),
+            (self.ocpp_log, "OCPP log"),
+        ):
+            self.tabs.addTab(widget, title)
+        self.analysis = AnalysisTab(self.service.db, self.station)
+        self.tabs.addTab(self.analysis, "Analysis")
+        self.tabs.addTab(self.settings, "Settings")
+        self.setCentralWidget(self.tabs)
+
+        self.notifications = QListView()
+        self.notifications.setModel(self.notifications_model)
+        self.notifications.setWordWrap(True)
+        self.notifications.setUniformItemSizes(False)
+        dock = QDockWidget("Notifications", self)
+        dock.setObjectName("notifications")
+        dock.setWidget(self.notifications)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
+        self.notifications_dock = dock
+
+        self.role_label = QLabel()
+        self.server_label = QLabel(server_text)
+        self.statusBar().addPermanentWidget(self.server_label)
+        self.statusBar().addPermanentWidget(self.role_label)
+        self._build_actions()
+
+        self._store_refresh = QTimer(self, interval=1000, singleShot=True)
+        self._store_refresh.timeout.connect(self.refresh_store_views)
+        self.bridge.event.connect(self._on_event)
+        self.bridge.meter_values.connect(self.chart.on_meter)
+        self.bridge.ocpp_message.connect(self.ocpp_model.add)
+        self.bridge.ocpp_message.connect(self.chargers_model.touch)
+        self.bridge.notification.connect(self._notify)
+        self.actions.finished.connect(self._action_finished)
+        self.actions.denied.connect(self._action_denied)
+        self.bookings.new_booking.connect(self.new_booking)
+        self.bookings.changed.connect(lambda _: self.refresh_store_views())
+        self.bookings.open_booking.connect(self.open_booking)
+        self.today.timeline.booking_clicked.connect(self.open_booking)
+        self.settings.sign_in_wanted.connect(self.sign_in)
+        self.settings.saved.connect(self._settings_saved)
+        self.settings.chargers_changed.connect(self.chargers_model.reload)
+        session.role_changed.connect(self._role_changed)
+        self._role_changed()
+
+    def _build_actions(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("main toolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(toolbar)
+        self.new_booking_action = QAction(
+            "New booking…", self, shortcut=QKeySequence.StandardKey.New
+        )
+        self.new_booking_action.triggered.connect(self.new_booking)
+        self.sign_in_action = QAction("Operator sign-in…", self)
+        self.sign_in_action.triggered.connect(self.sign_in)
+        self.sign_out_action = QAction("Sign out", self)
+        self.sign_out_action.triggered.connect(lambda: self.session.set_role(Role.ATTENDANT))
+        self.simulator_action = QAction("Charge-box simulator…", self)
+        self.simulator_action.triggered.connect(self.open_simulator)
+        quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for action in (self.new_booking_action, self.sign_in_action, self.sign_out_action):
+            toolbar.addAction(action)
+
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        export = file_menu.addAction("Export sessions as CSV…")
+        export.triggered.connect(self.sessions.ask_export)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        bookings_menu = menu.addMenu("&Bookings")
+        bookings_menu.addAction(self.new_booking_action)
+        operator_menu = menu.addMenu("&Operator")
+        operator_menu.addAction(self.sign_in_action)
+        operator_menu.addAction(self.sign_out_action)
+        tools = menu.addMenu("&Tools")
+        tools.addAction(self.simulator_action)
+        view = menu.addMenu("&View")
+        view.addAction(self.notifications_dock.toggleViewAction())
+
+    # Events
+    def _on_event(self, event: CsmsEvent) -> None:
+        self.chargers_model.apply(event)
+        if event.kind in STORE_KINDS and not self._store_refresh.isActive():
+            self._store_refresh.start()
+
+    def _notify(self, event: CsmsEvent) -> None:
+        self.notifications_model.add_event(event)
+        self.statusBar().showMessage(event.message, 15_000)
+
+    def refresh_store_views(self) -> None:
+        self.today.refresh()
+        self.bookings.refresh()
+        self.sessions.refresh()
+        self.demand.refresh()
+
+    def _action_finished(self, outcome: Outcome) -> None:
+        self.notifications_model.add_message(outcome.text, "action")
+        self.statusBar().showMessage(outcome.text, 15_000)
+        self.chargers_model.reload()
+
+    def _action_denied(self, action: str) -> None:
+        text = f"{action} needs an operator sign-in; nothing was sent."
+        self.notifications_model.add_message(text, "denied")
+        self.statusBar().showMessage(text, 15_000)
+
+    def _role_changed(self) -> None:
+        operator = self.session.is_operator
+        self.role_label.setText("Operator" if operator else "Attendant")
+        self.role_label.setStyleSheet(
+            "padding: 2px 10px; border-radius: 8px; font-weight: 600;"
+            + ("background: #ffe6c2; color: #7a4100;" if operator else "background: #e3e9ef;")
+        )
+        self.sign_in_action.setVisible(not operator)
+        self.sign_out_action.setVisible(operator)
+
+    def _settings_saved(self) -> None:
+        self.setWindowTitle(f"{self.station.name} – {APP_NAME}")
+        self.refresh_store_views()
+
+    # Dialogs
+    def _open(self, dialog: QWidget) -> None:
+        self.dialog = dialog
+        dialog.finished.connect(dialog.deleteLater)  # type: ignore[attr-defined]
+        dialog.open()  # type: ignore[attr-defined]
+
+    def new_booking(self) -> NewBookingDialog:
+        dialog = NewBookingDialog(self.service, self)
+        dialog.booked.connect(self._booked)
+        self._open(dialog)
+        return dialog
+
+    def _booked(self, code: str) -> None:
+        self.notifications_model.add_message(f"New booking {code}", "booking")
+        self.statusBar().showMessage(f"Booked {code}", 15_000)
+        self.refresh_store_views()
+
+    def open_booking(self, code: str) -> BookingDetailsDialog | None:
+        try:
+            booking = self.service.find(code)
+        except BookingNotFoundError as exc:
+            self.statusBar().showMessage(str(exc), 10_000)
+            return None
+        dialog = BookingDetailsDialog(self.service, booking, self)
+        dialog.changed.connect(lambda _: self.refresh_store_views())
+        self._open(dialog)
+        return dialog
+
+    def sign_in(self) -> SignInDialog:
+        dialog = SignInDialog(self.session, parent=self)
+        self._open(dialog)
+        return dialog
+
+    def open_simulator(self) -> ChargeBoxWindow:
+        offline = [r.ident for r in self.chargers_model.rows() if not r.connected and not r.pending]
+        window = ChargeBoxWindow(
+            url=self.ocpp_url or "ws://127.0.0.1:9000/ocpp", ident=offline[0] if offline else "CP-1"
+        )
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        window.destroyed.connect(lambda: self.simulators.remove(window))
+        self.simulators.append(window)
+        window.show()
+        return window
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.bridge.detach()
+        for window in list(self.simulators):
+            window.close()
+        super().closeEvent(event)
+        self.closed.emit()

@@ -140,6 +140,7 @@ def test_a_power_only_request_has_one_plan_per_status():
     assert [p.kind for p in outcome.plans] == [PlanKind.DURATION, PlanKind.DURATION_ECO]
     assert outcome.plans[0].energy_kwh == Decimal("11")
     assert "same as Plan 1" in outcome.unavailable[PlanKind.POWER]
+    assert "same as Plan 3" in outcome.unavailable[PlanKind.POWER_ECO]
 
 
 def test_eco_plans_do_not_start_in_the_past():

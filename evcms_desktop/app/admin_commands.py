@@ -1,0 +1,322 @@
+"""Headless serving and the admin subcommands: chargers, book, bookings, sessions.
+
+They work on the same database file as a running central system (SQLite in WAL mode;
+bookings are taken in an IMMEDIATE transaction), which sees their changes at once.
+Errors are one line on stderr and a non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import signal
+import sys
+from collections.abc import Callable
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+
+from evcms_desktop.app.config import AppConfig, csms_config
+from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.csms.server import CentralSystem
+from evcms_desktop.domain.plans import Plan, PlanKind
+from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
+from evcms_desktop.store.bookings import BookingService, SlotTakenError
+from evcms_desktop.store.database import open_database
+from evcms_desktop.store.models import (
+    Booking,
+    ChargePoint,
+    ChargingTransaction,
+    Connector,
+    database_proxy,
+    utcnow,
+)
+from evcms_desktop.store.settings import server_settings
+from evcms_desktop.store.stations import default_station, station_calendar
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace, AppConfig], int]
+
+
+class CommandError(Exception):
+    """What the user has to correct, said in one line."""
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _guarded(handler: Handler) -> Handler:
+    def run(args: argparse.Namespace, config: AppConfig) -> int:
+        db = open_database(config.db_path)
+        try:
+            return handler(args, config)
+        except (
+            CommandError,
+            charger_admin.ChargerAdminError,
+            BookingRequestError,
+            SlotTakenError,
+        ) as exc:
+            sys.stderr.write(f"evcms-desktop: {exc}\n")
+            return 1
+        finally:
+            db.close()
+
+    return run
+
+
+# -- headless ------------------------------------------------------------------------
+
+
+def _log_event(event: CsmsEvent) -> None:
+    if event.kind not in (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES):
+        log.info("[%s] %s", event.kind.value, event.message)
+
+
+async def _serve(config: AppConfig) -> None:
+    db = open_database(config.db_path)
+    cs = CentralSystem(csms_config(config, server_settings()), db)
+    cs.bus.subscribe(_log_event)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises instead
+            loop.add_signal_handler(sig, stop.set)
+    await cs.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("Stopping the central system")
+        await cs.stop()
+        db.close()
+
+
+def serve_headless(config: AppConfig) -> int:
+    """`evcms-desktop --headless`: the central system on a plain asyncio loop."""
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_serve(config))
+    return 0
+
+
+# -- chargers ------------------------------------------------------------------------
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.password == "-":
+        return sys.stdin.readline().rstrip("\n")
+    if args.password == "prompt":
+        return getpass.getpass(f"Password for {args.ident}: ")
+    return args.password
+
+
+def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
+    action = args.chargers_action
+    if action == "add":
+        charger_admin.add_charger(
+            args.ident,
+            _password(args),
+            connectors=args.connectors,
+            max_power_kw=args.max_power,
+        )
+        _out(f"Added {args.ident} with {args.connectors} connector(s).")
+    elif action == "passwd":
+        password = _password(args)
+        if not password:
+            raise CommandError("Give the new password with --password.")
+        charger_admin.set_password(args.ident, password)
+        _out(f"Password of {args.ident} changed.")
+    elif action == "approve":
+        charger_admin.approve(args.ident, connectors=args.connectors)
+        _out(f"Approved {args.ident}; it is accepted at its next BootNotification.")
+    elif action == "remove":
+        charger_admin.remove(args.ident)
+        _out(f"Removed {args.ident}.")
+    else:
+        rows = charger_admin.list_chargers()
+        if not rows:
+            _out("No chargers.")
+        for c in rows:
+            seen = c.last_seen_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_seen_at else "never"
+            _out(
+                f"{c.ident:<20} {c.state:<9} {c.connectors} conn."
+                f"  {'online ' if c.connected else 'offline'}"
+                f"  password: {'yes' if c.has_password else 'no ':<3}  last seen: {seen}"
+            )
+    return 0
+
+
+# -- book ----------------------------------------------------------------------------
+
+
+def _decimal(text: str | None, what: str) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation as exc:
+        raise CommandError(f"{what} {text!r} is not a number.") from exc
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(f"Use dates like 2026-12-01 ({exc}).") from exc
+
+
+def _plan_line(plan: Plan, tz_to_local: Callable[[datetime], datetime], currency: str) -> str:
+    start, end = tz_to_local(plan.start), tz_to_local(plan.end)
+    label = Connector.get_by_id(plan.connector_id).label
+    peak = "Peak On " if plan.peak_on else "Peak Off"
+    return (
+        f"{plan.name:<22} {start:%Y-%m-%d %H:%M}-{end:%H:%M}  {label:<12}"
+        f" {plan.energy_kwh:.2f} kWh  {plan.power_kw:.2f} kW  ACM {plan.acm.normalize()}"
+        f"  {peak}  {format_money(plan.price.total, currency)}"
+    )
+
+
+def _book(args: argparse.Namespace, config: AppConfig) -> int:
+    station = default_station()
+    calendar = station_calendar(station)
+    day = _date(args.date)
+    try:
+        arrival_time = time.fromisoformat(args.arrival)
+    except ValueError as exc:
+        raise CommandError(f"Use --arrival HH:MM ({exc}).") from exc
+    request = PlanRequest(
+        arrival=calendar.local_to_utc(day, arrival_time),
+        duration=timedelta(minutes=args.duration),
+        energy_kwh=_decimal(args.energy, "--energy"),
+        power_kw=_decimal(args.power, "--power"),
+    )
+    service = BookingService(database_proxy.obj, station)
+    outcome = service.plan(request)
+    if not outcome.plans:
+        reasons = "; ".join(outcome.unavailable.values()) or "no plan fits this request"
+        raise CommandError(f"No plan can be offered: {reasons}")
+    _out(f"Plans for {day} {arrival_time:%H:%M}, {describe_duration(request.duration)}:")
+    for plan in outcome.plans:
+        _out("  " + _plan_line(plan, calendar.to_local, station.currency))
+    for kind, reason in outcome.unavailable.items():
+        _out(f"  Plan {kind.value} ({kind.title}): not offered. {reason}")
+    if args.plan == "cheapest":
+        chosen = outcome.cheapest
+    else:
+        chosen = outcome.plan(PlanKind(int(args.plan)))
+        if chosen is None:
+            raise CommandError(f"Plan {args.plan} is not offered for this request.")
+    assert chosen is not None
+    booking = service.confirm(outcome, chosen)
+    _out(f"Booked {chosen.name}.")
+    _out(f"Booking ID: {booking.code}")
+    _out(f"Price: {format_money(booking.price_total, station.currency)}")
+    return 0
+
+
+def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
+    station = default_station()
+    calendar = station_calendar(station)
+    first = _date(args.date) if args.date else calendar.to_local(utcnow()).date()
+    start = calendar.local_to_utc(first, time(0))
+    end = start + timedelta(days=args.days)
+    rows = (
+        Booking.select(Booking, Connector, ChargePoint)
+        .join(Connector)
+        .join(ChargePoint)
+        .where((Booking.start < end) & (Booking.end > start))
+        .order_by(Booking.start)
+    )
+    if not rows.count():
+        _out("No bookings.")
+    for b in rows:
+        s, e = calendar.to_local(b.start), calendar.to_local(b.end)
+        _out(
+            f"{b.code}  {s:%Y-%m-%d %H:%M}-{e:%H:%M}  {b.connector.label:<12}"
+            f" {b.energy_kwh:.2f} kWh  plan {b.plan}  {b.state:<10}"
+            f" {format_money(b.price_total, station.currency)}"
+        )
+    return 0
+
+
+def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
+    station = default_station()
+    calendar = station_calendar(station)
+    query = (
+        ChargingTransaction.select(ChargingTransaction, ChargePoint)
+        .join(ChargePoint)
+        .order_by(ChargingTransaction.started_at.desc())
+        .limit(args.limit)
+    )
+    if args.active:
+        query = query.where(ChargingTransaction.state == "active")
+    if not query.count():
+        _out("No sessions.")
+    for tx in query:
+        started = calendar.to_local(tx.started_at)
+        stopped = f"{calendar.to_local(tx.stopped_at):%H:%M}" if tx.stopped_at else "…"
+        energy = f"{tx.energy_kwh:.3f} kWh" if tx.energy_kwh is not None else "running"
+        cost = format_money(tx.price_total, station.currency) if tx.price_total else "-"
+        _out(
+            f"#{tx.id:<6} {tx.charge_point.ident} #{tx.connector_number}"
+            f"  {started:%Y-%m-%d %H:%M}-{stopped}  {tx.id_tag:<12} {energy:>12}  {cost}"
+            + (f"  ({tx.stop_reason})" if tx.stop_reason else "")
+        )
+    return 0
+
+
+# -- registration --------------------------------------------------------------------
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add `chargers`, `book`, `bookings` and `sessions` to the command line."""
+    chargers = subparsers.add_parser("chargers", help="list, add, approve or remove chargers")
+    chargers.set_defaults(handler=_guarded(_chargers), chargers_action="list")
+    actions = chargers.add_subparsers(dest="chargers_action", metavar="ACTION")
+    actions.add_parser("list", help="list the chargers")
+    password_help = (
+        "Basic-auth password (16 to 40 characters); '-' reads it from stdin, 'prompt' asks for it"
+    )
+    add = actions.add_parser("add", help="register a charger")
+    add.add_argument("ident", help="its charge point id")
+    add.add_argument("--password", help=password_help)
+    add.add_argument("--connectors", type=int, default=2, help="number of connectors (2)")
+    add.add_argument("--max-power", default="22", help="kW per connector (22)")
+    passwd = actions.add_parser("passwd", help="set a charger's password")
+    passwd.add_argument("ident", help="its charge point id")
+    passwd.add_argument("--password", required=True, help=password_help)
+    approve = actions.add_parser("approve", help="approve a Pending charger")
+    approve.add_argument("ident", help="its charge point id")
+    approve.add_argument(
+        "--connectors", type=int, default=2, help="connectors to create for it (2)"
+    )
+    remove = actions.add_parser("remove", help="refuse a charger from now on")
+    remove.add_argument("ident", help="its charge point id")
+
+    book = subparsers.add_parser("book", help="plan and book a charging slot")
+    book.set_defaults(handler=_guarded(_book))
+    book.add_argument("--date", required=True, help="day of arrival, YYYY-MM-DD (local)")
+    book.add_argument("--arrival", required=True, help="arrival time, HH:MM (local)")
+    book.add_argument("--duration", type=int, required=True, help="minutes")
+    book.add_argument("--energy", help="energy wanted, kWh")
+    book.add_argument("--power", help="charging power, kW")
+    book.add_argument(
+        "--plan",
+        choices=["cheapest", "1", "2", "3", "4"],
+        default="cheapest",
+        help="which plan to book (cheapest)",
+    )
+
+    bookings = subparsers.add_parser("bookings", help="list bookings")
+    bookings.set_defaults(handler=_guarded(_bookings))
+    bookings.add_argument("--date", help="first day, YYYY-MM-DD (today)")
+    bookings.add_argument("--days", type=int, default=7, help="number of days (7)")
+
+    sessions = subparsers.add_parser("sessions", help="list charging sessions")
+    sessions.set_defaults(handler=_guarded(_sessions))
+    sessions.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    sessions.add_argument("--active", action="store_true", help="only running sessions")

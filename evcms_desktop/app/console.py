@@ -1,0 +1,125 @@
+"""Starts the console (or the kiosk): one Qt application whose asyncio loop (qasync) also
+runs the central system."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import peewee
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QWidget
+
+from evcms_desktop import APP_NAME
+from evcms_desktop.app.config import AppConfig, csms_config
+from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.events import EventBus
+from evcms_desktop.csms.server import CentralSystem
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.database import open_database
+from evcms_desktop.store.settings import server_settings
+from evcms_desktop.store.stations import default_station
+from evcms_desktop.ui.dialogs.sign_in import SignInDialog
+from evcms_desktop.ui.kiosk import KioskWindow
+from evcms_desktop.ui.main_window import MainWindow
+from evcms_desktop.ui.roles import Credentials, Session
+from evcms_desktop.ui.theme import icon_path
+
+log = logging.getLogger(__name__)
+
+
+async def start_central(
+    config: AppConfig, db: peewee.SqliteDatabase, bus: EventBus
+) -> tuple[CentralSystem | None, str, str]:
+    """Start listening; a busy port leaves the console usable, and says so."""
+    central = CentralSystem(csms_config(config, server_settings()), db, bus)
+    try:
+        await central.start()
+    except OSError as exc:
+        log.error("The central system could not listen: %s", exc)
+        return None, f"Central system not listening: {exc.strerror or exc}", ""
+    cfg = central.config
+    scheme = "wss" if cfg.security_profile == 2 else "ws"
+    local = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+    url = f"{scheme}://{local}:{central.port}{cfg.path_prefix}"
+    return central, f"Listening on {scheme}://{cfg.host}:{central.port}{cfg.path_prefix}/…", url
+
+
+async def serve_window(
+    app: QApplication, config: AppConfig, db: peewee.SqliteDatabase, kiosk: bool
+) -> int:
+    station = default_station()
+    service = BookingService(db, station)
+    credentials = Credentials()
+    session = Session(credentials)
+    bus = EventBus()
+    central, server_text, url = await start_central(config, db, bus)
+    window: QWidget
+    if kiosk:
+        if not (credentials.has_operator_password() or credentials.has_kiosk_pin()):
+            log.error("Set the operator password in the console before starting the kiosk.")
+            if central is not None:
+                await central.stop()
+            return 2
+        window = KioskWindow(service, credentials)
+        window.showFullScreen()
+    else:
+        window = MainWindow(
+            service,
+            bus,
+            session,
+            commands=central.commands if central else None,
+            approver=central.approve if central else charger_admin.approve,
+            server_text=server_text,
+            ocpp_url=url,
+        )
+        window.show()
+        if not credentials.has_operator_password():
+            first = SignInDialog(session, parent=window)
+            first.open()
+    closed = asyncio.Event()
+    window.closed.connect(closed.set)  # type: ignore[attr-defined]
+    watcher = stop_on_signals(app, closed)
+    log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.db_path)
+    await closed.wait()
+    watcher.stop()
+    if central is not None:
+        await central.stop()
+    return 0
+
+
+def stop_on_signals(app: QApplication, closed: asyncio.Event) -> QTimer:
+    """Ctrl-C and SIGTERM end the console as closing its window does, central system included.
+
+    Python runs signal handlers only between its own bytecodes; the idle timer gives it
+    that chance while Qt's loop waits.
+    """
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: loop.call_soon_threadsafe(closed.set))
+    timer = QTimer(app)
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+    return timer
+
+
+def run_console(config: AppConfig, *, kiosk: bool = False) -> int:
+    app = QApplication.instance() or QApplication(sys.argv)
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setDesktopFileName("evcms-desktop")
+    app.setQuitOnLastWindowClosed(False)  # the loop ends after the central system stopped
+    if (icon := icon_path()) is not None:
+        app.setWindowIcon(QIcon(str(icon)))
+    db = open_database(config.db_path)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    try:
+        with loop:
+            return loop.run_until_complete(serve_window(app, config, db, kiosk))
+    finally:
+        db.close()

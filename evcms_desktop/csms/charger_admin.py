@@ -1,0 +1,158 @@
+"""Adding, approving and removing chargers, and their Basic-auth passwords (argon2 hashes).
+
+Used by the command line and by the console's settings; plain functions on the store.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from evcms_desktop.store.models import (
+    ChargePoint,
+    ChargePointState,
+    Connector,
+    Station,
+)
+from evcms_desktop.store.stations import default_station
+
+# chargePointId goes into the URL path: keep it to characters that need no escaping.
+IDENT_RE = re.compile(r"^[A-Za-z0-9._~:@-]{1,48}$")
+# OCPP 1.6 security whitepaper: the AuthorizationKey is 16 to 40 characters.
+PASSWORD_MIN, PASSWORD_MAX = 16, 40
+
+_hasher = PasswordHasher()
+
+
+class ChargerAdminError(ValueError):
+    """A request the operator has to correct; the message says how."""
+
+
+@dataclass(frozen=True)
+class ChargerInfo:
+    ident: str
+    state: str
+    connectors: int
+    has_password: bool
+    connected: bool
+    vendor: str | None
+    model: str | None
+    last_seen_at: datetime | None
+
+
+def check_ident(ident: str) -> str:
+    if not IDENT_RE.match(ident):
+        raise ChargerAdminError(
+            f"{ident!r} is not a usable charge point id: 1 to 48 letters, digits or ._~:@-"
+        )
+    return ident
+
+
+def hash_password(password: str) -> str:
+    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise ChargerAdminError(
+            f"A charger password has {PASSWORD_MIN} to {PASSWORD_MAX} characters"
+            " (OCPP 1.6 security whitepaper)."
+        )
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    """Slow on purpose (argon2): call it off the event loop."""
+    if not password_hash:
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _get(ident: str) -> ChargePoint:
+    cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+    if cp is None or cp.state == ChargePointState.REMOVED:
+        raise ChargerAdminError(f"No charger has the id {ident!r}.")
+    return cp
+
+
+def add_charger(
+    ident: str,
+    password: str | None = None,
+    station: Station | None = None,
+    connectors: int = 2,
+    max_power_kw: Decimal | int | str = 22,
+) -> ChargePoint:
+    """Register an approved charger with `connectors` connectors (a removed id comes back)."""
+    check_ident(ident)
+    if not 1 <= connectors <= 16:
+        raise ChargerAdminError("A charger has 1 to 16 connectors.")
+    password_hash = hash_password(password) if password else None
+    station = station or default_station()
+    with ChargePoint._meta.database.atomic():
+        cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+        if cp is not None and cp.state != ChargePointState.REMOVED:
+            raise ChargerAdminError(f"A charger with the id {ident!r} exists already.")
+        if cp is None:
+            cp = ChargePoint.create(ident=ident, station=station, password_hash=password_hash)
+        else:
+            cp.state = ChargePointState.APPROVED.value
+            cp.password_hash = password_hash
+            cp.station = station
+            cp.save()
+        for number in range(1, connectors + 1):
+            connector, created = Connector.get_or_create(
+                charge_point=cp, number=number, defaults={"max_power_kw": max_power_kw}
+            )
+            if not created:
+                connector.max_power_kw = max_power_kw
+                connector.save()
+    return cp
+
+
+def set_password(ident: str, password: str) -> None:
+    cp = _get(ident)
+    cp.password_hash = hash_password(password)
+    cp.save(only=[ChargePoint.password_hash])
+
+
+def approve(ident: str, connectors: int | None = None) -> ChargePoint:
+    """Approve a Pending charger; it is accepted at its next BootNotification."""
+    cp = _get(ident)
+    if cp.state != ChargePointState.PENDING:
+        raise ChargerAdminError(f"Charger {ident!r} is not waiting for approval.")
+    with ChargePoint._meta.database.atomic():
+        cp.state = ChargePointState.APPROVED.value
+        cp.save(only=[ChargePoint.state])
+        for number in range(1, (connectors or 0) + 1):
+            Connector.get_or_create(charge_point=cp, number=number)
+    return cp
+
+
+def remove(ident: str) -> None:
+    """Refuse the charger from now on; its history (transactions, meter values) stays."""
+    cp = _get(ident)
+    cp.state = ChargePointState.REMOVED.value
+    cp.save(only=[ChargePoint.state])
+
+
+def list_chargers(include_removed: bool = False) -> list[ChargerInfo]:
+    query = ChargePoint.select().order_by(ChargePoint.ident)
+    if not include_removed:
+        query = query.where(ChargePoint.state != ChargePointState.REMOVED)
+    return [
+        ChargerInfo(
+            ident=cp.ident,
+            state=cp.state,
+            connectors=cp.connectors.count(),
+            has_password=bool(cp.password_hash),
+            connected=cp.connected,
+            vendor=cp.vendor,
+            model=cp.model,
+            last_seen_at=cp.last_seen_at,
+        )
+        for cp in query
+    ]

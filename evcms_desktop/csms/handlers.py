@@ -1,0 +1,366 @@
+"""The central system's side of one charger connection: the 1.6 messages a charger sends."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from ocpp.exceptions import OCPPError, SecurityError, TypeConstraintViolationError
+from ocpp.messages import Call
+from ocpp.routing import after, on
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
+
+from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.csms.protocol import OcppEndpoint
+from evcms_desktop.csms.sessions import (
+    AuthStatus,
+    OpenTransaction,
+    TimestampError,
+    format_timestamp,
+    parse_timestamp,
+)
+from evcms_desktop.store.models import (
+    ChargePoint,
+    ChargePointState,
+    Connector,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from evcms_desktop.csms.server import CentralSystem
+
+log = logging.getLogger(__name__)
+
+# What a Pending charger may send until an operator approves it.
+_PENDING_ALLOWED = {"BootNotification", "Heartbeat", "StatusNotification"}
+_FULL_STATES = {"SuspendedEV", "Finishing"}
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        return parse_timestamp(text)
+    except TimestampError as exc:
+        raise TypeConstraintViolationError(description=str(exc)) from exc
+
+
+class ChargerSession(OcppEndpoint):
+    """One connected charger. Handlers never await calls to the charger (see `call`)."""
+
+    def __init__(self, cs: CentralSystem, cp: ChargePoint, connection: Any) -> None:
+        super().__init__(
+            cp.ident,
+            connection,
+            response_timeout=cs.config.response_timeout,
+            max_frame=cs.config.max_frame_bytes,
+        )
+        self.cs = cs
+        self.cp = cp
+        self._tokens = float(cs.config.rate_burst)
+        self._refilled = time.monotonic()
+        self._rate_breached = False
+        self.connector_status: dict[int, str] = {}
+
+    # -- hooks ---------------------------------------------------------------------
+
+    def on_message(self, direction: str, action: str, payload: dict[str, Any]) -> None:
+        self.cs.bus.publish(
+            CsmsEvent(
+                EventKind.OCPP_MESSAGE,
+                f"{direction} {action}",
+                charge_point=self.id,
+                data={"direction": direction, "action": action, "payload": payload},
+            )
+        )
+
+    def on_protocol_error(self, error: OCPPError, unique_id: str, raw: str | None) -> None:
+        data: dict[str, Any] = {"code": error.code, "unique_id": unique_id}
+        if raw is not None:
+            data["frame"] = raw[:500]
+        self.cs.publish(
+            EventKind.PROTOCOL_ERROR, f"{error.code}: {error.description}", self.id, data=data
+        )
+
+    def admit(self, message: Call) -> None:
+        now = time.monotonic()
+        config = self.cs.config
+        self._tokens = min(
+            float(config.rate_burst),
+            self._tokens + (now - self._refilled) * config.rate_per_second,
+        )
+        self._refilled = now
+        if self._tokens < 1:
+            if not self._rate_breached:
+                log.warning(
+                    "%s: above %s messages/s; answering SecurityError until it slows down",
+                    self.id,
+                    config.rate_per_second,
+                )
+            self._rate_breached = True
+            raise SecurityError(
+                description=f"Message rate above {config.rate_per_second}/s: try again later"
+            )
+        self._rate_breached = False
+        self._tokens -= 1
+        if self.cp.state == ChargePointState.PENDING and message.action not in _PENDING_ALLOWED:
+            raise SecurityError(description="This charger awaits approval by an operator")
+
+    # -- messages --------------------------------------------------------------------
+
+    @on(Action.boot_notification)
+    def on_boot_notification(
+        self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
+    ) -> call_result.BootNotification:
+        now = self.cs.clock()
+        self.cp = ChargePoint.get_by_id(self.cp.id)  # an operator may have approved it
+        self.cp.vendor = charge_point_vendor
+        self.cp.model = charge_point_model
+        self.cp.serial_number = kwargs.get("charge_point_serial_number") or kwargs.get(
+            "charge_box_serial_number"
+        )
+        self.cp.firmware_version = kwargs.get("firmware_version")
+        self.cp.last_boot_at = self.cp.last_seen_at = now
+        self.cp.save(
+            only=[
+                ChargePoint.vendor,
+                ChargePoint.model,
+                ChargePoint.serial_number,
+                ChargePoint.firmware_version,
+                ChargePoint.last_boot_at,
+                ChargePoint.last_seen_at,
+            ]
+        )
+        if self.cp.state == ChargePointState.PENDING:
+            self.cs.publish(
+                EventKind.CHARGER_PENDING,
+                f"{self.id} ({charge_point_vendor} {charge_point_model}) awaits approval",
+                self.id,
+            )
+            status, interval = "Pending", self.cs.config.pending_retry_seconds
+        else:
+            self.cs.publish(
+                EventKind.CHARGER_BOOTED,
+                f"{self.id} booted ({charge_point_vendor} {charge_point_model})",
+                self.id,
+                data={"vendor": charge_point_vendor, "model": charge_point_model},
+            )
+            status, interval = "Accepted", self.cs.config.heartbeat_seconds
+        return call_result.BootNotification(
+            current_time=format_timestamp(now), interval=interval, status=status
+        )
+
+    @after(Action.boot_notification)
+    async def after_boot_notification(self, **_: Any) -> None:
+        if self.cp.state != ChargePointState.APPROVED or not self.cs.config.probe_features:
+            return
+        result = await self.cs.commands.get_configuration(self.id, ["SupportedFeatureProfiles"])
+        if not result.ok:
+            return
+        for entry in result.payload.get("configurationKey", []):
+            if entry.get("key") == "SupportedFeatureProfiles":
+                supports = "Reservation" in (entry.get("value") or "")
+                ChargePoint.update(supports_reservation=supports).where(
+                    ChargePoint.id == self.cp.id
+                ).execute()
+                self.cp.supports_reservation = supports
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
+        now = self.cs.clock()
+        ChargePoint.update(last_seen_at=now).where(ChargePoint.id == self.cp.id).execute()
+        return call_result.Heartbeat(current_time=format_timestamp(now))
+
+    @on(Action.status_notification)
+    def on_status_notification(
+        self, connector_id: int, error_code: str, status: str, **kwargs: Any
+    ) -> call_result.StatusNotification:
+        at = _timestamp(kwargs["timestamp"]) if "timestamp" in kwargs else self.cs.clock()
+        previous = self.connector_status.get(connector_id)
+        self.connector_status[connector_id] = status
+        if connector_id > 0:
+            updated = (
+                Connector.update(status=status, error_code=error_code, status_at=at)
+                .where((Connector.charge_point == self.cp.id) & (Connector.number == connector_id))
+                .execute()
+            )
+            if not updated:
+                Connector.create(
+                    charge_point=self.cp.id,
+                    number=connector_id,
+                    status=status,
+                    error_code=error_code,
+                    status_at=at,
+                )
+        self.cs.publish(
+            EventKind.STATUS_CHANGED,
+            f"{self.id} #{connector_id}: {status}"
+            + ("" if error_code == "NoError" else f" ({error_code})"),
+            self.id,
+            connector_id,
+            data={"status": status, "error_code": error_code, "info": kwargs.get("info")},
+        )
+        if status == "Preparing" and previous != "Preparing":
+            self.cs.publish(
+                EventKind.EV_CONNECTED,
+                f"EV connected at {self.id} #{connector_id}",
+                self.id,
+                connector_id,
+            )
+        if status in _FULL_STATES:
+            for tx in self.cs.ledger.open_for(self.id):
+                if tx.connector == connector_id and tx.target_met:
+                    self._fully_charged(tx, f"the charger reports {status}")
+        return call_result.StatusNotification()
+
+    @on(Action.authorize)
+    def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
+        outcome = self.cs.ledger.authorize(self.cp, id_tag, self.cs.clock())
+        if outcome.status != AuthStatus.ACCEPTED:
+            log.info("%s: Authorize %s: %s", self.id, id_tag, outcome.status)
+        info: dict[str, Any] = {"status": outcome.status}
+        if outcome.expiry is not None:
+            info["expiry_date"] = format_timestamp(outcome.expiry)
+        return call_result.Authorize(id_tag_info=info)
+
+    @on(Action.start_transaction)
+    def on_start_transaction(
+        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
+    ) -> call_result.StartTransaction:
+        started = _timestamp(timestamp)
+        outcome = self.cs.ledger.start(
+            self.cp,
+            connector_id,
+            id_tag,
+            meter_start,
+            started,
+            kwargs.get("reservation_id"),
+            self.cs.clock(),
+        )
+        info: dict[str, Any] = {"status": outcome.status}
+        if outcome.expiry is not None:
+            info["expiry_date"] = format_timestamp(outcome.expiry)
+        if outcome.retried:
+            log.info("%s: retried StartTransaction -> %s", self.id, outcome.transaction_id)
+        elif outcome.status == AuthStatus.ACCEPTED:
+            code = outcome.booking.code if outcome.booking else None
+            self.cs.publish(
+                EventKind.CHARGING_STARTED,
+                f"Charging started at {self.id} #{connector_id} (booking {code})",
+                self.id,
+                connector_id,
+                data={"transaction_id": outcome.transaction_id, "booking_code": code},
+            )
+        else:
+            log.warning(
+                "%s: StartTransaction %s with idTag %s on #%s: %s",
+                self.id,
+                outcome.transaction_id,
+                id_tag,
+                connector_id,
+                outcome.status,
+            )
+        return call_result.StartTransaction(transaction_id=outcome.transaction_id, id_tag_info=info)
+
+    @on(Action.meter_values)
+    def on_meter_values(
+        self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
+    ) -> call_result.MeterValues:
+        for item in meter_value:
+            _timestamp(item["timestamp"])
+        summary = self.cs.ledger.record_meter_values(
+            self.cp, connector_id, kwargs.get("transaction_id"), meter_value
+        )
+        self.cs.bus.publish(
+            CsmsEvent(
+                EventKind.METER_VALUES,
+                f"{self.id} #{connector_id}: {summary.samples} samples",
+                charge_point=self.id,
+                connector=connector_id,
+                data={
+                    "transaction_id": summary.transaction_id,
+                    "energy_wh": summary.energy_wh,
+                    "power_kw": summary.power_kw,
+                    "soc": summary.soc,
+                },
+            )
+        )
+        tx = summary.transaction
+        if tx is not None and summary.soc is not None and summary.soc >= 100:
+            self._fully_charged(tx, "the battery is at 100 %")
+        return call_result.MeterValues()
+
+    @on(Action.stop_transaction)
+    def on_stop_transaction(
+        self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any
+    ) -> call_result.StopTransaction:
+        stopped = _timestamp(timestamp)
+        for item in kwargs.get("transaction_data") or []:
+            _timestamp(item["timestamp"])
+        outcome = self.cs.ledger.stop(
+            self.cp,
+            transaction_id,
+            meter_stop,
+            stopped,
+            kwargs.get("reason"),
+            kwargs.get("id_tag"),
+            kwargs.get("transaction_data"),
+        )
+        tx = outcome.transaction
+        if tx is None:
+            self.cs.publish(
+                EventKind.PROTOCOL_ERROR,
+                f"{self.id}: StopTransaction for unknown transaction {transaction_id}",
+                self.id,
+                data={"transaction_id": transaction_id, "meter_stop": meter_stop},
+            )
+        else:
+            self.cs.report_stop(self.id, outcome)
+        if outcome.status is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(id_tag_info={"status": outcome.status})
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+        self.cs.publish(
+            EventKind.CHARGER_REPORT,
+            f"{self.id}: DataTransfer from vendor {vendor_id} (not handled)",
+            self.id,
+            data={"vendor_id": vendor_id, **kwargs},
+        )
+        return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status(self, status: str) -> call_result.DiagnosticsStatusNotification:
+        self.cs.publish(
+            EventKind.CHARGER_REPORT,
+            f"{self.id}: diagnostics {status}",
+            self.id,
+            data={"diagnostics_status": status},
+        )
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
+        self.cs.publish(
+            EventKind.CHARGER_REPORT,
+            f"{self.id}: firmware {status}",
+            self.id,
+            data={"firmware_status": status},
+        )
+        return call_result.FirmwareStatusNotification()
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _fully_charged(self, tx: OpenTransaction, why: str) -> None:
+        if tx.fully_charged:
+            return
+        tx.fully_charged = True
+        self.cs.publish(
+            EventKind.FULLY_CHARGED,
+            f"Fully charged at {self.id} #{tx.connector} ({why})",
+            self.id,
+            tx.connector,
+            data={"transaction_id": tx.id, "booking_code": tx.booking_code, "soc": tx.soc},
+        )

@@ -1,0 +1,435 @@
+"""OCPP-J 1.6 framing on top of the `ocpp` library, with the library's deviations fixed.
+
+`ocpp` 2.1 gets several things wrong for 1.6 (checked against OCPP-J 1.6 section 4.2.3):
+
+- a frame that is not JSON, not an array or short of elements is logged and dropped;
+  OCPP-J needs a CALLERROR. We answer ``FormationViolation`` (the 1.6 spelling; the
+  library uses 2.0.1's ``FormatViolation``) with the frame's unique id, or ``"-1"`` when
+  it has none (the convention OCPP 2.0.1 made explicit).
+- the meanings of ``NotImplemented`` and ``NotSupported`` are swapped: in 1.6 an action
+  the receiver does not know is ``NotImplemented``; one it knows but does not serve
+  (e.g. a charger sending ``Reset``) is ``NotSupported``.
+- schema violations: an enum, pattern or range breach is ``PropertyConstraintViolation``
+  (the library says ``FormatViolation``); too many or too few array items is
+  ``OccurenceConstraintViolation`` (1.6 spelling); a missing required field stays
+  ``ProtocolError`` ("payload for action is incomplete"), a wrong JSON type and a string
+  over its CiString length stay ``TypeConstraintViolation``, an unknown field is
+  ``FormationViolation``.
+- validation runs on the loop thread with cached validators instead of the library's
+  thread hop (``ASYNC_VALIDATION``, racy: mobilityhouse/ocpp#705), and MeterValues, the
+  one hot message, is first checked by a strict hand-written test that only accepts
+  what the schema accepts; anything it does not accept goes through jsonschema, so the
+  error code is the schema's.
+- responses are matched to calls by unique id (a late answer to a call that timed out
+  cannot be taken for the answer to the next call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import decimal
+import functools
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from jsonschema import Draft4Validator
+from jsonschema.exceptions import ValidationError as SchemaValidationError
+from ocpp.charge_point import (
+    camel_to_snake_case,
+    remove_nones,
+    serialize_as_dict,
+    snake_to_camel_case,
+)
+from ocpp.exceptions import (
+    FormationViolationError,
+    InternalError,
+    NotSupportedError,
+    OccurenceConstraintViolationError,
+    OCPPError,
+    PropertyConstraintViolationError,
+    ProtocolError,
+    TypeConstraintViolationError,
+)
+from ocpp.exceptions import (
+    NotImplementedError as OcppNotImplementedError,
+)
+from ocpp.messages import Call, CallError, CallResult, MessageType, get_validator
+from ocpp.v16 import ChargePoint as V16ChargePoint
+from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
+
+log = logging.getLogger(__name__)
+
+OCPP_VERSION = "1.6"
+SUBPROTOCOL = "ocpp1.6"
+UNKNOWN_UNIQUE_ID = "-1"
+MAX_UNIQUE_ID_LENGTH = 36
+KNOWN_ACTIONS = frozenset(a.value for a in Action)
+# The head of a frame too large to parse: its type and unique id, to address the answer.
+_FRAME_HEAD = re.compile(r'\s*\[\s*([234])\s*,\s*"([^"\\]{1,36})"')
+
+# The library parses these with Decimal so that the schemas' multipleOf 0.1 holds.
+_DECIMAL_SCHEMAS = {
+    (MessageType.Call, "SetChargingProfile"),
+    (MessageType.Call, "RemoteStartTransaction"),
+    (MessageType.CallResult, "GetCompositeSchedule"),
+}
+
+
+class FrameError(Exception):
+    """A frame that is not a well-formed OCPP-J message."""
+
+    def __init__(self, unique_id: str, error: OCPPError, *, answerable: bool = True) -> None:
+        super().__init__(error.description)
+        self.unique_id = unique_id
+        self.error = error
+        self.answerable = answerable  # only a CALL (or what may be one) gets a CALLERROR
+
+
+def _formation(description: str) -> FormationViolationError:
+    return FormationViolationError(description=description)
+
+
+def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
+    """One WebSocket message as a Call, CallResult or CallError; FrameError if malformed."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not UTF-8 text")) from exc
+    try:
+        frame = json.loads(raw)
+    except ValueError as exc:
+        raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not valid JSON")) from exc
+    if not isinstance(frame, list) or not frame:
+        raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not a JSON array"))
+    unique_id = frame[1] if len(frame) > 1 else None
+    if not isinstance(unique_id, str) or not 0 < len(unique_id) <= MAX_UNIQUE_ID_LENGTH:
+        raise FrameError(
+            UNKNOWN_UNIQUE_ID, _formation("UniqueId must be a string of 1 to 36 characters")
+        )
+    type_id = frame[0]
+    if type_id == MessageType.Call and not isinstance(type_id, bool):
+        if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):
+            raise FrameError(unique_id, _formation("A CALL is [2, uniqueId, action, {payload}]"))
+        return Call(unique_id, frame[2], frame[3])
+    if type_id == MessageType.CallResult and not isinstance(type_id, bool):
+        if len(frame) != 3 or not isinstance(frame[2], dict):
+            raise FrameError(unique_id, _formation("Malformed CALLRESULT"), answerable=False)
+        return CallResult(unique_id, frame[2])
+    if type_id == MessageType.CallError and not isinstance(type_id, bool):
+        if len(frame) != 5 or not all(isinstance(x, str) for x in frame[2:4]):
+            raise FrameError(unique_id, _formation("Malformed CALLERROR"), answerable=False)
+        details = frame[4] if isinstance(frame[4], dict) else {}
+        return CallError(unique_id, frame[2], frame[3], details)
+    raise FrameError(unique_id, _formation(f"MessageTypeId {type_id!r} is not 2, 3 or 4"))
+
+
+def _schema_error(exc: SchemaValidationError, action: str) -> OCPPError:
+    where = "/".join(str(p) for p in exc.absolute_path) or "payload"
+    description = f"{action}: {where}: {exc.message}"[:255]
+    kind = exc.validator
+    if kind == "required":
+        return ProtocolError(description=description)
+    if kind in ("type", "maxLength"):
+        return TypeConstraintViolationError(description=description)
+    if kind in ("minItems", "maxItems"):
+        return OccurenceConstraintViolationError(description=description)
+    if kind in ("enum", "minimum", "maximum", "multipleOf", "pattern", "minLength"):
+        return PropertyConstraintViolationError(description=description)
+    return FormationViolationError(description=description)
+
+
+@functools.cache
+def _validator(message_type_id: int, action: str) -> Draft4Validator | None:
+    """The schema validator of a message, compiled once; None when 1.6 has no schema."""
+    parse_float = decimal.Decimal if (message_type_id, action) in _DECIMAL_SCHEMAS else float
+    try:
+        return get_validator(message_type_id, action, OCPP_VERSION, parse_float=parse_float)
+    except (OSError, ValueError):
+        return None
+
+
+def _meter_values_enums() -> dict[str, frozenset[str]]:
+    schema = _validator(MessageType.Call, "MeterValues")
+    assert schema is not None
+    sampled = schema.schema["properties"]["meterValue"]["items"]["properties"]["sampledValue"]
+    return {
+        name: frozenset(spec["enum"])
+        for name, spec in sampled["items"]["properties"].items()
+        if "enum" in spec
+    }
+
+
+_SAMPLED_ENUMS = _meter_values_enums()
+_SAMPLED_KEYS = frozenset(_SAMPLED_ENUMS) | {"value"}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def meter_values_fast_ok(payload: dict[str, Any]) -> bool:
+    """True only if the MeterValues schema certainly accepts `payload` (no false positives)."""
+    if not _is_int(payload.get("connectorId")) or not payload.keys() <= {
+        "connectorId",
+        "transactionId",
+        "meterValue",
+    }:
+        return False
+    if "transactionId" in payload and not _is_int(payload["transactionId"]):
+        return False
+    values = payload.get("meterValue")
+    if not isinstance(values, list) or not values:
+        return False
+    for item in values:
+        if (
+            not isinstance(item, dict)
+            or item.keys() != {"timestamp", "sampledValue"}
+            or not isinstance(item["timestamp"], str)
+        ):
+            return False
+        samples = item["sampledValue"]
+        if not isinstance(samples, list) or not samples:
+            return False
+        for sample in samples:
+            if not isinstance(sample, dict) or not isinstance(sample.get("value"), str):
+                return False
+            if not sample.keys() <= _SAMPLED_KEYS:
+                return False
+            for key, value in sample.items():
+                if key != "value" and (
+                    not isinstance(value, str) or value not in _SAMPLED_ENUMS[key]
+                ):
+                    return False
+    return True
+
+
+def validate_message(message: Call | CallResult, action: str) -> None:
+    """Check a payload against its 1.6 schema; raise the OCPP-J 1.6 error for a violation."""
+    type_id = message.message_type_id
+    if (
+        type_id == MessageType.Call
+        and action == "MeterValues"
+        and meter_values_fast_ok(message.payload)
+    ):
+        return
+    validator = _validator(type_id, action)
+    if validator is None:
+        raise OcppNotImplementedError(description=f"No 1.6 schema for {action}")
+    payload = message.payload
+    if (type_id, action) in _DECIMAL_SCHEMAS:
+        payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
+    error = next(iter(validator.iter_errors(payload)), None)
+    if error is not None:
+        raise _schema_error(error, action)
+
+
+@functools.cache
+def _snake_key(key: str) -> str:
+    return next(iter(camel_to_snake_case({key: None})))
+
+
+def to_snake(data: Any) -> Any:
+    """camel_to_snake_case with the key conversion cached (it is two regexes per key)."""
+    if isinstance(data, dict):
+        return {_snake_key(k): to_snake(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [to_snake(v) for v in data]
+    return data
+
+
+def to_payload(dataclass_payload: Any) -> dict[str, Any]:
+    """A call or call_result dataclass as the camelCase dict sent on the wire."""
+    return snake_to_camel_case(remove_nones(serialize_as_dict(dataclass_payload)))
+
+
+def _error_payload(error: CallError) -> dict[str, Any]:
+    return {"errorCode": error.error_code, "errorDescription": error.error_description}
+
+
+class OcppEndpoint(V16ChargePoint):
+    """One end of an OCPP 1.6J connection: the central system's view of a charger, or a
+    simulated charger's view of the central system. Handlers are `@on` methods."""
+
+    def __init__(
+        self,
+        ident: str,
+        connection: Any,
+        response_timeout: float = 30.0,
+        max_frame: int | None = None,
+    ) -> None:
+        super().__init__(ident, connection, response_timeout=response_timeout)
+        self.max_frame = max_frame  # bytes; larger frames are answered, not parsed
+        self._pending: dict[str, tuple[str, asyncio.Future[CallResult | CallError]]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+
+    # Hooks for subclasses.
+    def on_message(self, direction: str, action: str, payload: dict[str, Any]) -> None:
+        """Called for every message sent or received. A CALLERROR comes with the action
+        it answers (or "CallError" when unknown) and {"errorCode", "errorDescription"}."""
+
+    def on_protocol_error(self, error: OCPPError, unique_id: str, raw: str | None) -> None:
+        """Called for every frame or payload answered (or dropped) as an error."""
+
+    def admit(self, message: Call) -> None:
+        """Raise an OCPPError to refuse a CALL before it is validated (rate limits)."""
+
+    def spawn(self, coro: Any) -> asyncio.Task[Any]:
+        """Run a coroutine beside the receive loop, holding a reference until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: background task failed", self.id, exc_info=task.exception())
+
+    def cancel_background(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+
+    async def start(self) -> None:
+        """Receive and route messages until the connection closes."""
+        async for raw in self._connection:
+            await self.route_message(raw)
+
+    def fail_pending(self, exc: Exception) -> None:
+        """End the calls waiting for an answer (the connection is gone)."""
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(exc)
+
+    def _frame_size(self, raw: str | bytes) -> int:
+        if isinstance(raw, bytes) or self.max_frame is None or len(raw) * 4 <= self.max_frame:
+            return len(raw)
+        return len(raw.encode("utf-8"))
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        if self.max_frame is not None and self._frame_size(raw_msg) > self.max_frame:
+            await self._refuse_oversized(raw_msg)
+            return
+        try:
+            message = parse_frame(raw_msg)
+        except FrameError as exc:
+            text = raw_msg if isinstance(raw_msg, str) else repr(raw_msg[:200])
+            log.warning("%s: malformed frame (%s): %.200s", self.id, exc.error.description, text)
+            self.on_protocol_error(exc.error, exc.unique_id, text)
+            if exc.answerable:
+                await self._send_error(exc.unique_id, exc.error)
+            return
+        if isinstance(message, Call):
+            await self._handle_call(message)
+            return
+        pending = self._pending.get(message.unique_id)
+        if pending is None:
+            log.warning("%s: answer to no pending call: %.200s", self.id, raw_msg)
+            return
+        action, future = pending
+        if isinstance(message, CallResult):
+            message.action = action
+            self.on_message("in", action, message.payload)
+        else:
+            self.on_message("in", action, _error_payload(message))
+        if not future.done():
+            future.set_result(message)
+
+    async def _refuse_oversized(self, raw: str | bytes) -> None:
+        head = raw[:100] if isinstance(raw, str) else raw[:100].decode("utf-8", "replace")
+        match = _FRAME_HEAD.match(head)
+        size = self._frame_size(raw)
+        error = FormationViolationError(
+            description=f"Frame of {size} bytes is over the limit of {self.max_frame}",
+            details={"frameBytes": size, "limit": self.max_frame},
+        )
+        unique_id = match.group(2) if match else UNKNOWN_UNIQUE_ID
+        log.warning("%s: %s", self.id, error.description)
+        self.on_protocol_error(error, unique_id, head)
+        if match is None or match.group(1) == "2":
+            await self._send_error(unique_id, error)
+
+    async def _send_error(
+        self, unique_id: str, error: OCPPError, action: str = "CallError"
+    ) -> None:
+        frame = CallError(unique_id, error.code, error.description, error.details)
+        await self._send(frame.to_json())
+        self.on_message("out", action, _error_payload(frame))
+
+    async def _handle_call(self, msg: Call) -> None:
+        self.on_message("in", msg.action, msg.payload)
+        handlers = self.route_map.get(msg.action)
+        try:
+            self.admit(msg)
+            if handlers is None or "_on_action" not in handlers:
+                if msg.action in KNOWN_ACTIONS:
+                    raise NotSupportedError(
+                        description=f"{msg.action} is not served by this endpoint"
+                    )
+                raise OcppNotImplementedError(description=f"Unknown action {msg.action!r}")
+            skip = handlers.get("_skip_schema_validation", False)
+            if not skip:
+                validate_message(msg, msg.action)
+            kwargs = to_snake(msg.payload)
+            response = handlers["_on_action"](**kwargs)
+            if asyncio.iscoroutine(response):
+                response = await response
+            result = msg.create_call_result(to_payload(response))
+            if not skip:
+                validate_message(result, msg.action)
+        except OCPPError as error:
+            log.warning("%s: %s answered %s: %s", self.id, msg.action, error.code, error)
+            self.on_protocol_error(error, msg.unique_id, None)
+            await self._send_error(msg.unique_id, error, msg.action)
+            return
+        except Exception:
+            log.exception("%s: handler of %s failed", self.id, msg.action)
+            error = InternalError(description=f"{msg.action} could not be processed")
+            self.on_protocol_error(error, msg.unique_id, None)
+            await self._send_error(msg.unique_id, error, msg.action)
+            return
+        await self._send(result.to_json())
+        self.on_message("out", msg.action, result.payload)
+        after = handlers.get("_after_action")
+        if after is not None:
+            outcome = after(**kwargs)
+            if asyncio.iscoroutine(outcome):
+                self.spawn(outcome)
+
+    async def call(self, payload: Any, *, timeout: float | None = None) -> Any:  # type: ignore[override]
+        """Send a CALL and return the typed answer; a CALLERROR is raised as its OCPPError,
+        a closed connection as ConnectionError, no answer in time as TimeoutError.
+
+        Never await this inside an `@on` handler: the answer arrives on the receive loop
+        that the handler is blocking. Use `spawn` (or an `@after` hook).
+        """
+        action = type(payload).__name__
+        message = Call(str(uuid.uuid4()), action, to_payload(payload))
+        validate_message(message, action)
+        loop = asyncio.get_running_loop()
+        async with self._call_lock:
+            future: asyncio.Future[CallResult | CallError] = loop.create_future()
+            self._pending[message.unique_id] = (action, future)
+            try:
+                await self._send(message.to_json())
+                self.on_message("out", action, message.payload)
+                answer = await asyncio.wait_for(future, timeout or self._response_timeout)
+            except ConnectionClosed as exc:
+                raise ConnectionError(f"{self.id}: connection closed") from exc
+            finally:
+                self._pending.pop(message.unique_id, None)
+        if isinstance(answer, CallError):
+            raise answer.to_exception()
+        validate_message(answer, action)
+        result_type: Callable[..., Any] = getattr(self._call_result, action)
+        return result_type(**to_snake(answer.payload))
+
+    async def _send(self, message: str) -> None:
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s: send %s", self.id, message)
+        await self._connection.send(message)

@@ -1,0 +1,261 @@
+"""Applying a site schedule to the chargers: OCPP 1.6 SetChargingProfile per booking.
+
+Each booking whose plan is not simply "the connector's full power from the first slot
+until the energy is in" gets an Absolute profile with one chargingSchedulePeriod per run
+of equal 15-minute slots: a TxProfile bound to its transaction when it is charging, a
+TxDefaultProfile on its connector before that. Limits are rounded down (W to the watt,
+A to 0.1 A), so a charger obeying them never draws more than the schedule allows. The
+profile id is the booking's id, so a re-plan replaces the profile instead of stacking.
+
+`replan_day` reads the day's bookings from the store, schedules them and sends the
+profiles: call it after a booking is confirmed (a new booking re-plans the rest of the day).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, Protocol
+
+from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.schedule import (
+    BookingPlan,
+    Schedule,
+    ScheduleBooking,
+    ScheduleProblem,
+    solve_schedule,
+)
+from evcms_desktop.store.models import BLOCKING_STATES, Booking, ChargePoint, Connector, Station
+from evcms_desktop.store.stations import station_calendar, station_tariff
+
+log = logging.getLogger(__name__)
+
+RateUnit = Literal["W", "A"]
+_TOL_KW = 1e-6
+
+
+class ProfileCommands(Protocol):
+    """The part of the central system's CommandService the applier uses."""
+
+    async def set_charging_profile(
+        self, cp_id: str, connector_id: int, profile: dict[str, Any]
+    ) -> Any: ...
+
+
+@dataclass(frozen=True)
+class ConnectorTarget:
+    """Where a store connector lives on the wire, and its power."""
+
+    charge_point: str
+    connector: int
+    max_power_kw: float
+
+
+@dataclass(frozen=True)
+class ProfileRequest:
+    booking_id: Any
+    charge_point: str
+    connector: int
+    profile: dict[str, Any]
+
+
+def _limit(kw: float, unit: RateUnit, voltage: float, phases: int) -> float:
+    if unit == "W":
+        return float(math.floor(kw * 1000 + 1e-6))
+    return math.floor(kw * 1000 / (voltage * phases) * 10 + 1e-6) / 10
+
+
+def schedule_periods(
+    plan: BookingPlan, unit: RateUnit = "W", voltage: float = 230.0, phases: int = 3
+) -> list[dict[str, float | int]]:
+    """chargingSchedulePeriod: a period wherever the limit changes, from the plan's first slot."""
+    periods: list[dict[str, float | int]] = []
+    seconds = int(plan.slot.total_seconds())
+    for i, kw in enumerate(plan.powers_kw):
+        limit = _limit(kw, unit, voltage, phases)
+        if not periods or periods[-1]["limit"] != limit:
+            periods.append({"startPeriod": i * seconds, "limit": limit})
+    return periods
+
+
+def charging_profile(
+    plan: BookingPlan,
+    profile_id: int,
+    *,
+    transaction_id: int | None = None,
+    unit: RateUnit = "W",
+    stack_level: int = 0,
+    voltage: float = 230.0,
+    phases: int = 3,
+) -> dict[str, Any]:
+    """A csChargingProfiles object (the wire's camelCase) for one booking's plan."""
+    start = plan.first_slot
+    end = start + len(plan.powers_kw) * plan.slot
+    profile: dict[str, Any] = {
+        "chargingProfileId": profile_id,
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": "TxProfile" if transaction_id is not None else "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "validFrom": format_timestamp(start),
+        "validTo": format_timestamp(end),
+        "chargingSchedule": {
+            "duration": int((end - start).total_seconds()),
+            "startSchedule": format_timestamp(start),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": schedule_periods(plan, unit, voltage, phases),
+        },
+    }
+    if transaction_id is not None:
+        profile["transactionId"] = transaction_id
+    return profile
+
+
+def needs_profile(plan: BookingPlan, max_power_kw: float) -> bool:
+    """False when the plan is what the charger does anyway: full power until done."""
+    active = [i for i, p in enumerate(plan.powers_kw) if p > _TOL_KW]
+    if not active:
+        return True  # nothing may be drawn in the window: say so with a zero limit
+    if active[0] != 0:
+        return True
+    head = plan.powers_kw[: active[-1]]
+    return any(p < max_power_kw - _TOL_KW for p in head)
+
+
+def profile_requests(
+    schedule: Schedule,
+    targets: Mapping[int, ConnectorTarget],
+    *,
+    profile_ids: Mapping[Any, int] | None = None,
+    transactions: Mapping[Any, int] | None = None,
+    unit: RateUnit = "W",
+    not_before: datetime | None = None,
+) -> list[ProfileRequest]:
+    """The SetChargingProfile requests a schedule needs, booking by booking.
+
+    profile_ids defaults to the booking ids (which must then be ints); transactions maps
+    a booking to its running transaction; plans ending before `not_before` are skipped.
+    """
+    out: list[ProfileRequest] = []
+    for booking_id, plan in schedule.plans.items():
+        target = targets[plan.connector_id]
+        end = plan.first_slot + len(plan.powers_kw) * plan.slot
+        if not_before is not None and end <= not_before:
+            continue
+        if not needs_profile(plan, target.max_power_kw):
+            continue
+        profile_id = (profile_ids or {}).get(booking_id, booking_id)
+        out.append(
+            ProfileRequest(
+                booking_id=booking_id,
+                charge_point=target.charge_point,
+                connector=target.connector,
+                profile=charging_profile(
+                    plan,
+                    int(profile_id),
+                    transaction_id=(transactions or {}).get(booking_id),
+                    unit=unit,
+                ),
+            )
+        )
+    return out
+
+
+async def send_profiles(
+    commands: ProfileCommands, requests: Sequence[ProfileRequest]
+) -> list[tuple[ProfileRequest, Any]]:
+    """Send each request; the CommandService reports refusals and offline chargers."""
+    results = []
+    for request in requests:
+        result = await commands.set_charging_profile(
+            request.charge_point, request.connector, request.profile
+        )
+        if not getattr(result, "ok", True):
+            log.warning(
+                "Charging profile of booking %s on %s #%d: %s",
+                request.booking_id,
+                request.charge_point,
+                request.connector,
+                getattr(result, "detail", result),
+            )
+        results.append((request, result))
+    return results
+
+
+def connector_targets(station: Station) -> dict[int, ConnectorTarget]:
+    rows = (
+        Connector.select(Connector, ChargePoint)
+        .join(ChargePoint)
+        .where(ChargePoint.station == station)
+        .order_by(ChargePoint.ident, Connector.number)
+    )
+    return {
+        c.id: ConnectorTarget(c.charge_point.ident, c.number, float(c.max_power_kw)) for c in rows
+    }
+
+
+def _remaining_energy(booking: Booking, start: datetime) -> Decimal:
+    """A session already under way keeps the share of its energy for the time it has left."""
+    if booking.start >= start:
+        return booking.energy_kwh
+    left = Decimal((booking.end - start).total_seconds())
+    whole = Decimal((booking.end - booking.start).total_seconds())
+    return (booking.energy_kwh * left / whole).quantize(Decimal("0.001"))
+
+
+def day_problem(
+    station: Station, start: datetime, end: datetime, site_limit_kw: Decimal | None = None
+) -> tuple[ScheduleProblem, dict[int, ConnectorTarget]]:
+    """The station's blocking bookings that end after `start` and begin before `end`."""
+    bookings = list(
+        Booking.select()
+        .where(
+            (Booking.station == station)
+            & (Booking.end > start)
+            & (Booking.start < end)
+            & (Booking.state.in_([s.value for s in BLOCKING_STATES]))
+        )
+        .order_by(Booking.created_at)
+    )
+    targets = connector_targets(station)
+    limit = site_limit_kw if site_limit_kw is not None else station.site_power_limit_kw
+    problem = ScheduleProblem(
+        bookings=tuple(
+            ScheduleBooking(
+                id=b.id,
+                earliest=max(b.start, start),
+                latest=b.end,
+                energy_kwh=_remaining_energy(b, start),
+                max_power_kw=Decimal(str(targets[b.connector_id].max_power_kw)),
+                connector_id=b.connector_id,
+                overlapped=b.overlapped,
+            )
+            for b in bookings
+        ),
+        connector_ids=tuple(targets),
+        site_limit_kw=limit,
+        tariff=station_tariff(station),
+        calendar=station_calendar(station),
+    )
+    return problem, targets
+
+
+async def replan_day(
+    commands: ProfileCommands,
+    station: Station,
+    now: datetime,
+    end: datetime,
+    *,
+    transactions: Mapping[Any, int] | None = None,
+    unit: RateUnit = "W",
+) -> tuple[Schedule, list[tuple[ProfileRequest, Any]]]:
+    """Schedule the rest of the day from `now` and send the profiles it needs."""
+    problem, targets = day_problem(station, now, end)
+    schedule = solve_schedule(problem)
+    for unmet in schedule.unmet:
+        log.warning("Booking %s cannot be met in full: %s", unmet.booking_id, unmet.reason)
+    requests = profile_requests(schedule, targets, transactions=transactions, unit=unit)
+    return schedule, await send_profiles(commands, requests)

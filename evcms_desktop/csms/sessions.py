@@ -1,0 +1,452 @@
+"""The paper's charging flow on the store: Authorize, StartTransaction, MeterValues and
+StopTransaction checked against the bookings, recorded, and priced by Eq. (8).
+
+Synchronous and quick (indexed look-ups), called from the protocol handlers on the loop.
+Meter values go through the batch writer; starts and stops are committed at once.
+
+Booking window (the idTag is a booking ID): Accepted on the booked charge point from
+`grace` before the start until the end, while the booking is confirmed, checked in or
+charging. A confirmed booking with no transaction by `grace` after its start is a
+no-show (see `no_shows`), and its ID is Expired from then on, as after the end.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import peewee
+
+from evcms_desktop.csms.writer import BatchWriter
+from evcms_desktop.domain.booking_codes import ID_TAG_MAX, normalize_code
+from evcms_desktop.domain.tariff import (
+    PriceBreakdown,
+    PricingRule,
+    availability_cost_multiplier,
+)
+from evcms_desktop.store.models import (
+    Booking,
+    BookingState,
+    ChargePoint,
+    ChargingTransaction,
+    Connector,
+    MeterValue,
+    Station,
+    TransactionState,
+)
+from evcms_desktop.store.stations import station_calendar, station_tariff
+
+log = logging.getLogger(__name__)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER_IMPORT = "Power.Active.Import"
+SOC = "SoC"
+WH = Decimal(1000)
+
+
+class AuthStatus:
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+    EXPIRED = "Expired"
+    INVALID = "Invalid"
+    CONCURRENT_TX = "ConcurrentTx"
+
+
+class TimestampError(ValueError):
+    """A timestamp that is not an RFC 3339 date-time."""
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An OCPP dateTime as an aware UTC datetime (a missing offset is taken as UTC)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise TimestampError(f"{text!r} is not a date-time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class OpenTransaction:
+    """What the central system keeps in memory about a running transaction."""
+
+    id: int
+    charge_point: str
+    connector: int
+    id_tag: str
+    meter_start_wh: int
+    booking_id: int | None
+    booking_code: str | None
+    booking_end: datetime | None
+    target_kwh: Decimal | None
+    energy_wh: float | None = None
+    soc: float | None = None
+    power_kw: float | None = None
+    fully_charged: bool = False
+    stop_requested_at: datetime | None = None
+
+    @property
+    def delivered_kwh(self) -> Decimal:
+        if self.energy_wh is None:
+            return Decimal(0)
+        return max(Decimal(repr(self.energy_wh)) - self.meter_start_wh, Decimal(0)) / WH
+
+    @property
+    def target_met(self) -> bool:
+        return self.target_kwh is not None and self.delivered_kwh >= self.target_kwh
+
+
+@dataclass(frozen=True)
+class AuthOutcome:
+    status: str
+    booking: Booking | None = None
+    expiry: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    transaction_id: int
+    status: str
+    booking: Booking | None
+    retried: bool
+    expiry: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MeterSummary:
+    transaction: OpenTransaction | None
+    transaction_id: int | None
+    samples: int
+    energy_wh: float | None = None
+    power_kw: float | None = None
+    soc: float | None = None
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    transaction: ChargingTransaction | None
+    status: str | None  # the idTagInfo status, when the charger sent an idTag
+    price: PriceBreakdown | None = None
+    already_stopped: bool = False
+    currency: str = "GBP"
+    booking_code: str | None = None
+
+
+@dataclass
+class SessionLedger:
+    db: peewee.SqliteDatabase
+    writer: BatchWriter
+    grace: timedelta | None = None  # None: each station's authorize_grace_minutes
+    open: dict[int, OpenTransaction] = field(default_factory=dict)
+    _by_charger: dict[str, dict[int, OpenTransaction]] = field(default_factory=dict)
+
+    # -- bookings ---------------------------------------------------------------------
+
+    def grace_for(self, station: Station) -> timedelta:
+        if self.grace is not None:
+            return self.grace
+        return timedelta(minutes=station.authorize_grace_minutes)
+
+    def find_booking(self, id_tag: str, reservation_id: int | None = None) -> Booking | None:
+        """The booking of an idTag; a reservationId (our booking id) counts only with the
+        booking's own ID as idTag."""
+        if len(id_tag) > ID_TAG_MAX:
+            return None
+        code = normalize_code(id_tag)
+        if reservation_id is not None:
+            booking = Booking.get_or_none(Booking.id == reservation_id)
+            if booking is not None and booking.code == code:
+                return booking
+        return Booking.get_or_none(Booking.code == code)
+
+    def booking_status(
+        self, booking: Booking | None, cp: ChargePoint, now: datetime, connector: int | None
+    ) -> str:
+        if booking is None:
+            return AuthStatus.INVALID
+        booked = Connector.get_by_id(booking.connector_id)
+        if booked.charge_point_id != cp.id:
+            return AuthStatus.INVALID
+        if connector is not None and connector != booked.number:
+            return AuthStatus.INVALID
+        state = BookingState(booking.state)
+        if state is BookingState.CANCELLED:
+            return AuthStatus.BLOCKED
+        if state in (BookingState.COMPLETED, BookingState.NO_SHOW):
+            return AuthStatus.EXPIRED
+        grace = self.grace_for(booking.station)
+        if now < booking.start - grace:
+            return AuthStatus.INVALID  # 1.6 has no "not yet valid"
+        if now >= booking.end:
+            return AuthStatus.EXPIRED
+        if state is BookingState.CONFIRMED and now > booking.start + grace:
+            return AuthStatus.EXPIRED  # a no-show
+        if any(t.booking_id == booking.id for t in self.open_for(cp.ident)):
+            return AuthStatus.CONCURRENT_TX
+        return AuthStatus.ACCEPTED
+
+    def authorize(self, cp: ChargePoint, id_tag: str, now: datetime) -> AuthOutcome:
+        booking = self.find_booking(id_tag)
+        status = self.booking_status(booking, cp, now, None)
+        expiry = booking.end if booking is not None and status == AuthStatus.ACCEPTED else None
+        return AuthOutcome(status, booking, expiry)
+
+    # -- transactions -----------------------------------------------------------------
+
+    def load_open(self) -> None:
+        """Read the transactions left open (by a restart or a dropped charger)."""
+        self.open.clear()
+        self._by_charger.clear()
+        query = (
+            ChargingTransaction.select(ChargingTransaction, ChargePoint)
+            .join(ChargePoint)
+            .where(ChargingTransaction.state == TransactionState.ACTIVE)
+        )
+        for tx in query:
+            self._track(self._open_entry(tx, tx.charge_point.ident))
+
+    @staticmethod
+    def _open_entry(tx: ChargingTransaction, ident: str) -> OpenTransaction:
+        booking = tx.booking if tx.booking_id is not None else None
+        return OpenTransaction(
+            id=tx.id,
+            charge_point=ident,
+            connector=tx.connector_number,
+            id_tag=tx.id_tag,
+            meter_start_wh=tx.meter_start_wh,
+            booking_id=tx.booking_id,
+            booking_code=booking.code if booking else None,
+            booking_end=booking.end if booking else None,
+            target_kwh=booking.energy_kwh if booking else None,
+            energy_wh=tx.last_energy_wh,
+            soc=tx.last_soc,
+            power_kw=tx.last_power_kw,
+        )
+
+    def _track(self, tx: OpenTransaction) -> None:
+        self.open[tx.id] = tx
+        self._by_charger.setdefault(tx.charge_point, {})[tx.id] = tx
+
+    def _untrack(self, tx_id: int) -> None:
+        tx = self.open.pop(tx_id, None)
+        if tx is not None:
+            self._by_charger.get(tx.charge_point, {}).pop(tx_id, None)
+
+    def open_for(self, ident: str) -> list[OpenTransaction]:
+        return list(self._by_charger.get(ident, {}).values())
+
+    def start(
+        self,
+        cp: ChargePoint,
+        connector: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: datetime,
+        reservation_id: int | None,
+        now: datetime,
+    ) -> StartOutcome:
+        with self.db.atomic("IMMEDIATE"):
+            existing = ChargingTransaction.get_or_none(
+                (ChargingTransaction.charge_point == cp)
+                & (ChargingTransaction.connector_number == connector)
+                & (ChargingTransaction.id_tag == id_tag)
+                & (ChargingTransaction.started_at == timestamp)
+            )
+            if existing is not None:
+                status = AuthStatus.ACCEPTED if existing.booking_id else AuthStatus.INVALID
+                booking = existing.booking if existing.booking_id else None
+                return StartOutcome(existing.id, status, booking, retried=True)
+            booking = self.find_booking(id_tag, reservation_id)
+            # The window is checked at the start's own time: a start the charger queued
+            # while offline is judged by when it happened, not by when it arrived.
+            status = self.booking_status(booking, cp, timestamp, connector)
+            accepted = status == AuthStatus.ACCEPTED
+            # The charger may already be delivering: the transaction is recorded either
+            # way, and a rejected one is stopped by the charger (reason DeAuthorized).
+            tx = ChargingTransaction.create(
+                charge_point=cp,
+                connector_number=connector,
+                booking=booking if accepted else None,
+                id_tag=id_tag,
+                reservation_id=reservation_id,
+                meter_start_wh=meter_start,
+                started_at=timestamp,
+            )
+            if accepted and booking is not None:
+                booking.state = BookingState.CHARGING.value
+                booking.checked_in_at = booking.checked_in_at or now
+                booking.save(only=[Booking.state, Booking.checked_in_at])
+        self._track(self._open_entry(tx, cp.ident))
+        expiry = booking.end if accepted and booking is not None else None
+        return StartOutcome(tx.id, status, booking if accepted else None, False, expiry)
+
+    def record_meter_values(
+        self,
+        cp: ChargePoint,
+        connector: int,
+        transaction_id: int | None,
+        meter_values: list[dict[str, Any]],
+    ) -> MeterSummary:
+        """Queue every sampled value; summarise energy, power and SoC of the transaction."""
+        tx = self.open.get(transaction_id) if transaction_id is not None else None
+        linked: int | None = None
+        if tx is not None and tx.charge_point == cp.ident:
+            linked = tx.id
+        elif transaction_id is not None:
+            tx = None
+            known = ChargingTransaction.get_or_none(
+                (ChargingTransaction.id == transaction_id)
+                & (ChargingTransaction.charge_point == cp)
+            )
+            if known is not None:
+                linked = known.id
+            else:
+                log.warning(
+                    "%s: meter values for unknown transaction %s stored without one",
+                    cp.ident,
+                    transaction_id,
+                )
+        energy = power = soc = None
+        samples = 0
+        for item in meter_values:
+            at = parse_timestamp(item["timestamp"])
+            for sample in item["sampled_value"]:
+                measurand = sample.get("measurand", ENERGY_REGISTER)
+                phase = sample.get("phase")
+                self.writer.add(
+                    MeterValue,
+                    {
+                        "charge_point": cp.id,
+                        "connector_number": connector,
+                        "transaction": linked,
+                        "timestamp": at,
+                        "measurand": measurand,
+                        "value": sample["value"],
+                        "unit": sample.get("unit"),
+                        "phase": phase,
+                        "context": sample.get("context"),
+                        "location": sample.get("location"),
+                    },
+                )
+                samples += 1
+                if phase is not None:
+                    continue
+                number = _number(sample["value"])
+                if number is None:
+                    continue
+                unit = sample.get("unit")
+                if measurand == ENERGY_REGISTER:
+                    energy = number * 1000 if unit == "kWh" else number
+                elif measurand == POWER_IMPORT:
+                    power = number if unit == "kW" else number / 1000
+                elif measurand == SOC:
+                    soc = number
+        if tx is not None and linked is not None:
+            tx.energy_wh = tx.energy_wh if energy is None else energy
+            tx.power_kw = tx.power_kw if power is None else power
+            tx.soc = tx.soc if soc is None else soc
+            if (energy, power, soc) != (None, None, None):
+                self.writer.update_transaction(tx.id, energy, power, soc)
+        return MeterSummary(tx, linked, samples, energy, power, soc)
+
+    def stop(
+        self,
+        cp: ChargePoint,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: datetime,
+        reason: str | None,
+        id_tag: str | None,
+        transaction_data: list[dict[str, Any]] | None,
+    ) -> StopOutcome:
+        tx = ChargingTransaction.get_or_none(
+            (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
+        )
+        if transaction_data:
+            connector = tx.connector_number if tx is not None else 0
+            self.record_meter_values(
+                cp, connector, tx.id if tx is not None else None, transaction_data
+            )
+        tag_status = None if id_tag is None else AuthStatus.ACCEPTED
+        if tx is None:
+            log.warning("%s: StopTransaction for unknown transaction %s", cp.ident, transaction_id)
+            return StopOutcome(None, None if id_tag is None else AuthStatus.INVALID)
+        if tx.state == TransactionState.FINISHED:
+            return StopOutcome(tx, tag_status, already_stopped=True)
+        self.writer.flush()  # the session record is final: its meter values go in first
+        booking = tx.booking if tx.booking_id is not None else None
+        station = booking.station if booking else cp.station
+        tariff = station_tariff(station)
+        energy_wh = meter_stop - tx.meter_start_wh
+        if energy_wh < 0:
+            log.warning(
+                "%s: transaction %s has meterStop %s below meterStart %s; energy taken as 0",
+                cp.ident,
+                tx.id,
+                meter_stop,
+                tx.meter_start_wh,
+            )
+            energy_wh = 0
+        energy_kwh = Decimal(energy_wh) / WH
+        if booking is not None:
+            price = tariff.price(
+                energy_kwh, booking.acm, peak_on=booking.peak_on, rule=PricingRule(booking.rule)
+            )
+        else:
+            # Without a booking (an operator's remote start with another idTag) the
+            # session is priced as a free slot at the time it ran.
+            peak_on = station_calendar(station).is_peak_on(tx.started_at, timestamp)
+            price = tariff.price(energy_kwh, availability_cost_multiplier(False, peak_on))
+        with self.db.atomic():
+            tx.meter_stop_wh = meter_stop
+            tx.stopped_at = timestamp
+            tx.stop_reason = reason
+            tx.state = TransactionState.FINISHED.value
+            tx.energy_kwh = energy_kwh
+            tx.price_energy = price.energy
+            tx.price_time_of_use = price.time_of_use
+            tx.price_service = price.service
+            tx.price_total = price.total
+            tx.last_energy_wh = float(meter_stop)
+            # Only what the stop decides: the summary columns come from the batch writer.
+            tx.save(
+                only=[
+                    ChargingTransaction.meter_stop_wh,
+                    ChargingTransaction.stopped_at,
+                    ChargingTransaction.stop_reason,
+                    ChargingTransaction.state,
+                    ChargingTransaction.energy_kwh,
+                    ChargingTransaction.price_energy,
+                    ChargingTransaction.price_time_of_use,
+                    ChargingTransaction.price_service,
+                    ChargingTransaction.price_total,
+                    ChargingTransaction.last_energy_wh,
+                ]
+            )
+            if booking is not None and booking.state == BookingState.CHARGING:
+                booking.state = BookingState.COMPLETED.value
+                booking.closed_at = timestamp
+                booking.save(only=[Booking.state, Booking.closed_at])
+        self._untrack(tx.id)
+        return StopOutcome(
+            tx,
+            tag_status,
+            price,
+            currency=tariff.currency,
+            booking_code=booking.code if booking else None,
+        )
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None

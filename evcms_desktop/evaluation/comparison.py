@@ -1,0 +1,219 @@
+"""The paper's greedy shift against the site schedule, on the same scenario.
+
+Each request becomes a booking of the site schedule with the same energy and availability
+status. The schedule is the better (least energy short, then cheapest, then lowest peak)
+of two placements, both solved exactly for power by the LP:
+
+- "booked": every car keeps the connector and start the optimized system booked for it
+  and may stay plugged in after its slot as long as its driver would have stayed after
+  the asked slot, unless its connector is booked next. The greedy's own schedule is one
+  of its solutions, so this is never worse than the greedy under the same cost model.
+- "fit": the scheduler chooses each car's session and connector (schedule/placement.py,
+  a heuristic) inside the time its driver is known to accept: the asked window joined
+  with the booked slot stretched by the same stay.
+
+    stay       = latest departure - asked end
+    booked     = [booked start, min(next start on the connector, booked end + stay)]
+    fit        = [min(arrival, booked start), max(latest departure, booked end + stay)]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+
+from evcms_desktop.evaluation.demand import (
+    Grid,
+    HourlyDemand,
+    LoadMetrics,
+    hourly_demand,
+    interval_powers,
+    load_metrics,
+    place,
+)
+from evcms_desktop.evaluation.runner import BookedSlot, EvaluationRow, EvaluationRun
+from evcms_desktop.evaluation.tables import CASES, mean
+from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem, solve_schedule
+
+
+def _stay(row: EvaluationRow) -> timedelta:
+    request = row.request
+    return max(request.latest_departure - (request.arrival + request.duration), timedelta(0))
+
+
+def _booking(
+    row: EvaluationRow, slot: BookedSlot, earliest: datetime, latest: datetime
+) -> ScheduleBooking:
+    return ScheduleBooking(
+        id=row.request.tid,
+        earliest=earliest,
+        latest=latest,
+        energy_kwh=slot.energy_kwh,
+        max_power_kw=slot.connector_max_kw,
+        connector_id=slot.connector_id,
+        overlapped=slot.overlapped,
+    )
+
+
+def schedule_problem(
+    run: EvaluationRun, site_limit_kw: Decimal | None, placement: str = "fit"
+) -> ScheduleProblem:
+    """The scenario as a site-schedule problem, with the windows of `placement` (see above)."""
+    booked = [(r, r.optimized) for r in run.rows if r.optimized is not None]
+    bookings: list[ScheduleBooking] = []
+    if placement == "fit":
+        for row, slot in booked:
+            latest = max(row.request.latest_departure, slot.end + _stay(row))
+            bookings.append(_booking(row, slot, min(row.request.arrival, slot.start), latest))
+    else:
+        by_connector: dict[int, list[tuple[EvaluationRow, BookedSlot]]] = defaultdict(list)
+        for row, slot in booked:
+            by_connector[slot.connector_id].append((row, slot))
+        for pairs in by_connector.values():
+            pairs.sort(key=lambda pair: pair[1].start)
+            for i, (row, slot) in enumerate(pairs):
+                latest = slot.end + _stay(row)
+                if i + 1 < len(pairs):
+                    latest = min(latest, pairs[i + 1][1].start)
+                bookings.append(_booking(row, slot, slot.start, latest))
+    return ScheduleProblem(
+        bookings=tuple(sorted(bookings, key=lambda b: str(b.id))),
+        connector_ids=run.connector_ids,
+        site_limit_kw=site_limit_kw,
+        tariff=run.setup.tariff,
+        calendar=run.setup.calendar,
+    )
+
+
+def site_schedule(run: EvaluationRun, site_limit_kw: Decimal | None) -> tuple[Schedule, str]:
+    """The better of the "booked" and the "fit" placements, and which one it is."""
+    options = []
+    for placement in ("booked", "fit"):
+        problem = schedule_problem(run, site_limit_kw, placement)
+        schedule = solve_schedule(problem, placement="fit" if placement == "fit" else "window")
+        short = sum(u.shortfall_kwh for u in schedule.unmet)
+        options.append(
+            (
+                (round(short, 3), schedule.total_cost, round(schedule.peak_kw, 3)),
+                placement,
+                schedule,
+            )
+        )
+    _, placement, schedule = min(options, key=lambda option: option[0])
+    return schedule, placement
+
+
+@dataclass(frozen=True)
+class SystemSummary:
+    """One column of the comparison: cost and how the system loads the site."""
+
+    name: str
+    total_cost: Decimal
+    case_costs: dict[int, Decimal | None]
+    metrics: LoadMetrics
+    hourly: HourlyDemand
+    unmet: int = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    grid: Grid
+    original: SystemSummary
+    optimized: SystemSummary
+    scheduled: SystemSummary
+    schedule: Schedule
+    site_limit_kw: Decimal | None
+    compared: int  # bookings every system met in full: the costs are over these
+    placement: str  # of the site schedule: "booked" or "fit"
+
+    @property
+    def systems(self) -> tuple[SystemSummary, SystemSummary, SystemSummary]:
+        return (self.original, self.optimized, self.scheduled)
+
+
+def _booked_sessions(grid: Grid, slots: Sequence[BookedSlot], efficiency: Decimal) -> np.ndarray:
+    """A booked session draws its plan's power from its start until its energy is in."""
+    eff = float(efficiency)
+    rows = []
+    for s in slots:
+        hours = float(s.energy_kwh / s.power_kw) if s.power_kw > 0 else 0.0
+        end = min(s.end, s.start + timedelta(hours=hours))
+        rows.append(interval_powers(grid, s.start, end, float(s.power_kw) / eff))
+    return np.array(rows).reshape(len(slots), grid.slots)
+
+
+def _summary(
+    name: str,
+    grid: Grid,
+    sessions: np.ndarray,
+    costs: dict[int, Decimal],
+    compared: Sequence[EvaluationRow],
+    unmet: int = 0,
+) -> SystemSummary:
+    """Costs over the `compared` rows (the ones every system met), load over all sessions."""
+    return SystemSummary(
+        name=name,
+        total_cost=sum((costs[r.request.tid] for r in compared), Decimal(0)),
+        case_costs={
+            case: mean([costs[r.request.tid] for r in compared if r.case == case]) for case in CASES
+        },
+        metrics=load_metrics(grid, sessions),
+        hourly=hourly_demand(grid, sessions),
+        unmet=unmet,
+    )
+
+
+def compare(run: EvaluationRun, site_limit_kw: Decimal | None = None) -> Comparison:
+    """Original, greedy (optimized) and site schedule, over the requests the greedy booked.
+
+    Costs are compared over the bookings every system met in full (the schedule may leave
+    some short); load metrics count every session each system delivers.
+    """
+    rows = [r for r in run.rows if r.optimized is not None]
+    optimized = [r.optimized for r in rows if r.optimized is not None]
+    schedule, placement = site_schedule(run, site_limit_kw)
+    short = {u.booking_id for u in schedule.unmet}
+    compared = [r for r in rows if r.request.tid not in short]
+    intervals = [(r.original.start, r.original.end) for r in rows]
+    intervals += [(s.start, s.end) for s in optimized]
+    intervals += [(schedule.start, schedule.start + len(schedule.site_kw) * schedule.slot)]
+    grid = Grid.covering(intervals, run.setup.calendar)
+    efficiency = run.setup.tariff.efficiency
+    plans = [schedule.plans.get(r.request.tid) for r in rows]
+    scheduled = np.array(
+        [place(grid, p.first_slot, p.powers_kw) if p else np.zeros(grid.slots) for p in plans]
+    ).reshape(len(rows), grid.slots)
+    return Comparison(
+        grid=grid,
+        original=_summary(
+            "Original",
+            grid,
+            _booked_sessions(grid, [r.original for r in rows], efficiency),
+            {r.request.tid: r.original.price for r in rows},
+            compared,
+        ),
+        optimized=_summary(
+            "Optimized (greedy)",
+            grid,
+            _booked_sessions(grid, optimized, efficiency),
+            {r.request.tid: s.price for r, s in zip(rows, optimized, strict=True)},
+            compared,
+        ),
+        scheduled=_summary(
+            "Site schedule",
+            grid,
+            scheduled,
+            {r.request.tid: p.cost for r, p in zip(rows, plans, strict=True) if p},
+            compared,
+            unmet=len(schedule.unmet),
+        ),
+        schedule=schedule,
+        site_limit_kw=site_limit_kw,
+        compared=len(compared),
+        placement=placement,
+    )

@@ -1,0 +1,232 @@
+"""The whole evaluation in one call, its CSV files, and the data behind Figures 13 to 16.
+
+Figure 13: total original and optimized cost per case, by local hour of the asked start.
+Figure 14: per case and hour, the discount (original minus optimized cost, negative when
+the optimized system charges more) and the profit, our reading of the paper's word: the
+part of the discount earned by bookings shifted to Peak Off (SPS = 1), so only Cases 1
+and 2 can have any.
+Figures 15 and 16: the per-hour series of evaluation.demand.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from evcms_desktop.evaluation.comparison import Comparison, compare
+from evcms_desktop.evaluation.runner import EvaluationRun, StationSetup, run_evaluation
+from evcms_desktop.evaluation.scenario import Scenario
+from evcms_desktop.evaluation.tables import (
+    CASES,
+    PAPER_TABLE3,
+    CaseSummary,
+    table3,
+    write_table2,
+    write_table3,
+)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class CaseHours:
+    """Per case, 24 local hours of a money series."""
+
+    values: dict[int, tuple[Decimal, ...]]
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    run: EvaluationRun
+    table3: list[CaseSummary]
+    comparison: Comparison
+
+    def cost_by_hour(self) -> tuple[CaseHours, CaseHours]:
+        """Figure 13: (original, optimized) total cost per case and hour of the asked start."""
+        original = {c: [Decimal(0)] * 24 for c in CASES}
+        optimized = {c: [Decimal(0)] * 24 for c in CASES}
+        calendar = self.run.setup.calendar
+        for row in self.run.rows:
+            if row.optimized is None:
+                continue
+            hour = calendar.to_local(row.request.arrival).hour
+            original[row.case][hour] += row.original.price
+            optimized[row.case][hour] += row.optimized.price
+        return (
+            CaseHours({c: tuple(v) for c, v in original.items()}),
+            CaseHours({c: tuple(v) for c, v in optimized.items()}),
+        )
+
+    def discount_and_profit(self) -> tuple[CaseHours, CaseHours]:
+        """Figure 14: (discount, profit) per case and hour of the asked start."""
+        discount = {c: [Decimal(0)] * 24 for c in CASES}
+        profit = {c: [Decimal(0)] * 24 for c in CASES}
+        calendar = self.run.setup.calendar
+        for row in self.run.rows:
+            if row.optimized is None:
+                continue
+            hour = calendar.to_local(row.request.arrival).hour
+            saved = row.original.price - row.optimized.price
+            discount[row.case][hour] += saved
+            if row.shifted:
+                profit[row.case][hour] += saved
+        return (
+            CaseHours({c: tuple(v) for c, v in discount.items()}),
+            CaseHours({c: tuple(v) for c, v in profit.items()}),
+        )
+
+
+def evaluate(
+    scenario: Scenario,
+    setup: StationSetup,
+    *,
+    site_limit_kw: Decimal | None = None,
+    progress: Progress | None = None,
+    workdir: Path | None = None,
+) -> EvaluationReport:
+    run = run_evaluation(scenario, setup, progress=progress, workdir=workdir)
+    return EvaluationReport(
+        run=run, table3=table3(run.rows), comparison=compare(run, site_limit_kw)
+    )
+
+
+def _money(value: Decimal | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def write_comparison(report: EvaluationReport, path: Path) -> None:
+    comparison = report.comparison
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            (
+                "system",
+                "total_cost",
+                *(f"case{c}_average_cost" for c in CASES),
+                "site_peak_kw",
+                "average_kw",
+                "peak_to_average",
+                "peak_on_energy_share",
+                "energy_kwh",
+                "bookings_not_met",
+                "bookings_compared",
+            )
+        )
+        writer.writerow(
+            (
+                "Paper",
+                "",
+                *(_money(PAPER_TABLE3[c][1]) for c in CASES),
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "",
+            )
+        )
+        for system in comparison.systems:
+            m = system.metrics
+            writer.writerow(
+                (
+                    system.name,
+                    _money(system.total_cost),
+                    *(_money(system.case_costs[c]) for c in CASES),
+                    f"{m.peak_kw:.1f}",
+                    f"{m.average_kw:.2f}",
+                    f"{m.peak_to_average:.2f}",
+                    f"{m.peak_on_share:.3f}",
+                    f"{m.energy_kwh:.1f}",
+                    system.unmet,
+                    comparison.compared,
+                )
+            )
+
+
+def write_hourly(report: EvaluationReport, path: Path) -> None:
+    c = report.comparison
+    series = {
+        "original": c.original.hourly,
+        "optimized": c.optimized.hourly,
+        "schedule": c.scheduled.hourly,
+    }
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        header = ["hour"]
+        for name in series:
+            header += [
+                f"{name}_sessions",
+                f"{name}_sessions_peak_on",
+                f"{name}_energy_kwh",
+                f"{name}_energy_peak_on_kwh",
+            ]
+        writer.writerow(header)
+        for hour in range(24):
+            line: list[object] = [hour]
+            for demand in series.values():
+                line += [
+                    int(demand.sessions[hour]),
+                    int(demand.sessions_peak_on[hour]),
+                    f"{demand.energy_kwh[hour]:.2f}",
+                    f"{demand.energy_peak_on_kwh[hour]:.2f}",
+                ]
+            writer.writerow(line)
+
+
+def write_schedule(report: EvaluationReport, path: Path) -> None:
+    schedule = report.comparison.schedule
+    unmet = {u.booking_id: u for u in schedule.unmet}
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            (
+                "TID",
+                "connector_id",
+                "start",
+                "end",
+                "delivered_kwh",
+                "peak_on_kwh",
+                "cost",
+                "max_kw",
+                "not_met",
+            )
+        )
+        for tid, plan in sorted(schedule.plans.items(), key=lambda kv: str(kv[0])):
+            start, end = plan.start, plan.end
+            writer.writerow(
+                (
+                    tid,
+                    plan.connector_id,
+                    start.isoformat() if start else "",
+                    end.isoformat() if end else "",
+                    f"{plan.delivered_kwh:.3f}",
+                    f"{plan.peak_on_kwh:.3f}",
+                    _money(plan.cost),
+                    f"{max(plan.powers_kw, default=0.0):.2f}",
+                    unmet[tid].reason if tid in unmet else "",
+                )
+            )
+        for u in schedule.unmet:
+            if u.booking_id not in schedule.plans:
+                writer.writerow((u.booking_id, "", "", "", "0", "0", "", "", u.reason))
+
+
+def write_csvs(report: EvaluationReport, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {
+        "table2.csv": lambda p: write_table2(report.run.rows, p),
+        "table3.csv": lambda p: write_table3(report.table3, p),
+        "comparison.csv": lambda p: write_comparison(report, p),
+        "hourly_demand.csv": lambda p: write_hourly(report, p),
+        "schedule.csv": lambda p: write_schedule(report, p),
+    }
+    written = []
+    for name, write in paths.items():
+        path = out / name
+        write(path)
+        written.append(path)
+    return written

@@ -1,0 +1,554 @@
+"""A simulated OCPP 1.6J charge point: boots, authorizes, charges a battery model, meters,
+stops, and answers every command of the central system.
+
+Messages that cannot be sent while offline (StopTransaction, MeterValues of a running
+transaction) are queued and sent, in order and with their own timestamps, after the
+next accepted BootNotification, as a real charger does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
+from websockets.asyncio.client import ClientConnection, connect
+
+from evcms_desktop.csms.protocol import SUBPROTOCOL, OcppEndpoint
+from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.store.models import utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+FEATURES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
+
+
+@dataclass
+class Battery:
+    """An EV battery: full power up to `taper_from` % SoC, then tapering linearly."""
+
+    capacity_kwh: float = 60.0
+    soc: float = 20.0
+    max_power_kw: float = 22.0
+    taper_from: float = 80.0
+    min_power_kw: float = 1.0
+
+    def power_kw(self) -> float:
+        if self.soc >= 100:
+            return 0.0
+        if self.soc < self.taper_from:
+            return self.max_power_kw
+        share = (100 - self.soc) / (100 - self.taper_from)
+        return max(self.max_power_kw * share, self.min_power_kw)
+
+    def charge(self, seconds: float) -> float:
+        """Charge for `seconds`; returns the energy taken in kWh."""
+        room = (100 - self.soc) / 100 * self.capacity_kwh
+        energy = min(self.power_kw() * seconds / 3600, room)
+        self.soc = min(100.0, self.soc + energy / self.capacity_kwh * 100)
+        return energy
+
+
+@dataclass
+class SimTransaction:
+    id: int
+    connector: int
+    id_tag: str
+    battery: Battery
+    power_kw: float = 0.0
+    metering: asyncio.Task[None] | None = None
+
+
+@dataclass
+class ConnectorState:
+    meter_wh: float = 0.0
+    status: str = "Available"
+    reservation: int | None = None
+    transaction: SimTransaction | None = None
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ChargeBox(OcppEndpoint):
+    def __init__(
+        self,
+        ident: str,
+        url: str,
+        *,
+        password: str | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        connectors: int = 2,
+        clock: Clock = utcnow,
+        meter_interval: float = 10.0,
+        time_scale: float = 1.0,
+        battery: Callable[[], Battery] = Battery,
+        response_timeout: float = 30.0,
+        on_log: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(ident, None, response_timeout=response_timeout)
+        self.url = url.rstrip("/") + "/" + ident
+        self.password = password
+        self.ssl_context = ssl_context
+        self.clock = clock
+        self.meter_interval = meter_interval
+        self.time_scale = time_scale  # simulated seconds of charging per real second
+        self.new_battery = battery
+        self.on_log = on_log
+        self.connectors = {n: ConnectorState() for n in range(1, connectors + 1)}
+        self.configuration: dict[str, tuple[str, bool]] = {
+            "HeartbeatInterval": ("300", False),
+            "MeterValueSampleInterval": (str(int(meter_interval)), False),
+            "AuthorizeRemoteTxRequests": ("true", False),
+            "NumberOfConnectors": (str(connectors), True),
+            "SupportedFeatureProfiles": (FEATURES, True),
+        }
+        self.queue: list[Any] = []
+        self.boot_status: str | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self.transactions: dict[int, SimTransaction] = {}
+
+    # -- connection ------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        log.debug("%s: %s", self.id, text)
+        if self.on_log is not None:
+            self.on_log(text)
+
+    @property
+    def connected(self) -> bool:
+        return self._reader is not None and not self._reader.done()
+
+    async def connect(self) -> ClientConnection:
+        headers = {}
+        if self.password is not None:
+            token = base64.b64encode(f"{self.id}:{self.password}".encode()).decode()
+            headers["Authorization"] = f"Basic {token}"
+        ws = await connect(
+            self.url,
+            subprotocols=[SUBPROTOCOL],
+            additional_headers=headers,
+            ssl=self.ssl_context,
+            compression=None,
+            ping_interval=None,
+            open_timeout=30,
+        )
+        self._connection = ws
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        self.say(f"connected to {self.url}")
+        return ws
+
+    async def _read(self, ws: ClientConnection) -> None:
+        with contextlib.suppress(Exception):
+            await self.start()
+        self.fail_pending(ConnectionError("connection closed"))
+        self.say(f"disconnected (code {ws.close_code})")
+
+    async def disconnect(self) -> None:
+        """Close the connection; transactions keep running (and metering is queued)."""
+        if self._connection is not None:
+            await self._connection.close()
+        if self._reader is not None:
+            await self._reader
+            self._reader = None
+
+    async def close(self) -> None:
+        """Stop metering and disconnect (the end of a simulator, not a dropped link)."""
+        for tx in self.transactions.values():
+            if tx.metering is not None:
+                tx.metering.cancel()
+        self.cancel_background()
+        await self.disconnect()
+
+    async def send(self, payload: Any) -> Any:
+        """Send a CALL now, or queue it when offline (only what OCPP says a charger keeps)."""
+        if not self.connected or self.boot_status != "Accepted":
+            if isinstance(payload, call.StopTransaction | call.MeterValues):
+                self.queue.append(payload)
+                self.say(f"offline: queued {type(payload).__name__}")
+                return None
+            raise ConnectionError(f"{self.id} is not connected")
+        return await self.call(payload)
+
+    # -- charger to central system ---------------------------------------------------
+
+    async def boot(self, vendor: str = "EVCMS", model: str = "SimBox") -> str:
+        answer = await self.call(
+            call.BootNotification(
+                charge_point_vendor=vendor,
+                charge_point_model=model,
+                charge_point_serial_number=f"SIM-{self.id}",
+                firmware_version="1.0",
+            )
+        )
+        self.boot_status = answer.status
+        self.say(f"BootNotification: {answer.status}")
+        if answer.status == "Accepted":
+            await self.flush_queue()
+        return answer.status
+
+    async def flush_queue(self) -> None:
+        while self.queue:
+            payload = self.queue.pop(0)
+            await self.call(payload)
+            self.say(f"sent queued {type(payload).__name__}")
+
+    async def heartbeat(self) -> str:
+        return (await self.call(call.Heartbeat())).current_time
+
+    async def status(self, connector: int, status: str, error_code: str = "NoError") -> None:
+        if connector:
+            self.connectors[connector].status = status
+        await self.call(
+            call.StatusNotification(
+                connector_id=connector,
+                error_code=error_code,
+                status=status,
+                timestamp=format_timestamp(self.clock()),
+            )
+        )
+
+    async def authorize(self, id_tag: str) -> str:
+        answer = await self.call(call.Authorize(id_tag=id_tag))
+        status = answer.id_tag_info["status"]
+        self.say(f"Authorize {id_tag}: {status}")
+        return status
+
+    async def start_transaction(
+        self,
+        connector: int,
+        id_tag: str,
+        reservation_id: int | None = None,
+        timestamp: datetime | None = None,
+    ) -> tuple[int, str]:
+        state = self.connectors[connector]
+        answer = await self.call(
+            call.StartTransaction(
+                connector_id=connector,
+                id_tag=id_tag,
+                meter_start=int(state.meter_wh),
+                timestamp=format_timestamp(timestamp or self.clock()),
+                reservation_id=reservation_id,
+            )
+        )
+        status = answer.id_tag_info["status"]
+        self.say(f"StartTransaction {id_tag} on #{connector}: {answer.transaction_id} {status}")
+        tx = SimTransaction(answer.transaction_id, connector, id_tag, self.new_battery())
+        self.transactions[tx.id] = tx
+        state.transaction = tx
+        state.reservation = None
+        return tx.id, status
+
+    def _samples(self, tx: SimTransaction, context: str) -> list[dict[str, Any]]:
+        meter = self.connectors[tx.connector].meter_wh
+        return [
+            {
+                "timestamp": format_timestamp(self.clock()),
+                "sampledValue": [
+                    {
+                        "value": str(int(meter)),
+                        "context": context,
+                        "measurand": "Energy.Active.Import.Register",
+                        "unit": "Wh",
+                    },
+                    {
+                        "value": f"{tx.power_kw * 1000:.0f}",
+                        "context": context,
+                        "measurand": "Power.Active.Import",
+                        "unit": "W",
+                    },
+                    {
+                        "value": f"{tx.battery.soc:.1f}",
+                        "context": context,
+                        "measurand": "SoC",
+                        "unit": "Percent",
+                        "location": "EV",
+                    },
+                ],
+            }
+        ]
+
+    def advance(self, tx: SimTransaction, seconds: float) -> None:
+        """Charge the transaction's battery for `seconds` of simulated time."""
+        tx.power_kw = tx.battery.power_kw()
+        self.connectors[tx.connector].meter_wh += tx.battery.charge(seconds) * 1000
+
+    async def meter(self, transaction_id: int, seconds: float | None = None) -> None:
+        """Charge for one interval and send the sample (queued while offline)."""
+        tx = self.transactions[transaction_id]
+        self.advance(tx, self.meter_interval * self.time_scale if seconds is None else seconds)
+        await self.send(
+            call.MeterValues(
+                connector_id=tx.connector,
+                transaction_id=tx.id,
+                meter_value=self._samples(tx, "Sample.Periodic"),
+            )
+        )
+
+    def start_metering(self, transaction_id: int) -> None:
+        tx = self.transactions[transaction_id]
+        tx.metering = asyncio.get_running_loop().create_task(self._meter_loop(tx))
+
+    async def _meter_loop(self, tx: SimTransaction) -> None:
+        while True:
+            await asyncio.sleep(self.meter_interval)
+            try:
+                await self.meter(tx.id)
+            except (ConnectionError, TimeoutError) as exc:
+                self.say(f"meter values not sent: {exc}")
+            if tx.battery.soc >= 100 and self.connectors[tx.connector].status == "Charging":
+                with contextlib.suppress(ConnectionError, TimeoutError):
+                    await self.status(tx.connector, "SuspendedEV")
+
+    async def stop_transaction(
+        self, transaction_id: int, reason: str = "Local", timestamp: datetime | None = None
+    ) -> str | None:
+        """Stop; returns the idTagInfo status, or None when the stop was queued."""
+        tx = self.transactions.pop(transaction_id)
+        if tx.metering is not None:
+            tx.metering.cancel()
+        state = self.connectors[tx.connector]
+        state.transaction = None
+        payload = call.StopTransaction(
+            meter_stop=int(state.meter_wh),
+            timestamp=format_timestamp(timestamp or self.clock()),
+            transaction_id=tx.id,
+            reason=reason,
+            id_tag=tx.id_tag,
+            transaction_data=self._samples(tx, "Transaction.End"),
+        )
+        answer = await self.send(payload)
+        self.say(f"StopTransaction {tx.id} ({reason}): {'queued' if answer is None else 'sent'}")
+        if answer is None:
+            return None
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await self.status(tx.connector, "Finishing")
+        return (answer.id_tag_info or {}).get("status")
+
+    async def charge(self, id_tag: str, connector: int = 1) -> tuple[int, str]:
+        """The driver's part: plug in, authorize, start, and meter in the background."""
+        await self.status(connector, "Preparing")
+        status = await self.authorize(id_tag)
+        if status != "Accepted":
+            await self.status(connector, "Available")
+            return 0, status
+        tx_id, status = await self.start_transaction(
+            connector, id_tag, reservation_id=self.connectors[connector].reservation
+        )
+        if status == "Accepted":
+            await self.status(connector, "Charging")
+            self.start_metering(tx_id)
+        else:
+            await self.stop_transaction(tx_id, "DeAuthorized")
+        return tx_id, status
+
+    # -- central system to charger ---------------------------------------------------
+
+    def _free_connector(self) -> int | None:
+        return next((n for n, c in self.connectors.items() if c.transaction is None), None)
+
+    def _tx_connector(self, transaction_id: int) -> int | None:
+        tx = self.transactions.get(transaction_id)
+        return tx.connector if tx else None
+
+    @on(Action.remote_start_transaction)
+    def on_remote_start(
+        self, id_tag: str, connector_id: int | None = None, **_: Any
+    ) -> call_result.RemoteStartTransaction:
+        connector = connector_id or self._free_connector()
+        ok = connector in self.connectors and self.connectors[connector].transaction is None
+        self.say(f"RemoteStart {id_tag} on #{connector}: {'Accepted' if ok else 'Rejected'}")
+        return call_result.RemoteStartTransaction(status="Accepted" if ok else "Rejected")
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start(
+        self, id_tag: str, connector_id: int | None = None, **_: Any
+    ) -> None:
+        connector = connector_id or self._free_connector()
+        if connector is None or self.connectors[connector].transaction is not None:
+            return
+        if self.configuration["AuthorizeRemoteTxRequests"][0] == "true":
+            await self.charge(id_tag, connector)
+            return
+        await self.status(connector, "Preparing")
+        tx_id, status = await self.start_transaction(connector, id_tag)
+        if status == "Accepted":
+            await self.status(connector, "Charging")
+            self.start_metering(tx_id)
+
+    @on(Action.remote_stop_transaction)
+    def on_remote_stop(self, transaction_id: int) -> call_result.RemoteStopTransaction:
+        known = transaction_id in self.transactions
+        self.say(f"RemoteStop {transaction_id}: {'Accepted' if known else 'Rejected'}")
+        return call_result.RemoteStopTransaction(status="Accepted" if known else "Rejected")
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop(self, transaction_id: int) -> None:
+        if transaction_id in self.transactions:
+            await self.stop_transaction(transaction_id, "Remote")
+
+    @on(Action.reset)
+    def on_reset(self, type: str) -> call_result.Reset:
+        self.say(f"Reset {type}")
+        return call_result.Reset(status="Accepted")
+
+    @after(Action.reset)
+    async def after_reset(self, type: str) -> None:
+        for tx_id in list(self.transactions):
+            await self.stop_transaction(tx_id, "HardReset" if type == "Hard" else "SoftReset")
+        await self.boot()
+
+    @on(Action.unlock_connector)
+    def on_unlock(self, connector_id: int) -> call_result.UnlockConnector:
+        if connector_id not in self.connectors:
+            return call_result.UnlockConnector(status="NotSupported")
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @after(Action.unlock_connector)
+    async def after_unlock(self, connector_id: int) -> None:
+        tx = self.connectors[connector_id].transaction if connector_id in self.connectors else None
+        if tx is not None:
+            await self.stop_transaction(tx.id, "UnlockCommand")
+
+    @on(Action.change_availability)
+    def on_change_availability(
+        self, connector_id: int, type: str
+    ) -> call_result.ChangeAvailability:
+        targets = list(self.connectors) if connector_id == 0 else [connector_id]
+        if any(n not in self.connectors for n in targets):
+            return call_result.ChangeAvailability(status="Rejected")
+        if any(self.connectors[n].transaction is not None for n in targets):
+            return call_result.ChangeAvailability(status="Scheduled")
+        for n in targets:
+            self.connectors[n].status = "Available" if type == "Operative" else "Unavailable"
+        return call_result.ChangeAvailability(status="Accepted")
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, key: list[str] | None = None) -> call_result.GetConfiguration:
+        wanted = key or list(self.configuration)
+        known = [
+            {"key": k, "readonly": self.configuration[k][1], "value": self.configuration[k][0]}
+            for k in wanted
+            if k in self.configuration
+        ]
+        unknown = [k for k in wanted if k not in self.configuration]
+        return call_result.GetConfiguration(configuration_key=known, unknown_key=unknown or None)
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key: str, value: str) -> call_result.ChangeConfiguration:
+        if key not in self.configuration:
+            return call_result.ChangeConfiguration(status="NotSupported")
+        if self.configuration[key][1]:
+            return call_result.ChangeConfiguration(status="Rejected")
+        self.configuration[key] = (value, False)
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.clear_cache)
+    def on_clear_cache(self) -> call_result.ClearCache:
+        return call_result.ClearCache(status="Accepted")
+
+    @on(Action.trigger_message)
+    def on_trigger_message(
+        self, requested_message: str, connector_id: int | None = None
+    ) -> call_result.TriggerMessage:
+        supported = {"BootNotification", "Heartbeat", "StatusNotification", "MeterValues"}
+        status = "Accepted" if requested_message in supported else "NotImplemented"
+        return call_result.TriggerMessage(status=status)
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(
+        self, requested_message: str, connector_id: int | None = None
+    ) -> None:
+        if requested_message == "BootNotification":
+            await self.boot()
+        elif requested_message == "Heartbeat":
+            await self.heartbeat()
+        elif requested_message == "StatusNotification":
+            for n in [connector_id] if connector_id else list(self.connectors):
+                await self.status(n, self.connectors[n].status)
+        elif requested_message == "MeterValues":
+            for tx in list(self.transactions.values()):
+                if connector_id in (None, tx.connector):
+                    await self.meter(tx.id, seconds=0)
+
+    @on(Action.reserve_now)
+    def on_reserve_now(
+        self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int, **_: Any
+    ) -> call_result.ReserveNow:
+        state = self.connectors.get(connector_id)
+        if state is None:
+            return call_result.ReserveNow(status="Rejected")
+        if state.transaction is not None:
+            return call_result.ReserveNow(status="Occupied")
+        state.reservation = reservation_id
+        state.status = "Reserved"
+        self.say(f"ReserveNow {reservation_id} for {id_tag} on #{connector_id} until {expiry_date}")
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
+        for state in self.connectors.values():
+            if state.reservation == reservation_id:
+                state.reservation = None
+                state.status = "Available"
+                self.say(f"CancelReservation {reservation_id}")
+                return call_result.CancelReservation(status="Accepted")
+        return call_result.CancelReservation(status="Rejected")
+
+    @on(Action.set_charging_profile)
+    def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any]
+    ) -> call_result.SetChargingProfile:
+        targets = list(self.connectors) if connector_id == 0 else [connector_id]
+        if any(n not in self.connectors for n in targets):
+            return call_result.SetChargingProfile(status="Rejected")
+        for n in targets:
+            self.connectors[n].profiles.append(cs_charging_profiles)
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, **criteria: Any) -> call_result.ClearChargingProfile:
+        wanted_id = criteria.get("id")
+        removed = 0
+        for number, state in self.connectors.items():
+            if criteria.get("connector_id") not in (None, 0, number):
+                continue
+            keep = [
+                p
+                for p in state.profiles
+                if wanted_id is not None and p.get("charging_profile_id") != wanted_id
+            ]
+            removed += len(state.profiles) - len(keep)
+            state.profiles = keep
+        return call_result.ClearChargingProfile(status="Accepted" if removed else "Unknown")
+
+    @on(Action.get_composite_schedule)
+    def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None
+    ) -> call_result.GetCompositeSchedule:
+        if connector_id not in self.connectors and connector_id != 0:
+            return call_result.GetCompositeSchedule(status="Rejected")
+        unit = charging_rate_unit or "W"
+        limit = 22000.0 if unit == "W" else 32.0
+        return call_result.GetCompositeSchedule(
+            status="Accepted",
+            connector_id=connector_id,
+            schedule_start=format_timestamp(self.clock()),
+            charging_schedule={
+                "duration": duration,
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
+            },
+        )
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
+        return call_result.DataTransfer(status="UnknownVendorId")

@@ -1,0 +1,134 @@
+"""`evcms-chargebox`: one or many simulated charge points against a central system."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Sequence
+from pathlib import Path
+
+from evcms_desktop.simulator.chargebox import ChargeBox
+
+log = logging.getLogger("evcms_desktop.simulator")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evcms-chargebox",
+        description="Simulated OCPP 1.6J charge points: boot, authorize with a booking ID,"
+        " charge a battery model, send meter values, stop, and answer the central system.",
+    )
+    parser.add_argument(
+        "--url",
+        default="ws://127.0.0.1:9000/ocpp",
+        help="central system endpoint without the charge point id (ws://127.0.0.1:9000/ocpp)",
+    )
+    parser.add_argument("--id", default="CP-1", help="charge point id (CP-1)")
+    parser.add_argument(
+        "--count",
+        type=int,
+        default=1,
+        help="run this many chargers, named ID-1, ID-2, ... (1: just ID)",
+    )
+    parser.add_argument("--password", help="Basic-auth password (security profiles 1 and 2)")
+    parser.add_argument("--ca", type=Path, help="CA certificate to trust for wss:// (PEM)")
+    parser.add_argument(
+        "--insecure", action="store_true", help="do not verify the server certificate (lab only)"
+    )
+    parser.add_argument("--connectors", type=int, default=2, help="connectors per charger (2)")
+    parser.add_argument("--booking", help="booking ID to authorize and charge with")
+    parser.add_argument("--connector", type=int, default=1, help="connector to charge on (1)")
+    parser.add_argument(
+        "--interval", type=float, default=10.0, help="seconds between meter values (10)"
+    )
+    parser.add_argument(
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="simulated charging seconds per real second (1; 60 makes a minute a second)",
+    )
+    parser.add_argument(
+        "--duration", type=float, help="stop charging and exit after this many seconds"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"], help="(INFO)"
+    )
+    return parser
+
+
+def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.url.startswith("wss://"):
+        return None
+    context = ssl.create_default_context(cafile=str(args.ca) if args.ca else None)
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+async def _heartbeats(box: ChargeBox) -> None:
+    while True:
+        await asyncio.sleep(int(box.configuration["HeartbeatInterval"][0]))
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            await box.heartbeat()
+
+
+async def _run_one(box: ChargeBox, args: argparse.Namespace) -> None:
+    await box.connect()
+    status = await box.boot()
+    if status != "Accepted":
+        log.warning("%s: BootNotification %s", box.id, status)
+    for number in box.connectors:
+        await box.status(number, "Available")
+    box.spawn(_heartbeats(box))
+    if args.booking:
+        tx_id, status = await box.charge(args.booking, args.connector)
+        log.info("%s: charging with %s: %s (transaction %s)", box.id, args.booking, status, tx_id)
+
+
+async def run_fleet(args: argparse.Namespace) -> int:
+    names = [args.id] if args.count == 1 else [f"{args.id}-{i}" for i in range(1, args.count + 1)]
+    context = _ssl_context(args)
+    boxes = [
+        ChargeBox(
+            name,
+            args.url,
+            password=args.password,
+            ssl_context=context,
+            connectors=args.connectors,
+            meter_interval=args.interval,
+            time_scale=args.time_scale,
+            on_log=lambda text, name=name: log.info("%s: %s", name, text),
+        )
+        for name in names
+    ]
+    outcomes = await asyncio.gather(*(_run_one(b, args) for b in boxes), return_exceptions=True)
+    failed = [(b.id, o) for b, o in zip(boxes, outcomes, strict=True) if o is not None]
+    for name, exc in failed:
+        log.error("%s could not start: %s", name, exc)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), args.duration)
+    for box in boxes:
+        for tx_id in list(box.transactions):
+            with contextlib.suppress(ConnectionError, TimeoutError):
+                await box.stop_transaction(tx_id, "Local")
+        await box.close()
+    return 1 if len(failed) == len(boxes) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        return asyncio.run(run_fleet(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,153 @@
+"""The paper's simulator window: connect as a charge point, type a booking ID, watch the log.
+
+A self-contained QWidget; it needs the application's qasync loop (the console's), as it
+drives a ChargeBox with asyncio tasks. Charging runs at `time_scale` (a minute a second
+by default), so a session can be watched to its end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from PySide6.QtCore import QDateTime
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from evcms_desktop.simulator.chargebox import ChargeBox
+
+log = logging.getLogger(__name__)
+
+
+class ChargeBoxWindow(QWidget):
+    def __init__(
+        self,
+        url: str = "ws://127.0.0.1:9000/ocpp",
+        ident: str = "CP-1",
+        *,
+        time_scale: float = 60.0,
+        meter_interval: float = 2.0,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Charge-box simulator")
+        self.time_scale = time_scale
+        self.meter_interval = meter_interval
+        self.box: ChargeBox | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+        self.url_edit = QLineEdit(url)
+        self.ident_edit = QLineEdit(ident)
+        self.password_edit = QLineEdit()
+        self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
+        self.password_edit.setPlaceholderText("only for security profiles 1 and 2")
+        self.connect_button = QPushButton("Connect")
+        self.connect_button.clicked.connect(self._toggle_connection)
+        self.booking_edit = QLineEdit()
+        self.booking_edit.setPlaceholderText("Booking ID")
+        self.booking_edit.returnPressed.connect(self._charge)
+        self.connector_spin = QSpinBox()
+        self.connector_spin.setRange(1, 2)
+        self.charge_button = QPushButton("Start charging")
+        self.charge_button.clicked.connect(self._charge)
+        self.stop_button = QPushButton("Stop charging")
+        self.stop_button.clicked.connect(self._stop)
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(2000)
+
+        form = QFormLayout()
+        form.addRow("Central system", self.url_edit)
+        form.addRow("Charge point id", self.ident_edit)
+        form.addRow("Password", self.password_edit)
+        form.addRow("", self.connect_button)
+        session = QHBoxLayout()
+        session.addWidget(self.booking_edit, 1)
+        session.addWidget(self.connector_spin)
+        session.addWidget(self.charge_button)
+        session.addWidget(self.stop_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addLayout(session)
+        layout.addWidget(self.log_view, 1)
+        self.resize(640, 480)
+        self._update_buttons()
+
+    def append_log(self, text: str) -> None:
+        stamp = QDateTime.currentDateTime().toString("HH:mm:ss")
+        self.log_view.appendPlainText(f"{stamp}  {text}")
+
+    def _update_buttons(self) -> None:
+        online = self.box is not None and self.box.connected
+        self.connect_button.setText("Disconnect" if online else "Connect")
+        for widget in (self.url_edit, self.ident_edit, self.password_edit):
+            widget.setEnabled(not online)
+        self.charge_button.setEnabled(online)
+        self.stop_button.setEnabled(online)
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(self._guard(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guard(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            log.debug("Simulator action failed", exc_info=True)
+            self.append_log(f"error: {exc or type(exc).__name__}")
+        finally:
+            self._update_buttons()
+
+    def _toggle_connection(self) -> None:
+        if self.box is not None and self.box.connected:
+            self._run(self.box.close())
+            return
+        password = self.password_edit.text() or None
+        self.box = ChargeBox(
+            self.ident_edit.text().strip(),
+            self.url_edit.text().strip(),
+            password=password,
+            meter_interval=self.meter_interval,
+            time_scale=self.time_scale,
+            on_log=self.append_log,
+        )
+        self.connector_spin.setRange(1, len(self.box.connectors))
+        self._run(self._connect(self.box))
+
+    async def _connect(self, box: ChargeBox) -> None:
+        await box.connect()
+        self._update_buttons()
+        if await box.boot() == "Accepted":
+            for number in box.connectors:
+                await box.status(number, "Available")
+
+    def _charge(self) -> None:
+        code = self.booking_edit.text().strip()
+        if self.box is None or not code:
+            return
+        self._run(self.box.charge(code, self.connector_spin.value()))
+
+    def _stop(self) -> None:
+        if self.box is None:
+            return
+        connector = self.connector_spin.value()
+        for tx in list(self.box.transactions.values()):
+            if tx.connector == connector:
+                self._run(self.box.stop_transaction(tx.id, "Local"))
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.box is not None and self.box.connected:
+            self._run(self.box.close())
+        super().closeEvent(event)

@@ -1,0 +1,108 @@
+"""Request -> plans -> confirmation, backed by the BookingService.
+
+Nothing is written until a plan is chosen; a slot taken in between is explained and the
+plans are worked out again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+
+from evcms_desktop.domain.plans import Plan, PlanOutcome
+from evcms_desktop.domain.validation import BookingRequestError
+from evcms_desktop.store.bookings import BookingService, SlotTakenError
+from evcms_desktop.store.models import Booking
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.booking.confirmation import ConfirmationPage
+from evcms_desktop.ui.booking.form import BookingForm
+from evcms_desktop.ui.booking.plans import PlansPage
+
+log = logging.getLogger(__name__)
+
+
+class BookingFlow(QWidget):
+    booked = Signal(str)  # the new booking's code
+    page_changed = Signal(str)  # "form", "plans" or "done"
+    finished = Signal()
+
+    def __init__(
+        self,
+        service: BookingService,
+        *,
+        connector_choice: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.service = service
+        self.site = service.site()
+        self.tz = station_calendar(service.station).tz
+        self.outcome: PlanOutcome | None = None
+        self.booking: Booking | None = None
+
+        self.form = BookingForm(self.site, self.tz, connector_choice=connector_choice)
+        self.plans = PlansPage(self.site, self.tz)
+        self.confirmation = ConfirmationPage(self.tz)
+        self.stack = QStackedWidget()
+        for page in (self.form, self.plans, self.confirmation):
+            self.stack.addWidget(page)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.stack)
+
+        self.form.submitted.connect(self.submit)
+        self.plans.chosen.connect(self.choose)
+        self.confirmation.done.connect(self.finished)
+        self.restart()
+
+    @property
+    def page(self) -> str:
+        return ("form", "plans", "done")[self.stack.currentIndex()]
+
+    def _show(self, page: str) -> None:
+        self.stack.setCurrentIndex(("form", "plans", "done").index(page))
+        self.page_changed.emit(page)
+
+    def back(self) -> None:
+        """From the plans back to the request, as typed."""
+        self._show("form")
+
+    def restart(self) -> None:
+        """Back to an empty request (also what the kiosk's idle timeout does)."""
+        self.outcome = None
+        self.booking = None
+        self.form.reset(self.service.clock())
+        self._show("form")
+
+    def submit(self) -> bool:
+        """Plan the typed request; errors are shown beside their fields."""
+        try:
+            self.outcome = self.service.plan(self.form.request())
+        except BookingRequestError as exc:
+            self.form.show_errors(exc.errors)
+            return False
+        self.form.clear_errors()
+        self.plans.show_outcome(self.outcome)
+        self._show("plans")
+        return True
+
+    def choose(self, plan: Plan) -> None:
+        assert self.outcome is not None
+        try:
+            booking = self.service.confirm(self.outcome, plan, self.form.driver())
+        except SlotTakenError as exc:
+            log.info("Slot taken while booking: %s", exc)
+            self.outcome = self.service.plan(self.outcome.request)
+            self.plans.show_outcome(
+                self.outcome, f"{exc} The plans below have been worked out again."
+            )
+            return
+        self.booking = booking
+        connector = self.site.connector(plan.connector_id)
+        self.confirmation.show_booking(
+            booking, connector.label if connector else "", self.site.tariff.currency
+        )
+        self._show("done")
+        self.booked.emit(booking.code)

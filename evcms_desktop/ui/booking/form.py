@@ -1,0 +1,180 @@
+"""The booking request form: what the driver asks for, with each field's error beside it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import QDate, QTime, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QTimeEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from evcms_desktop.domain.site import Site
+from evcms_desktop.domain.validation import BookingRequestError, FieldError, PlanRequest
+from evcms_desktop.store.bookings import DriverDetails
+
+FIELDS = ("arrival", "duration", "energy", "power", "connector", "general")
+NUMBER_HINT = "Enter a number, like 20 or 12.5."
+
+
+def _error_label() -> QLabel:
+    label = QLabel()
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    label.hide()
+    return label
+
+
+def _parse_amount(text: str) -> Decimal | None:
+    """None for an empty field; raises ValueError for text that is not a number."""
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation as exc:
+        raise ValueError(text) from exc
+    if not value.is_finite():
+        raise ValueError(text)
+    return value
+
+
+def next_quarter(now: datetime, lead: timedelta = timedelta(minutes=15)) -> datetime:
+    """The first quarter hour at least `lead` from now."""
+    moment = now + lead
+    extra = (15 - moment.minute % 15) % 15
+    return (moment + timedelta(minutes=extra)).replace(second=0, microsecond=0)
+
+
+class BookingForm(QWidget):
+    submitted = Signal()
+
+    def __init__(
+        self,
+        site: Site,
+        tz: ZoneInfo,
+        *,
+        connector_choice: bool = True,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.tz = tz
+        self.errors: dict[str, QLabel] = {name: _error_label() for name in FIELDS}
+
+        self.date = QDateEdit(calendarPopup=True)
+        self.date.setDisplayFormat("ddd d MMM yyyy")
+        self.time = QTimeEdit()
+        self.time.setDisplayFormat("HH:mm")
+        self.duration = QSpinBox(minimum=15, maximum=24 * 60, singleStep=15, value=60)
+        self.duration.setSuffix(" min")
+        self.energy = QLineEdit(placeholderText="e.g. 20")
+        self.power = QLineEdit(placeholderText="optional")
+        self.connector = QComboBox()
+        self.connector.addItem("Any free connector", None)
+        for c in site.connectors:
+            self.connector.addItem(f"{c.label} ({c.max_power_kw.normalize():f} kW)", c.id)
+        self.name = QLineEdit(placeholderText="optional")
+        self.contact = QLineEdit(placeholderText="phone or e-mail, optional")
+        for edit in (self.energy, self.power):
+            edit.textChanged.connect(self._check_numbers)
+            edit.returnPressed.connect(self.submitted)
+
+        form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
+        when = QHBoxLayout()
+        when.addWidget(self.date, 3)
+        when.addWidget(self.time, 2)
+        form.addRow("Arrival", when)
+        form.addRow("", self.errors["arrival"])
+        form.addRow("Duration", self.duration)
+        form.addRow("", self.errors["duration"])
+        form.addRow("Energy (kWh)", self.energy)
+        form.addRow("", self.errors["energy"])
+        form.addRow("Charging power (kW)", self.power)
+        form.addRow("", self.errors["power"])
+        if connector_choice:
+            form.addRow("Connector", self.connector)
+            form.addRow("", self.errors["connector"])
+        form.addRow("Driver name", self.name)
+        form.addRow("Contact", self.contact)
+        hint = QLabel("Give the energy you need, a charging power, or both.")
+        hint.setObjectName("counterTitle")
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(hint)
+        layout.addWidget(self.errors["general"])
+        layout.addStretch(1)
+
+    def reset(self, now: datetime) -> None:
+        start = next_quarter(now).astimezone(self.tz)
+        self.date.setDate(QDate(start.year, start.month, start.day))
+        self.time.setTime(QTime(start.hour, start.minute))
+        self.duration.setValue(60)
+        for edit in (self.energy, self.power, self.name, self.contact):
+            edit.clear()
+        self.connector.setCurrentIndex(0)
+        self.clear_errors()
+
+    def clear_errors(self) -> None:
+        for label in self.errors.values():
+            label.clear()
+            label.hide()
+
+    def show_errors(self, errors: list[FieldError]) -> None:
+        self.clear_errors()
+        grouped: dict[str, list[str]] = {}
+        for error in errors:
+            name = error.field if error.field in self.errors else "general"
+            if name == "connector" and not self.connector.isVisibleTo(self):
+                name = "general"
+            grouped.setdefault(name, []).append(error.message)
+        for name, messages in grouped.items():
+            self.errors[name].setText("\n".join(messages))
+            self.errors[name].show()
+
+    def _check_numbers(self) -> None:
+        for name, edit in (("energy", self.energy), ("power", self.power)):
+            try:
+                _parse_amount(edit.text())
+            except ValueError:
+                self.errors[name].setText(NUMBER_HINT)
+                self.errors[name].show()
+            else:
+                if self.errors[name].text() == NUMBER_HINT:
+                    self.errors[name].clear()
+                    self.errors[name].hide()
+
+    def request(self) -> PlanRequest:
+        """The request as typed; raises BookingRequestError when a field cannot be read."""
+        errors: list[FieldError] = []
+        amounts: dict[str, Decimal | None] = {}
+        for name, edit in (("energy", self.energy), ("power", self.power)):
+            try:
+                amounts[name] = _parse_amount(edit.text())
+            except ValueError:
+                errors.append(FieldError(name, NUMBER_HINT))
+        if errors:
+            raise BookingRequestError(errors)
+        day = self.date.date().toPython()
+        at = self.time.time().toPython().replace(second=0, microsecond=0)
+        return PlanRequest(
+            arrival=datetime.combine(day, at, self.tz).astimezone(UTC),
+            duration=timedelta(minutes=self.duration.value()),
+            energy_kwh=amounts["energy"],
+            power_kw=amounts["power"],
+            connector_id=self.connector.currentData(),
+        )
+
+    def driver(self) -> DriverDetails:
+        return DriverDetails(self.name.text().strip() or None, self.contact.text().strip() or None)

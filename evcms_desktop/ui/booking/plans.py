@@ -1,0 +1,170 @@
+"""The plans of one request side by side: times, power, energy, price breakdown and saving."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from evcms_desktop.domain.plans import Plan, PlanOutcome
+from evcms_desktop.domain.site import Site
+from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.ui.formatting import fmt_duration, fmt_kw, fmt_kwh, fmt_span
+
+
+def _label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
+    label = QLabel(text)
+    if name:
+        label.setObjectName(name)
+    label.setWordWrap(wrap)
+    return label
+
+
+def saving_text(saving: Decimal, currency: str) -> str:
+    if saving > 0:
+        return f"Saves {format_money(saving, currency)} on the time asked for"
+    if saving < 0:
+        return f"{format_money(-saving, currency)} more than the time asked for"
+    return "Same price as the time asked for"
+
+
+class PlanCard(QFrame):
+    chosen = Signal(object)
+
+    def __init__(
+        self, plan: Plan, site: Site, tz: ZoneInfo, *, cheapest: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.plan = plan
+        self.setObjectName("planCard")
+        self.setProperty("cheapest", cheapest)
+        self.setMinimumWidth(220)
+        currency = site.tariff.currency
+        money = lambda amount: format_money(amount, currency)  # noqa: E731
+        connector = site.connector(plan.connector_id)
+
+        peak_row = QHBoxLayout()
+        peak_row.addWidget(
+            _label(
+                "Peak On" if plan.peak_on else "Peak Off", "peakOn" if plan.peak_on else "peakOff"
+            )
+        )
+        peak_row.addStretch(1)
+        if cheapest:
+            peak_row.addWidget(_label("Cheapest", "badge"))
+        start, end = plan.start.astimezone(tz), plan.end.astimezone(tz)
+        day = _label(f"{start:%a %d %b}", "counterTitle")
+        times = _label(f"{start:%H:%M}–{end:%H:%M}", "planTimes")
+        place = connector.label if connector else str(plan.connector_id)
+        where = _label(f"{fmt_duration(plan.duration)} on {place}")
+        amounts = _label(f"{fmt_kw(plan.power_kw)} · {fmt_kwh(plan.energy_kwh)}")
+        if start.date() != end.date():
+            day.setText(f"{start:%a %d %b}, ends {end:%a %d %b}")
+
+        price = plan.price
+        details = QGridLayout()
+        details.setHorizontalSpacing(12)
+        for row, (name, value) in enumerate(
+            (
+                ("Energy", money(price.energy)),
+                ("Time of use", money(price.time_of_use)),
+                ("Service", money(price.service)),
+            )
+        ):
+            details.addWidget(_label(name, "counterTitle"), row, 0)
+            value_label = _label(value)
+            value_label.setAlignment(Qt.AlignmentFlag.AlignRight)
+            details.addWidget(value_label, row, 1)
+        acm = _label(
+            f"ACM {price.acm.normalize():f} × peak demand charge"
+            f" {money(site.tariff.peak_demand_charge)}",
+            "counterTitle",
+            wrap=True,
+        )
+
+        self.total = _label(money(price.total), "planTotal")
+        self.saving = _label(saving_text(plan.saving, currency), wrap=True)
+        self.choose_button = QPushButton(f"Choose Plan {plan.kind.value}")
+        self.choose_button.setDefault(cheapest)
+        self.choose_button.clicked.connect(lambda: self.chosen.emit(self.plan))
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(_label(f"Plan {plan.kind.value} · {plan.kind.title}", "planTitle"))
+        layout.addLayout(peak_row)
+        layout.addWidget(day)
+        layout.addWidget(times)
+        layout.addWidget(where)
+        layout.addWidget(amounts)
+        layout.addSpacing(6)
+        layout.addLayout(details)
+        layout.addWidget(acm)
+        layout.addStretch(1)
+        layout.addWidget(self.total)
+        layout.addWidget(self.saving)
+        layout.addWidget(self.choose_button)
+
+
+class PlansPage(QWidget):
+    chosen = Signal(object)
+
+    def __init__(self, site: Site, tz: ZoneInfo, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.site, self.tz = site, tz
+        self.cards: list[PlanCard] = []
+        self.asked = _label("", wrap=True)
+        self.problem = _label("", "fieldError", wrap=True)
+        self.problem.hide()
+        self.row = QHBoxLayout()
+        self.unavailable = _label("", "counterTitle", wrap=True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.asked)
+        layout.addWidget(self.problem)
+        layout.addLayout(self.row)
+        layout.addWidget(self.unavailable)
+        layout.addStretch(1)
+
+    def show_outcome(self, outcome: PlanOutcome, problem: str = "") -> None:
+        currency = self.site.tariff.currency
+        request = outcome.request
+        peak = "Peak On" if outcome.requested_peak_on else "Peak Off"
+        busy = ", when every connector is already booked" if outcome.requested_overlapped else ""
+        asked = fmt_span(request.arrival, request.arrival + request.duration, self.tz)
+        self.asked.setText(
+            f"You asked for {asked}"
+            f" ({peak}{busy}): {format_money(outcome.baseline.total, currency)} at that time."
+        )
+        self.problem.setText(problem)
+        self.problem.setVisible(bool(problem))
+        for card in self.cards:
+            self.row.removeWidget(card)
+            card.deleteLater()
+        cheapest = outcome.cheapest
+        self.cards = [
+            PlanCard(plan, self.site, self.tz, cheapest=plan is cheapest) for plan in outcome.plans
+        ]
+        for card in self.cards:
+            card.chosen.connect(self.chosen)
+            self.row.addWidget(card)
+        if not self.cards:
+            self.problem.setText(problem or "No plan can be offered for this request.")
+            self.problem.show()
+        reasons = [
+            f"Plan {k.value}: {why}"
+            for k, why in outcome.unavailable.items()
+            if not why.startswith(("The same as", "Plan "))  # not offered because not needed
+        ]
+        self.unavailable.setText("Not offered: " + "  ".join(reasons) if reasons else "")
+
+    def set_busy(self, busy: bool) -> None:
+        for card in self.cards:
+            card.choose_button.setEnabled(not busy)

@@ -1,0 +1,1 @@
+"""pyqtgraph charts: live meter values and demand per hour."""

@@ -1,0 +1,70 @@
+"""How the console writes times, durations, power and energy: local time, short units."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+DASH = "–"
+
+
+def local(moment: datetime, tz: ZoneInfo) -> datetime:
+    return moment.astimezone(tz)
+
+
+def fmt_time(moment: datetime | None, tz: ZoneInfo) -> str:
+    return DASH if moment is None else f"{local(moment, tz):%H:%M}"
+
+
+def fmt_clock(moment: datetime | None, tz: ZoneInfo) -> str:
+    return DASH if moment is None else f"{local(moment, tz):%H:%M:%S}"
+
+
+def fmt_datetime(moment: datetime | None, tz: ZoneInfo) -> str:
+    return DASH if moment is None else f"{local(moment, tz):%a %d %b %H:%M}"
+
+
+def fmt_span(start: datetime, end: datetime, tz: ZoneInfo) -> str:
+    """'Tue 01 Dec 09:00–10:30' (the end's date is added when the span crosses midnight)."""
+    a, b = local(start, tz), local(end, tz)
+    end_text = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%a %d %b %H:%M}"
+    return f"{a:%a %d %b %H:%M}{DASH}{end_text}"
+
+
+def fmt_duration(delta: timedelta | None) -> str:
+    if delta is None:
+        return DASH
+    seconds = max(0, int(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes >= 10:
+        return f"{minutes} min"
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+def fmt_number(value: Decimal | float | None, unit: str, places: int = 1) -> str:
+    if value is None:
+        return DASH
+    return f"{float(value):,.{places}f} {unit}"
+
+
+def fmt_kw(value: Decimal | float | None) -> str:
+    return fmt_number(value, "kW")
+
+
+def fmt_kwh(value: Decimal | float | None) -> str:
+    return fmt_number(value, "kWh", 2)
+
+
+def fmt_percent(value: float | None) -> str:
+    return DASH if value is None else f"{value:.0f} %"
+
+
+def state_text(value: str) -> str:
+    """'checked_in' -> 'Checked in'."""
+    return value.replace("_", " ").capitalize()

@@ -1,0 +1,81 @@
+"""Bookings of the station between two local dates, optionally of one state."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QColor
+
+from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.store.models import Booking, ChargePoint, Connector, Station
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.formatting import DASH, fmt_datetime, fmt_kw, fmt_kwh, fmt_time, state_text
+from evcms_desktop.ui.models.table import Column, RecordTableModel
+from evcms_desktop.ui.theme import BOOKING_COLOURS
+
+PLAN_NAMES = {0: "As asked", 1: "1 Duration", 2: "2 Power", 3: "3 Duration Eco", 4: "4 Power Eco"}
+
+
+def local_day_bounds(station: Station, first: date, last: date) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight on `first` and local midnight after `last`."""
+    tz = station_calendar(station).tz
+    start = datetime.combine(first, time(0), tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tz)
+    return start, end
+
+
+def bookings_between(
+    station: Station, start: datetime, end: datetime, state: str | None = None
+) -> list[Booking]:
+    query = (
+        Booking.select(Booking, Connector, ChargePoint)
+        .join(Connector)
+        .join(ChargePoint)
+        .where((Booking.station == station) & (Booking.start < end) & (Booking.end > start))
+        .order_by(Booking.start)
+    )
+    if state:
+        query = query.where(Booking.state == state)
+    return list(query)
+
+
+class BookingsModel(RecordTableModel[Booking]):
+    def __init__(self, station: Station, parent: QObject | None = None) -> None:
+        tz = station_calendar(station).tz
+        currency = station.currency
+        super().__init__(
+            [
+                Column("Booking ID", lambda b: b.code),
+                Column("Start", lambda b: fmt_datetime(b.start, tz), lambda b: b.start),
+                Column("End", lambda b: fmt_time(b.end, tz), lambda b: b.end),
+                Column("Connector", lambda b: b.connector.label),
+                Column("Energy", lambda b: fmt_kwh(b.energy_kwh), lambda b: b.energy_kwh, True),
+                Column("Power", lambda b: fmt_kw(b.power_kw), lambda b: b.power_kw, True),
+                Column("Plan", lambda b: PLAN_NAMES.get(b.plan, str(b.plan))),
+                Column(
+                    "Price",
+                    lambda b: format_money(b.price_total, currency),
+                    lambda b: b.price_total,
+                    True,
+                ),
+                Column(
+                    "State",
+                    lambda b: state_text(b.state),
+                    colour=lambda b: QColor(BOOKING_COLOURS.get(b.state, "#202020")),
+                ),
+                Column("Driver", lambda b: b.driver_name or DASH),
+            ],
+            parent,
+        )
+        self.station = station
+        self.first = self.last = datetime.now(tz).date()
+        self.state: str | None = None
+
+    def load(self, first: date, last: date, state: str | None = None) -> None:
+        self.first, self.last, self.state = first, last, state
+        self.refresh()
+
+    def refresh(self) -> None:
+        start, end = local_day_bounds(self.station, self.first, self.last)
+        self.set_records(bookings_between(self.station, start, end, self.state))

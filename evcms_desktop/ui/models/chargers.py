@@ -1,0 +1,463 @@
+"""Every charge point and connector, live: one row per connector, updated in place.
+
+Rows come from the store; the central system's events change single cells, collected and
+announced with dataChanged a few times a second so that 200 chargers sending meter values
+cost a handful of repaints, not thousands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+)
+
+from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.store.models import (
+    Booking,
+    ChargePoint,
+    ChargePointState,
+    ChargingTransaction,
+    Connector,
+    Station,
+    TransactionState,
+    utcnow,
+)
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.formatting import (
+    DASH,
+    fmt_clock,
+    fmt_duration,
+    fmt_kw,
+    fmt_kwh,
+    fmt_percent,
+)
+from evcms_desktop.ui.models import ROW_ROLE, SORT_ROLE
+from evcms_desktop.ui.theme import status_colours
+
+log = logging.getLogger(__name__)
+
+Index = QModelIndex | QPersistentModelIndex
+
+COLUMNS = (
+    "Charger",
+    "Connector",
+    "Connection",
+    "Status",
+    "kW",
+    "Session kWh",
+    "SoC",
+    "Elapsed",
+    "Booking",
+    "Last message",
+)
+(
+    COL_CHARGER,
+    COL_CONNECTOR,
+    COL_CONNECTION,
+    COL_STATUS,
+    COL_POWER,
+    COL_ENERGY,
+    COL_SOC,
+    COL_ELAPSED,
+    COL_BOOKING,
+    COL_LAST,
+) = range(len(COLUMNS))
+NUMERIC = {COL_POWER, COL_ENERGY, COL_SOC, COL_ELAPSED}
+
+# Events after which a connector's session is read again from the store. The central
+# system writes in batches, so the read waits for the next flush of this model.
+SESSION_KINDS = {
+    EventKind.EV_CONNECTED,
+    EventKind.CHARGING_STARTED,
+    EventKind.SESSION_STOPPED,
+    EventKind.FULLY_CHARGED,
+}
+
+
+@dataclass(frozen=True)
+class ChargerRow:
+    ident: str
+    connector: int  # 0: the charger has reported no connector yet
+    connector_id: int | None
+    pending: bool
+    connected: bool
+    status: str
+    error_code: str = "NoError"
+    power_kw: float | None = None
+    energy_kwh: float | None = None
+    soc: float | None = None
+    transaction_id: int | None = None
+    meter_start_wh: float = 0.0
+    started_at: datetime | None = None
+    booking_code: str | None = None
+    last_message_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.ident, self.connector)
+
+    @property
+    def label(self) -> str:
+        return self.ident if self.connector == 0 else f"{self.ident} #{self.connector}"
+
+    @property
+    def shown_status(self) -> str:
+        if self.pending:
+            return "Pending approval"
+        if not self.connected:
+            return "Offline"
+        return self.status
+
+    @property
+    def charging(self) -> bool:
+        return self.transaction_id is not None
+
+
+def _session_fields(tx: ChargingTransaction | None) -> dict[str, Any]:
+    if tx is None:
+        return {
+            "transaction_id": None,
+            "meter_start_wh": 0.0,
+            "started_at": None,
+            "booking_code": None,
+            "power_kw": None,
+            "energy_kwh": None,
+            "soc": None,
+        }
+    energy = None
+    if tx.last_energy_wh is not None:
+        energy = max(0.0, (tx.last_energy_wh - tx.meter_start_wh) / 1000)
+    return {
+        "transaction_id": tx.id,
+        "meter_start_wh": float(tx.meter_start_wh),
+        "started_at": tx.started_at,
+        "booking_code": tx.booking.code if tx.booking_id else tx.id_tag,
+        "power_kw": tx.last_power_kw,
+        "energy_kwh": energy,
+        "soc": tx.last_soc,
+    }
+
+
+def load_rows(station: Station) -> list[ChargerRow]:
+    """The station's chargers (not removed) and their connectors, from the store."""
+    charge_points = list(
+        ChargePoint.select()
+        .where(
+            (ChargePoint.station == station) & (ChargePoint.state != ChargePointState.REMOVED.value)
+        )
+        .order_by(ChargePoint.ident)
+    )
+    connectors: dict[int, list[Connector]] = {}
+    for c in Connector.select().where(Connector.charge_point.in_(charge_points)):
+        connectors.setdefault(c.charge_point_id, []).append(c)
+    active: dict[tuple[int, int], ChargingTransaction] = {
+        (tx.charge_point_id, tx.connector_number): tx
+        for tx in ChargingTransaction.select(ChargingTransaction, Booking)
+        .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
+        .where(ChargingTransaction.state == TransactionState.ACTIVE.value)
+    }
+    rows: list[ChargerRow] = []
+    for cp in charge_points:
+        base = {
+            "ident": cp.ident,
+            "pending": cp.state == ChargePointState.PENDING.value,
+            "connected": bool(cp.connected),
+            "last_message_at": cp.last_seen_at,
+        }
+        own = sorted(connectors.get(cp.id, []), key=lambda c: c.number)
+        if not own:
+            rows.append(ChargerRow(connector=0, connector_id=None, status="Unavailable", **base))
+        for c in own:
+            rows.append(
+                ChargerRow(
+                    connector=c.number,
+                    connector_id=c.id,
+                    status=c.status,
+                    error_code=c.error_code,
+                    **base,
+                    **_session_fields(active.get((cp.id, c.number))),
+                )
+            )
+    return rows
+
+
+class ChargersModel(QAbstractTableModel):
+    FLUSH_MS = 250
+
+    def __init__(
+        self,
+        station: Station,
+        clock: Callable[[], datetime] = utcnow,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.clock = clock
+        self.tz = station_calendar(station).tz
+        self._rows: list[ChargerRow] = []
+        self._index: dict[tuple[str, int], int] = {}
+        self._dirty: set[int] = set()
+        self._stale: set[int] = set()
+        self._reload_wanted = False
+        self._flush = QTimer(self, interval=self.FLUSH_MS, singleShot=True)
+        self._flush.timeout.connect(self._flush_changes)
+        self._tick = QTimer(self, interval=1000)
+        self._tick.timeout.connect(self._tick_elapsed)
+        self._tick.start()
+        self.reload()
+
+    # Qt model interface
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(row, col)
+        if role == SORT_ROLE:
+            return self._sort_value(row, col)
+        if role == ROW_ROLE:
+            return row
+        if col == COL_STATUS and role in (
+            Qt.ItemDataRole.BackgroundRole,
+            Qt.ItemDataRole.ForegroundRole,
+        ):
+            background, text = status_colours(row.shown_status)
+            return background if role == Qt.ItemDataRole.BackgroundRole else text
+        if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and col == COL_STATUS and row.error_code:
+            return f"{row.shown_status} (error code {row.error_code})"
+        return None
+
+    def _elapsed(self, row: ChargerRow) -> timedelta | None:
+        return None if row.started_at is None else self.clock() - row.started_at
+
+    def _text(self, row: ChargerRow, col: int) -> str:
+        match col:
+            case 0:
+                return row.ident
+            case 1:
+                return DASH if row.connector == 0 else str(row.connector)
+            case 2:
+                return "Online" if row.connected else "Offline"
+            case 3:
+                status = row.shown_status
+                if row.error_code not in ("NoError", "") and row.connected:
+                    status = f"{status} ({row.error_code})"
+                return status
+            case 4:
+                return fmt_kw(row.power_kw) if row.charging else DASH
+            case 5:
+                return fmt_kwh(row.energy_kwh) if row.charging else DASH
+            case 6:
+                return fmt_percent(row.soc) if row.charging else DASH
+            case 7:
+                return fmt_duration(self._elapsed(row)) if row.charging else DASH
+            case 8:
+                return row.booking_code or DASH
+            case _:
+                return fmt_clock(row.last_message_at, self.tz)
+
+    def _sort_value(self, row: ChargerRow, col: int) -> Any:
+        match col:
+            case 1:
+                return row.connector
+            case 4:
+                return row.power_kw or 0.0
+            case 5:
+                return row.energy_kwh or 0.0
+            case 6:
+                return row.soc if row.soc is not None else -1.0
+            case 7:
+                elapsed = self._elapsed(row)
+                return elapsed.total_seconds() if elapsed else 0.0
+            case 9:
+                return row.last_message_at.timestamp() if row.last_message_at else 0.0
+            case _:
+                return self._text(row, col)
+
+    # Access
+    def rows(self) -> list[ChargerRow]:
+        return list(self._rows)
+
+    def row_for(self, ident: str, connector: int) -> ChargerRow | None:
+        i = self._index.get((ident, connector))
+        return None if i is None else self._rows[i]
+
+    def row_index(self, ident: str, connector: int) -> int | None:
+        return self._index.get((ident, connector))
+
+    # Updates
+    def reload(self) -> None:
+        """Re-read everything; rows stay in place when the set of connectors is unchanged."""
+        self._reload_wanted = False
+        rows = load_rows(self.station)
+        if [r.key for r in rows] == [r.key for r in self._rows]:
+            previous = self._rows
+            self._rows = [
+                replace(new, last_message_at=new.last_message_at or old.last_message_at)
+                for new, old in zip(rows, previous, strict=True)
+            ]
+            if rows:
+                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+            return
+        self.beginResetModel()
+        self._rows = rows
+        self._index = {r.key: i for i, r in enumerate(rows)}
+        self.endResetModel()
+
+    def _update(self, i: int, **changes: Any) -> None:
+        self._rows[i] = replace(self._rows[i], **changes)
+        self._dirty.add(i)
+
+    def _rows_of(self, ident: str) -> list[int]:
+        return [i for i, r in enumerate(self._rows) if r.ident == ident]
+
+    def apply(self, event: CsmsEvent) -> None:
+        """Fold one central-system event into the rows."""
+        ident = event.charge_point
+        if ident is None:
+            return
+        rows = self._rows_of(ident)
+        if not rows or event.kind is EventKind.CHARGER_PENDING:
+            self._reload_wanted = True
+            self._schedule()
+            return
+        for i in rows:
+            self._update(i, last_message_at=event.timestamp)
+        kind, data = event.kind, event.data
+        if kind in (EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED):
+            for i in rows:
+                self._update(i, connected=True)
+        elif kind is EventKind.CHARGER_DISCONNECTED:
+            for i in rows:
+                self._update(i, connected=False, power_kw=None)
+        elif event.connector:
+            i = self._index.get((ident, event.connector))
+            if i is None:
+                self._reload_wanted = True  # a connector seen for the first time
+            elif kind is EventKind.METER_VALUES:
+                self._apply_meter(i, data)
+            elif kind is EventKind.STATUS_CHANGED and data.get("status"):
+                self._update(
+                    i,
+                    connected=True,
+                    status=str(data["status"]),
+                    error_code=str(data.get("error_code") or "NoError"),
+                )
+            elif kind is EventKind.CHARGING_STARTED:
+                self._update(
+                    i,
+                    transaction_id=data.get("transaction_id"),
+                    booking_code=data.get("booking_code"),
+                    started_at=event.timestamp,
+                    power_kw=None,
+                    energy_kwh=None,
+                    soc=None,
+                )
+                self._stale.add(i)
+            elif kind is EventKind.SESSION_STOPPED:
+                self._update(i, **_session_fields(None))
+                self._stale.add(i)
+            elif kind in SESSION_KINDS:
+                self._stale.add(i)
+        self._schedule()
+
+    def touch(self, event: CsmsEvent) -> None:
+        """An OCPP message: only the charger's last-message time changes."""
+        if event.charge_point is None:
+            return
+        for i in self._rows_of(event.charge_point):
+            self._update(i, last_message_at=event.timestamp)
+        self._schedule()
+
+    def _apply_meter(self, i: int, data: dict[str, Any]) -> None:
+        row = self._rows[i]
+        changes: dict[str, Any] = {"connected": True}
+        if data.get("power_kw") is not None:
+            changes["power_kw"] = float(data["power_kw"])
+        if data.get("soc") is not None:
+            changes["soc"] = float(data["soc"])
+        if data.get("energy_wh") is not None:  # the meter register, not the session's energy
+            changes["energy_kwh"] = max(0.0, float(data["energy_wh"]) - row.meter_start_wh) / 1000
+        tx_id = data.get("transaction_id")
+        if tx_id is not None and tx_id != row.transaction_id:
+            self._stale.add(i)
+        self._update(i, **changes)
+
+    def _refresh_from_store(self, i: int) -> None:
+        row = self._rows[i]
+        connector = Connector.get_or_none(Connector.id == row.connector_id)
+        if connector is None:
+            self._reload_wanted = True
+            return
+        tx = (
+            ChargingTransaction.select(ChargingTransaction, Booking)
+            .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
+            .where(
+                (ChargingTransaction.charge_point == connector.charge_point_id)
+                & (ChargingTransaction.connector_number == connector.number)
+                & (ChargingTransaction.state == TransactionState.ACTIVE.value)
+            )
+            .order_by(ChargingTransaction.started_at.desc())
+            .first()
+        )
+        fields = _session_fields(tx)
+        if tx is not None and tx.id == row.transaction_id:
+            # keep the live readings, which are newer than the stored ones
+            for name in ("power_kw", "energy_kwh", "soc"):
+                if getattr(row, name) is not None:
+                    fields.pop(name)
+        self._update(i, **fields)
+
+    def _schedule(self) -> None:
+        if not self._flush.isActive():
+            self._flush.start()
+
+    def _flush_changes(self) -> None:
+        if self._reload_wanted:
+            self._dirty.clear()
+            self._stale.clear()
+            self.reload()
+            return
+        for i in sorted(self._stale):
+            self._refresh_from_store(i)
+        self._stale.clear()
+        if not self._dirty:
+            return
+        first, last = min(self._dirty), max(self._dirty)
+        self._dirty.clear()
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+
+    def _tick_elapsed(self) -> None:
+        charging = [i for i, r in enumerate(self._rows) if r.charging]
+        if charging:
+            self.dataChanged.emit(
+                self.index(min(charging), COL_ELAPSED), self.index(max(charging), COL_ELAPSED)
+            )

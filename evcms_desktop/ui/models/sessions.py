@@ -1,0 +1,153 @@
+"""Charging sessions (OCPP transactions), finished and running, and their CSV export."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import peewee
+from PySide6.QtCore import QObject
+
+from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.store.models import (
+    Booking,
+    ChargePoint,
+    ChargingTransaction,
+    Station,
+    TransactionState,
+    utcnow,
+)
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.formatting import DASH, fmt_datetime, fmt_duration, fmt_kwh, fmt_time
+from evcms_desktop.ui.models.table import Column, RecordTableModel
+
+
+def session_energy(tx: ChargingTransaction) -> Decimal | None:
+    if tx.energy_kwh is not None:
+        return tx.energy_kwh
+    if tx.last_energy_wh is not None:
+        return Decimal(str(max(0.0, tx.last_energy_wh - tx.meter_start_wh))) / 1000
+    return None
+
+
+def is_running(tx: ChargingTransaction) -> bool:
+    return tx.state == TransactionState.ACTIVE.value
+
+
+def sessions_between(station: Station, start: datetime, end: datetime) -> list[ChargingTransaction]:
+    return list(
+        ChargingTransaction.select(ChargingTransaction, ChargePoint, Booking)
+        .join(ChargePoint)
+        .switch(ChargingTransaction)
+        .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
+        .where(
+            (ChargePoint.station == station)
+            & (ChargingTransaction.started_at < end)
+            & (
+                (ChargingTransaction.stopped_at.is_null())
+                | (ChargingTransaction.stopped_at >= start)
+            )
+        )
+        .order_by(ChargingTransaction.started_at.desc())
+    )
+
+
+class SessionsModel(RecordTableModel[ChargingTransaction]):
+    def __init__(
+        self,
+        station: Station,
+        clock: Callable[[], datetime] = utcnow,
+        parent: QObject | None = None,
+    ) -> None:
+        self.station = station
+        self.clock = clock
+        self.tz = station_calendar(station).tz
+        tz, currency = self.tz, station.currency
+        super().__init__(
+            [
+                Column("Charger", lambda t: t.charge_point.ident),
+                Column(
+                    "Connector", lambda t: str(t.connector_number), lambda t: t.connector_number
+                ),
+                Column("Start", lambda t: fmt_datetime(t.started_at, tz), lambda t: t.started_at),
+                Column(
+                    "End",
+                    lambda t: "running" if is_running(t) else fmt_time(t.stopped_at, tz),
+                    lambda t: t.stopped_at or self.clock(),
+                ),
+                Column(
+                    "Time taken",
+                    lambda t: fmt_duration(self.time_taken(t)),
+                    lambda t: self.time_taken(t).total_seconds(),
+                    True,
+                ),
+                Column(
+                    "Energy",
+                    lambda t: fmt_kwh(session_energy(t)),
+                    lambda t: session_energy(t) or 0,
+                    True,
+                ),
+                Column(
+                    "Cost",
+                    lambda t: (
+                        DASH if t.price_total is None else format_money(t.price_total, currency)
+                    ),
+                    lambda t: t.price_total or 0,
+                    True,
+                ),
+                Column("Booking", lambda t: t.booking.code if t.booking_id else DASH),
+                Column("Stop reason", lambda t: t.stop_reason or DASH),
+            ],
+            parent,
+        )
+
+    def time_taken(self, tx: ChargingTransaction) -> timedelta:
+        return (tx.stopped_at or self.clock()) - tx.started_at
+
+    def load(self, start: datetime, end: datetime) -> None:
+        self.set_records(sessions_between(self.station, start, end))
+
+    def export_csv(self, path: Path) -> int:
+        """Write the sessions shown to `path` (local ISO times, plain numbers); returns rows."""
+        with path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(
+                [
+                    "transaction_id",
+                    "charger",
+                    "connector",
+                    "start",
+                    "end",
+                    "minutes",
+                    "energy_kwh",
+                    "cost",
+                    "currency",
+                    "booking",
+                    "id_tag",
+                    "stop_reason",
+                ]
+            )
+            for tx in self.records():
+                energy = session_energy(tx)
+                writer.writerow(
+                    [
+                        tx.id,
+                        tx.charge_point.ident,
+                        tx.connector_number,
+                        tx.started_at.astimezone(self.tz).isoformat(timespec="seconds"),
+                        ""
+                        if tx.stopped_at is None
+                        else tx.stopped_at.astimezone(self.tz).isoformat(timespec="seconds"),
+                        round(self.time_taken(tx).total_seconds() / 60, 1),
+                        "" if energy is None else f"{energy:.3f}",
+                        "" if tx.price_total is None else f"{tx.price_total:.2f}",
+                        self.station.currency,
+                        tx.booking.code if tx.booking_id else "",
+                        tx.id_tag,
+                        tx.stop_reason or "",
+                    ]
+                )
+        return len(self.records())

@@ -1,0 +1,87 @@
+"""The Sessions tab: finished and running transactions, exportable to CSV."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QDate, Qt
+from PySide6.QtWidgets import (
+    QDateEdit,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from evcms_desktop.store.models import Station, utcnow
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.models.bookings import local_day_bounds
+from evcms_desktop.ui.models.sessions import SessionsModel
+from evcms_desktop.ui.views.tables import sortable_table
+
+log = logging.getLogger(__name__)
+
+
+class SessionsView(QWidget):
+    def __init__(
+        self,
+        station: Station,
+        clock: Callable[[], datetime] = utcnow,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.model = SessionsModel(station, clock, self)
+        today = clock().astimezone(station_calendar(station).tz).date()
+        day = QDate(today.year, today.month, today.day)
+        self.first = QDateEdit(day.addDays(-6), calendarPopup=True)
+        self.last = QDateEdit(day, calendarPopup=True)
+        for edit in (self.first, self.last):
+            edit.setDisplayFormat("ddd d MMM yyyy")
+            edit.dateChanged.connect(self.refresh)
+        self.table = sortable_table(
+            self.model, self, sort_column=2, order=Qt.SortOrder.DescendingOrder
+        )
+        self.export_button = QPushButton("Export CSV…")
+        self.export_button.clicked.connect(self.ask_export)
+        self.message = QLabel()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("From"))
+        top.addWidget(self.first)
+        top.addWidget(QLabel("to"))
+        top.addWidget(self.last)
+        top.addStretch(1)
+        top.addWidget(self.export_button)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table)
+        layout.addWidget(self.message)
+        self.refresh()
+
+    def refresh(self) -> None:
+        start, end = local_day_bounds(
+            self.station, self.first.date().toPython(), self.last.date().toPython()
+        )
+        self.model.load(start, end)
+
+    def ask_export(self) -> None:
+        dialog = QFileDialog(self, "Export sessions", "sessions.csv", "CSV files (*.csv)")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("csv")
+        dialog.fileSelected.connect(lambda name: self.export(Path(name)))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def export(self, path: Path) -> None:
+        try:
+            count = self.model.export_csv(path)
+        except OSError as exc:
+            self.message.setText(f"Could not write {path}: {exc.strerror}")
+            return
+        log.info("Exported %d sessions to %s", count, path)
+        self.message.setText(f"Exported {count} sessions to {path}.")

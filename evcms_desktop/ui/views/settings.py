@@ -1,0 +1,364 @@
+"""The Settings tab (operator only): station, tariff, Peak On windows, chargers, listener.
+
+Station and tariff go into the Station row; the listener's options into the `server`
+Setting, read at the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from evcms_desktop.csms import charger_admin
+from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
+from evcms_desktop.domain.tariff import Tariff
+from evcms_desktop.store.models import Station
+from evcms_desktop.store.settings import SERVER_KEY, server_settings, write_setting
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Session
+
+log = logging.getLogger(__name__)
+
+TARIFF_FIELDS = (
+    ("energy_price", "Energy price Ec (per kWh)"),
+    ("max_power_kw", "Charger max power Pmax (kW)"),
+    ("efficiency", "Charging efficiency Ceff (0 to 1)"),
+    ("peak_demand_charge", "Peak demand charge PDC (per session)"),
+    ("service_charge", "Service charge SC (per session)"),
+)
+
+
+def _error(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setObjectName("fieldError")
+    label.setWordWrap(True)
+    return label
+
+
+class SettingsView(QWidget):
+    saved = Signal()
+    sign_in_wanted = Signal()
+    chargers_changed = Signal()
+
+    def __init__(
+        self,
+        station: Station,
+        session: Session,
+        approver: Callable[[str], None] | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.station = station
+        self.session = session
+        self.task: asyncio.Task[None] | None = None
+        self.approver = approver or charger_admin.approve
+        self.locked = QLabel("Settings can be changed by an operator.")
+        self.sign_in = QPushButton("Sign in as operator…")
+        self.sign_in.clicked.connect(self.sign_in_wanted)
+        lock_row = QHBoxLayout()
+        lock_row.addWidget(self.locked)
+        lock_row.addWidget(self.sign_in)
+        lock_row.addStretch(1)
+
+        self.body = QWidget()
+        columns = QHBoxLayout(self.body)
+        left, right = QVBoxLayout(), QVBoxLayout()
+        columns.addLayout(left, 1)
+        columns.addLayout(right, 1)
+        left.addWidget(self._station_box())
+        left.addWidget(self._peak_box())
+        right.addWidget(self._chargers_box())
+        right.addWidget(self._server_box())
+        right.addWidget(self._kiosk_box())
+        self.save_button = QPushButton("Save settings")
+        self.save_button.clicked.connect(self.save)
+        self.message = QLabel()
+        self.message.setWordWrap(True)
+        left.addWidget(self.save_button)
+        left.addWidget(self.message)
+        left.addStretch(1)
+        right.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.body)
+        layout = QVBoxLayout(self)
+        layout.addLayout(lock_row)
+        layout.addWidget(scroll)
+        session.role_changed.connect(self._role_changed)
+        self.load()
+        self._role_changed()
+
+    # Building
+    def _station_box(self) -> QGroupBox:
+        box = QGroupBox("Station and tariff (Eq. 8)")
+        form = QFormLayout(box)
+        self.name = QLineEdit()
+        self.timezone = QComboBox(editable=True)
+        self.timezone.addItems(sorted(available_timezones()))
+        form.addRow("Station name", self.name)
+        form.addRow("Time zone", self.timezone)
+        self.tariff: dict[str, QLineEdit] = {}
+        for field, label in TARIFF_FIELDS:
+            self.tariff[field] = QLineEdit()
+            form.addRow(label, self.tariff[field])
+        self.currency = QComboBox(editable=True)
+        self.currency.addItems(["GBP", "EUR", "USD"])
+        form.addRow("Currency", self.currency)
+        self.station_error = _error()
+        form.addRow(self.station_error)
+        return box
+
+    def _peak_box(self) -> QGroupBox:
+        box = QGroupBox("Peak On windows (local time, e.g. 08:00-11:00, 16:00-22:00)")
+        form = QFormLayout(box)
+        self.peak: dict[str, QLineEdit] = {}
+        for day in WEEKDAYS:
+            self.peak[day] = QLineEdit(placeholderText="none: Peak Off all day")
+            form.addRow(day, self.peak[day])
+        self.peak_error = _error()
+        form.addRow(self.peak_error)
+        return box
+
+    def _chargers_box(self) -> QGroupBox:
+        box = QGroupBox("Chargers")
+        layout = QVBoxLayout(box)
+        self.chargers = QListWidget()
+        self.chargers.setMinimumHeight(140)
+        layout.addWidget(self.chargers)
+        form = QFormLayout()
+        self.charger_id = QLineEdit(placeholderText="chargePointId, e.g. CP-C")
+        self.charger_password = QLineEdit(placeholderText="16 to 40 characters (profiles 1 and 2)")
+        self.charger_password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.charger_connectors = QSpinBox(minimum=1, maximum=16, value=2)
+        form.addRow("Charger id", self.charger_id)
+        form.addRow("Password", self.charger_password)
+        form.addRow("Connectors", self.charger_connectors)
+        layout.addLayout(form)
+        buttons = QHBoxLayout()
+        self.add_button = QPushButton("Add")
+        self.password_button = QPushButton("Set password")
+        self.approve_button = QPushButton("Approve")
+        self.remove_button = QPushButton("Remove")
+        for button, handler in (
+            (self.add_button, self.add_charger),
+            (self.password_button, self.set_charger_password),
+            (self.approve_button, self.approve_charger),
+            (self.remove_button, self.remove_charger),
+        ):
+            button.clicked.connect(handler)
+            buttons.addWidget(button)
+        layout.addLayout(buttons)
+        self.charger_message = _error()
+        layout.addWidget(self.charger_message)
+        self.chargers.currentTextChanged.connect(
+            lambda text: self.charger_id.setText(text.split("  ")[0]) if text else None
+        )
+        return box
+
+    def _server_box(self) -> QGroupBox:
+        box = QGroupBox("Central system (applied at the next start)")
+        form = QFormLayout(box)
+        self.port = QSpinBox(minimum=1, maximum=65535)
+        self.profile = QComboBox()
+        self.profile.addItems(
+            ["0: no authentication (lab)", "1: HTTP Basic auth", "2: TLS and Basic auth"]
+        )
+        self.tls_cert = QLineEdit(placeholderText="PEM file; empty: a self-signed one is made")
+        self.tls_key = QLineEdit(placeholderText="PEM file")
+        self.accept_unknown = QCheckBox("Unknown chargers wait as Pending for approval")
+        form.addRow("Listening port", self.port)
+        form.addRow("Security profile", self.profile)
+        form.addRow("TLS certificate", self.tls_cert)
+        form.addRow("TLS key", self.tls_key)
+        form.addRow(self.accept_unknown)
+        return box
+
+    def _kiosk_box(self) -> QGroupBox:
+        box = QGroupBox("Kiosk")
+        form = QFormLayout(box)
+        self.kiosk_pin = QLineEdit(placeholderText="4 to 12 digits")
+        self.kiosk_pin.setEchoMode(QLineEdit.EchoMode.Password)
+        self.kiosk_pin_button = QPushButton("Set kiosk PIN")
+        self.kiosk_pin_button.clicked.connect(self.set_kiosk_pin)
+        self.kiosk_message = QLabel(
+            "Leaving the kiosk needs this PIN (the operator password while none is set)."
+        )
+        self.kiosk_message.setWordWrap(True)
+        form.addRow("PIN", self.kiosk_pin)
+        form.addRow(self.kiosk_pin_button)
+        form.addRow(self.kiosk_message)
+        return box
+
+    def set_kiosk_pin(self) -> None:
+        pin = self.kiosk_pin.text()
+        if not (pin.isdigit() and 4 <= len(pin) <= 12):
+            self.kiosk_message.setText("A PIN has 4 to 12 digits.")
+            return
+
+        async def go() -> None:
+            await self.session.credentials.set_secret(KIOSK_PIN_KEY, pin)
+            self.kiosk_pin.clear()
+            self.kiosk_message.setText("Kiosk PIN set.")
+
+        self.task = asyncio.ensure_future(go())
+
+    # Loading and saving
+    def load(self) -> None:
+        s = self.station
+        self.name.setText(s.name)
+        self.timezone.setCurrentText(s.timezone)
+        for field, _ in TARIFF_FIELDS:
+            self.tariff[field].setText(str(getattr(s, field)))
+        self.currency.setCurrentText(s.currency)
+        described = station_calendar(s).describe()
+        for day in WEEKDAYS:
+            self.peak[day].setText(", ".join(described.get(day, [])))
+        server = server_settings()
+        self.port.setValue(int(server.get("port", 9000)))
+        self.profile.setCurrentIndex(int(server.get("security_profile", 0)))
+        self.tls_cert.setText(server.get("tls_cert") or "")
+        self.tls_key.setText(server.get("tls_key") or "")
+        self.accept_unknown.setChecked(bool(server.get("accept_unknown", False)))
+        self.load_chargers()
+
+    def load_chargers(self) -> None:
+        self.chargers.clear()
+        for info in charger_admin.list_chargers():
+            online = "online" if info.connected else "offline"
+            password = "password set" if info.has_password else "no password"
+            self.chargers.addItem(
+                f"{info.ident}  ({info.state}, {info.connectors} connectors, {online}, {password})"
+            )
+
+    def save(self) -> bool:
+        self.station_error.clear()
+        self.peak_error.clear()
+        values: dict[str, Decimal] = {}
+        try:
+            for field, _ in TARIFF_FIELDS:
+                values[field] = Decimal(self.tariff[field].text().strip())
+            Tariff(**values, currency=self.currency.currentText())
+        except (InvalidOperation, ValueError) as exc:
+            self.station_error.setText(f"Check the tariff: {exc or 'not a number'}")
+            return False
+        tz_name = self.timezone.currentText().strip()
+        try:
+            ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.station_error.setText(f"{tz_name!r} is not a time zone (e.g. Europe/London).")
+            return False
+        windows = {
+            day: [w.strip() for w in self.peak[day].text().split(",") if w.strip()]
+            for day in WEEKDAYS
+        }
+        try:
+            PeakCalendar.from_description(tz_name, windows)
+        except ValueError as exc:
+            self.peak_error.setText(str(exc))
+            return False
+        name = self.name.text().strip()
+        if not name:
+            self.station_error.setText("The station needs a name.")
+            return False
+        s = self.station
+        s.name, s.timezone, s.currency, s.peak_windows = (
+            name,
+            tz_name,
+            self.currency.currentText(),
+            windows,
+        )
+        for field, value in values.items():
+            setattr(s, field, value)
+        s.save()
+        write_setting(
+            SERVER_KEY,
+            {
+                "port": self.port.value(),
+                "security_profile": self.profile.currentIndex(),
+                "tls_cert": self.tls_cert.text().strip() or None,
+                "tls_key": self.tls_key.text().strip() or None,
+                "accept_unknown": self.accept_unknown.isChecked(),
+            },
+        )
+        log.info("Settings saved")
+        self.message.setText("Saved. The listener's options apply at the next start.")
+        self.saved.emit()
+        return True
+
+    # Chargers
+    def _charger_action(self, work: Callable[[], object], done: str) -> None:
+        """Run an admin function in a thread (password hashing is slow) and report."""
+
+        async def go() -> None:
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, work)
+            except charger_admin.ChargerAdminError as exc:
+                self.charger_message.setText(str(exc))
+                return
+            self.charger_message.setText(done)
+            self.load_chargers()
+            self.chargers_changed.emit()
+
+        self.task = asyncio.ensure_future(go())
+
+    def add_charger(self) -> None:
+        ident, password = self.charger_id.text().strip(), self.charger_password.text()
+        connectors = self.charger_connectors.value()
+        self._charger_action(
+            lambda: charger_admin.add_charger(
+                ident, password or None, self.station, connectors=connectors
+            ),
+            f"Added {ident}.",
+        )
+
+    def set_charger_password(self) -> None:
+        ident, password = self.charger_id.text().strip(), self.charger_password.text()
+        self._charger_action(
+            lambda: charger_admin.set_password(ident, password), f"New password for {ident}."
+        )
+
+    def approve_charger(self) -> None:
+        ident = self.charger_id.text().strip()
+        try:
+            self.approver(ident)
+        except charger_admin.ChargerAdminError as exc:
+            self.charger_message.setText(str(exc))
+            return
+        self.charger_message.setText(f"Approved {ident}.")
+        self.load_chargers()
+        self.chargers_changed.emit()
+
+    def remove_charger(self) -> None:
+        ident = self.charger_id.text().strip()
+        self._charger_action(lambda: charger_admin.remove(ident), f"Removed {ident}.")
+
+    def showEvent(self, event: QShowEvent) -> None:
+        self.load_chargers()  # connection state and new Pending chargers
+        super().showEvent(event)
+
+    def _role_changed(self) -> None:
+        operator = self.session.is_operator
+        self.body.setEnabled(operator)
+        self.locked.setVisible(not operator)
+        self.sign_in.setVisible(not operator)

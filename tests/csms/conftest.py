@@ -1,0 +1,28 @@
+"""Fixtures of the central system's tests; the helpers live in conftest_helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest_helpers import FakeClock
+
+from evcms_desktop.csms.server import CsmsConfig
+from tests.conftest import NOW
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(NOW)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> CsmsConfig:
+    return CsmsConfig(
+        data_dir=tmp_path,
+        port=0,
+        tick_seconds=0.05,
+        writer_interval=0.01,
+        response_timeout=5,
+        probe_features=False,
+    )

@@ -1,0 +1,223 @@
+"""The headless command line: chargers, book, bookings, sessions, --headless, evcms-chargebox."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from conftest_helpers import FakeClock, Recorder, run, running, url
+
+from evcms_desktop.app.cli import main
+from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.events import EventKind
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.simulator import cli as chargebox_cli
+from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.models import Booking
+
+PASSWORD = "sixteen-chars-ok"
+ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
+
+def cli(db_path: Path, *args: str) -> int:
+    return main(["--db", str(db_path), "--log-level", "WARNING", *args])
+
+
+def test_chargers_commands(db_path: Path, capsys):
+    assert cli(db_path, "chargers", "add", "CP-9", "--password", PASSWORD, "--connectors", "3") == 0
+    assert cli(db_path, "chargers", "list") == 0
+    out = capsys.readouterr().out
+    assert re.search(r"CP-9\s+approved\s+3 conn\.\s+offline\s+password: yes", out)
+    assert cli(db_path, "chargers", "add", "CP-9") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["evcms-desktop: A charger with the id 'CP-9' exists already."]
+    assert cli(db_path, "chargers", "add", "CP-8", "--password", "short") == 1
+    assert "16 to 40" in capsys.readouterr().err
+    assert cli(db_path, "chargers", "approve", "CP-9") == 1
+    assert "not waiting for approval" in capsys.readouterr().err
+    assert cli(db_path, "chargers", "passwd", "CP-9", "--password", PASSWORD + "x") == 0
+    assert cli(db_path, "chargers", "remove", "CP-9") == 0
+    capsys.readouterr()
+    assert cli(db_path, "chargers") == 0
+    assert "CP-9" not in capsys.readouterr().out
+
+
+def test_book_errors_are_one_line(db_path: Path, station, capsys):
+    assert (
+        cli(
+            db_path,
+            "book",
+            "--date",
+            "2020-01-01",
+            "--arrival",
+            "10:00",
+            "--duration",
+            "30",
+            "--energy",
+            "5",
+        )
+        == 1
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("evcms-desktop: The arrival time has passed")
+    assert (
+        cli(
+            db_path,
+            "book",
+            "--date",
+            "tomorrow",
+            "--arrival",
+            "10:00",
+            "--duration",
+            "30",
+            "--energy",
+            "5",
+        )
+        == 1
+    )
+    assert "Use dates like" in capsys.readouterr().err
+
+
+def test_booking_from_cli_is_seen_by_running_system(
+    db, db_path, station, config: CsmsConfig, capsys
+):
+    tz = ZoneInfo("Europe/London")
+    day = (datetime.now(tz) + timedelta(days=1)).date()
+    start_local = datetime(day.year, day.month, day.day, 3, 0, tzinfo=tz)
+    clock = FakeClock(start_local.astimezone(ZoneInfo("UTC")))
+    cs = CentralSystem(config, db, clock=clock)
+    recorder = Recorder(cs)
+
+    async def scenario() -> tuple[str, str]:
+        async with running(cs):
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "evcms_desktop",
+                "--db",
+                str(db_path),
+                "book",
+                "--date",
+                day.isoformat(),
+                "--arrival",
+                "03:00",
+                "--duration",
+                "30",
+                "--energy",
+                "5",
+                "--plan",
+                "1",
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=ENV,
+            )
+            out, err = await process.communicate()
+            assert process.returncode == 0, err.decode()
+            text = out.decode()
+            code = re.search(r"Booking ID: (\w+)", text).group(1)
+            await recorder.wait_for(EventKind.BOOKINGS_CHANGED)
+            booking = Booking.get(Booking.code == code)
+            ident = booking.connector.charge_point.ident
+            box = ChargeBox(ident, url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            await box.boot()
+            status = await box.authorize(code)
+            await box.close()
+            return text, status
+
+    text, status = run(scenario(), timeout=60)
+    assert "Plan 1 (Duration)" in text and "Price: £" in text
+    assert status == "Accepted"
+    code = re.search(r"Booking ID: (\w+)", text).group(1)
+    capsys.readouterr()
+    assert cli(db_path, "bookings", "--date", day.isoformat()) == 0
+    assert re.search(
+        rf"{code}\s+{day.isoformat()} 03:00-03:30 .* plan 1\s+confirmed", capsys.readouterr().out
+    )
+
+
+def test_headless_serves_until_terminated(db_path: Path, station):
+    station._meta.database.close()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "evcms_desktop",
+            "--db",
+            str(db_path),
+            "--headless",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    try:
+        port = None
+        for _ in range(200):
+            line = process.stderr.readline()
+            match = re.search(r"listening on ws://127\.0\.0\.1:(\d+)/ocpp", line)
+            if match:
+                port = int(match.group(1))
+                break
+        assert port, "the headless system did not say where it listens"
+
+        async def scenario() -> str:
+            box = ChargeBox("CP-A", f"ws://127.0.0.1:{port}/ocpp")
+            await box.connect()
+            status = await box.boot()
+            await box.close()
+            return status
+
+        assert run(scenario()) == "Accepted"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_chargebox_command_runs_several_chargers(db, station, config: CsmsConfig):
+    for i in (1, 2, 3):
+        charger_admin.add_charger(f"SIM-{i}", PASSWORD)
+    cs = CentralSystem(config, db)
+    recorder = Recorder(cs)
+
+    async def scenario() -> int:
+        async with running(cs):
+            args = chargebox_cli.build_parser().parse_args(
+                [
+                    "--url",
+                    url(cs),
+                    "--id",
+                    "SIM",
+                    "--count",
+                    "3",
+                    "--password",
+                    PASSWORD,
+                    "--duration",
+                    "0.3",
+                    "--log-level",
+                    "WARNING",
+                ]
+            )
+            return await chargebox_cli.run_fleet(args)
+
+    assert run(scenario()) == 0
+    assert sorted(e.charge_point for e in recorder.of(EventKind.CHARGER_BOOTED)) == [
+        "SIM-1",
+        "SIM-2",
+        "SIM-3",
+    ]
+    assert len(recorder.of(EventKind.STATUS_CHANGED)) == 6

@@ -1,0 +1,64 @@
+"""The Analysis tab runs the evaluation off the UI thread and shows its tables and figures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import peewee
+from PySide6.QtCore import QDate
+
+from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.models import Booking, Station, database_proxy
+from evcms_desktop.ui.analysis_tab import AnalysisTab
+from tests.conftest import NOW
+
+
+def test_scenario_run_fills_the_tab(qtbot, db: peewee.SqliteDatabase, station: Station) -> None:
+    tab = AnalysisTab(db, station)
+    qtbot.addWidget(tab)
+    tab.bookings.setValue(40)
+    tab.days.setValue(2)
+    with qtbot.waitSignal(tab.report_ready, timeout=60_000):
+        tab.run_scenario.click()
+        assert tab.running and not tab.run_scenario.isEnabled()  # the UI is not blocked
+    assert not tab.running and tab.run_scenario.isEnabled()
+    assert tab.progress.value() == tab.progress.maximum() == 80
+    assert tab.table3.rowCount() == 4
+    assert tab.table3.item(1, 4).text() == "13.86"  # the paper's Case 2 original cost
+    assert tab.comparison.item(0, 0).text().startswith("Total cost of the")
+    assert tab.results.count() == 6  # Table 3, Comparison, Figures 13 to 16
+    assert database_proxy.obj is db  # the console's database stayed bound
+
+
+def test_real_bookings_run(qtbot, db: peewee.SqliteDatabase, station: Station) -> None:
+    service = BookingService(db, station, clock=lambda: NOW)
+    for hours in (2, 2, 11, 12):  # 08:00 twice (Peak On), 17:00 and 18:00 (Peak On)
+        request = PlanRequest(
+            arrival=NOW + timedelta(hours=hours),
+            duration=timedelta(hours=1),
+            energy_kwh=Decimal("17.6"),
+        )
+        outcome = service.plan(request)
+        assert outcome.cheapest is not None
+        service.confirm(outcome, outcome.cheapest)
+    tab = AnalysisTab(db, station)
+    qtbot.addWidget(tab)
+    day = QDate(NOW.year, NOW.month, NOW.day)
+    tab.period_from.setDate(day)
+    tab.period_to.setDate(day)
+    with qtbot.waitSignal(tab.report_ready, timeout=60_000):
+        tab.run_real.click()
+    assert tab.report is not None
+    assert len(tab.report.run.rows) == 4
+    assert len(tab.report.run.setup.connector_powers_kw) == 4  # the station's connectors
+    assert Booking.select().count() == 4  # the real bookings were only read
+
+
+def test_an_empty_period_says_so(qtbot, db: peewee.SqliteDatabase, station: Station) -> None:
+    tab = AnalysisTab(db, station)
+    qtbot.addWidget(tab)
+    tab.run_real.click()
+    assert not tab.running
+    assert "No bookings" in tab.status.text()

@@ -1,0 +1,48 @@
+"""`evcms-desktop evaluate` writes the CSVs and the PNGs, with a progress bar on stderr."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from evcms_desktop.app.cli import main
+from evcms_desktop.app.evaluate_command import ProgressBar
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_writes_the_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], qapp: object
+) -> None:
+    out = tmp_path / "out"
+    code = main(["evaluate", "--bookings", "30", "--seed", "3", "--days", "2", "--out", str(out)])
+    assert code == 0
+    for name in ("table2.csv", "table3.csv", "comparison.csv", "hourly_demand.csv"):
+        assert (out / name).stat().st_size > 0
+    with (out / "table2.csv").open() as fh:
+        assert len(list(csv.DictReader(fh))) == 30
+    for n in (13, 14, 15, 16):
+        data = (out / f"figure{n}.png").read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+    captured = capsys.readouterr()
+    assert "100% 60/60" in captured.err
+    assert "Table 3" in captured.out
+    assert "Site schedule" in captured.out
+
+
+def test_evaluate_rejects_a_bad_site_limit(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--out", str(tmp_path), "--site-limit", "-5"])
+
+
+def test_progress_bar_draws_in_place() -> None:
+    stream = io.StringIO()
+    bar = ProgressBar(stream)
+    bar.show("work", 0, 4)
+    bar.show("work", 4, 4)
+    text = stream.getvalue()
+    assert text.startswith("\rwork")
+    assert "[" + "#" * 30 + "] 100% 4/4\n" in text

@@ -1,0 +1,133 @@
+"""The default scenario (500 bookings, seed 1, 4 connectors) end to end."""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from evcms_desktop.evaluation.report import EvaluationReport, evaluate, write_csvs
+from evcms_desktop.evaluation.runner import StationSetup
+from evcms_desktop.evaluation.scenario import ScenarioConfig, generate_scenario
+from evcms_desktop.schedule.model import ScheduleBooking, ScheduleProblem
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> EvaluationReport:
+    return evaluate(
+        generate_scenario(ScenarioConfig()),
+        StationSetup(),
+        workdir=tmp_path_factory.mktemp("eval"),
+    )
+
+
+def test_every_case_occurs(report: EvaluationReport) -> None:
+    counts = {s.case: s.count for s in report.table3}
+    assert sum(counts.values()) == 500
+    assert all(n >= 20 for n in counts.values()), counts
+
+
+def test_case2_falls_by_exactly_the_peak_demand_charge(report: EvaluationReport) -> None:
+    """Same energy in both systems, so AC - OC = (1 - optimized ACM) * PDC for every Case 2
+    booking; those that took an Eco plan (ACM 0) fall by exactly PDC, and so does their
+    average. The others had no Peak Off slot free near their arrival, or Algorithm 1 moved
+    Plan 1 into Peak Off (ACM 0.25)."""
+    pdc = report.run.setup.tariff.peak_demand_charge
+    assert pdc == Decimal("3.00")
+    case2 = [r for r in report.run.rows if r.case == 2 and r.optimized is not None]
+    eco = [r for r in case2 if r.optimized is not None and r.optimized.plan in (3, 4)]
+    assert len(eco) >= 0.8 * len(case2)
+    for row in case2:
+        assert row.optimized is not None
+        assert row.optimized.energy_kwh == row.original.energy_kwh
+        assert row.original.price - row.optimized.price == (1 - row.optimized.acm) * pdc
+    assert all(r.optimized is not None and r.optimized.acm == 0 for r in eco)
+    original = sum(r.original.price for r in eco) / len(eco)
+    optimized = sum(r.optimized.price for r in eco if r.optimized) / len(eco)
+    assert original - optimized == pdc
+
+
+def test_case3_keeps_its_cost_unless_its_slot_was_taken_meanwhile(
+    report: EvaluationReport,
+) -> None:
+    for row in report.run.rows:
+        if row.case == 3 and row.optimized is not None and not row.optimized.overlapped:
+            assert row.optimized.price == row.original.price
+
+
+def test_site_schedule_is_never_worse_than_the_greedy(report: EvaluationReport) -> None:
+    # Without a site limit the "booked" placement contains the greedy's own schedule.
+    c = report.comparison
+    assert c.schedule.method == "lp"
+    assert not c.schedule.unmet and c.compared == 500
+    assert c.scheduled.total_cost <= c.optimized.total_cost
+    assert c.scheduled.metrics.peak_kw <= c.optimized.metrics.peak_kw + 1e-6
+    assert c.scheduled.metrics.energy_kwh == pytest.approx(c.optimized.metrics.energy_kwh)
+    assert c.optimized.metrics.peak_on_share < c.original.metrics.peak_on_share
+
+
+def test_site_schedule_keeps_a_site_limit(report: EvaluationReport) -> None:
+    from evcms_desktop.evaluation.comparison import compare
+
+    limited = compare(report.run, Decimal(60))
+    assert limited.optimized.metrics.peak_kw > 60  # the greedy knows no site limit
+    assert limited.scheduled.metrics.peak_kw <= 60 + 1e-9
+    assert limited.schedule.unmet  # 4 connectors at 22 kW cannot all run under 60 kW
+    assert limited.compared == 500 - len(limited.schedule.unmet)
+
+
+def test_hourly_series_add_up(report: EvaluationReport) -> None:
+    c = report.comparison
+    for system in c.systems:
+        hourly = system.hourly
+        assert hourly.energy_kwh.sum() == pytest.approx(system.metrics.energy_kwh)
+        assert hourly.energy_peak_on_kwh.sum() == pytest.approx(
+            system.metrics.energy_kwh * system.metrics.peak_on_share
+        )
+        assert (hourly.sessions_peak_on <= hourly.sessions).all()
+
+
+def test_csvs_are_written(report: EvaluationReport, tmp_path: Path) -> None:
+    written = write_csvs(report, tmp_path)
+    names = sorted(p.name for p in written)
+    assert names == [
+        "comparison.csv",
+        "hourly_demand.csv",
+        "schedule.csv",
+        "table2.csv",
+        "table3.csv",
+    ]
+    assert len((tmp_path / "table2.csv").read_text().splitlines()) == 501
+    assert len((tmp_path / "hourly_demand.csv").read_text().splitlines()) == 25
+
+
+def test_schedule_windows_hold_the_asked_and_the_greedy_slots(report: EvaluationReport) -> None:
+    from evcms_desktop.evaluation.comparison import schedule_problem
+
+    problem: ScheduleProblem = schedule_problem(report.run, None, "fit")
+    rows = {r.request.tid: r for r in report.run.rows}
+    assert len(problem.bookings) == 500
+    assert problem.connector_ids == report.run.connector_ids
+    for b in problem.bookings:
+        row = rows[b.id]
+        assert row.optimized is not None
+        assert b.earliest <= min(row.request.arrival, row.optimized.start)
+        assert b.latest >= max(row.request.latest_departure, row.optimized.end)
+        assert b.energy_kwh == row.request.energy_kwh
+    booked = {b.id: b for b in schedule_problem(report.run, None, "booked").bookings}
+    for b in problem.bookings:
+        assert b.earliest <= booked[b.id].earliest and booked[b.id].latest <= b.latest
+    by_connector: dict[int | None, list[ScheduleBooking]] = {}
+    for b in booked.values():
+        by_connector.setdefault(b.connector_id, []).append(b)
+    for group in by_connector.values():
+        group.sort(key=lambda b: b.earliest)
+        assert all(a.latest <= c.earliest for a, c in itertools.pairwise(group))
+    fit = {b.id: b for b in problem.bookings}
+    windows = booked if report.comparison.placement == "booked" else fit
+    for plan in report.comparison.schedule.plans.values():
+        window = windows[plan.booking_id]
+        assert plan.first_slot >= window.earliest
+        assert plan.first_slot + len(plan.powers_kw) * plan.slot <= window.latest

@@ -1,0 +1,72 @@
+"""A day's schedule sent by the central system reaches the simulated charger as profiles."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import peewee
+
+from evcms_desktop.csms.schedule_applier import replan_day
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.models import Station
+from tests.conftest import NOW
+
+
+def test_replan_sends_profiles_the_charger_accepts(
+    db: peewee.SqliteDatabase, station: Station, tmp_path: Path
+) -> None:
+    station.site_power_limit_kw = Decimal(22)  # two cars at once must share 22 kW
+    station.save()
+    service = BookingService(db, station, clock=lambda: NOW)
+    bookings = []
+    for _ in range(2):  # 07:00-09:00, Peak Off, a full-power hour each
+        outcome = service.plan(
+            PlanRequest(
+                arrival=NOW + timedelta(hours=1),
+                duration=timedelta(hours=2),
+                energy_kwh=Decimal("17.6"),
+            )
+        )
+        bookings.append(service.confirm(outcome, outcome.plans[0]))
+    assert {b.connector.charge_point.ident for b in bookings} == {"CP-A"}
+    config = CsmsConfig(
+        data_dir=tmp_path, port=0, tick_seconds=0.05, writer_interval=0.01, probe_features=False
+    )
+    cs = CentralSystem(config, db, clock=lambda: NOW)
+
+    async def scenario():
+        await cs.start()
+        try:
+            url = f"ws://127.0.0.1:{cs.port}{config.path_prefix}"
+            box = ChargeBox("CP-A", url, clock=lambda: NOW, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            schedule, results = await replan_day(cs.commands, station, NOW, NOW + timedelta(days=1))
+            await box.close()
+            return schedule, results, box
+        finally:
+            await cs.stop()
+
+    schedule, results, box = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert schedule.feasible
+    assert schedule.site_kw.max() <= 22 + 1e-9
+    assert results and all(result.ok for _, result in results)
+    received = {
+        (number, p["charging_profile_id"]): p
+        for number, state in box.connectors.items()
+        for p in state.profiles
+    }
+    for request, _ in results:
+        profile = received[(request.connector, request.booking_id)]
+        assert profile["charging_profile_purpose"] == "TxDefaultProfile"
+        sent = request.profile["chargingSchedule"]["chargingSchedulePeriod"]
+        got = profile["charging_schedule"]["charging_schedule_period"]
+        assert [(p["start_period"], p["limit"]) for p in got] == [
+            (p["startPeriod"], p["limit"]) for p in sent
+        ]

@@ -1,0 +1,185 @@
+"""A schedule turned into OCPP 1.6 SetChargingProfile requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import peewee
+import pytest
+
+from evcms_desktop.csms.schedule_applier import (
+    ConnectorTarget,
+    charging_profile,
+    day_problem,
+    needs_profile,
+    profile_requests,
+    send_profiles,
+)
+from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.schedule import BookingPlan, ScheduleBooking, ScheduleProblem, solve_schedule
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.models import Station
+from tests.conftest import NOW
+
+START = datetime(2027, 3, 2, 22, 0, tzinfo=UTC)
+SLOT = timedelta(minutes=15)
+
+
+def plan(*powers: float) -> BookingPlan:
+    return BookingPlan(
+        booking_id=7,
+        connector_id=3,
+        first_slot=START,
+        slot=SLOT,
+        powers_kw=powers,
+        delivered_kwh=0.0,
+        peak_on_kwh=0.0,
+        cost=Decimal(0),
+    )
+
+
+def ocpp_schema() -> dict[str, Any]:
+    path = resources.files("ocpp") / "v16" / "schemas" / "SetChargingProfile.json"
+    return json.loads(path.read_text())
+
+
+def test_profile_in_watts_before_the_transaction() -> None:
+    profile = charging_profile(plan(22, 22, 11, 11, 0, 0, 5.5), profile_id=41)
+    assert profile == {
+        "chargingProfileId": 41,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "validFrom": "2027-03-02T22:00:00.000Z",
+        "validTo": "2027-03-02T23:45:00.000Z",
+        "chargingSchedule": {
+            "duration": 6300,
+            "startSchedule": "2027-03-02T22:00:00.000Z",
+            "chargingRateUnit": "W",
+            "chargingSchedulePeriod": [
+                {"startPeriod": 0, "limit": 22000.0},
+                {"startPeriod": 1800, "limit": 11000.0},
+                {"startPeriod": 3600, "limit": 0.0},
+                {"startPeriod": 5400, "limit": 5500.0},
+            ],
+        },
+    }
+    jsonschema.validate({"connectorId": 1, "csChargingProfiles": profile}, ocpp_schema())
+
+
+def test_profile_in_amps_for_a_running_transaction() -> None:
+    profile = charging_profile(plan(22, 7.3), profile_id=5, transaction_id=812, unit="A")
+    assert profile["chargingProfilePurpose"] == "TxProfile"
+    assert profile["transactionId"] == 812
+    schedule = profile["chargingSchedule"]
+    assert schedule["chargingRateUnit"] == "A"
+    # Rounded down: 22 kW / (230 V * 3) = 31.88 A, 7.3 kW -> 10.57 A.
+    assert schedule["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 31.8},
+        {"startPeriod": 900, "limit": 10.5},
+    ]
+    jsonschema.validate({"connectorId": 2, "csChargingProfiles": profile}, ocpp_schema())
+
+
+def test_watt_limits_never_exceed_the_schedule() -> None:
+    periods = charging_profile(plan(10.9999999, 3.33333), profile_id=1)["chargingSchedule"][
+        "chargingSchedulePeriod"
+    ]
+    assert [p["limit"] for p in periods] == [10999.0, 3333.0]
+
+
+@pytest.mark.parametrize(
+    ("powers", "needed"),
+    [
+        ((22, 22, 9.0, 0), False),  # full power until done: the charger does that anyway
+        ((0, 22, 22), True),  # must wait
+        ((11, 11, 11), True),  # must hold back
+        ((0, 0), True),  # must not charge at all
+    ],
+)
+def test_which_plans_need_a_profile(powers: tuple[float, ...], needed: bool) -> None:
+    assert needs_profile(plan(*powers), 22.0) is needed
+
+
+def test_requests_for_a_solved_schedule() -> None:
+    # Two cars 22:00-02:00 with 17.6 kWh each: the schedule spreads them at 5.5 kW.
+    bookings = tuple(
+        ScheduleBooking(id=i, earliest=START, latest=START + 16 * SLOT, energy_kwh=Decimal("17.6"))
+        for i in (1, 2)
+    )
+    schedule = solve_schedule(ScheduleProblem(bookings=bookings, connector_ids=(10, 11)))
+    targets = {10: ConnectorTarget("CP-A", 1, 22.0), 11: ConnectorTarget("CP-A", 2, 22.0)}
+    requests = profile_requests(schedule, targets, transactions={2: 99})
+    assert sorted((r.booking_id, r.charge_point, r.connector) for r in requests) == [
+        (1, "CP-A", 1),
+        (2, "CP-A", 2),
+    ]
+    by_id = {r.booking_id: r.profile for r in requests}
+    assert by_id[1]["chargingProfilePurpose"] == "TxDefaultProfile"
+    assert by_id[2]["transactionId"] == 99
+    for profile in by_id.values():
+        periods = profile["chargingSchedule"]["chargingSchedulePeriod"]
+        energy = 0.0
+        for period, following in zip(periods, [*periods[1:], None], strict=True):
+            stop = (
+                following["startPeriod"] if following else profile["chargingSchedule"]["duration"]
+            )
+            energy += period["limit"] / 1000 * (stop - period["startPeriod"]) / 3600 * 0.8
+        assert energy == pytest.approx(17.6, abs=0.01)
+    assert profile_requests(schedule, targets, not_before=START + 16 * SLOT) == []
+
+
+class FakeCommands:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, dict[str, Any]]] = []
+
+    async def set_charging_profile(self, cp_id: str, connector_id: int, profile: dict) -> Any:
+        self.sent.append((cp_id, connector_id, profile))
+        return type("Result", (), {"ok": True, "detail": ""})()
+
+
+def test_send_profiles_calls_the_command_service() -> None:
+    commands = FakeCommands()
+    requests = profile_requests(
+        solve_schedule(
+            ScheduleProblem(
+                bookings=(
+                    ScheduleBooking(
+                        id=3, earliest=START, latest=START + 8 * SLOT, energy_kwh=Decimal("8.8")
+                    ),
+                ),
+                connector_ids=(4,),
+            )
+        ),
+        {4: ConnectorTarget("CP-B", 2, 22.0)},
+    )
+    results = asyncio.run(send_profiles(commands, requests))
+    assert [(cp, n) for cp, n, _ in commands.sent] == [("CP-B", 2)]
+    assert commands.sent[0][2]["chargingProfileId"] == 3
+    assert len(results) == 1
+
+
+def test_day_problem_from_the_store(db: peewee.SqliteDatabase, station: Station) -> None:
+    service = BookingService(db, station, clock=lambda: NOW)
+    outcome = service.plan(
+        PlanRequest(
+            arrival=NOW + timedelta(hours=1), duration=timedelta(hours=2), energy_kwh=Decimal("20")
+        )
+    )
+    booking = service.confirm(outcome, outcome.plans[0])
+    problem, targets = day_problem(station, NOW, NOW + timedelta(days=1), Decimal("30"))
+    assert len(targets) == 4 and targets[booking.connector_id].charge_point == "CP-A"
+    [scheduled] = problem.bookings
+    assert scheduled.id == booking.id
+    assert (scheduled.earliest, scheduled.latest) == (booking.start, booking.end)
+    assert scheduled.energy_kwh == Decimal("20")
+    assert problem.site_limit_kw == Decimal("30")
+    # Half-way through, half of the energy is left to plan.
+    later, _ = day_problem(station, booking.start + timedelta(hours=1), NOW + timedelta(days=1))
+    assert later.bookings[0].energy_kwh == Decimal("10.000")

@@ -1,0 +1,93 @@
+"""The simulator window, driven by its buttons inside a qasync loop, against a real
+central system, and the battery model behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import qasync
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "csms"))
+from conftest_helpers import FakeClock, book, until
+
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.domain.plans import PlanKind
+from evcms_desktop.simulator.chargebox import Battery
+from evcms_desktop.simulator.window import ChargeBoxWindow
+from evcms_desktop.store.models import (
+    ChargingTransaction,
+    MeterValue,
+    TransactionState,
+    utcnow,
+)
+
+
+def test_battery_tapers_above_80_percent():
+    battery = Battery(capacity_kwh=50, soc=50, max_power_kw=22)
+    assert battery.power_kw() == 22
+    battery.soc = 90
+    assert battery.power_kw() == pytest.approx(11)
+    battery.soc = 99.9
+    assert battery.power_kw() == battery.min_power_kw
+    battery.soc = 79
+    taken = sum(battery.charge(60) for _ in range(600))
+    assert battery.soc == 100 and battery.power_kw() == 0
+    assert taken == pytest.approx(50 * 0.21)
+
+
+def test_window_connects_charges_and_stops(qapp, db, station, tmp_path):
+    # The window's charger keeps real time, so the booking is for now (kept as asked).
+    clock = FakeClock(utcnow())
+    booking = book(db, station, clock, minutes=30, kind=PlanKind.DURATION)
+    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+
+    async def scenario() -> ChargeBoxWindow:
+        cs = CentralSystem(config, db, clock=clock)
+        await cs.start()
+        try:
+            window = ChargeBoxWindow(
+                f"ws://127.0.0.1:{cs.port}/ocpp", "CP-A", meter_interval=0.05, time_scale=60
+            )
+            window.show()
+            window.connect_button.click()
+            await until(lambda: window.box is not None and window.box.boot_status == "Accepted")
+            assert window.connect_button.text() == "Disconnect"
+            window.booking_edit.setText(booking.code)
+            window.charge_button.click()
+            await until(lambda: bool(window.box.transactions))
+            await asyncio.sleep(0.2)  # a few meter values at a minute a second
+            window.stop_button.click()
+            await until(lambda: not window.box.transactions)
+            await until(
+                lambda: (
+                    ChargingTransaction.select()
+                    .where(ChargingTransaction.state == TransactionState.FINISHED)
+                    .exists()
+                )
+            )
+            window.connect_button.click()
+            await until(lambda: not window.box.connected)
+            return window
+        finally:
+            await cs.stop()
+
+    try:
+        with loop:
+            window = loop.run_until_complete(asyncio.wait_for(scenario(), 20))
+    finally:
+        asyncio.set_event_loop(None)
+    window.hide()  # closing the last window would quit the test's application
+    text = window.log_view.toPlainText()
+    assert "BootNotification: Accepted" in text
+    assert f"Authorize {booking.code}: Accepted" in text
+    tx = ChargingTransaction.get()
+    assert tx.energy_kwh > Decimal(0) and tx.price_total is not None
+    assert tx.stopped_at > tx.started_at
+    periodic = MeterValue.select().where(MeterValue.context == "Sample.Periodic").count()
+    assert periodic >= 3 and periodic % 3 == 0

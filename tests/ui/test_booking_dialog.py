@@ -1,0 +1,105 @@
+"""The booking flow through the real dialog, against a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from PySide6.QtCore import Qt, QTime
+from PySide6.QtGui import QGuiApplication
+
+from evcms_desktop.store.models import Booking, BookingState
+from evcms_desktop.ui.dialogs.booking import NewBookingDialog
+
+
+def test_booking_flow_shows_plans_stores_choice_and_shows_id(qtbot, service):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    form.time.setTime(QTime(9, 0))  # Peak On in London on a Tuesday
+    qtbot.keyClicks(form.energy, "15")
+
+    with qtbot.waitSignal(dialog.flow.page_changed) as shown:
+        qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert shown.args == ["plans"]
+
+    cards = dialog.flow.plans.cards
+    assert [c.plan.kind.value for c in cards] == [1, 2, 3, 4]
+    cheapest = [c for c in cards if c.property("cheapest")]
+    assert len(cheapest) == 1
+    assert cheapest[0].plan.kind.value in (3, 4)  # an Eco plan, in Peak Off
+    assert cheapest[0].plan.price.total == min(c.plan.price.total for c in cards)
+    assert Booking.select().count() == 0  # nothing is written before a choice
+
+    with qtbot.waitSignal(dialog.booked) as booked:
+        qtbot.mouseClick(cheapest[0].choose_button, Qt.MouseButton.LeftButton)
+    code = booked.args[0]
+    stored = Booking.get(Booking.code == code)
+    assert stored.plan == cheapest[0].plan.kind.value
+    assert stored.state == BookingState.CONFIRMED
+    assert stored.start == cheapest[0].plan.start.astimezone(UTC)
+    assert stored.energy_kwh == 15
+    assert dialog.flow.page == "done"
+    assert dialog.flow.confirmation.code.text() == code
+    assert dialog.flow.confirmation.code.isVisible()
+
+    dialog.flow.confirmation.copy_button.click()
+    assert QGuiApplication.clipboard().text() == code
+    with qtbot.waitSignal(dialog.accepted):
+        dialog.flow.confirmation.done_button.click()
+
+
+def test_invalid_input_is_refused_with_messages_beside_the_fields(qtbot, service):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    qtbot.keyClicks(form.energy, "lots")
+    assert form.errors["energy"].isVisible()  # explained while typing
+    assert "number" in form.errors["energy"].text()
+
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "form"
+
+    form.energy.clear()
+    form.time.setTime(QTime(5, 0))  # before the test clock's 06:00
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "form"
+    assert "has passed" in form.errors["arrival"].text()
+    assert form.errors["arrival"].isVisible()
+    assert "energy" in form.errors["energy"].text().lower()
+    assert Booking.select().count() == 0
+
+
+def test_cancel_on_the_plans_leaves_nothing_behind(qtbot, service):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    qtbot.keyClicks(dialog.flow.form.energy, "10")
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.plans.cards
+    with qtbot.waitSignal(dialog.rejected):
+        qtbot.mouseClick(dialog.cancel, Qt.MouseButton.LeftButton)
+    assert Booking.select().count() == 0
+
+
+def test_a_slot_taken_meanwhile_is_explained_and_plans_refreshed(qtbot, service, station):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    form.connector.setCurrentIndex(1)  # one connector only
+    form.time.setTime(QTime(13, 0))
+    qtbot.keyClicks(form.energy, "10")
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    card = dialog.flow.plans.cards[0]
+    # someone else takes the same slot first
+    rival = service.plan(dialog.flow.outcome.request)
+    service.confirm(rival, rival.plan(card.plan.kind))
+
+    qtbot.mouseClick(card.choose_button, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "plans"
+    assert "just been taken" in dialog.flow.plans.problem.text()
+    assert dialog.flow.plans.cards[0].plan.start > card.plan.start
+    assert Booking.select().count() == 1
+    assert datetime(2026, 12, 1, tzinfo=UTC) < card.plan.start

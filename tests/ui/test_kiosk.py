@@ -1,0 +1,75 @@
+"""The walk-up kiosk: booking, "my booking", the PIN to leave, the idle reset."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTime
+from PySide6.QtWidgets import QPushButton
+
+from evcms_desktop.store.models import Booking, Setting
+from evcms_desktop.ui.kiosk import KioskWindow
+from evcms_desktop.ui.roles import KIOSK_PIN_KEY
+
+PIN = "2468"
+
+
+def _kiosk(qtbot, service, credentials, idle_ms=60_000) -> KioskWindow:
+    Setting.insert(key=KIOSK_PIN_KEY, value=credentials.hasher.hash(PIN)).execute()
+    kiosk = KioskWindow(service, credentials, clock=service.clock, idle_ms=idle_ms)
+    qtbot.addWidget(kiosk)
+    kiosk.show()
+    return kiosk
+
+
+def test_kiosk_refuses_to_quit_without_the_pin(qtbot, service, credentials, qloop):
+    kiosk = _kiosk(qtbot, service, credentials)
+    assert not kiosk.close()  # Alt+F4, the window manager's close button
+    assert kiosk.isVisible()
+    assert kiosk.stack.currentWidget() is kiosk.exit_page
+
+    qtbot.keyClicks(kiosk.pin, "1111")
+    kiosk.unlock_button.click()
+    qtbot.waitUntil(lambda: kiosk.exit_message.text() == "Wrong PIN.", timeout=5000)
+    assert kiosk.isVisible()
+    qtbot.keyClick(kiosk, Qt.Key.Key_Escape)
+    assert kiosk.isVisible()
+
+    for digit in PIN:
+        button = next(b for b in kiosk.exit_page.findChildren(QPushButton) if b.text() == digit)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(kiosk.closed, timeout=5000):
+        kiosk.unlock_button.click()
+    assert not kiosk.isVisible()
+
+
+def test_kiosk_offers_no_operator_action(qtbot, service, credentials):
+    kiosk = _kiosk(qtbot, service, credentials)
+    texts = {b.text() for b in kiosk.findChildren(QPushButton)}
+    for operator_only in ("Remote start…", "Remote stop…", "Reset…", "Unlock…", "Approve"):
+        assert operator_only not in texts
+    assert not kiosk.flow.form.connector.isVisibleTo(kiosk)
+
+
+def test_kiosk_books_looks_up_and_forgets_after_idle(qtbot, service, credentials):
+    kiosk = _kiosk(qtbot, service, credentials, idle_ms=300)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))
+    qtbot.keyClicks(form.energy, "12")
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    card = kiosk.flow.plans.cards[0]
+    with qtbot.waitSignal(kiosk.flow.booked) as booked:
+        qtbot.mouseClick(card.choose_button, Qt.MouseButton.LeftButton)
+    code = booked.args[0]
+    assert Booking.get(Booking.code == code).energy_kwh == 12
+    assert kiosk.flow.confirmation.code.text() == code
+
+    qtbot.mouseClick(kiosk.flow.confirmation.done_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(kiosk.my_booking_button, Qt.MouseButton.LeftButton)
+    qtbot.keyClicks(kiosk.code, code.lower())
+    qtbot.mouseClick(kiosk.look_up_button, Qt.MouseButton.LeftButton)
+    assert "Confirmed" in kiosk.lookup_result.text()
+    assert "CP-A #1" in kiosk.lookup_result.text()
+
+    qtbot.waitUntil(lambda: kiosk.stack.currentWidget() is kiosk.start_page, timeout=3000)
+    assert kiosk.code.text() == ""
+    assert kiosk.lookup_result.text() == ""

@@ -1,0 +1,108 @@
+"""The console against the real central system and simulated chargers over real sockets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from PySide6.QtCore import Qt
+
+from evcms_desktop.csms.events import EventKind
+from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.simulator.chargebox import Battery, ChargeBox
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.models import ChargePoint, ChargingTransaction, utcnow
+from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
+from evcms_desktop.ui.dialogs.remote_start import RemoteStartDialog
+from evcms_desktop.ui.main_window import MainWindow
+from evcms_desktop.ui.models.chargers import COL_BOOKING, COL_STATUS
+from evcms_desktop.ui.roles import Role, Session
+from tests.ui.conftest import run
+
+
+@pytest.fixture
+def box(qtbot, central):
+    charger = ChargeBox(
+        "CP-A",
+        f"ws://127.0.0.1:{central.port}/ocpp",
+        connectors=2,
+        meter_interval=0.2,
+        time_scale=60,
+        battery=lambda: Battery(soc=40.0),
+    )
+    yield charger
+    run(qtbot, charger.close())
+
+
+def _cell(window, column, ident="CP-A", number=1):
+    model = window.chargers_model
+    i = model.row_index(ident, number)
+    return None if i is None else model.index(i, column).data()
+
+
+def test_remote_start_and_stop_from_the_console(qtbot, db, station, bus, central, box, credentials):
+    service = BookingService(db, station)  # the real clock, as the central system's
+    outcome = service.plan(
+        PlanRequest(arrival=utcnow(), duration=timedelta(hours=1), energy_kwh=10)
+    )
+    booking = service.confirm(outcome, outcome.plan(outcome.plans[0].kind))
+    session = Session(credentials)
+    session.set_role(Role.OPERATOR)
+    window = MainWindow(service, bus, session, commands=central.commands, approver=central.approve)
+    qtbot.addWidget(window)
+    window.show()
+    window.tabs.setCurrentWidget(window.chargers)
+
+    async def plug_in():
+        await box.connect()
+        await box.boot()
+        for connector in (1, 2):
+            await box.status(connector, "Available")
+
+    run(qtbot, plug_in())
+    qtbot.waitUntil(lambda: _cell(window, COL_STATUS) == "Available", timeout=5000)
+    assert ChargePoint.get(ChargePoint.ident == "CP-A").connected
+
+    row_cp = booking.connector.charge_point.ident, booking.connector.number
+    window.chargers.select(*row_cp)
+    start = window.chargers.panel.buttons["start"]
+    assert start.isEnabled()
+    qtbot.mouseClick(start, Qt.MouseButton.LeftButton)
+    dialog = window.actions.dialog
+    assert isinstance(dialog, RemoteStartDialog)
+    assert dialog.chosen_tag == booking.code
+    with qtbot.waitSignal(window.actions.finished, timeout=10_000) as started:
+        dialog.ok.click()
+    assert started.args[0].status == "Accepted"
+
+    qtbot.waitUntil(lambda: _cell(window, COL_STATUS, *row_cp) == "Charging", timeout=10_000)
+    qtbot.waitUntil(lambda: _cell(window, COL_BOOKING, *row_cp) == booking.code, timeout=5000)
+    qtbot.waitUntil(
+        lambda: (window.chargers_model.row_for(*row_cp).power_kw or 0) > 0, timeout=5000
+    )
+    kinds = [n.kind for n in window.notifications_model.notices()]
+    assert EventKind.CHARGING_STARTED.value in kinds
+    qtbot.waitUntil(window.chargers.panel.buttons["stop"].isEnabled, timeout=2000)
+
+    qtbot.mouseClick(window.chargers.panel.buttons["stop"], Qt.MouseButton.LeftButton)
+    confirm = window.actions.dialog
+    assert isinstance(confirm, ConfirmDialog)
+    with qtbot.waitSignal(window.actions.finished, timeout=10_000) as stopped:
+        confirm.ok.click()
+    assert stopped.args[0].status == "Accepted"
+    qtbot.waitUntil(
+        lambda: (
+            EventKind.SESSION_STOPPED.value
+            in [n.kind for n in window.notifications_model.notices()]
+        ),
+        timeout=10_000,
+    )
+    qtbot.waitUntil(lambda: _cell(window, COL_BOOKING, *row_cp) == "–", timeout=5000)
+    qtbot.waitUntil(lambda: _cell(window, COL_STATUS, *row_cp) == "Finishing", timeout=5000)
+    tx = ChargingTransaction.get()
+    assert tx.stop_reason == "Remote"
+    assert tx.price_total is not None
+    messages = [n.message for n in window.notifications_model.notices()]
+    assert any("Remote stop on CP-A #1: Accepted" in m for m in messages)
+    assert window.statusBar().currentMessage()
+    window.close()
