@@ -4,8 +4,9 @@
   energy in that time (up to the connector's limit).
 - Plan 2 (Power): keep the arrival and the power, lengthen the time to deliver the energy.
   Without a power in the request, the power is the fastest connector's rate.
-- Plan 3 (Duration Eco) and Plan 4 (Power Eco): Plans 1 and 2 moved to the nearest slot
-  that lies wholly in Peak Off; offered when their twin falls in Peak On.
+- Plan 3 (Duration Eco) and Plan 4 (Power Eco): Plans 1 and 2 moved to the nearest free
+  slot that lies wholly in Peak Off; offered when the request or their twin falls in
+  Peak On.
 
 A plan that cannot be met is not offered; `PlanOutcome.unavailable` says why.
 """
@@ -240,12 +241,16 @@ class _Planner:
             plan = self.place(kind, shape)
             if plan is not None:
                 plans.append(plan)
-            if plan.peak_on if plan is not None else requested_peak_on:
+            # NOTES.md: Eco plans are offered when the request falls in Peak On, including
+            # when Algorithm 1 pushed its twin out of Peak On (where it pays ACM 0.25 for
+            # the overlap and the Eco slot, free, pays 0). A Peak Off request pushed into
+            # Peak On gets them too.
+            if requested_peak_on or (plan is not None and plan.peak_on):
                 eco_plan = self.place_eco(eco, shape)
                 if eco_plan is not None:
                     plans.append(eco_plan)
             else:
-                self.unavailable[eco] = f"Plan {kind.value} is already in Peak Off."
+                self.unavailable[eco] = f"The request and Plan {kind.value} are in Peak Off."
         plans = [
             _with_saving(p, baseline.total - p.price.total)
             for p in sorted(plans, key=lambda p: p.kind)

@@ -65,7 +65,7 @@ def test_peak_off_request_yields_two_plans():
         not p.peak_on and p.acm == 0 and p.price.total == Decimal("9.00") for p in outcome.plans
     )
     assert set(outcome.unavailable) == {PlanKind.DURATION_ECO, PlanKind.POWER_ECO}
-    assert "already in Peak Off" in outcome.unavailable[PlanKind.DURATION_ECO]
+    assert "are in Peak Off" in outcome.unavailable[PlanKind.DURATION_ECO]
 
 
 def test_acm_peak_off_with_overlap_is_a_quarter():
@@ -98,10 +98,13 @@ def test_overlap_shift_that_leaves_peak_on_gets_the_peak_off_multiplier():
     outcome = generate_plans(SITE, request(tue(10)), both_busy(tue(10), tue(11)), NOW)
     p1 = outcome.plan(PlanKind.DURATION)
     assert (p1.start, p1.peak_on, p1.overlapped, p1.acm) == (tue(11), False, True, Decimal("0.25"))
-    assert outcome.plan(PlanKind.DURATION_ECO) is None
-    # Plan 2 (1 h 45 at 11 kW) also moves to 11:00 and is Peak Off: no Eco twin either.
     assert outcome.plan(PlanKind.POWER).start == tue(11)
     assert outcome.baseline.acm == Decimal(1)
+    # The request was Peak On, so the Eco plans are offered: the nearest free slot wholly
+    # in Peak Off is that same 11:00, found free, so without the overlap surcharge.
+    p3 = outcome.plan(PlanKind.DURATION_ECO)
+    assert (p3.start, p3.acm, p3.price.total) == (tue(11), Decimal(0), Decimal("9.00"))
+    assert outcome.cheapest is p3
 
 
 def test_energy_beyond_the_connector_in_the_asked_time_drops_plan_1_with_a_reason():
