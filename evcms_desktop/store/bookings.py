@@ -28,7 +28,7 @@ from evcms_desktop.store.models import (
     Station,
     utcnow,
 )
-from evcms_desktop.store.stations import default_station, load_site
+from evcms_desktop.store.stations import default_station, load_site, reload_station
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class BookingService:
 
     def site(self) -> Site:
         """The station as it is now: settings changed elsewhere apply to the next plan."""
-        self.station = Station.get_by_id(self.station.id)
+        self.station = reload_station(self.station.id)
         return load_site(self.station)
 
     def occupancy(self, site: Site, around: datetime) -> Occupancy:

@@ -147,3 +147,13 @@ def test_booking_codes_avoid_look_alikes_and_do_not_repeat():
     assert not set("01OIL") & set(ALPHABET)
     with pytest.raises(ValueError):
         new_booking_code(21)
+
+
+def test_tariff_and_connector_changes_apply_to_the_next_plan(service):
+    assert service.plan(request()).cheapest.price.total == Decimal("9.00")
+    Station.update(energy_price=Decimal("0.40")).execute()  # saved by another window
+    assert service.plan(request()).cheapest.price.total == Decimal("7.24")
+    Connector.update(max_power_kw=Decimal("7")).execute()
+    with pytest.raises(BookingRequestError) as caught:
+        service.plan(PlanRequest(NOON, timedelta(hours=1), None, Decimal("11")))
+    assert "at most 5.6 kW" in caught.value.for_field("power")[0]
