@@ -25,6 +25,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from evcms_desktop.csms.protocol import SUBPROTOCOL, OcppEndpoint
 from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.simulator.profiles import limit_kw
 from evcms_desktop.store.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -51,10 +52,11 @@ class Battery:
         share = (100 - self.soc) / (100 - self.taper_from)
         return max(self.max_power_kw * share, self.min_power_kw)
 
-    def charge(self, seconds: float) -> float:
-        """Charge for `seconds`; returns the energy taken in kWh."""
+    def charge(self, seconds: float, power_kw: float | None = None) -> float:
+        """Charge for `seconds` (at most at `power_kw`); returns the energy taken in kWh."""
         room = (100 - self.soc) / 100 * self.capacity_kwh
-        energy = min(self.power_kw() * seconds / 3600, room)
+        power = self.power_kw() if power_kw is None else min(power_kw, self.power_kw())
+        energy = min(power * seconds / 3600, room)
         self.soc = min(100.0, self.soc + energy / self.capacity_kwh * 100)
         return energy
 
@@ -65,6 +67,7 @@ class SimTransaction:
     connector: int
     id_tag: str
     battery: Battery
+    started_at: datetime | None = None
     power_kw: float = 0.0
     metering: asyncio.Task[None] | None = None
 
@@ -230,18 +233,21 @@ class ChargeBox(OcppEndpoint):
         timestamp: datetime | None = None,
     ) -> tuple[int, str]:
         state = self.connectors[connector]
+        started = timestamp or self.clock()
         answer = await self.call(
             call.StartTransaction(
                 connector_id=connector,
                 id_tag=id_tag,
                 meter_start=int(state.meter_wh),
-                timestamp=format_timestamp(timestamp or self.clock()),
+                timestamp=format_timestamp(started),
                 reservation_id=reservation_id,
             )
         )
         status = answer.id_tag_info["status"]
         self.say(f"StartTransaction {id_tag} on #{connector}: {answer.transaction_id} {status}")
-        tx = SimTransaction(answer.transaction_id, connector, id_tag, self.new_battery())
+        tx = SimTransaction(
+            answer.transaction_id, connector, id_tag, self.new_battery(), started_at=started
+        )
         self.transactions[tx.id] = tx
         state.transaction = tx
         state.reservation = None
@@ -276,10 +282,16 @@ class ChargeBox(OcppEndpoint):
             }
         ]
 
+    def power_limit_kw(self, tx: SimTransaction) -> float | None:
+        """What the connector's charging profiles allow the transaction now."""
+        return limit_kw(self.connectors[tx.connector].profiles, self.clock(), tx.id, tx.started_at)
+
     def advance(self, tx: SimTransaction, seconds: float) -> None:
-        """Charge the transaction's battery for `seconds` of simulated time."""
-        tx.power_kw = tx.battery.power_kw()
-        self.connectors[tx.connector].meter_wh += tx.battery.charge(seconds) * 1000
+        """Charge the transaction's battery for `seconds` of simulated time, within the
+        limit its charging profiles set at the start of the interval."""
+        limit = self.power_limit_kw(tx)
+        tx.power_kw = tx.battery.power_kw() if limit is None else min(limit, tx.battery.power_kw())
+        self.connectors[tx.connector].meter_wh += tx.battery.charge(seconds, tx.power_kw) * 1000
 
     async def meter(self, transaction_id: int, seconds: float | None = None) -> None:
         """Charge for one interval and send the sample (queued while offline)."""

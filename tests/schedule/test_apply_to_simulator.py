@@ -1,4 +1,5 @@
-"""A day's schedule sent by the central system reaches the simulated charger as profiles."""
+"""A day's schedule sent by the central system reaches the simulated charger as profiles,
+and the simulator's power follows them."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import peewee
 
 from evcms_desktop.csms.schedule_applier import replan_day
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.csms.sessions import parse_timestamp
 from evcms_desktop.domain.validation import PlanRequest
-from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Station
 from tests.conftest import NOW
@@ -70,3 +72,11 @@ def test_replan_sends_profiles_the_charger_accepts(
         assert [(p["start_period"], p["limit"]) for p in got] == [
             (p["startPeriod"], p["limit"]) for p in sent
         ]
+        # The charger's power follows the limit of each period while it is in force.
+        start = parse_timestamp(request.profile["chargingSchedule"]["startSchedule"])
+        for period in sent:
+            at = start + timedelta(seconds=period["startPeriod"] + 1)
+            box.clock = lambda at=at: at
+            tx = SimTransaction(99, request.connector, "TAG", Battery(soc=20), started_at=at)
+            box.advance(tx, 60)
+            assert tx.power_kw == min(22.0, period["limit"] / 1000)
