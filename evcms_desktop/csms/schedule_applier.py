@@ -13,6 +13,7 @@ profiles: call it after a booking is confirmed (a new booking re-plans the rest 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -252,9 +253,13 @@ async def replan_day(
     transactions: Mapping[Any, int] | None = None,
     unit: RateUnit = "W",
 ) -> tuple[Schedule, list[tuple[ProfileRequest, Any]]]:
-    """Schedule the rest of the day from `now` and send the profiles it needs."""
+    """Schedule the rest of the day from `now` and send the profiles it needs.
+
+    The solve (a tenth of a second or more) runs in a worker thread, off the loop that
+    serves the chargers.
+    """
     problem, targets = day_problem(station, now, end)
-    schedule = solve_schedule(problem)
+    schedule = await asyncio.to_thread(solve_schedule, problem)
     for unmet in schedule.unmet:
         log.warning("Booking %s cannot be met in full: %s", unmet.booking_id, unmet.reason)
     requests = profile_requests(schedule, targets, transactions=transactions, unit=unit)

@@ -15,7 +15,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind
 from evcms_desktop.csms.handlers import ChargerSession
 from evcms_desktop.csms.protocol import SUBPROTOCOL
+from evcms_desktop.csms.schedule_applier import replan_day
 from evcms_desktop.csms.sessions import SessionLedger, StopOutcome
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.writer import BatchWriter
@@ -44,6 +45,7 @@ from evcms_desktop.store.models import (
     Station,
     utcnow,
 )
+from evcms_desktop.store.stations import station_calendar
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ class CentralSystem:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._verified: dict[str, bytes] = {}  # ident -> sha256 of a password argon2 accepted
         self._bookings_signature: tuple[Any, ...] | None = None
+        self._replanning: asyncio.Task[None] | None = None
+        self._replan_again = False
         self._frozen_sessions = 0
         self.bus.subscribe(self._persist)
 
@@ -552,4 +556,40 @@ class CentralSystem:
         )
         if self._bookings_signature is not None and signature != self._bookings_signature:
             self.publish(EventKind.BOOKINGS_CHANGED, "Bookings changed")
+            self._replan_limited_sites(now)
         self._bookings_signature = signature
+
+    def _replan_limited_sites(self, now: datetime) -> None:
+        """On a site with a power limit, a booking change re-plans the rest of its day."""
+        if self._replanning is not None and not self._replanning.done():
+            self._replan_again = True  # one more pass when this one is done
+            return
+        stations = list(Station.select().where(Station.site_power_limit_kw.is_null(False)))
+        if stations:
+            self._replan_again = False
+            self._replanning = self.spawn(self._replan(stations, now))
+
+    async def _replan(self, stations: list[Station], now: datetime) -> None:
+        running = {
+            tx.booking_id: tx.id for tx in self.ledger.open.values() if tx.booking_id is not None
+        }
+        for station in stations:
+            tz = station_calendar(station).tz
+            end = datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(0), tz)
+            try:
+                schedule, results = await replan_day(
+                    self.commands, station, now, end, transactions=running
+                )
+            except Exception:
+                log.exception("Re-planning the day of %s failed", station.name)
+                continue
+            refused = [r.booking_id for r, answer in results if not answer.ok]
+            log.info(
+                "Re-planned %s: %d bookings, %d profiles sent, %d refused or offline",
+                station.name,
+                len(schedule.plans),
+                len(results),
+                len(refused),
+            )
+        if self._replan_again:
+            self._replan_limited_sites(self.clock())

@@ -80,3 +80,51 @@ def test_replan_sends_profiles_the_charger_accepts(
             tx = SimTransaction(99, request.connector, "TAG", Battery(soc=20), started_at=at)
             box.advance(tx, 60)
             assert tx.power_kw == min(22.0, period["limit"] / 1000)
+
+
+def test_a_new_booking_replans_the_day_on_a_limited_site(
+    db: peewee.SqliteDatabase, station: Station, tmp_path: Path
+) -> None:
+    station.site_power_limit_kw = Decimal(22)
+    station.save()
+    service = BookingService(db, station, clock=lambda: NOW)
+    request = PlanRequest(
+        arrival=NOW + timedelta(hours=1), duration=timedelta(hours=2), energy_kwh=Decimal("17.6")
+    )
+    first = service.plan(request)
+    service.confirm(first, first.plans[0])
+    config = CsmsConfig(
+        data_dir=tmp_path, port=0, tick_seconds=0.05, writer_interval=0.01, probe_features=False
+    )
+    cs = CentralSystem(config, db, clock=lambda: NOW)
+
+    async def scenario() -> dict[int, list[dict]]:
+        await cs.start()
+        try:
+            url = f"ws://127.0.0.1:{cs.port}{config.path_prefix}"
+            box = ChargeBox("CP-A", url, clock=lambda: NOW, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            await asyncio.sleep(0.2)  # the central system has seen today's bookings
+            assert not any(state.profiles for state in box.connectors.values())
+            second = service.plan(request)  # the same two hours: the 22 kW must be shared
+            booked = service.confirm(second, second.plans[0])
+            while not any(
+                p["charging_profile_id"] == booked.id
+                for state in box.connectors.values()
+                for p in state.profiles
+            ):
+                await asyncio.sleep(0.05)
+            await box.close()
+            return {n: state.profiles for n, state in box.connectors.items()}
+        finally:
+            await cs.stop()
+
+    profiles = asyncio.run(asyncio.wait_for(scenario(), 30))
+    limits = [
+        period["limit"]
+        for sent in profiles.values()
+        for p in sent
+        for period in p["charging_schedule"]["charging_schedule_period"]
+    ]
+    assert limits and max(limits) <= 22000
