@@ -9,11 +9,17 @@ from pathlib import Path
 
 import peewee
 import pytest
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+from hypothesis import settings
 
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import ChargePoint, Connector, Station
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# CI replays the same examples every run; on a developer's machine hypothesis explores.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 # A Tuesday in December (GMT): 06:00 UTC is 06:00 in London.
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
