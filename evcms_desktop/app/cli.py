@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,6 +95,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    multiprocessing.freeze_support()  # a frozen (PyInstaller) build spawns the evaluation
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
