@@ -176,10 +176,8 @@ def days(draw):
     return windows, units, caps, connectors, limit
 
 
-@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(days())
-@example(([(8, 9), (21, 33), (21, 33)], [1, 1, 1], [3, 3, 3], 2, None))  # 0.2 kWh, 2e-7 short
-def test_limits_kept_and_feasible_bookings_met(day) -> None:
+def solve_day(day, placement: str = "window"):
+    """The bookings a drawn day describes, and their schedule."""
     windows, units, caps, connectors, limit = day
     base = at(14)
     bookings = tuple(
@@ -192,13 +190,29 @@ def test_limits_kept_and_feasible_bookings_met(day) -> None:
         )
         for i, ((s, e), u, cap) in enumerate(zip(windows, units, caps, strict=True))
     )
-    schedule = solve_schedule(
-        ScheduleProblem(
-            bookings=bookings,
-            connector_ids=tuple(range(connectors)),
-            site_limit_kw=Decimal(limit) if limit else None,
-        )
+    problem = ScheduleProblem(
+        bookings=bookings,
+        connector_ids=tuple(range(connectors)),
+        site_limit_kw=Decimal(limit) if limit else None,
     )
+    return bookings, solve_schedule(problem, placement=placement)
+
+
+def assert_energy_accounted(bookings, schedule) -> None:
+    """Every kWh asked for is delivered or reported short, within the solver's tolerance
+    (1e-6 kWh, relative above 1 kWh)."""
+    delivered = sum(p.delivered_kwh for p in schedule.plans.values())
+    shortfall = sum(u.shortfall_kwh for u in schedule.unmet)
+    total = float(sum(b.energy_kwh for b in bookings))
+    assert delivered + shortfall == pytest.approx(total, rel=1e-6, abs=1e-5)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(days())
+@example(([(8, 9), (21, 33), (21, 33)], [1, 1, 1], [3, 3, 3], 2, None))  # 0.2 kWh, 2e-7 short
+def test_limits_kept_and_feasible_bookings_met(day) -> None:
+    windows, units, caps, connectors, limit = day
+    bookings, schedule = solve_day(day)
     slots = max(e for _, e in windows)
     feasible = max_overlap(windows) <= connectors and energy_feasible(
         windows, units, caps, limit, slots
@@ -219,11 +233,7 @@ def test_limits_kept_and_feasible_bookings_met(day) -> None:
     for spans in per_connector.values():
         spans.sort()
         assert all(a[1] <= c[0] for a, c in itertools.pairwise(spans))
-    delivered = sum(p.delivered_kwh for p in schedule.plans.values())
-    shortfall = sum(u.shortfall_kwh for u in schedule.unmet)
-    # A booking counts as met within the solver's tolerance, 1e-6 kWh (relative above 1 kWh).
-    total = float(sum(b.energy_kwh for b in bookings))
-    assert delivered + shortfall == pytest.approx(total, rel=1e-6, abs=1e-5)
+    assert_energy_accounted(bookings, schedule)
     if feasible:
         assert schedule.unmet == ()
         for b in bookings:
@@ -249,26 +259,8 @@ def test_fit_placement_chooses_sessions_inside_windows() -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(days())
 def test_fit_placement_keeps_every_limit(day) -> None:
-    windows, units, caps, connectors, limit = day
-    base = at(14)
-    bookings = tuple(
-        ScheduleBooking(
-            id=i,
-            earliest=base + s * SLOT,
-            latest=base + e * SLOT,
-            energy_kwh=u * KWH_PER_KW_SLOT,
-            max_power_kw=Decimal(cap),
-        )
-        for i, ((s, e), u, cap) in enumerate(zip(windows, units, caps, strict=True))
-    )
-    schedule = solve_schedule(
-        ScheduleProblem(
-            bookings=bookings,
-            connector_ids=tuple(range(connectors)),
-            site_limit_kw=Decimal(limit) if limit else None,
-        ),
-        placement="fit",
-    )
+    limit = day[4]
+    bookings, schedule = solve_day(day, placement="fit")
     if limit is not None:
         assert schedule.site_kw.max(initial=0) <= limit + 1e-9
     sessions: dict[int, list[tuple[datetime, datetime]]] = {}
@@ -283,8 +275,4 @@ def test_fit_placement_keeps_every_limit(day) -> None:
     for spans in sessions.values():
         spans.sort()
         assert all(a[1] <= c[0] for a, c in itertools.pairwise(spans))
-    delivered = sum(p.delivered_kwh for p in schedule.plans.values())
-    shortfall = sum(u.shortfall_kwh for u in schedule.unmet)
-    # A booking counts as met within the solver's tolerance, 1e-6 kWh (relative above 1 kWh).
-    total = float(sum(b.energy_kwh for b in bookings))
-    assert delivered + shortfall == pytest.approx(total, rel=1e-6, abs=1e-5)
+    assert_energy_accounted(bookings, schedule)
