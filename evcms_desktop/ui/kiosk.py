@@ -28,13 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX
-from evcms_desktop.domain.tariff import PricingRule, format_money
+from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Booking, ChargingTransaction, TransactionState, utcnow
 from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.booking.flow import BookingFlow
 from evcms_desktop.ui.formatting import fmt_kwh, fmt_span, state_text
-from evcms_desktop.ui.models.sessions import session_energy
+from evcms_desktop.ui.models.sessions import session_cost, session_energy
 from evcms_desktop.ui.roles import Credentials
 from evcms_desktop.ui.theme import CONSOLE_STYLE, KIOSK_STYLE
 
@@ -83,10 +83,8 @@ def booking_status(service: BookingService, code: str) -> str:
         lines.append(f"Price when charged as booked: {format_money(booking.price_total, currency)}")
     elif tx.state == TransactionState.ACTIVE.value:
         energy = session_energy(tx) or Decimal(0)
-        so_far = station_tariff(station).price(
-            energy, booking.acm, peak_on=booking.peak_on, rule=PricingRule(booking.rule)
-        )
-        lines.append(f"Charging: {fmt_kwh(energy)}, {format_money(so_far.total, currency)} so far")
+        so_far = session_cost(tx, station_tariff(station)) or Decimal(0)
+        lines.append(f"Charging: {fmt_kwh(energy)}, {format_money(so_far, currency)} so far")
     else:
         energy = session_energy(tx)
         total = tx.price_total if tx.price_total is not None else booking.price_total

@@ -11,7 +11,7 @@ from pathlib import Path
 import peewee
 from PySide6.QtCore import QObject
 
-from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.domain.tariff import PricingRule, Tariff, format_money
 from evcms_desktop.store.models import (
     Booking,
     ChargePoint,
@@ -20,7 +20,7 @@ from evcms_desktop.store.models import (
     TransactionState,
     utcnow,
 )
-from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.formatting import DASH, fmt_datetime, fmt_duration, fmt_kwh, fmt_time
 from evcms_desktop.ui.models.table import Column, RecordTableModel
 
@@ -31,6 +31,19 @@ def session_energy(tx: ChargingTransaction) -> Decimal | None:
     if tx.last_energy_wh is not None:
         return Decimal(str(max(0.0, tx.last_energy_wh - tx.meter_start_wh))) / 1000
     return None
+
+
+def session_cost(tx: ChargingTransaction, tariff: Tariff) -> Decimal | None:
+    """The final price of a finished session; for a running booked one, its price so far
+    (Eq. 8 on the energy metered until now, with the booking's multiplier and rule)."""
+    if tx.price_total is not None:
+        return tx.price_total
+    if tx.booking_id is None:
+        return None
+    energy = session_energy(tx) or Decimal(0)
+    booking = tx.booking
+    rule = PricingRule(booking.rule)
+    return tariff.price(energy, booking.acm, peak_on=booking.peak_on, rule=rule).total
 
 
 def is_running(tx: ChargingTransaction) -> bool:
@@ -65,7 +78,8 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
         self.station = station
         self.clock = clock
         self.tz = station_calendar(station).tz
-        tz, currency = self.tz, station.currency
+        self.tariff = station_tariff(station)
+        tz = self.tz
         super().__init__(
             [
                 Column("Charger", lambda t: t.charge_point.ident),
@@ -90,19 +104,22 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
                     lambda t: session_energy(t) or 0,
                     True,
                 ),
-                Column(
-                    "Cost",
-                    lambda t: (
-                        DASH if t.price_total is None else format_money(t.price_total, currency)
-                    ),
-                    lambda t: t.price_total or 0,
-                    True,
-                ),
+                Column("Cost", self.cost_text, lambda t: self.cost(t) or 0, True),
                 Column("Booking", lambda t: t.booking.code if t.booking_id else DASH),
                 Column("Stop reason", lambda t: t.stop_reason or DASH),
             ],
             parent,
         )
+
+    def cost(self, tx: ChargingTransaction) -> Decimal | None:
+        return session_cost(tx, self.tariff)
+
+    def cost_text(self, tx: ChargingTransaction) -> str:
+        cost = self.cost(tx)
+        if cost is None:
+            return DASH
+        money = format_money(cost, self.station.currency)
+        return f"{money} so far" if is_running(tx) else money
 
     def time_taken(self, tx: ChargingTransaction) -> timedelta:
         return (tx.stopped_at or self.clock()) - tx.started_at
