@@ -6,11 +6,19 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from PySide6.QtCore import QDate
+
 DASH = "–"
 
 
 def local(moment: datetime, tz: ZoneInfo) -> datetime:
     return moment.astimezone(tz)
+
+
+def local_qdate(moment: datetime, tz: ZoneInfo) -> QDate:
+    """The station-local calendar day of a moment, for Qt's date widgets."""
+    day = moment.astimezone(tz).date()
+    return QDate(day.year, day.month, day.day)
 
 
 def fmt_time(moment: datetime | None, tz: ZoneInfo) -> str:

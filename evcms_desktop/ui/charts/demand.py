@@ -12,11 +12,11 @@ from datetime import datetime
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QDate
 from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.formatting import local_qdate
 from evcms_desktop.ui.stats import HourlyDemand, hourly_demand
 from evcms_desktop.ui.theme import PEAK_OFF, PEAK_OFF_LIGHT, PEAK_ON, PEAK_ON_LIGHT
 
@@ -44,8 +44,7 @@ class DemandView(QWidget):
         super().__init__(parent)
         self.station = station
         self.demand: HourlyDemand | None = None
-        today = clock().astimezone(station_calendar(station).tz).date()
-        self.day = QDateEdit(QDate(today.year, today.month, today.day), calendarPopup=True)
+        self.day = QDateEdit(local_qdate(clock(), station_calendar(station).tz), calendarPopup=True)
         self.day.setDisplayFormat("ddd d MMM yyyy")
         self.day.dateChanged.connect(self.refresh)
         previous, following = QPushButton("◀"), QPushButton("▶")

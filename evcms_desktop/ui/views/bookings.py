@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Booking, BookingState, utcnow
 from evcms_desktop.store.stations import station_calendar
-from evcms_desktop.ui.formatting import state_text
+from evcms_desktop.ui.formatting import local_qdate, state_text
 from evcms_desktop.ui.models.bookings import BookingsModel
 from evcms_desktop.ui.views.tables import selected_record, sortable_table
 
@@ -44,8 +44,7 @@ class BookingsView(QWidget):
         super().__init__(parent)
         self.service = service
         self.model = BookingsModel(service.station, self)
-        today = clock().astimezone(station_calendar(service.station).tz).date()
-        day = QDate(today.year, today.month, today.day)
+        day = local_qdate(clock(), station_calendar(service.station).tz)
         self.first = _date_edit(day)
         self.last = _date_edit(day.addDays(1))
         self.state = QComboBox()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import QDate, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDateEdit,
     QFileDialog,
@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.formatting import local_qdate
 from evcms_desktop.ui.models.bookings import local_day_bounds
 from evcms_desktop.ui.models.sessions import SessionsModel
 from evcms_desktop.ui.views.tables import sortable_table
@@ -37,8 +38,7 @@ class SessionsView(QWidget):
         super().__init__(parent)
         self.station = station
         self.model = SessionsModel(station, clock, self)
-        today = clock().astimezone(station_calendar(station).tz).date()
-        day = QDate(today.year, today.month, today.day)
+        day = local_qdate(clock(), station_calendar(station).tz)
         self.first = QDateEdit(day.addDays(-6), calendarPopup=True)
         self.last = QDateEdit(day, calendarPopup=True)
         for edit in (self.first, self.last):
