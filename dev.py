@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -67,23 +68,85 @@ def ensure_venv() -> None:
     STAMP.write_text(wanted)
 
 
-def ensure_qt_libraries() -> None:
-    """On Linux, install the system libraries Qt needs when they are missing and we can."""
-    if not sys.platform.startswith("linux"):
+# Creates the application on the platform Qt will use: importing QtWidgets alone does not
+# load the platform plugin, which is what fails on a machine without Qt's xcb libraries.
+QT_PROBE = (
+    "import sys\n"
+    "from PySide6.QtGui import QGuiApplication\n"
+    "app = QGuiApplication(sys.argv[:1])\n"
+    "print(app.platformName())\n"
+)
+MISSING_LIBRARY = re.compile(r"(lib[\w.+-]+\.so[.\d]*): cannot open shared object file")
+PLATFORM_NAME = re.compile(r'Qt platform plugin "([^"]*)"')
+
+
+def debian_package(soname: str) -> str:
+    """Debian's name for the package of a shared library: libxcb-icccm.so.4 -> libxcb-icccm4."""
+    name, _, version = soname.partition(".so")
+    version = version.lstrip(".").split(".")[0]
+    return (name + ("-" if name[-1].isdigit() else "") + version).lower()
+
+
+def qt_problem(env: dict[str, str]) -> tuple[str, list[str]] | None:
+    """Why Qt cannot start a GUI under `env`, in one line, and the libraries it lacks."""
+    result = subprocess.run(
+        [str(PYTHON), "-c", QT_PROBE],
+        check=False,
+        cwd=ROOT,
+        env={**env, "QT_DEBUG_PLUGINS": "1"},
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode == 0:
+        return None
+    log = result.stderr
+    missing = sorted(set(MISSING_LIBRARY.findall(log)))
+    named = PLATFORM_NAME.findall(log)
+    platform = named[-1] if named else env.get("QT_QPA_PLATFORM", "default")
+    if missing:
+        reason = f"it lacks the system library {', '.join(missing)}"
+    elif "could not connect to display" in log:
+        reason = "there is no display (DISPLAY is not set or not reachable; try xvfb-run)"
+    elif "Could not find the Qt platform plugin" in log:
+        reason = "Qt has no such platform plugin"
+    else:
+        lines = [line for line in log.splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"the probe exited with status {result.returncode}"
+    return f"Qt cannot start on the platform '{platform}': {reason}.", missing
+
+
+def ensure_qt_libraries(env: dict[str, str]) -> None:
+    """Start Qt as the program will; install what is missing (root, apt-get) or say what to do.
+
+    EVCMS_NO_APT=1 only reports, never installs.
+    """
+    problem = qt_problem(env)
+    if problem is None:
         return
-    probe = "from PySide6 import QtGui, QtWidgets"
-    if subprocess.call([str(PYTHON), "-c", probe], stderr=subprocess.DEVNULL) == 0:
-        return
-    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
-        print("Installing the system libraries Qt needs ...", flush=True)
+    text, missing = problem
+    linux = sys.platform.startswith("linux")
+    can_install = (
+        linux
+        and missing
+        and shutil.which("apt-get")
+        and hasattr(os, "geteuid")
+        and os.geteuid() == 0
+        and not os.environ.get("EVCMS_NO_APT")
+    )
+    if can_install:
+        print(f"{text} Installing Qt's system libraries ...", flush=True)
         quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        packages = sorted({*QT_DEBIAN_PACKAGES, *map(debian_package, missing)})
         run("apt-get", "update", "-qq", env=quiet)
-        run("apt-get", "install", "-y", "-qq", *QT_DEBIAN_PACKAGES, env=quiet)
-    if subprocess.call([str(PYTHON), "-c", probe]) != 0:
-        sys.exit(
-            "Qt cannot load its system libraries. On Debian or Ubuntu:\n"
-            f"  sudo apt-get install {' '.join(QT_DEBIAN_PACKAGES)}"
-        )
+        run("apt-get", "install", "-y", "-qq", *packages, env=quiet)
+        problem = qt_problem(env)
+        if problem is None:
+            return
+        text, missing = problem
+    if linux and missing:
+        packages = sorted({*QT_DEBIAN_PACKAGES, *map(debian_package, missing)})
+        text += f" On Debian or Ubuntu: sudo apt-get install {' '.join(packages)}"
+    sys.exit(text)
 
 
 def main() -> int:
@@ -91,10 +154,11 @@ def main() -> int:
     if command not in {"console", "test"}:
         sys.exit(__doc__)
     ensure_venv()
-    ensure_qt_libraries()
     if command == "console":
+        ensure_qt_libraries(dict(os.environ))
         return run(PYTHON, "-m", "evcms_desktop", *rest)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    ensure_qt_libraries(env)
     return run(PYTHON, "-m", "pytest", *rest, env=env)
 
 
