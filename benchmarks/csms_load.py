@@ -37,7 +37,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from evcms_desktop.csms.server import raise_open_file_limit  # noqa: E402
+from evcms_desktop.csms.listener import raise_open_file_limit  # noqa: E402
 
 SAMPLES_PER_MESSAGE = 3
 

@@ -7,18 +7,16 @@ a CALLERROR, a timeout or a refusal all come back as a status the UI can show.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
-from evcms_desktop.csms.protocol import to_payload
+from evcms_desktop.csms.protocol import OcppEndpoint, to_payload
 from evcms_desktop.csms.sessions import format_timestamp
-
-if TYPE_CHECKING:
-    from evcms_desktop.csms.server import CentralSystem
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +35,19 @@ class CommandResult:
     payload: dict[str, Any] = field(default_factory=dict)
 
 
+# The connected charger of an id, or None when it is offline.
+SessionLookup = Callable[[str], OcppEndpoint | None]
+
+
 class CommandService:
-    def __init__(self, cs: CentralSystem, timeout: float = 30.0) -> None:
-        self._cs = cs
+    def __init__(self, lookup: SessionLookup, timeout: float = 30.0) -> None:
+        self._lookup = lookup
         self.timeout = timeout
 
     async def send(self, cp_id: str, payload: Any, timeout: float | None = None) -> CommandResult:
         """Send any 1.6 call dataclass to a charger and describe the outcome."""
         action = type(payload).__name__
-        session = self._cs.session(cp_id)
+        session = self._lookup(cp_id)
         if session is None:
             return CommandResult(OFFLINE, False, f"{cp_id} is not connected")
         try:

@@ -12,9 +12,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evcms_desktop.store.models import utcnow
+
+if TYPE_CHECKING:
+    from evcms_desktop.csms.sessions import StopOutcome
 
 log = logging.getLogger(__name__)
 
@@ -91,3 +94,59 @@ class EventBus:
                 subscriber(event)
             except Exception:
                 log.exception("Event subscriber failed on %s", event.kind)
+
+
+class Publish(Protocol):
+    """How the central system's parts announce what happened (see `Publisher`)."""
+
+    def __call__(
+        self,
+        kind: EventKind,
+        message: str,
+        charge_point: str | None = None,
+        connector: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None: ...
+
+
+class Publisher:
+    """Stamps events with the central system's clock, logs notifications, and publishes."""
+
+    def __init__(self, bus: EventBus, clock: Callable[[], datetime]) -> None:
+        self._bus = bus
+        self._clock = clock
+
+    def __call__(
+        self,
+        kind: EventKind,
+        message: str,
+        charge_point: str | None = None,
+        connector: int | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        event = CsmsEvent(kind, message, charge_point, connector, data or {}, self._clock())
+        if event.is_notification:
+            log.info("%s", message)
+        self._bus.publish(event)
+
+
+def publish_session_stopped(publish: Publish, ident: str, outcome: StopOutcome) -> None:
+    """Tell subscribers that a session ended, with its energy and cost."""
+    tx = outcome.transaction
+    if tx is None or outcome.already_stopped or outcome.price is None:
+        return
+    publish(
+        EventKind.SESSION_STOPPED,
+        f"Session {tx.id} at {ident} #{tx.connector_number} stopped:"
+        f" {tx.energy_kwh} kWh, {outcome.price.total} {outcome.currency}",
+        ident,
+        tx.connector_number,
+        data={
+            "transaction_id": tx.id,
+            "booking_code": outcome.booking_code,
+            "energy_kwh": str(tx.energy_kwh),
+            "cost": str(outcome.price.total),
+            "currency": outcome.currency,
+            "reason": tx.stop_reason,
+        },
+    )

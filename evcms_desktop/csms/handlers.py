@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from ocpp.exceptions import OCPPError, SecurityError, TypeConstraintViolationError
 from ocpp.messages import Call
@@ -12,11 +15,14 @@ from ocpp.routing import after, on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 
-from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.csms.commands import CommandService
+from evcms_desktop.csms.config import Clock, CsmsConfig
+from evcms_desktop.csms.events import CsmsEvent, EventKind, Publish, publish_session_stopped
 from evcms_desktop.csms.protocol import OcppEndpoint
 from evcms_desktop.csms.sessions import (
     AuthStatus,
     OpenTransaction,
+    SessionLedger,
     TimestampError,
     format_timestamp,
     parse_timestamp,
@@ -26,11 +32,6 @@ from evcms_desktop.store.models import (
     ChargePointState,
     Connector,
 )
-
-if TYPE_CHECKING:
-    from datetime import datetime
-
-    from evcms_desktop.csms.server import CentralSystem
 
 log = logging.getLogger(__name__)
 
@@ -46,19 +47,31 @@ def _timestamp(text: str) -> datetime:
         raise TypeConstraintViolationError(description=str(exc)) from exc
 
 
+@dataclass(frozen=True)
+class SessionContext:
+    """What a charger's session may use of the central system, and nothing more."""
+
+    config: CsmsConfig
+    ledger: SessionLedger
+    clock: Clock
+    publish: Publish  # stamped with `clock`, notifications logged
+    emit: Callable[[CsmsEvent], None]  # the bus itself, for the frequent events
+    commands: CommandService
+
+
 class ChargerSession(OcppEndpoint):
     """One connected charger. Handlers never await calls to the charger (see `call`)."""
 
-    def __init__(self, cs: CentralSystem, cp: ChargePoint, connection: Any) -> None:
+    def __init__(self, context: SessionContext, cp: ChargePoint, connection: Any) -> None:
         super().__init__(
             cp.ident,
             connection,
-            response_timeout=cs.config.response_timeout,
-            max_frame=cs.config.max_frame_bytes,
+            response_timeout=context.config.response_timeout,
+            max_frame=context.config.max_frame_bytes,
         )
-        self.cs = cs
+        self.context = context
         self.cp = cp
-        self._tokens = float(cs.config.rate_burst)
+        self._tokens = float(context.config.rate_burst)
         self._refilled = time.monotonic()
         self._rate_breached = False
         self.connector_status: dict[int, str] = {}
@@ -66,7 +79,7 @@ class ChargerSession(OcppEndpoint):
     # -- hooks ---------------------------------------------------------------------
 
     def on_message(self, direction: str, action: str, payload: dict[str, Any]) -> None:
-        self.cs.bus.publish(
+        self.context.emit(
             CsmsEvent(
                 EventKind.OCPP_MESSAGE,
                 f"{direction} {action}",
@@ -79,13 +92,13 @@ class ChargerSession(OcppEndpoint):
         data: dict[str, Any] = {"code": error.code, "unique_id": unique_id}
         if raw is not None:
             data["frame"] = raw[:500]
-        self.cs.publish(
+        self.context.publish(
             EventKind.PROTOCOL_ERROR, f"{error.code}: {error.description}", self.id, data=data
         )
 
     def admit(self, message: Call) -> None:
         now = time.monotonic()
-        config = self.cs.config
+        config = self.context.config
         self._tokens = min(
             float(config.rate_burst),
             self._tokens + (now - self._refilled) * config.rate_per_second,
@@ -113,7 +126,7 @@ class ChargerSession(OcppEndpoint):
     def on_boot_notification(
         self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
     ) -> call_result.BootNotification:
-        now = self.cs.clock()
+        now = self.context.clock()
         self.cp = ChargePoint.get_by_id(self.cp.id)  # an operator may have approved it
         self.cp.vendor = charge_point_vendor
         self.cp.model = charge_point_model
@@ -133,29 +146,31 @@ class ChargerSession(OcppEndpoint):
             ]
         )
         if self.cp.state == ChargePointState.PENDING:
-            self.cs.publish(
+            self.context.publish(
                 EventKind.CHARGER_PENDING,
                 f"{self.id} ({charge_point_vendor} {charge_point_model}) awaits approval",
                 self.id,
             )
-            status, interval = "Pending", self.cs.config.pending_retry_seconds
+            status, interval = "Pending", self.context.config.pending_retry_seconds
         else:
-            self.cs.publish(
+            self.context.publish(
                 EventKind.CHARGER_BOOTED,
                 f"{self.id} booted ({charge_point_vendor} {charge_point_model})",
                 self.id,
                 data={"vendor": charge_point_vendor, "model": charge_point_model},
             )
-            status, interval = "Accepted", self.cs.config.heartbeat_seconds
+            status, interval = "Accepted", self.context.config.heartbeat_seconds
         return call_result.BootNotification(
             current_time=format_timestamp(now), interval=interval, status=status
         )
 
     @after(Action.boot_notification)
     async def after_boot_notification(self, **_: Any) -> None:
-        if self.cp.state != ChargePointState.APPROVED or not self.cs.config.probe_features:
+        if self.cp.state != ChargePointState.APPROVED or not self.context.config.probe_features:
             return
-        result = await self.cs.commands.get_configuration(self.id, ["SupportedFeatureProfiles"])
+        result = await self.context.commands.get_configuration(
+            self.id, ["SupportedFeatureProfiles"]
+        )
         if not result.ok:
             return
         for entry in result.payload.get("configurationKey", []):
@@ -168,7 +183,7 @@ class ChargerSession(OcppEndpoint):
 
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
-        now = self.cs.clock()
+        now = self.context.clock()
         ChargePoint.update(last_seen_at=now).where(ChargePoint.id == self.cp.id).execute()
         return call_result.Heartbeat(current_time=format_timestamp(now))
 
@@ -176,7 +191,7 @@ class ChargerSession(OcppEndpoint):
     def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
-        at = _timestamp(kwargs["timestamp"]) if "timestamp" in kwargs else self.cs.clock()
+        at = _timestamp(kwargs["timestamp"]) if "timestamp" in kwargs else self.context.clock()
         previous = self.connector_status.get(connector_id)
         self.connector_status[connector_id] = status
         if connector_id > 0:
@@ -193,7 +208,7 @@ class ChargerSession(OcppEndpoint):
                     error_code=error_code,
                     status_at=at,
                 )
-        self.cs.publish(
+        self.context.publish(
             EventKind.STATUS_CHANGED,
             f"{self.id} #{connector_id}: {status}"
             + ("" if error_code == "NoError" else f" ({error_code})"),
@@ -202,21 +217,21 @@ class ChargerSession(OcppEndpoint):
             data={"status": status, "error_code": error_code, "info": kwargs.get("info")},
         )
         if status == "Preparing" and previous != "Preparing":
-            self.cs.publish(
+            self.context.publish(
                 EventKind.EV_CONNECTED,
                 f"EV connected at {self.id} #{connector_id}",
                 self.id,
                 connector_id,
             )
         if status in _FULL_STATES:
-            for tx in self.cs.ledger.open_for(self.id):
+            for tx in self.context.ledger.open_for(self.id):
                 if tx.connector == connector_id and tx.target_met:
                     self._fully_charged(tx, f"the charger reports {status}")
         return call_result.StatusNotification()
 
     @on(Action.authorize)
     def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
-        outcome = self.cs.ledger.authorize(self.cp, id_tag, self.cs.clock())
+        outcome = self.context.ledger.authorize(self.cp, id_tag, self.context.clock())
         if outcome.status != AuthStatus.ACCEPTED:
             log.info("%s: Authorize %s: %s", self.id, id_tag, outcome.status)
         info: dict[str, Any] = {"status": outcome.status}
@@ -229,14 +244,14 @@ class ChargerSession(OcppEndpoint):
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
     ) -> call_result.StartTransaction:
         started = _timestamp(timestamp)
-        outcome = self.cs.ledger.start(
+        outcome = self.context.ledger.start(
             self.cp,
             connector_id,
             id_tag,
             meter_start,
             started,
             kwargs.get("reservation_id"),
-            self.cs.clock(),
+            self.context.clock(),
         )
         info: dict[str, Any] = {"status": outcome.status}
         if outcome.expiry is not None:
@@ -245,7 +260,7 @@ class ChargerSession(OcppEndpoint):
             log.info("%s: retried StartTransaction -> %s", self.id, outcome.transaction_id)
         elif outcome.status == AuthStatus.ACCEPTED:
             code = outcome.booking.code if outcome.booking else None
-            self.cs.publish(
+            self.context.publish(
                 EventKind.CHARGING_STARTED,
                 f"Charging started at {self.id} #{connector_id} (booking {code})",
                 self.id,
@@ -269,10 +284,10 @@ class ChargerSession(OcppEndpoint):
     ) -> call_result.MeterValues:
         for item in meter_value:
             _timestamp(item["timestamp"])
-        summary = self.cs.ledger.record_meter_values(
+        summary = self.context.ledger.record_meter_values(
             self.cp, connector_id, kwargs.get("transaction_id"), meter_value
         )
-        self.cs.bus.publish(
+        self.context.emit(
             CsmsEvent(
                 EventKind.METER_VALUES,
                 f"{self.id} #{connector_id}: {summary.samples} samples",
@@ -298,7 +313,7 @@ class ChargerSession(OcppEndpoint):
         stopped = _timestamp(timestamp)
         for item in kwargs.get("transaction_data") or []:
             _timestamp(item["timestamp"])
-        outcome = self.cs.ledger.stop(
+        outcome = self.context.ledger.stop(
             self.cp,
             transaction_id,
             meter_stop,
@@ -309,21 +324,21 @@ class ChargerSession(OcppEndpoint):
         )
         tx = outcome.transaction
         if tx is None:
-            self.cs.publish(
+            self.context.publish(
                 EventKind.PROTOCOL_ERROR,
                 f"{self.id}: StopTransaction for unknown transaction {transaction_id}",
                 self.id,
                 data={"transaction_id": transaction_id, "meter_stop": meter_stop},
             )
         else:
-            self.cs.report_stop(self.id, outcome)
+            publish_session_stopped(self.context.publish, self.id, outcome)
         if outcome.status is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(id_tag_info={"status": outcome.status})
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
-        self.cs.publish(
+        self.context.publish(
             EventKind.CHARGER_REPORT,
             f"{self.id}: DataTransfer from vendor {vendor_id} (not handled)",
             self.id,
@@ -333,7 +348,7 @@ class ChargerSession(OcppEndpoint):
 
     @on(Action.diagnostics_status_notification)
     def on_diagnostics_status(self, status: str) -> call_result.DiagnosticsStatusNotification:
-        self.cs.publish(
+        self.context.publish(
             EventKind.CHARGER_REPORT,
             f"{self.id}: diagnostics {status}",
             self.id,
@@ -343,7 +358,7 @@ class ChargerSession(OcppEndpoint):
 
     @on(Action.firmware_status_notification)
     def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
-        self.cs.publish(
+        self.context.publish(
             EventKind.CHARGER_REPORT,
             f"{self.id}: firmware {status}",
             self.id,
@@ -357,7 +372,7 @@ class ChargerSession(OcppEndpoint):
         if tx.fully_charged:
             return
         tx.fully_charged = True
-        self.cs.publish(
+        self.context.publish(
             EventKind.FULLY_CHARGED,
             f"Fully charged at {self.id} #{tx.connector} ({why})",
             self.id,

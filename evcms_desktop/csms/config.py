@@ -1,0 +1,40 @@
+"""The central system's settings: where it listens, its limits against abuse, its timers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+Clock = Callable[[], datetime]
+
+
+@dataclass
+class CsmsConfig:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 9000  # 0: any free port (see CentralSystem.port)
+    path_prefix: str = "/ocpp"
+    security_profile: int = 0  # 0 none, 1 Basic auth, 2 TLS + Basic auth
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    accept_unknown: bool = False
+    # Limits against abuse.
+    max_frame_bytes: int = 64 * 1024  # larger frames get a CALLERROR
+    max_websocket_message: int = 1024 * 1024  # larger ones close the connection (1009)
+    rate_per_second: float = 20.0
+    rate_burst: int = 60
+    max_connections: int = 10_000
+    # Timing.
+    heartbeat_seconds: int = 300
+    pending_retry_seconds: int = 60
+    response_timeout: float = 30.0
+    ping_interval: float | None = 60.0
+    tick_seconds: float = 5.0
+    authorize_grace: timedelta | None = None  # None: the station's setting (15 min)
+    stop_grace: timedelta = timedelta(0)  # after the booked end, before RemoteStop
+    stop_retry: timedelta = timedelta(minutes=1)
+    reservation_lead: timedelta = timedelta(minutes=15)
+    probe_features: bool = True  # ask each booted charger for SupportedFeatureProfiles
+    writer_interval: float = 0.05

@@ -1,0 +1,229 @@
+"""The WebSocket endpoint: TLS, the handshake (path, connection cap, `charger_auth`), and
+the registry of connected chargers, one `ChargerSession` per charger id."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import ssl
+from collections.abc import Callable
+from datetime import datetime
+from http import HTTPStatus
+from urllib.parse import unquote
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.background import BackgroundTasks
+from evcms_desktop.csms.charger_auth import ChargerAuth
+from evcms_desktop.csms.config import Clock, CsmsConfig
+from evcms_desktop.csms.events import EventKind, Publish
+from evcms_desktop.csms.handlers import ChargerSession
+from evcms_desktop.csms.protocol import SUBPROTOCOL
+from evcms_desktop.csms.tls import ensure_server_certificate, server_context
+from evcms_desktop.store.models import ChargePoint, ChargePointState, Station
+
+log = logging.getLogger(__name__)
+
+FREEZE_FROM_SESSIONS = 200
+SessionFactory = Callable[[ChargePoint, ServerConnection], ChargerSession]
+
+
+def raise_open_file_limit() -> int:
+    """Raise the soft RLIMIT_NOFILE to the hard limit (Linux's 1,024 stops ~1,000 chargers)."""
+    try:
+        import resource
+    except ImportError:  # Windows has no such limit
+        return -1
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            log.warning("Could not raise the open-file limit above %d", soft)
+    return soft
+
+
+def _unauthorized(connection: ServerConnection) -> Response:
+    response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
+    response.headers["WWW-Authenticate"] = 'Basic realm="EVCMS", charset="UTF-8"'
+    return response
+
+
+class Listener:
+    def __init__(
+        self,
+        config: CsmsConfig,
+        new_session: SessionFactory,
+        publish: Publish,
+        open_transactions: Callable[[str], int],
+        tasks: BackgroundTasks,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.port = config.port
+        self.sessions: dict[str, ChargerSession] = {}
+        self._new_session = new_session
+        self._publish = publish
+        self._open_transactions = open_transactions
+        self._tasks = tasks
+        self._clock = clock
+        self._auth = ChargerAuth(config.security_profile, config.accept_unknown)
+        self._server: Server | None = None
+        self._frozen_sessions = 0
+
+    async def start(self) -> None:
+        """Listen; `self.port` is then the bound port."""
+        self._server = await serve(
+            self._serve_connection,
+            self.config.host,
+            self.config.port,
+            subprotocols=[SUBPROTOCOL],
+            process_request=self._process_request,
+            ssl=self._ssl_context(),
+            max_size=self.config.max_websocket_message,
+            compression=None,  # chargers rarely ask, and it costs memory per connection
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_interval,
+            logger=logging.getLogger("evcms_desktop.csms.websocket"),
+        )
+        self.port = next(iter(self._server.sockets)).getsockname()[1]
+
+    async def stop(self) -> None:
+        for session in list(self.sessions.values()):
+            session.cancel_background()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        if self._frozen_sessions:
+            gc.unfreeze()
+            self._frozen_sessions = 0
+
+    # -- the handshake -----------------------------------------------------------------
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        if self.config.security_profile < 2:
+            return None
+        cert, key = self.config.tls_cert, self.config.tls_key
+        if cert is None or key is None:
+            cert, key = ensure_server_certificate(self.config.data_dir / "tls", self.config.host)
+        return server_context(cert, key)
+
+    def _ident_from_path(self, path: str) -> str | None:
+        prefix = self.config.path_prefix.rstrip("/") + "/"
+        path = path.split("?", 1)[0]
+        if not path.startswith(prefix):
+            return None
+        ident = unquote(path[len(prefix) :])
+        return ident if charger_admin.IDENT_RE.match(ident) else None
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        ident = self._ident_from_path(request.path)
+        peer = connection.remote_address
+        if ident is None:
+            log.warning(
+                "Refused %s: path %r is not %s/{id}", peer, request.path, self.config.path_prefix
+            )
+            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown endpoint\n")
+        if len(self.sessions) >= self.config.max_connections:
+            log.warning(
+                "Refused %s from %s: %d connections already", ident, peer, len(self.sessions)
+            )
+            return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections\n")
+        verdict = await self._auth.check(ident, request, peer)
+        if verdict.refused == HTTPStatus.NOT_FOUND:
+            return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point\n")
+        if verdict.refused is not None:
+            return _unauthorized(connection)
+        if verdict.password is not None:
+            connection.offered_password = verdict.password  # for a Pending charger's record
+        return None
+
+    # -- the registry ----------------------------------------------------------------------
+
+    def _pending_charger(self, ident: str, password: str | None) -> ChargePoint:
+        cp = ChargePoint.create(
+            ident=ident,
+            station=Station.select().order_by(Station.id).get(),
+            state=ChargePointState.PENDING.value,
+            password_hash=charger_admin.hash_password(password) if password else None,
+        )
+        log.warning("Unknown charge point %s connected; Pending until approved", ident)
+        return cp
+
+    async def _serve_connection(self, ws: ServerConnection) -> None:
+        ident = self._ident_from_path(ws.request.path)
+        assert ident is not None  # checked in _process_request
+        cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+        if cp is None:
+            try:
+                cp = self._pending_charger(ident, getattr(ws, "offered_password", None))
+            except charger_admin.ChargerAdminError as exc:
+                log.warning("Refused unknown %s: %s", ident, exc)
+                await ws.close(1008, "Unknown charge point")
+                return
+        session = self._new_session(cp, ws)
+        old = self.sessions.get(ident)
+        self.sessions[ident] = session
+        if old is not None:
+            log.warning("%s connected again: closing its previous connection", ident)
+            self._retire(old)
+        ChargePoint.update(connected=True, last_seen_at=self._clock()).where(
+            ChargePoint.id == cp.id
+        ).execute()
+        self._publish(
+            EventKind.CHARGER_CONNECTED,
+            f"{ident} connected from {ws.remote_address[0]}",
+            ident,
+            data={"address": ws.remote_address[0], "replaced": old is not None},
+        )
+        try:
+            await session.start()
+        except ConnectionClosed:
+            pass
+        finally:
+            session.cancel_background()
+            session.fail_pending(ConnectionError(f"{ident} disconnected"))
+            if self.sessions.get(ident) is session:
+                del self.sessions[ident]
+                ChargePoint.update(connected=False, last_seen_at=self._clock()).where(
+                    ChargePoint.id == cp.id
+                ).execute()
+                open_count = self._open_transactions(ident)
+                self._publish(
+                    EventKind.CHARGER_DISCONNECTED,
+                    f"{ident} disconnected"
+                    + (f" with {open_count} transaction(s) open" if open_count else ""),
+                    ident,
+                    data={"code": ws.close_code, "open_transactions": open_count},
+                )
+
+    def _retire(self, old: ChargerSession) -> None:
+        old.cancel_background()
+        old.fail_pending(ConnectionError(f"{old.id} connected again"))
+        self._tasks.spawn(old._connection.close(1000, "Replaced by a new connection"))
+
+    def freeze_long_lived(self, _now: datetime) -> None:
+        """Keep the cyclic GC off the charger connections.
+
+        Thousands of connections are a million long-lived objects, and each full
+        collection walked them all: 0.5 s pauses at 5,000 chargers. Once the connections
+        have grown by a tenth they are frozen (moved out of the collector's sight; they
+        are still freed by reference counting). When many have gone they are unfrozen,
+        so that the cycles of closed connections can be collected.
+        """
+        count = len(self.sessions)
+        if count >= max(FREEZE_FROM_SESSIONS, int(self._frozen_sessions * 1.1) + 1):
+            gc.collect(1)
+            gc.freeze()
+            self._frozen_sessions = count
+        elif self._frozen_sessions and count < self._frozen_sessions * 0.75:
+            gc.unfreeze()
+            self._frozen_sessions = 0

@@ -1,0 +1,146 @@
+"""The timers of bookings and sessions, run on every tick of the central system:
+auto-stop at the booked end, no-shows, and reservations mirrored onto the chargers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from evcms_desktop.csms.background import BackgroundTasks
+from evcms_desktop.csms.commands import CommandService
+from evcms_desktop.csms.config import Clock, CsmsConfig
+from evcms_desktop.csms.events import EventKind, Publish, publish_session_stopped
+from evcms_desktop.csms.sessions import SessionLedger
+from evcms_desktop.store.models import (
+    Booking,
+    BookingState,
+    ChargePoint,
+    Connector,
+    Station,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SessionTimers:
+    def __init__(
+        self,
+        config: CsmsConfig,
+        ledger: SessionLedger,
+        commands: CommandService,
+        is_connected: Callable[[str], bool],
+        publish: Publish,
+        tasks: BackgroundTasks,
+        clock: Clock,
+    ) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.commands = commands
+        self._is_connected = is_connected
+        self._publish = publish
+        self._tasks = tasks
+        self._clock = clock
+
+    # -- auto-stop at the booked end --------------------------------------------------------
+
+    def auto_stop(self, now: datetime) -> None:
+        for tx in list(self.ledger.open.values()):
+            if tx.booking_end is None or now < tx.booking_end + self.config.stop_grace:
+                continue
+            if not self._is_connected(tx.charge_point):
+                continue  # tried again when it reconnects
+            last = tx.stop_requested_at
+            if last is not None and now - last < self.config.stop_retry:
+                continue
+            tx.stop_requested_at = now
+            log.info("Booking %s ended: stopping transaction %s", tx.booking_code, tx.id)
+            self._tasks.spawn(self._remote_stop(tx.charge_point, tx.id))
+
+    async def _remote_stop(self, ident: str, transaction_id: int) -> None:
+        result = await self.commands.remote_stop(ident, transaction_id)
+        if result.ok:
+            return
+        log.warning(
+            "RemoteStop of %s at %s: %s %s", transaction_id, ident, result.status, result.detail
+        )
+        tx = self.ledger.open.get(transaction_id)
+        if result.status == "Rejected" and tx is not None:
+            # The charger does not know the transaction (lost in a reboot while offline):
+            # close it with the last reading it sent, as OCPP has nothing else to offer.
+            meter_stop = int(tx.energy_wh if tx.energy_wh is not None else tx.meter_start_wh)
+            cp = ChargePoint.get(ChargePoint.ident == ident)
+            outcome = self.ledger.stop(
+                cp, transaction_id, meter_stop, self._clock(), "Other", None, None
+            )
+            log.warning(
+                "Closed transaction %s, unknown to %s, at %s Wh", transaction_id, ident, meter_stop
+            )
+            publish_session_stopped(self._publish, ident, outcome)
+
+    # -- no-shows ---------------------------------------------------------------------------
+
+    def no_shows(self, now: datetime) -> None:
+        for station in Station.select():
+            grace = self.ledger.grace_for(station)
+            late = Booking.select().where(
+                (Booking.station == station)
+                & (Booking.state == BookingState.CONFIRMED)
+                & (Booking.start < now - grace)
+                & (Booking.start >= now - grace - timedelta(days=2))
+            )
+            for booking in late:
+                updated = (
+                    Booking.update(state=BookingState.NO_SHOW.value, closed_at=now)
+                    .where((Booking.id == booking.id) & (Booking.state == BookingState.CONFIRMED))
+                    .execute()
+                )
+                if updated:
+                    self._publish(
+                        EventKind.BOOKING_NO_SHOW,
+                        f"Booking {booking.code} was not used: no-show",
+                        data={"booking_code": booking.code, "booking_id": booking.id},
+                    )
+
+    # -- reservations -----------------------------------------------------------------------
+
+    def mirror_reservations(self, now: datetime) -> None:
+        due = (
+            Booking.select(Booking, Connector, ChargePoint)
+            .join(Connector)
+            .join(ChargePoint)
+            .where(
+                ChargePoint.supports_reservation
+                & ChargePoint.connected
+                & (
+                    (
+                        (Booking.state == BookingState.CONFIRMED)
+                        & ~Booking.reservation_sent
+                        & (Booking.start <= now + self.config.reservation_lead)
+                        & (Booking.start > now - timedelta(hours=1))
+                    )
+                    | ((Booking.state == BookingState.CANCELLED) & Booking.reservation_sent)
+                )
+            )
+        )
+        for booking in due:
+            ident = booking.connector.charge_point.ident
+            if self._is_connected(ident):
+                self._tasks.spawn(self._mirror(booking, ident))
+
+    async def _mirror(self, booking: Booking, ident: str) -> None:
+        if booking.state == BookingState.CANCELLED:
+            result = await self.commands.cancel_reservation(ident, booking.id)
+            if result.status in ("Accepted", "Rejected"):  # Rejected: it had none
+                Booking.update(reservation_sent=False).where(Booking.id == booking.id).execute()
+            return
+        # Marked first so that the next tick does not send it twice.
+        Booking.update(reservation_sent=True).where(Booking.id == booking.id).execute()
+        expiry = booking.start + self.ledger.grace_for(booking.station)
+        result = await self.commands.reserve_now(
+            ident, booking.connector.number, expiry, booking.code, booking.id
+        )
+        if not result.ok:
+            log.warning("ReserveNow of %s at %s: %s", booking.code, ident, result.status)
+            if result.status in ("Offline", "TimedOut", "Error"):
+                Booking.update(reservation_sent=False).where(Booking.id == booking.id).execute()
