@@ -28,6 +28,12 @@ from evcms_desktop.store.models import (
     Station,
     utcnow,
 )
+from evcms_desktop.store.notices import (
+    BOOKING_CANCELLED,
+    BOOKING_CHECKED_IN,
+    BOOKING_CREATED,
+    record_notice,
+)
 from evcms_desktop.store.stations import default_station, load_site, reload_station
 
 log = logging.getLogger(__name__)
@@ -149,6 +155,11 @@ class BookingService:
                 driver_name=driver.name or None,
                 driver_contact=driver.contact or None,
             )
+            record_notice(
+                BOOKING_CREATED,
+                f"New booking {booking.code} on {booking.connector.label}",
+                booking_code=booking.code,
+            )
         log.info("Booked %s on connector %s from %s", booking.code, plan.connector_id, plan.start)
         return booking
 
@@ -165,7 +176,14 @@ class BookingService:
             raise BookingNotFoundError(f"No booking has the ID {normalize_code(code)!r}.")
         return booking
 
-    def _move(self, code: str, allowed: tuple[BookingState, ...], to: BookingState) -> Booking:
+    def _move(
+        self,
+        code: str,
+        allowed: tuple[BookingState, ...],
+        to: BookingState,
+        notice: tuple[str, str] | None = None,
+    ) -> Booking:
+        """Move a booking to `to`; `notice` (kind, message with {code}) is kept with it."""
         with self.db.atomic("IMMEDIATE"):
             booking = self.find(code)
             if booking.state not in allowed:
@@ -180,15 +198,32 @@ class BookingService:
             elif to in (BookingState.CANCELLED, BookingState.NO_SHOW, BookingState.COMPLETED):
                 booking.closed_at = now
             booking.save()
+            if notice is not None:
+                kind, message = notice
+                record_notice(kind, message.format(code=booking.code), booking_code=booking.code)
         return booking
 
-    def cancel(self, code: str) -> Booking:
-        return self._move(
-            code, (BookingState.CONFIRMED, BookingState.CHECKED_IN), BookingState.CANCELLED
+    def cancel(self, code: str, by: str = "command line") -> Booking:
+        """Cancel a booking (also a checked-in one); logged and kept as a notice with `by`."""
+        was = self.find(code).state
+        booking = self._move(
+            code,
+            (BookingState.CONFIRMED, BookingState.CHECKED_IN),
+            BookingState.CANCELLED,
+            (BOOKING_CANCELLED, f"Booking {{code}} ({was.replace('_', ' ')}) cancelled by {by}"),
         )
+        log.info("Booking %s (%s) cancelled by %s", booking.code, was, by)
+        return booking
 
     def check_in(self, code: str) -> Booking:
-        return self._move(code, (BookingState.CONFIRMED,), BookingState.CHECKED_IN)
+        booking = self._move(
+            code,
+            (BookingState.CONFIRMED,),
+            BookingState.CHECKED_IN,
+            (BOOKING_CHECKED_IN, "Booking {code} checked in"),
+        )
+        log.info("Booking %s checked in", booking.code)
+        return booking
 
     def bookings_between(self, start: datetime, end: datetime) -> list[Booking]:
         return list(

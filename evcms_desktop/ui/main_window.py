@@ -23,9 +23,11 @@ from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
 from evcms_desktop.simulator.window import ChargeBoxWindow
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import utcnow
+from evcms_desktop.store.notices import OPERATOR_ACTION, record_notice
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.actions import Commands, ConnectorActions, Outcome
 from evcms_desktop.ui.analysis_tab import AnalysisTab
+from evcms_desktop.ui.booking_actions import BookingActions
 from evcms_desktop.ui.bridge import EventBridge
 from evcms_desktop.ui.charts.demand import DemandView
 from evcms_desktop.ui.charts.meter import LiveMeterChart
@@ -90,11 +92,12 @@ class MainWindow(QMainWindow):
         self.notifications_model.load_history()
         self.ocpp_model = OcppLogModel(self.tz, self)
         self.actions = ConnectorActions(station, session, commands, self, approver, clock)
+        self.booking_actions = BookingActions(service, self.actions.require_operator, self, clock)
         self.chart = LiveMeterChart(self.tz, clock)
 
         self.today = TodayView(station, clock)
         self.chargers = ChargersView(self.chargers_model, self.actions, self.chart)
-        self.bookings = BookingsView(service, clock)
+        self.bookings = BookingsView(service, self.booking_actions, clock)
         self.sessions = SessionsView(station, clock)
         self.demand = DemandView(station, clock)
         self.ocpp_log = OcppLogView(self.ocpp_model)
@@ -145,7 +148,8 @@ class MainWindow(QMainWindow):
         self.actions.finished.connect(self._action_finished)
         self.actions.denied.connect(self._action_denied)
         self.bookings.new_booking.connect(self.new_booking)
-        self.bookings.changed.connect(lambda _: self.refresh_store_views())
+        self.booking_actions.changed.connect(lambda _: self.refresh_store_views())
+        self.booking_actions.notice.connect(self._booking_notice)
         self.bookings.open_booking.connect(self.open_booking)
         self.today.timeline.booking_clicked.connect(self.open_booking)
         self.settings.sign_in_wanted.connect(self.sign_in)
@@ -194,6 +198,8 @@ class MainWindow(QMainWindow):
     # Events
     def _on_event(self, event: CsmsEvent) -> None:
         self.chargers_model.apply(event)
+        if event.kind is EventKind.BOOKINGS_CHANGED:
+            self.notifications_model.pull_notices()  # bookings made by another process
         if event.kind in STORE_KINDS and not self._store_refresh.isActive():
             self._store_refresh.start()
 
@@ -207,8 +213,13 @@ class MainWindow(QMainWindow):
         self.sessions.refresh()
         self.demand.refresh()
 
+    def _booking_notice(self, text: str) -> None:
+        self.notifications_model.pull_notices()
+        self.statusBar().showMessage(text, 15_000)
+
     def _action_finished(self, outcome: Outcome) -> None:
-        self.notifications_model.add_message(outcome.text, "action")
+        record_notice(OPERATOR_ACTION, outcome.text)
+        self.notifications_model.pull_notices()
         self.statusBar().showMessage(outcome.text, 15_000)
         self.chargers_model.reload()
 
@@ -244,7 +255,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _booked(self, code: str) -> None:
-        self.notifications_model.add_message(f"New booking {code}", "booking")
+        self.notifications_model.pull_notices()
         self.statusBar().showMessage(f"Booked {code}", 15_000)
         self.refresh_store_views()
 
@@ -254,8 +265,7 @@ class MainWindow(QMainWindow):
         except BookingNotFoundError as exc:
             self.statusBar().showMessage(str(exc), 10_000)
             return None
-        dialog = BookingDetailsDialog(self.service, booking, self)
-        dialog.changed.connect(lambda _: self.refresh_store_views())
+        dialog = BookingDetailsDialog(self.service, booking, self.booking_actions, self)
         self._open(dialog)
         return dialog
 

@@ -172,7 +172,7 @@ def test_operator_signs_in_confirms_and_sees_the_answer(
 
 
 def test_timeline_block_opens_the_booking_which_can_be_cancelled(
-    qtbot, station, service, window_factory
+    qtbot, station, service, window_factory, operator_password, qloop
 ):
     outcome = service.plan(
         PlanRequest(arrival=NOW + timedelta(hours=6), duration=timedelta(hours=1), energy_kwh=10)
@@ -188,6 +188,11 @@ def test_timeline_block_opens_the_booking_which_can_be_cancelled(
     details = window.dialog
     assert details.windowTitle() == f"Booking {booking.code}"
     details.cancel_button.click()
+    sign_in = window.actions.dialog
+    qtbot.keyClicks(sign_in.password, operator_password)
+    with qtbot.waitSignal(window.booking_actions.dialog_opened, timeout=5000) as opened:
+        sign_in.ok.click()
+    opened.args[0].ok.click()
     assert Booking.get_by_id(booking.id).state == BookingState.CANCELLED
     qtbot.waitUntil(lambda: booking.code not in [b.code for b in timeline.blocks])
 
@@ -196,7 +201,7 @@ def test_bookings_tab_checks_in_and_sessions_export_csv(
     qtbot, station, service, window_factory, tmp_path
 ):
     outcome = service.plan(
-        PlanRequest(arrival=NOW + timedelta(hours=1), duration=timedelta(hours=1), energy_kwh=10)
+        PlanRequest(arrival=NOW + timedelta(minutes=10), duration=timedelta(hours=1), energy_kwh=10)
     )
     booking = service.confirm(outcome, outcome.plans[0])
     tx = _charging(station)

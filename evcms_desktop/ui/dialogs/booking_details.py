@@ -1,8 +1,7 @@
-"""One booking: what was booked, and Check in / Cancel."""
+"""One booking: what was booked, and Check in / Cancel (through BookingActions)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -16,18 +15,22 @@ from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Booking, BookingState
 from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.booking_actions import BookingActions
 from evcms_desktop.ui.formatting import DASH, fmt_kw, fmt_kwh, fmt_span, state_text
 from evcms_desktop.ui.models.bookings import PLAN_NAMES
 
 
 class BookingDetailsDialog(QDialog):
-    changed = Signal(str)  # code of a booking that was checked in or cancelled
-
     def __init__(
-        self, service: BookingService, booking: Booking, parent: QWidget | None = None
+        self,
+        service: BookingService,
+        booking: Booking,
+        actions: BookingActions,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
+        self.actions = actions
         self.booking = booking
         tz = station_calendar(service.station).tz
         currency = service.station.currency
@@ -58,11 +61,13 @@ class BookingDetailsDialog(QDialog):
             "Check in", QDialogButtonBox.ButtonRole.ActionRole
         )
         self.cancel_button = self.buttons.addButton(
-            "Cancel booking", QDialogButtonBox.ButtonRole.DestructiveRole
+            "Cancel booking…", QDialogButtonBox.ButtonRole.DestructiveRole
         )
         self.check_in_button.clicked.connect(self.check_in)
         self.cancel_button.clicked.connect(self.cancel_booking)
         self.buttons.rejected.connect(self.reject)
+        actions.changed.connect(self._changed)
+        actions.failed.connect(self.error.setText)
         layout = QVBoxLayout(self)
         layout.addWidget(code)
         layout.addLayout(form)
@@ -78,18 +83,17 @@ class BookingDetailsDialog(QDialog):
         )
         self.state.setText(state_text(state))
 
-    def _move(self, action) -> None:
-        try:
-            self.booking = action(self.booking.code)
-        except ValueError as exc:
-            self.error.setText(str(exc))
+    def _changed(self, code: str) -> None:
+        if code != self.booking.code:
             return
+        self.booking = self.service.find(code)
         self.error.clear()
         self._update_buttons()
-        self.changed.emit(self.booking.code)
 
     def check_in(self) -> None:
-        self._move(self.service.check_in)
+        self.actions.check_in(self.booking, parent=self)
 
     def cancel_booking(self) -> None:
-        self._move(self.service.cancel)
+        """The confirmation (and sign-in) come over the console, this dialog closed."""
+        self.accept()
+        self.actions.cancel(self.booking)

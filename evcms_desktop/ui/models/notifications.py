@@ -12,6 +12,7 @@ from PySide6.QtGui import QColor
 
 from evcms_desktop.csms.events import NOTIFICATION_KINDS, CsmsEvent, EventKind
 from evcms_desktop.store.models import Event, utcnow
+from evcms_desktop.store.notices import NOTICE_KINDS, recent_events
 from evcms_desktop.ui.formatting import fmt_clock
 from evcms_desktop.ui.models import ROW_ROLE
 
@@ -41,6 +42,7 @@ class NotificationsModel(QAbstractListModel):
         super().__init__(parent)
         self.tz = tz
         self._items: list[Notice] = []
+        self._last_notice_id = 0  # newest booking/action notice shown
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
@@ -61,15 +63,24 @@ class NotificationsModel(QAbstractListModel):
         return list(self._items)
 
     def load_history(self, limit: int = 200) -> None:
-        rows = (
-            Event.select()
-            .where(Event.kind.in_([k.value for k in NOTIFICATION_KINDS]))
-            .order_by(Event.timestamp.desc())
-            .limit(limit)
-        )
+        """The kept charger events and notices, as after a restart."""
+        kinds = {k.value for k in NOTIFICATION_KINDS} | NOTICE_KINDS
+        rows = recent_events(kinds, limit)
         self.beginResetModel()
-        self._items = [Notice(e.timestamp, e.kind, e.message, e.charge_point) for e in rows]
+        self._items = [self._notice(e) for e in rows]
         self.endResetModel()
+        self._last_notice_id = max((e.id for e in rows if e.kind in NOTICE_KINDS), default=0)
+
+    def pull_notices(self) -> list[Notice]:
+        """Add the notices kept since the last look (by this console or another process)."""
+        rows = recent_events(NOTICE_KINDS, self.LIMIT, after_id=self._last_notice_id)
+        if rows:
+            self._last_notice_id = rows[0].id
+        return [self.add(self._notice(e)) for e in reversed(rows)]
+
+    @staticmethod
+    def _notice(event: Event) -> Notice:
+        return Notice(event.timestamp, event.kind, event.message, event.charge_point)
 
     def add_event(self, event: CsmsEvent) -> Notice:
         return self.add(

@@ -1,0 +1,48 @@
+"""Notices about bookings and operator actions, kept in the Event table beside the central
+system's events, so that the console shows them after a restart and whichever process made
+them (console, command line, kiosk)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from evcms_desktop.store.models import Event
+
+BOOKING_CREATED = "booking_created"
+BOOKING_CANCELLED = "booking_cancelled"
+BOOKING_CHECKED_IN = "booking_checked_in"
+DRIVER_DATA_ERASED = "driver_data_erased"
+OPERATOR_ACTION = "operator_action"
+
+NOTICE_KINDS = frozenset(
+    {BOOKING_CREATED, BOOKING_CANCELLED, BOOKING_CHECKED_IN, DRIVER_DATA_ERASED, OPERATOR_ACTION}
+)
+MESSAGE_MAX = 500
+
+
+def record_notice(
+    kind: str,
+    message: str,
+    *,
+    booking_code: str | None = None,
+    charge_point: str | None = None,
+) -> Event:
+    """Keep one notice. The message must not carry a driver's name or contact."""
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"Unknown notice kind {kind!r}.")
+    return Event.create(
+        kind=kind,
+        message=message[:MESSAGE_MAX],
+        booking_code=booking_code,
+        charge_point=charge_point,
+    )
+
+
+def recent_events(kinds: Iterable[str], limit: int = 200, after_id: int = 0) -> list[Event]:
+    """The newest events of these kinds (newer than `after_id`), newest first."""
+    return list(
+        Event.select()
+        .where(Event.kind.in_(list(kinds)) & (Event.id > after_id))
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
