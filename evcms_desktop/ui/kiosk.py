@@ -161,7 +161,7 @@ class KioskWindow(QWidget):
 
     def _booking_page(self) -> QWidget:
         page = QWidget()
-        self.flow = BookingFlow(self.service, connector_choice=False)
+        self.flow = BookingFlow(self.service, connector_choice=False, public=True)
         self.flow.finished.connect(self.go_home)
         self.flow.page_changed.connect(self._flow_page)
         self.show_plans_button = QPushButton("Show plans")

@@ -65,6 +65,9 @@ QLabel#bookingCode { font-family: "DejaVu Sans Mono", monospace; font-size: 30pt
                      background: #eef5ff; border: 1px dashed #7aa7e0; border-radius: 8px;
                      padding: 10px 18px; }
 QLabel#sectionTitle { font-size: 12pt; font-weight: 600; }
+QLabel#confirmTitle { font-size: 18pt; font-weight: 700; color: #13612e; }
+QLabel#codeLabel { color: #5b6b7a; }
+QLabel#bookingQr { background: white; }
 QLabel#actionResult { padding: 6px; border-radius: 6px; }
 """
 
@@ -76,7 +79,11 @@ QPushButton:disabled { background: #9fb7cf; }
 QPushButton#secondary { background: #e3e9ef; color: #1b2733; }
 QPushButton#staff { min-height: 36px; font-size: 11pt; background: transparent; color: #8a9aa8; }
 QLineEdit, QDateEdit, QTimeEdit, QSpinBox, QComboBox, QDoubleSpinBox { min-height: 56px; }
+QAbstractSpinBox::up-button, QAbstractSpinBox::down-button { width: 56px; }
 QLabel#kioskTitle { font-size: 28pt; font-weight: 700; color: #1b2733; }
+QLabel#confirmTitle { font-size: 32pt; }
+QLabel#codeLabel { font-size: 16pt; }
+QLabel#bookingCode { font-size: 44pt; }
 QLabel#kioskHint { color: #5b6b7a; }
 QFrame#planCard QLabel { font-size: 14pt; }
 QFrame#planCard QLabel#planTitle { font-size: 16pt; font-weight: 600; }

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import zxingcpp
 from PySide6.QtCore import Qt, QTime
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QLabel, QPushButton
 
 from evcms_desktop.store.models import Booking, Setting
 from evcms_desktop.ui.kiosk import KioskWindow
@@ -73,3 +76,35 @@ def test_kiosk_books_looks_up_and_forgets_after_idle(qtbot, service, credentials
     qtbot.waitUntil(lambda: kiosk.stack.currentWidget() is kiosk.start_page, timeout=3000)
     assert kiosk.code.text() == ""
     assert kiosk.lookup_result.text() == ""
+
+
+def _book_at_kiosk(qtbot, kiosk) -> str:
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))
+    qtbot.keyClicks(form.energy, "12")
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(kiosk.flow.booked) as booked:
+        qtbot.mouseClick(kiosk.flow.plans.cards[0].choose_button, Qt.MouseButton.LeftButton)
+    return booked.args[0]
+
+
+def test_the_confirmation_shows_a_qr_code_of_the_booking_id(qtbot, service, credentials):
+    kiosk = _kiosk(qtbot, service, credentials)
+    code = _book_at_kiosk(qtbot, kiosk)
+    page = kiosk.flow.confirmation
+    assert page.code.text() == code
+    assert not page.copy_button.isVisibleTo(kiosk)  # nothing to copy to on a public screen
+    assert page.qr.isVisibleTo(kiosk)
+    # What is on the screen, decoded as a phone would.
+    shown = page.qr.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
+    pixels = np.frombuffer(shown.constBits(), np.uint8).reshape(
+        shown.height(), shown.bytesPerLine()
+    )[:, : shown.width()]
+    decoded = zxingcpp.read_barcodes(np.ascontiguousarray(pixels))
+    assert [d.text for d in decoded] == [code]
+    assert decoded[0].format == zxingcpp.BarcodeFormat.QRCode
+    title = page.findChild(QLabel, "confirmTitle")
+    label = page.findChild(QLabel, "codeLabel")
+    assert title.font().pointSizeF() > label.font().pointSizeF()
+    assert page.code.font().pointSizeF() > title.font().pointSizeF()

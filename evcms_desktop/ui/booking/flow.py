@@ -33,6 +33,7 @@ class BookingFlow(QWidget):
         service: BookingService,
         *,
         connector_choice: bool = True,
+        public: bool = False,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -44,7 +45,7 @@ class BookingFlow(QWidget):
 
         self.form = BookingForm(self.site, self.tz, connector_choice=connector_choice)
         self.plans = PlansPage(self.site, self.tz)
-        self.confirmation = ConfirmationPage(self.tz)
+        self.confirmation = ConfirmationPage(self.tz, public=public)
         self.stack = QStackedWidget()
         for page in (self.form, self.plans, self.confirmation):
             self.stack.addWidget(page)
