@@ -15,8 +15,7 @@ from typing import Any
 from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
-from evcms_desktop.csms.protocol import OcppEndpoint, to_payload
-from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.csms.protocol import OcppEndpoint, format_timestamp, to_payload
 
 log = logging.getLogger(__name__)
 

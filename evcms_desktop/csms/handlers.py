@@ -18,15 +18,13 @@ from ocpp.v16.enums import Action
 from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.events import CsmsEvent, EventKind, Publish, publish_session_stopped
-from evcms_desktop.csms.protocol import OcppEndpoint
-from evcms_desktop.csms.sessions import (
-    AuthStatus,
-    OpenTransaction,
-    SessionLedger,
+from evcms_desktop.csms.protocol import (
+    OcppEndpoint,
     TimestampError,
     format_timestamp,
     parse_timestamp,
 )
+from evcms_desktop.csms.sessions import AuthStatus, OpenTransaction, SessionLedger
 from evcms_desktop.store.models import (
     ChargePoint,
     ChargePointState,

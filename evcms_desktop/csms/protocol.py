@@ -34,6 +34,7 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from jsonschema import Draft4Validator
@@ -433,3 +434,22 @@ class OcppEndpoint(V16ChargePoint):
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s: send %s", self.id, message)
         await self._connection.send(message)
+
+
+class TimestampError(ValueError):
+    """A timestamp that is not an RFC 3339 date-time."""
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An OCPP dateTime as an aware UTC datetime (a missing offset is taken as UTC)."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except (TypeError, ValueError) as exc:
+        raise TimestampError(f"{text!r} is not a date-time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

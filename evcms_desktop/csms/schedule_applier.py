@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
-from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.csms.protocol import format_timestamp
 from evcms_desktop.schedule import (
     BookingPlan,
     Schedule,

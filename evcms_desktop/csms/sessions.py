@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import peewee
 
+from evcms_desktop.csms.protocol import parse_timestamp
 from evcms_desktop.csms.writer import BatchWriter
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX, normalize_code
 from evcms_desktop.domain.tariff import (
@@ -53,25 +54,6 @@ class AuthStatus:
     EXPIRED = "Expired"
     INVALID = "Invalid"
     CONCURRENT_TX = "ConcurrentTx"
-
-
-class TimestampError(ValueError):
-    """A timestamp that is not an RFC 3339 date-time."""
-
-
-def parse_timestamp(text: str) -> datetime:
-    """An OCPP dateTime as an aware UTC datetime (a missing offset is taken as UTC)."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except (TypeError, ValueError) as exc:
-        raise TimestampError(f"{text!r} is not a date-time") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

@@ -15,7 +15,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ocpp.routing import after, on
@@ -23,14 +23,18 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 
-from evcms_desktop.csms.protocol import SUBPROTOCOL, OcppEndpoint
-from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.csms.protocol import SUBPROTOCOL, OcppEndpoint, format_timestamp
 from evcms_desktop.simulator.profiles import limit_kw
-from evcms_desktop.store.models import utcnow
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 FEATURES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
 
 
@@ -90,7 +94,7 @@ class ChargeBox(OcppEndpoint):
         password: str | None = None,
         ssl_context: ssl.SSLContext | None = None,
         connectors: int = 2,
-        clock: Clock = utcnow,
+        clock: Clock = _utcnow,
         meter_interval: float = 10.0,
         time_scale: float = 1.0,
         battery: Callable[[], Battery] = Battery,

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from evcms_desktop.csms.sessions import parse_timestamp
+from evcms_desktop.csms.protocol import parse_timestamp
 
 VOLTAGE = 230.0
 DEFAULT_PHASES = 3

@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
-from evcms_desktop.simulator.window import ChargeBoxWindow
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.notices import OPERATOR_ACTION, record_notice
@@ -29,6 +28,7 @@ from evcms_desktop.ui.actions import Commands, ConnectorActions, Outcome
 from evcms_desktop.ui.analysis_tab import AnalysisTab
 from evcms_desktop.ui.booking_actions import BookingActions
 from evcms_desktop.ui.bridge import EventBridge
+from evcms_desktop.ui.chargebox_window import ChargeBoxWindow
 from evcms_desktop.ui.charts.demand import DemandView
 from evcms_desktop.ui.charts.meter import LiveMeterChart
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog

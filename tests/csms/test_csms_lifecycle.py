@@ -42,6 +42,8 @@ def test_remote_start_and_stop(db, station, clock: FakeClock, config: CsmsConfig
             started = await recorder.wait_for(EventKind.CHARGING_STARTED)
             tx_id = started.data["transaction_id"]
             assert started.data["booking_code"] == booking.code
+            # The event comes before the charger has read the answer to its start.
+            await until(lambda: tx_id in box.transactions)
             await box.meter(tx_id, seconds=600)
             result = await cs.commands.remote_stop("CP-A", tx_id)
             assert result.ok

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import peewee
 
+from evcms_desktop.csms.protocol import parse_timestamp
 from evcms_desktop.csms.schedule_applier import replan_day
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
-from evcms_desktop.csms.sessions import parse_timestamp
 from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
 from evcms_desktop.store.bookings import BookingService

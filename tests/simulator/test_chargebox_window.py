@@ -17,13 +17,13 @@ from conftest_helpers import FakeClock, book, until
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.plans import PlanKind
 from evcms_desktop.simulator.chargebox import Battery
-from evcms_desktop.simulator.window import ChargeBoxWindow
 from evcms_desktop.store.models import (
     ChargingTransaction,
     MeterValue,
     TransactionState,
     utcnow,
 )
+from evcms_desktop.ui.chargebox_window import ChargeBoxWindow
 
 
 def test_battery_tapers_above_80_percent():

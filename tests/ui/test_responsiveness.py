@@ -8,7 +8,7 @@ import time
 from ocpp.v16 import call
 from PySide6.QtCore import QTimer
 
-from evcms_desktop.csms.sessions import format_timestamp
+from evcms_desktop.csms.protocol import format_timestamp
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.models import ChargePoint, Connector, utcnow
 from evcms_desktop.ui.main_window import MainWindow
