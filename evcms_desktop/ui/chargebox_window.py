@@ -17,6 +17,7 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
@@ -41,11 +42,12 @@ class ChargeBoxWindow(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle("Charge-box simulator")
+        self.setWindowTitle(f"Charge-box simulator ({time_scale:g}× real time)")
         self.time_scale = time_scale
         self.meter_interval = meter_interval
         self.box: ChargeBox | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closed = False  # the widgets may be gone; late task output goes to the log
 
         self.url_edit = QLineEdit(url)
         self.ident_edit = QLineEdit(ident)
@@ -77,7 +79,15 @@ class ChargeBoxWindow(QWidget):
         session.addWidget(self.connector_spin)
         session.addWidget(self.charge_button)
         session.addWidget(self.stop_button)
+        self.speed_note = QLabel(
+            f"Simulated time runs {time_scale:g} times faster than real time"
+            f" (an hour of charging takes {60 / time_scale:g} min)."
+            if time_scale != 1
+            else "Simulated time runs at real time."
+        )
+        self.speed_note.setWordWrap(True)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.speed_note)
         layout.addLayout(form)
         layout.addLayout(session)
         layout.addWidget(self.log_view, 1)
@@ -85,10 +95,15 @@ class ChargeBoxWindow(QWidget):
         self._update_buttons()
 
     def append_log(self, text: str) -> None:
+        if self._closed:
+            log.info("Simulator: %s", text)
+            return
         stamp = QDateTime.currentDateTime().toString("HH:mm:ss")
         self.log_view.appendPlainText(f"{stamp}  {text}")
 
     def _update_buttons(self) -> None:
+        if self._closed:
+            return
         online = self.box is not None and self.box.connected
         self.connect_button.setText("Disconnect" if online else "Connect")
         for widget in (self.url_edit, self.ident_edit, self.password_edit):
@@ -148,6 +163,7 @@ class ChargeBoxWindow(QWidget):
                 self._run(self.box.stop_transaction(tx.id, "Local"))
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._closed = True
         if self.box is not None and self.box.connected:
             self._run(self.box.close())
         super().closeEvent(event)

@@ -33,6 +33,7 @@ from evcms_desktop.ui.charts.demand import DemandView
 from evcms_desktop.ui.charts.meter import LiveMeterChart
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog
 from evcms_desktop.ui.dialogs.booking_details import BookingDetailsDialog
+from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.models.chargers import ChargersModel
 from evcms_desktop.ui.models.notifications import NotificationsModel
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
         self.setStyleSheet(CONSOLE_STYLE)
         self.dialog: QWidget | None = None
         self.simulators: list[QWidget] = []
+        self.quit_confirmed = False
 
         self.bridge = EventBridge(bus, self)
         self.chargers_model = ChargersModel(station, clock, self)
@@ -242,6 +244,10 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"{self.station.name} – {APP_NAME}")
         self.refresh_store_views()
 
+    def _quit_confirmed(self) -> None:
+        self.quit_confirmed = True
+        self.close()
+
     # Dialogs
     def _open(self, dialog: QWidget) -> None:
         self.dialog = dialog
@@ -285,7 +291,30 @@ class MainWindow(QMainWindow):
         window.show()
         return window
 
+    def quit_warning(self) -> str | None:
+        """What quitting would interrupt, or None when no charger is connected."""
+        rows = self.chargers_model.rows()
+        chargers = len({r.ident for r in rows if r.connected})
+        charging = sum(1 for r in rows if r.transaction_id is not None)
+        if not chargers:
+            return None
+        sessions = f" and {charging} charging session{'s' * (charging != 1)} running"
+        return (
+            f"{chargers} charger{'s are' if chargers != 1 else ' is'} connected"
+            f"{sessions if charging else ''}. Quitting stops the central system: the"
+            " chargers lose their connection, and no driver can start charging until the"
+            " console runs again."
+        )
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        warning = None if self.quit_confirmed else self.quit_warning()
+        if warning is not None:
+            event.ignore()
+            title = "Quit and stop the central system?"
+            dialog = ConfirmDialog(title, warning, "Quit", parent=self, keep="Keep running")
+            dialog.accepted.connect(self._quit_confirmed)
+            self._open(dialog)
+            return
         self.bridge.detach()
         for window in list(self.simulators):
             window.close()

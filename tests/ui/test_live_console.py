@@ -106,3 +106,53 @@ def test_remote_start_and_stop_from_the_console(qtbot, db, station, bus, central
     assert any("Remote stop on CP-A #1: Accepted" in m for m in messages)
     assert window.statusBar().currentMessage()
     window.close()
+
+
+def test_quitting_with_a_connected_charger_asks_first(
+    qtbot, db, station, bus, central, box, credentials
+):
+    window = MainWindow(BookingService(db, station), bus, Session(credentials))
+    qtbot.addWidget(window)
+    window.show()
+    assert window.quit_warning() is None
+    run(qtbot, box.connect())
+    run(qtbot, box.boot())
+    qtbot.waitUntil(lambda: window.quit_warning() is not None, timeout=5000)
+    closed = []
+    window.closed.connect(lambda: closed.append(1))
+
+    assert not window.close()
+    dialog = window.dialog
+    assert isinstance(dialog, ConfirmDialog)
+    assert dialog.text.text().startswith("1 charger is connected.")
+    assert "Quitting stops the central system" in dialog.text.text()
+    dialog.keep.click()
+    assert window.isVisible() and not closed
+
+    window.close()
+    with qtbot.waitSignal(window.closed, timeout=5000):
+        window.dialog.ok.click()
+    assert not window.isVisible()
+
+
+def test_closing_a_connected_simulator_window_leaves_no_failed_task(
+    qtbot, db, station, bus, central, credentials
+):
+    window = MainWindow(
+        BookingService(db, station), bus, Session(credentials),
+        ocpp_url=f"ws://127.0.0.1:{central.port}/ocpp",
+    )  # fmt: skip
+    qtbot.addWidget(window)
+    simulator = window.open_simulator()
+    assert "60× real time" in simulator.windowTitle()
+    assert "60 times faster than real time" in simulator.speed_note.text()
+    simulator.ident_edit.setText("CP-B")
+    simulator.connect_button.click()
+    qtbot.waitUntil(lambda: simulator.box is not None and simulator.box.connected, timeout=5000)
+    box = simulator.box
+    simulator.close()  # deleted on close; its disconnect still logs as it runs
+    tasks = set(simulator._tasks)
+    assert tasks
+    qtbot.waitUntil(lambda: all(t.done() for t in tasks), timeout=5000)
+    assert all(t.exception() is None for t in tasks)
+    assert not box.connected
