@@ -10,8 +10,8 @@ import sys
 
 import peewee
 import qasync
-from PySide6.QtCore import QTimer
-from PySide6.QtGui import QIcon
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
@@ -26,7 +26,7 @@ from evcms_desktop.store.stations import default_station
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.kiosk import KioskWindow
 from evcms_desktop.ui.main_window import MainWindow
-from evcms_desktop.ui.roles import Credentials, Session
+from evcms_desktop.ui.roles import Credentials, Role, Session
 from evcms_desktop.ui.theme import icon_path
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,73 @@ async def start_central(
     return central, f"Listening on {scheme}://{cfg.host}:{central.port}{cfg.path_prefix}/…", url
 
 
+class StationScreens(QObject):
+    """The console and the kiosk over one central system: leaving the kiosk (its PIN) opens
+    the console signed out, and the console's Kiosk mode goes back; the central system
+    serves throughout. `closed` is emitted when the console is closed."""
+
+    closed = Signal()
+
+    def __init__(
+        self,
+        service: BookingService,
+        bus: EventBus,
+        session: Session,
+        central: CentralSystem | None,
+        server_text: str,
+        url: str,
+    ) -> None:
+        super().__init__()
+        self.service, self.bus, self.session = service, bus, session
+        self.central, self.server_text, self.url = central, server_text, url
+        self.console: MainWindow | None = None
+        self.kiosk: KioskWindow | None = None
+
+    def show_console(self) -> MainWindow:
+        self.session.set_role(Role.ATTENDANT)
+        if self.console is None:
+            central = self.central
+            self.console = MainWindow(
+                self.service,
+                self.bus,
+                self.session,
+                commands=central.commands if central else None,
+                approver=central.approve if central else charger_admin.approve,
+                server_text=self.server_text,
+                ocpp_url=self.url,
+            )
+            self.console.closed.connect(self.closed)
+            self.console.kiosk_wanted.connect(self.show_kiosk)
+        self.console.show()
+        self.console.raise_()
+        self.console.activateWindow()
+        return self.console
+
+    def show_kiosk(self) -> KioskWindow:
+        self.session.set_role(Role.ATTENDANT)
+        self.kiosk = KioskWindow(self.service, self.session.credentials)
+        self.kiosk.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.kiosk.closed.connect(self._kiosk_left)
+        show_full_screen(self.kiosk)
+        if self.console is not None:
+            self.console.hide()
+        log.info("Kiosk mode on")
+        return self.kiosk
+
+    def _kiosk_left(self) -> None:
+        self.kiosk = None
+        log.info("Kiosk mode left; the console is open, signed out")
+        self.show_console()
+
+
+def show_full_screen(window: QWidget) -> None:
+    """Full screen also without a window manager (a bare X server ignores the request)."""
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    if screen is not None:
+        window.setGeometry(screen.geometry())
+    window.showFullScreen()
+
+
 async def serve_window(
     app: QApplication, config: AppConfig, db: peewee.SqliteDatabase, kiosk: bool
 ) -> int:
@@ -56,33 +123,24 @@ async def serve_window(
     service = BookingService(db, station)
     credentials = Credentials()
     session = Session(credentials)
+    if kiosk and not credentials.has_kiosk_pin():
+        log.error(
+            "The kiosk needs a kiosk PIN (digits, for the touch keypad): open the console,"
+            " sign in as operator and set it under Settings > Kiosk."
+        )
+        return 2
     bus = EventBus()
     central, server_text, url = await start_central(config, db, bus)
-    window: QWidget
+    screens = StationScreens(service, bus, session, central, server_text, url)
+    closed = asyncio.Event()
+    screens.closed.connect(closed.set)
     if kiosk:
-        if not (credentials.has_operator_password() or credentials.has_kiosk_pin()):
-            log.error("Set the operator password in the console before starting the kiosk.")
-            if central is not None:
-                await central.stop()
-            return 2
-        window = KioskWindow(service, credentials)
-        window.showFullScreen()
+        screens.show_kiosk()
     else:
-        window = MainWindow(
-            service,
-            bus,
-            session,
-            commands=central.commands if central else None,
-            approver=central.approve if central else charger_admin.approve,
-            server_text=server_text,
-            ocpp_url=url,
-        )
-        window.show()
+        window = screens.show_console()
         if not credentials.has_operator_password():
             first = SignInDialog(session, parent=window)
             first.open()
-    closed = asyncio.Event()
-    window.closed.connect(closed.set)  # type: ignore[attr-defined]
     watcher = stop_on_signals(app, closed)
     log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.db_path)
     await closed.wait()

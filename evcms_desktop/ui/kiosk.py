@@ -1,8 +1,8 @@
 """The walk-up kiosk: full screen, big touch targets, booking and "my booking" only.
 
-No operator action is reachable from here. Leaving needs the kiosk PIN (or the operator
-password when no PIN is set); a minute without a touch goes back to the start screen and
-forgets what was typed.
+No operator action is reachable from here. Leaving needs the kiosk PIN, typed on the
+on-screen keypad, and opens the console (signed out); a minute without a touch goes back
+to the start screen and forgets what was typed.
 """
 
 from __future__ import annotations
@@ -205,7 +205,7 @@ class KioskWindow(QWidget):
 
     def _exit_page(self) -> QWidget:
         page = QWidget()
-        self.pin = QLineEdit(placeholderText="Operator PIN")
+        self.pin = QLineEdit(placeholderText="Kiosk PIN")
         self.pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.pin.returnPressed.connect(self.try_exit)
         self.exit_message = QLabel()
@@ -216,7 +216,7 @@ class KioskWindow(QWidget):
             button.setMinimumWidth(110)
             button.clicked.connect(lambda _=False, k=key: self._key(k))
             keypad.addWidget(button, i // 3, i % 3)
-        self.unlock_button = QPushButton("Leave kiosk mode")
+        self.unlock_button = QPushButton("Open the console")
         self.unlock_button.clicked.connect(self.try_exit)
         back = _secondary("Back")
         back.clicked.connect(self.go_home)
@@ -287,7 +287,7 @@ class KioskWindow(QWidget):
             log.warning("Kiosk exit refused: wrong PIN")
             self.exit_message.setText("Wrong PIN.")
             return
-        log.info("Kiosk mode left with the operator PIN")
+        log.info("Kiosk mode left with the kiosk PIN")
         self.unlocked = True
         self.close()
 

@@ -62,6 +62,7 @@ STORE_KINDS = {
 
 class MainWindow(QMainWindow):
     closed = Signal()
+    kiosk_wanted = Signal()  # an operator switched this screen to the kiosk
 
     def __init__(
         self,
@@ -176,6 +177,11 @@ class MainWindow(QMainWindow):
         self.sign_out_action.triggered.connect(lambda: self.session.set_role(Role.ATTENDANT))
         self.simulator_action = QAction("Charge-box simulator…", self)
         self.simulator_action.triggered.connect(self.open_simulator)
+        self.kiosk_action = QAction("Kiosk mode…", self)
+        self.kiosk_action.setStatusTip(
+            "Turn this screen into the drivers' kiosk; its PIN brings the console back."
+        )
+        self.kiosk_action.triggered.connect(self.enter_kiosk)
         quit_action = QAction("Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         for action in (self.new_booking_action, self.sign_in_action, self.sign_out_action):
@@ -194,6 +200,7 @@ class MainWindow(QMainWindow):
         operator_menu.addAction(self.sign_out_action)
         tools = menu.addMenu("&Tools")
         tools.addAction(self.simulator_action)
+        tools.addAction(self.kiosk_action)
         view = menu.addMenu("&View")
         view.addAction(self.notifications_dock.toggleViewAction())
 
@@ -243,6 +250,21 @@ class MainWindow(QMainWindow):
     def _settings_saved(self) -> None:
         self.setWindowTitle(f"{self.station.name} – {APP_NAME}")
         self.refresh_store_views()
+
+    def enter_kiosk(self) -> None:
+        """Operators only; the kiosk is left with its numeric PIN, so one must be set."""
+
+        def go() -> None:
+            if not self.session.credentials.has_kiosk_pin():
+                self.tabs.setCurrentWidget(self.settings)
+                self.settings.kiosk_message.setText(
+                    "Set a kiosk PIN first: leaving the kiosk needs it, typed on its keypad."
+                )
+                self.settings.kiosk_pin.setFocus()
+                return
+            self.kiosk_wanted.emit()
+
+        self.actions.require_operator("Kiosk mode", go)
 
     def _quit_confirmed(self) -> None:
         self.quit_confirmed = True

@@ -60,9 +60,8 @@ class Credentials:
         return await asyncio.get_running_loop().run_in_executor(None, verify)
 
     async def check_kiosk_exit(self, secret: str) -> bool:
-        """The kiosk PIN when one is set, else the operator password."""
-        key = KIOSK_PIN_KEY if self.has_kiosk_pin() else OPERATOR_KEY
-        return await self.check(key, secret)
+        """The kiosk PIN: digits, as its touch keypad types them (the kiosk needs one)."""
+        return await self.check(KIOSK_PIN_KEY, secret)
 
 
 class Session(QObject):

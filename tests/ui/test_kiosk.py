@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+
 import numpy as np
 import zxingcpp
 from PySide6.QtCore import Qt, QTime
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QPushButton
 
+from evcms_desktop.app.console import StationScreens
 from evcms_desktop.store.models import Booking, Setting
+from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.kiosk import KioskWindow
-from evcms_desktop.ui.roles import KIOSK_PIN_KEY
+from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role, Session
+from tests.ui.conftest import run
 
 PIN = "2468"
 
@@ -108,3 +116,79 @@ def test_the_confirmation_shows_a_qr_code_of_the_booking_id(qtbot, service, cred
     label = page.findChild(QLabel, "codeLabel")
     assert title.font().pointSizeF() > label.font().pointSizeF()
     assert page.code.font().pointSizeF() > title.font().pointSizeF()
+
+
+def _type_pin(qtbot, kiosk, pin: str) -> None:
+    for digit in pin:
+        button = next(b for b in kiosk.exit_page.findChildren(QPushButton) if b.text() == digit)
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def test_leaving_the_kiosk_opens_the_console_signed_out_and_the_central_system_serves(
+    qtbot, service, bus, central, credentials, operator_password
+):
+    Setting.insert(key=KIOSK_PIN_KEY, value=credentials.hasher.hash(PIN)).execute()
+    session = Session(credentials)
+    session.set_role(Role.OPERATOR)
+    screens = StationScreens(service, bus, session, central, "Listening", "")
+    kiosk = screens.show_kiosk()
+    assert not session.is_operator
+    assert kiosk.isFullScreen()
+    assert kiosk.geometry() == kiosk.screen().geometry()  # also without a window manager
+
+    kiosk.ask_exit()
+    _type_pin(qtbot, kiosk, PIN)
+    with qtbot.waitSignal(kiosk.closed, timeout=5000):
+        kiosk.unlock_button.click()
+    console = screens.console
+    assert console is not None
+    qtbot.addWidget(console)
+    assert console.isVisible()
+    assert not session.is_operator and console.role_label.text() == "Attendant"
+
+    async def still_serving() -> bool:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", central.port)
+        writer.close()
+        await writer.wait_closed()
+        return True
+
+    assert run(qtbot, still_serving())
+
+    console.kiosk_action.trigger()  # back to the kiosk: an operator's decision
+    sign_in = console.actions.dialog
+    assert isinstance(sign_in, SignInDialog)
+    qtbot.keyClicks(sign_in.password, operator_password)
+    sign_in.ok.click()
+    qtbot.waitUntil(lambda: screens.kiosk is not None, timeout=5000)
+    assert not console.isVisible()
+    assert not session.is_operator
+    screens.kiosk.ask_exit()
+    _type_pin(qtbot, screens.kiosk, PIN)
+    with qtbot.waitSignal(screens.kiosk.closed, timeout=5000):
+        screens.kiosk.unlock_button.click()
+    assert console.isVisible()
+
+
+def test_kiosk_mode_needs_a_kiosk_pin_first(qtbot, service, credentials, window_factory):
+    window = window_factory()
+    window.session.set_role(Role.OPERATOR)
+    wanted = []
+    window.kiosk_wanted.connect(lambda: wanted.append(1))
+    window.kiosk_action.trigger()
+    assert not wanted
+    assert window.tabs.currentWidget() is window.settings
+    assert window.settings.kiosk_message.text().startswith("Set a kiosk PIN first")
+    window.settings.kiosk_pin.setText("12a4")
+    window.settings.kiosk_pin_button.click()
+    assert window.settings.kiosk_message.text() == "A PIN has 4 to 12 digits."
+
+
+def test_the_kiosk_does_not_start_without_a_pin(db_path, db, operator_password):
+    result = subprocess.run(
+        [sys.executable, "-m", "evcms_desktop", "--db", str(db_path), "--kiosk", "--port", "0"],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "The kiosk needs a kiosk PIN" in lines[0]

@@ -202,7 +202,8 @@ class SettingsView(QWidget):
         self.kiosk_pin_button = QPushButton("Set kiosk PIN")
         self.kiosk_pin_button.clicked.connect(self.set_kiosk_pin)
         self.kiosk_message = QLabel(
-            "Leaving the kiosk needs this PIN (the operator password while none is set)."
+            "The kiosk (Tools > Kiosk mode, or evcms-desktop --kiosk) needs this PIN:"
+            " drivers' screens have a digits-only keypad for staff to leave it."
         )
         self.kiosk_message.setWordWrap(True)
         form.addRow("PIN", self.kiosk_pin)
@@ -212,7 +213,7 @@ class SettingsView(QWidget):
 
     def set_kiosk_pin(self) -> None:
         pin = self.kiosk_pin.text()
-        if not (pin.isdigit() and 4 <= len(pin) <= 12):
+        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
             self.kiosk_message.setText("A PIN has 4 to 12 digits.")
             return
 
