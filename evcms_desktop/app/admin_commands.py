@@ -27,6 +27,7 @@ from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
 from evcms_desktop.store.bookings import BookingService, SlotTakenError
 from evcms_desktop.store.database import open_database
+from evcms_desktop.store.deviations import summarize
 from evcms_desktop.store.models import (
     Booking,
     ChargePoint,
@@ -136,6 +137,15 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
     elif action == "remove":
         charger_admin.remove(args.ident)
         _out(f"Removed {args.ident}.")
+    elif action == "set":
+        if args.strict is None and args.timezone is None:
+            raise CommandError("Say what to set: --strict and/or --timezone.")
+        if args.strict is not None:
+            charger_admin.set_strict(args.ident, _STRICTNESS[args.strict])
+        if args.timezone is not None:
+            zone = None if args.timezone == "station" else args.timezone
+            charger_admin.set_timezone(args.ident, zone)
+        _out(f"Set {args.ident}; it applies when the charger next connects.")
     else:
         rows = charger_admin.list_chargers()
         if not rows:
@@ -145,9 +155,17 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
             _out(
                 f"{c.ident:<20} {c.state:<9} {c.connectors} conn."
                 f"  {'online ' if c.connected else 'offline'}"
-                f"  password: {'yes' if c.has_password else 'no ':<3}  last seen: {seen}"
+                f"  password: {'yes' if c.has_password else 'no ':<3}  last seen: {seen:<20}"
+                f"  reading: {_reading(c.strict):<8}  tolerated: {summarize(c.deviations)}"
             )
     return 0
+
+
+_STRICTNESS = {"on": True, "off": False, "default": None}
+
+
+def _reading(strict: bool | None) -> str:
+    return "system" if strict is None else ("strict" if strict else "tolerant")
 
 
 # -- book ----------------------------------------------------------------------------
@@ -296,6 +314,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     remove = actions.add_parser("remove", help="refuse a charger from now on")
     remove.add_argument("ident", help="its charge point id")
+    reading = actions.add_parser("set", help="how a charger's frames are read")
+    reading.add_argument("ident", help="its charge point id")
+    reading.add_argument(
+        "--strict",
+        choices=list(_STRICTNESS),
+        help="on: refuse quirks, off: tolerate and record them, default: as the system does",
+    )
+    reading.add_argument(
+        "--timezone",
+        metavar="ZONE",
+        help="time zone of its times without an offset (e.g. Europe/Paris; 'station': the"
+        " station's)",
+    )
 
     book = subparsers.add_parser("book", help="plan and book a charging slot")
     book.set_defaults(handler=_guarded(_book))

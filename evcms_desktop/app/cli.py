@@ -17,8 +17,19 @@ from evcms_desktop.app.config import (
     AppConfig,
 )
 from evcms_desktop.store.database import DatabaseError, default_database_path
+from evcms_desktop.store.settings import MAX_PING_SECONDS
 
 log = logging.getLogger(__name__)
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds") from None
+    if not 0 <= value <= MAX_PING_SECONDS:
+        raise argparse.ArgumentTypeError(f"give 0 to {MAX_PING_SECONDS} seconds")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,6 +82,26 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="let unknown chargers connect as Pending until an operator approves them",
     )
+    server.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="read chargers strictly: refuse extra fields, over-long strings, numbers as"
+        " strings, unknown measurands and error codes, times without an offset, and a"
+        " missing subprotocol (default: tolerated and recorded per charger)",
+    )
+    server.add_argument(
+        "--ping-interval",
+        type=_seconds,
+        metavar="S",
+        help="WebSocket ping to each charger every S seconds (60; 0: off)",
+    )
+    server.add_argument(
+        "--ping-timeout",
+        type=_seconds,
+        metavar="S",
+        help="a charger that does not answer a ping in S seconds is disconnected (60; 0: off)",
+    )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", help="run a command instead of opening the console"
     )
@@ -91,6 +122,9 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         accept_unknown=args.accept_unknown,
+        strict=args.strict,
+        ping_interval=args.ping_interval,
+        ping_timeout=args.ping_timeout,
     )
 
 

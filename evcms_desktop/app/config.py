@@ -9,6 +9,7 @@ from typing import Any
 
 from evcms_desktop.csms.server import CsmsConfig
 from evcms_desktop.store.database import default_database_path
+from evcms_desktop.store.settings import DEFAULT_PING, ping_seconds
 
 DEFAULT_PORT = 9000
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
@@ -27,6 +28,9 @@ class AppConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     accept_unknown: bool | None = None  # unknown chargers wait as Pending instead
+    strict: bool | None = None  # refuse what the tolerant reading of chargers would repair
+    ping_interval: int | None = None  # seconds; 0: no pings
+    ping_timeout: int | None = None  # seconds without a pong before a connection is dead
 
     @property
     def data_dir(self) -> Path:
@@ -57,4 +61,7 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         tls_cert=Path(cert) if cert else None,
         tls_key=Path(key) if key else None,
         accept_unknown=bool(pick("accept_unknown", False)),
+        strict=bool(pick("strict", False)),
+        ping_interval=ping_seconds(pick("ping_interval", DEFAULT_PING), DEFAULT_PING),
+        ping_timeout=ping_seconds(pick("ping_timeout", DEFAULT_PING), DEFAULT_PING),
     )

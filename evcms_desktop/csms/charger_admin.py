@@ -6,13 +6,15 @@ Used by the command line and by the console's settings; plain functions on the s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from evcms_desktop.store.deviations import deviation_totals
 from evcms_desktop.store.models import (
     ChargePoint,
     ChargePointState,
@@ -43,6 +45,9 @@ class ChargerInfo:
     vendor: str | None
     model: str | None
     last_seen_at: datetime | None
+    strict: bool | None = None  # None: the central system's setting
+    timezone: str | None = None  # None: the station's
+    deviations: dict[str, int] = field(default_factory=dict)  # tolerated, by kind
 
 
 def check_ident(ident: str) -> str:
@@ -143,6 +148,7 @@ def list_chargers(include_removed: bool = False) -> list[ChargerInfo]:
     query = ChargePoint.select().order_by(ChargePoint.ident)
     if not include_removed:
         query = query.where(ChargePoint.state != ChargePointState.REMOVED)
+    deviations = deviation_totals()
     return [
         ChargerInfo(
             ident=cp.ident,
@@ -153,6 +159,31 @@ def list_chargers(include_removed: bool = False) -> list[ChargerInfo]:
             vendor=cp.vendor,
             model=cp.model,
             last_seen_at=cp.last_seen_at,
+            strict=cp.strict,
+            timezone=cp.timezone,
+            deviations=deviations.get(cp.ident, {}),
         )
         for cp in query
     ]
+
+
+def set_strict(ident: str, strict: bool | None) -> None:
+    """Read a charger's frames strictly, tolerantly, or (None) as the central system does.
+    Applied when it next connects."""
+    cp = _get(ident)
+    cp.strict = strict
+    cp.save(only=[ChargePoint.strict])
+
+
+def set_timezone(ident: str, timezone: str | None) -> None:
+    """The time zone of a charger's offset-less times (None: its station's)."""
+    cp = _get(ident)
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ChargerAdminError(
+                f"{timezone!r} is not a time zone (e.g. Europe/Paris)."
+            ) from None
+    cp.timezone = timezone
+    cp.save(only=[ChargePoint.timezone])

@@ -20,6 +20,7 @@ class CsmsConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     accept_unknown: bool = False
+    strict: bool = False  # refuse what the tolerant reading would repair (per charger too)
     # Limits against abuse.
     max_frame_bytes: int = 64 * 1024  # larger frames get a CALLERROR
     max_websocket_message: int = 1024 * 1024  # larger ones close the connection (1009)
@@ -30,7 +31,8 @@ class CsmsConfig:
     heartbeat_seconds: int = 300
     pending_retry_seconds: int = 60
     response_timeout: float = 30.0
-    ping_interval: float | None = 60.0
+    ping_interval: float | None = 60.0  # WebSocket pings; None: no dead-connection check
+    ping_timeout: float | None = 60.0  # a pong later than this closes the connection
     tick_seconds: float = 5.0
     authorize_grace: timedelta | None = None  # None: the station's setting (15 min)
     stop_grace: timedelta = timedelta(0)  # after the booked end, before RemoteStop

@@ -38,6 +38,7 @@ class EventKind(enum.StrEnum):
     OCPP_MESSAGE = "ocpp_message"
     PROTOCOL_ERROR = "protocol_error"
     CHARGER_REPORT = "charger_report"  # DataTransfer, diagnostics and firmware status
+    CHARGER_DEVIATION = "charger_deviation"  # a kind of quirk first tolerated since start
 
 
 # Kinds a person is told about (the Notifications list); the rest feed views and logs.
@@ -59,6 +60,7 @@ PERSISTED_KINDS = NOTIFICATION_KINDS | {
     EventKind.CHARGER_BOOTED,
     EventKind.PROTOCOL_ERROR,
     EventKind.CHARGER_REPORT,
+    EventKind.CHARGER_DEVIATION,
 }
 
 

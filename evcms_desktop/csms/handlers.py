@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from ocpp.exceptions import OCPPError, SecurityError, TypeConstraintViolationError
@@ -17,6 +17,7 @@ from ocpp.v16.enums import Action
 
 from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
+from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import CsmsEvent, EventKind, Publish, publish_session_stopped
 from evcms_desktop.csms.protocol import (
     OcppEndpoint,
@@ -25,6 +26,13 @@ from evcms_desktop.csms.protocol import (
     parse_timestamp,
 )
 from evcms_desktop.csms.sessions import AuthStatus, OpenTransaction, SessionLedger
+from evcms_desktop.csms.tolerance import (
+    NO_SUBPROTOCOL,
+    Deviation,
+    read_call,
+    strict_for,
+    timezone_for,
+)
 from evcms_desktop.store.models import (
     ChargePoint,
     ChargePointState,
@@ -55,6 +63,7 @@ class SessionContext:
     publish: Publish  # stamped with `clock`, notifications logged
     emit: Callable[[CsmsEvent], None]  # the bus itself, for the frequent events
     commands: CommandService
+    deviations: DeviationRecorder
 
 
 class ChargerSession(OcppEndpoint):
@@ -73,6 +82,14 @@ class ChargerSession(OcppEndpoint):
         self._refilled = time.monotonic()
         self._rate_breached = False
         self.connector_status: dict[int, str] = {}
+        self.strict = strict_for(cp, context.config.strict)
+        self.tz: tzinfo = timezone_for(cp)
+        if connection.subprotocol is None:
+            context.deviations.record(
+                cp.ident,
+                [Deviation(NO_SUBPROTOCOL, "the WebSocket handshake offered no subprotocol")],
+                context.clock(),
+            )
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -117,6 +134,11 @@ class ChargerSession(OcppEndpoint):
         self._tokens -= 1
         if self.cp.state == ChargePointState.PENDING and message.action not in _PENDING_ALLOWED:
             raise SecurityError(description="This charger awaits approval by an operator")
+
+    def read_call(self, message: Call) -> None:
+        deviations = read_call(message, strict=self.strict, tz=self.tz)
+        if deviations:
+            self.context.deviations.record(self.id, deviations, self.context.clock())
 
     # -- messages --------------------------------------------------------------------
 

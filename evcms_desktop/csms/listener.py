@@ -6,13 +6,13 @@ from __future__ import annotations
 import gc
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from http import HTTPStatus
 from urllib.parse import unquote
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, NegotiationError
 from websockets.http11 import Request, Response
 
 from evcms_desktop.csms import charger_admin
@@ -23,6 +23,7 @@ from evcms_desktop.csms.events import EventKind, Publish
 from evcms_desktop.csms.handlers import ChargerSession
 from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
+from evcms_desktop.csms.tolerance import strict_for
 from evcms_desktop.store.models import ChargePoint, ChargePointState, Station
 
 log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ class Listener:
             max_size=self.config.max_websocket_message,
             compression=None,  # chargers rarely ask, and it costs memory per connection
             ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            select_subprotocol=self._select_subprotocol,
             logger=logging.getLogger("evcms_desktop.csms.websocket"),
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
@@ -144,7 +146,20 @@ class Listener:
             return _unauthorized(connection)
         if verdict.password is not None:
             connection.offered_password = verdict.password  # for a Pending charger's record
+        cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+        connection.strict = self.config.strict if cp is None else strict_for(cp, self.config.strict)
         return None
+
+    def _select_subprotocol(
+        self, connection: ServerConnection, offered: Sequence[str]
+    ) -> str | None:
+        """ocpp1.6 when offered; none offered is taken as 1.6 (OCPP-J lets the server
+        accept it) unless the charger is read strictly."""
+        if SUBPROTOCOL in offered:
+            return SUBPROTOCOL
+        if not offered and not getattr(connection, "strict", self.config.strict):
+            return None
+        raise NegotiationError(f"expected the {SUBPROTOCOL} subprotocol")
 
     # -- the registry ----------------------------------------------------------------------
 

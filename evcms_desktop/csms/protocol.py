@@ -130,7 +130,7 @@ def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
     raise FrameError(unique_id, _formation(f"MessageTypeId {type_id!r} is not 2, 3 or 4"))
 
 
-def _schema_error(exc: SchemaValidationError, action: str) -> OCPPError:
+def schema_error(exc: SchemaValidationError, action: str) -> OCPPError:
     where = "/".join(str(p) for p in exc.absolute_path) or "payload"
     description = f"{action}: {where}: {exc.message}"[:255]
     kind = exc.validator
@@ -146,7 +146,7 @@ def _schema_error(exc: SchemaValidationError, action: str) -> OCPPError:
 
 
 @functools.cache
-def _validator(message_type_id: int, action: str) -> Draft4Validator | None:
+def schema_validator(message_type_id: int, action: str) -> Draft4Validator | None:
     """The schema validator of a message, compiled once; None when 1.6 has no schema."""
     parse_float = decimal.Decimal if (message_type_id, action) in _DECIMAL_SCHEMAS else float
     try:
@@ -156,7 +156,7 @@ def _validator(message_type_id: int, action: str) -> Draft4Validator | None:
 
 
 def _meter_values_enums() -> dict[str, frozenset[str]]:
-    schema = _validator(MessageType.Call, "MeterValues")
+    schema = schema_validator(MessageType.Call, "MeterValues")
     assert schema is not None
     sampled = schema.schema["properties"]["meterValue"]["items"]["properties"]["sampledValue"]
     return {
@@ -219,7 +219,7 @@ def validate_message(message: Call | CallResult, action: str) -> None:
         and meter_values_fast_ok(message.payload)
     ):
         return
-    validator = _validator(type_id, action)
+    validator = schema_validator(type_id, action)
     if validator is None:
         raise OcppNotImplementedError(description=f"No 1.6 schema for {action}")
     payload = message.payload
@@ -227,7 +227,7 @@ def validate_message(message: Call | CallResult, action: str) -> None:
         payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
     error = next(iter(validator.iter_errors(payload)), None)
     if error is not None:
-        raise _schema_error(error, action)
+        raise schema_error(error, action)
 
 
 @functools.cache
@@ -279,6 +279,10 @@ class OcppEndpoint(V16ChargePoint):
 
     def admit(self, message: Call) -> None:
         """Raise an OCPPError to refuse a CALL before it is validated (rate limits)."""
+
+    def read_call(self, message: Call) -> None:
+        """Check a received CALL against its schema (a subclass may repair its payload)."""
+        validate_message(message, message.action)
 
     def spawn(self, coro: Any) -> asyncio.Task[Any]:
         """Run a coroutine beside the receive loop, holding a reference until it ends."""
@@ -375,7 +379,7 @@ class OcppEndpoint(V16ChargePoint):
                 raise OcppNotImplementedError(description=f"Unknown action {msg.action!r}")
             skip = handlers.get("_skip_schema_validation", False)
             if not skip:
-                validate_message(msg, msg.action)
+                self.read_call(msg)
             kwargs = to_snake(msg.payload)
             response = handlers["_on_action"](**kwargs)
             if asyncio.iscoroutine(response):
@@ -441,13 +445,14 @@ class TimestampError(ValueError):
 
 
 def parse_timestamp(text: str) -> datetime:
-    """An OCPP dateTime as an aware UTC datetime (a missing offset is taken as UTC)."""
+    """An OCPP dateTime as an aware UTC datetime; one without an offset is refused (the
+    central system's tolerant reading gives a charger's offset-less times its zone first)."""
     try:
         moment = datetime.fromisoformat(text)
     except (TypeError, ValueError) as exc:
         raise TimestampError(f"{text!r} is not a date-time") from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        raise TimestampError(f"{text!r} has no UTC offset")
     return moment.astimezone(UTC)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime
 
 import peewee
 from websockets.asyncio.server import ServerConnection
@@ -24,12 +25,14 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.background import BackgroundTasks
 from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
-from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, Publisher
+from evcms_desktop.csms.deviations import DeviationRecorder
+from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
 from evcms_desktop.csms.replanner import Replanner
 from evcms_desktop.csms.session_timers import SessionTimers
 from evcms_desktop.csms.sessions import SessionLedger
+from evcms_desktop.csms.tolerance import DEVIATION_KINDS, Deviation
 from evcms_desktop.csms.writer import BatchWriter
 from evcms_desktop.store.models import ChargePoint, Event, utcnow
 
@@ -55,8 +58,15 @@ class CentralSystem:
         self.ledger = SessionLedger(db, self.writer, grace=config.authorize_grace)
         self.commands = CommandService(self.session, timeout=config.response_timeout)
         self.tasks = BackgroundTasks()
+        self.deviations = DeviationRecorder(self._announce_deviation)
         self._context = SessionContext(
-            config, self.ledger, clock, self.publish, self.bus.publish, self.commands
+            config,
+            self.ledger,
+            clock,
+            self.publish,
+            self.bus.publish,
+            self.commands,
+            self.deviations,
         )
         self.listener = Listener(
             config,
@@ -110,6 +120,7 @@ class CentralSystem:
         self.tasks.cancel_all()
         await self.listener.stop()
         await self.writer.stop()
+        self.deviations.flush()
         ChargePoint.update(connected=False).where(ChargePoint.connected).execute()
 
     def is_connected(self, charge_point_id: str) -> bool:
@@ -162,8 +173,21 @@ class CentralSystem:
             self.timers.mirror_reservations,
             self.replanner.watch_bookings,
             self.listener.freeze_long_lived,
+            self._flush_deviations,
         ):
             try:
                 step(now)
             except Exception:
                 log.exception("Session timer %s failed", step.__name__)
+
+    def _flush_deviations(self, _now: datetime) -> None:
+        self.deviations.flush()
+
+    def _announce_deviation(self, ident: str, deviation: Deviation) -> None:
+        self.publish(
+            EventKind.CHARGER_DEVIATION,
+            f"{ident}: tolerated {DEVIATION_KINDS.get(deviation.kind, deviation.kind)}"
+            f" ({deviation.example})",
+            ident,
+            data={"kind": deviation.kind, "example": deviation.example},
+        )

@@ -352,17 +352,17 @@ class SessionLedger:
         tx = ChargingTransaction.get_or_none(
             (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
         )
-        if transaction_data:
-            connector = tx.connector_number if tx is not None else 0
-            self.record_meter_values(
-                cp, connector, tx.id if tx is not None else None, transaction_data
-            )
-        tag_status = None if id_tag is None else AuthStatus.ACCEPTED
         if tx is None:
             log.warning("%s: StopTransaction for unknown transaction %s", cp.ident, transaction_id)
+            if transaction_data:
+                self.record_meter_values(cp, 0, None, transaction_data)
             return StopOutcome(None, None if id_tag is None else AuthStatus.INVALID)
+        tag_status = None if id_tag is None else self._stop_tag_status(tx, id_tag)
         if tx.state == TransactionState.FINISHED:
+            # A stop resent after a reconnect: its transactionData is stored already.
             return StopOutcome(tx, tag_status, already_stopped=True)
+        if transaction_data:
+            self.record_meter_values(cp, tx.connector_number, tx.id, transaction_data)
         self.writer.flush()  # the session record is final: its meter values go in first
         booking = tx.booking if tx.booking_id is not None else None
         station = booking.station if booking else cp.station
@@ -425,6 +425,15 @@ class SessionLedger:
             currency=tariff.currency,
             booking_code=booking.code if booking else None,
         )
+
+    @staticmethod
+    def _stop_tag_status(tx: ChargingTransaction, id_tag: str) -> str:
+        """The idTagInfo of a stop: what the start answered for the same tag (Accepted only
+        for a booking's own ID), Invalid for any other tag."""
+        same_tag = len(id_tag) <= ID_TAG_MAX and normalize_code(id_tag) == normalize_code(tx.id_tag)
+        if same_tag and tx.booking_id is not None:
+            return AuthStatus.ACCEPTED
+        return AuthStatus.INVALID
 
 
 def _number(text: str) -> float | None:

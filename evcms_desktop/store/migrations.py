@@ -12,8 +12,9 @@ import peewee
 from playhouse.migrate import SqliteMigrator, migrate
 
 from evcms_desktop.store.fields import UTCDateTimeField
+from evcms_desktop.store.models import ChargerDeviation, QueuedCommand
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -32,4 +33,13 @@ def _to_2(migrator: SqliteMigrator) -> None:
     )
 
 
-STEPS: dict[int, MigrationStep] = {2: _to_2}
+def _to_3(migrator: SqliteMigrator) -> None:
+    """3: per-charger strictness and time zone, the tolerated deviations, the command queue."""
+    migrate(
+        migrator.add_column("charge_point", "strict", peewee.BooleanField(null=True)),
+        migrator.add_column("charge_point", "timezone", peewee.CharField(null=True)),
+    )
+    migrator.database.create_tables([ChargerDeviation, QueuedCommand])
+
+
+STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3}

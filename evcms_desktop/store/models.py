@@ -70,6 +70,8 @@ class ChargePoint(BaseModel):
     serial_number = peewee.CharField(null=True)
     firmware_version = peewee.CharField(null=True)
     supports_reservation = peewee.BooleanField(default=False)
+    strict = peewee.BooleanField(null=True)  # schema 3; None: the central system's setting
+    timezone = peewee.CharField(null=True)  # schema 3; offset-less times; None: the station's
     connected = peewee.BooleanField(default=False)
     last_boot_at = UTCDateTimeField(null=True)
     last_seen_at = UTCDateTimeField(null=True)
@@ -213,6 +215,48 @@ class Event(BaseModel):
     acknowledged = peewee.BooleanField(default=False)  # schema 2
 
 
+class ChargerDeviation(BaseModel):
+    """What the tolerant reading had to bend for one charger: one row per kind (schema 3)."""
+
+    charge_point = peewee.ForeignKeyField(ChargePoint, backref="deviations", on_delete="CASCADE")
+    kind = peewee.CharField()
+    count = peewee.IntegerField(default=0)
+    last_example = peewee.TextField()
+    first_at = UTCDateTimeField()
+    last_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("charge_point", "kind"), True),)
+
+
+class CommandState(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"  # claimed by a central system and sent to the charger
+    DONE = "done"  # the charger answered (result holds the answer)
+    FAILED = "failed"  # refused, offline, timed out or expired (detail says which)
+
+
+class QueuedCommand(BaseModel):
+    """A command to a charger asked by another process (`evcms-desktop send`), carried out
+    by the central system that holds the charger's connection (schema 3)."""
+
+    created_at = UTCDateTimeField(default=utcnow)
+    charge_point = peewee.CharField(max_length=48)
+    action = peewee.CharField(max_length=40)
+    payload = JSONField()
+    requested_by = peewee.CharField(null=True)
+    state = peewee.CharField(default=CommandState.QUEUED.value)
+    claimed_by = peewee.CharField(null=True)
+    claimed_at = UTCDateTimeField(null=True)
+    finished_at = UTCDateTimeField(null=True)
+    status = peewee.CharField(null=True)  # the charger's status, or Offline / TimedOut / ...
+    result = JSONField(null=True)
+    detail = peewee.TextField(null=True)
+
+    class Meta:
+        indexes = ((("state", "created_at"), False),)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Setting,
@@ -223,4 +267,6 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ChargingTransaction,
     MeterValue,
     Event,
+    ChargerDeviation,
+    QueuedCommand,
 )

@@ -7,6 +7,8 @@ from typing import Any
 from evcms_desktop.store.models import Setting
 
 SERVER_KEY = "server"
+DEFAULT_PING = 60
+MAX_PING_SECONDS = 3600
 
 
 def read_setting(key: str, default: Any = None) -> Any:
@@ -21,3 +23,15 @@ def write_setting(key: str, value: Any) -> None:
 def server_settings() -> dict[str, Any]:
     """The listener options saved from the console's Settings (port, TLS, profile, ...)."""
     return dict(read_setting(SERVER_KEY, {}))
+
+
+def ping_seconds(value: Any, default: int) -> int | None:
+    """A saved ping interval or timeout in whole seconds (0: off, read as None); a value
+    that is not a number from 0 to an hour is the default."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    if not 0 <= value <= MAX_PING_SECONDS:  # NaN is not in range either
+        return default
+    return int(value) or None

@@ -12,14 +12,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from conftest_helpers import FakeClock, Recorder, run, running, url
 
-from evcms_desktop.app.cli import main
+from evcms_desktop.app.cli import build_parser, config_from_args, main
+from evcms_desktop.app.config import csms_config
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator import cli as chargebox_cli
 from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.deviations import DeviationCount, add_deviations
 from evcms_desktop.store.models import Booking
 
 PASSWORD = "sixteen-chars-ok"
@@ -221,3 +224,38 @@ def test_chargebox_command_runs_several_chargers(db, station, config: CsmsConfig
         "SIM-3",
     ]
     assert len(recorder.of(EventKind.STATUS_CHANGED)) == 6
+
+
+def test_chargers_reading_settings_and_tolerated_column(db_path: Path, station, capsys):
+    assert cli(db_path, "chargers", "set", "CP-A", "--strict", "on") == 0
+    assert cli(db_path, "chargers", "set", "CP-B", "--timezone", "Europe/Paris") == 0
+    assert cli(db_path, "chargers", "set", "CP-B", "--timezone", "Mars/Olympus") == 1
+    assert cli(db_path, "chargers", "set", "CP-B") == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "evcms-desktop: 'Mars/Olympus' is not a time zone (e.g. Europe/Paris).",
+        "evcms-desktop: Say what to set: --strict and/or --timezone.",
+    ]
+    at = datetime(2026, 12, 1, 6, tzinfo=ZoneInfo("UTC"))
+    add_deviations(
+        [
+            DeviationCount("CP-B", "extra_field", 3, "BootNotification: ignored x", at, at),
+            DeviationCount("CP-B", "number_as_string", 40, "MeterValues: 1 read as '1'", at, at),
+        ]
+    )
+    assert cli(db_path, "chargers", "list") == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert re.search(r"reading: strict\s+tolerated: -$", lines["CP-A"])
+    assert lines["CP-B"].endswith(
+        "reading: system    tolerated: number_as_string x40, extra_field x3"
+    )
+
+
+def test_strict_and_ping_options_reach_the_central_system(db_path: Path):
+    args = build_parser().parse_args(["--strict", "--ping-interval", "20", "--ping-timeout", "0"])
+    config = csms_config(config_from_args(args), {"ping_interval": 45, "strict": False})
+    assert (config.strict, config.ping_interval, config.ping_timeout) == (True, 20, None)
+    saved = csms_config(config_from_args(build_parser().parse_args([])), {"ping_timeout": "x"})
+    assert (saved.strict, saved.ping_interval, saved.ping_timeout) == (False, 60, 60)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--ping-interval", "-5"])

@@ -1,5 +1,6 @@
 """Malformed frames, unknown actions, schema violations, oversized frames and retries:
-each gets the exact OCPP-J 1.6 answer, and the connection keeps working."""
+each gets the exact OCPP-J 1.6 answer, and the connection keeps working. The schema
+cases are read strictly; test_quirky_frames has what the tolerant reading accepts."""
 
 from __future__ import annotations
 
@@ -97,6 +98,7 @@ CASES = [
 def test_bad_frame_gets_callerror_and_connection_lives(
     db, station, config: CsmsConfig, frame, unique_id, code
 ):
+    config.strict = True
     cs = CentralSystem(config, db)
     recorder = Recorder(cs)
 

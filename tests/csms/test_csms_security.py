@@ -218,8 +218,15 @@ def test_unknown_charger_pending_until_approved(db, station, config: CsmsConfig)
     assert ChargePoint.get(ChargePoint.ident == "CP-NEW").state == ChargePointState.APPROVED
 
 
-@pytest.mark.parametrize("offered", [None, ["ocpp2.0.1"]], ids=["none", "other"])
-def test_subprotocol_ocpp16_required(db, station, config: CsmsConfig, offered):
+@pytest.mark.parametrize(
+    ("offered", "strict"),
+    [(None, True), (["ocpp2.0.1"], False), (["ocpp2.0.1"], True)],
+    ids=["none-strict", "other", "other-strict"],
+)
+def test_subprotocol_ocpp16_required(db, station, config: CsmsConfig, offered, strict):
+    """Another subprotocol is always refused; none at all only when read strictly (the
+    tolerant case is in test_quirky_frames)."""
+    config.strict = strict
     cs = CentralSystem(config, db)
 
     async def scenario() -> int:

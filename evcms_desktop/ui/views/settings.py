@@ -34,7 +34,14 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.store.models import Station
-from evcms_desktop.store.settings import SERVER_KEY, server_settings, write_setting
+from evcms_desktop.store.settings import (
+    DEFAULT_PING,
+    MAX_PING_SECONDS,
+    SERVER_KEY,
+    ping_seconds,
+    server_settings,
+    write_setting,
+)
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Session
 
@@ -187,11 +194,21 @@ class SettingsView(QWidget):
         self.tls_cert = QLineEdit(placeholderText="PEM file; empty: a self-signed one is made")
         self.tls_key = QLineEdit(placeholderText="PEM file")
         self.accept_unknown = QCheckBox("Unknown chargers wait as Pending for approval")
+        self.strict = QCheckBox(
+            "Read chargers strictly (refuse what the tolerant reading would repair)"
+        )
+        self.ping_interval = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
+        self.ping_interval.setSpecialValueText("off")
+        self.ping_timeout = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
+        self.ping_timeout.setSpecialValueText("off")
         form.addRow("Listening port", self.port)
         form.addRow("Security profile", self.profile)
         form.addRow("TLS certificate", self.tls_cert)
         form.addRow("TLS key", self.tls_key)
         form.addRow(self.accept_unknown)
+        form.addRow(self.strict)
+        form.addRow("Ping chargers every", self.ping_interval)
+        form.addRow("Dead after no pong for", self.ping_timeout)
         return box
 
     def _kiosk_box(self) -> QGroupBox:
@@ -241,6 +258,9 @@ class SettingsView(QWidget):
         self.tls_cert.setText(server.get("tls_cert") or "")
         self.tls_key.setText(server.get("tls_key") or "")
         self.accept_unknown.setChecked(bool(server.get("accept_unknown", False)))
+        self.strict.setChecked(bool(server.get("strict", False)))
+        self.ping_interval.setValue(ping_seconds(server.get("ping_interval"), DEFAULT_PING) or 0)
+        self.ping_timeout.setValue(ping_seconds(server.get("ping_timeout"), DEFAULT_PING) or 0)
         self.load_chargers()
 
     def load_chargers(self) -> None:
@@ -300,6 +320,9 @@ class SettingsView(QWidget):
                 "tls_cert": self.tls_cert.text().strip() or None,
                 "tls_key": self.tls_key.text().strip() or None,
                 "accept_unknown": self.accept_unknown.isChecked(),
+                "strict": self.strict.isChecked(),
+                "ping_interval": self.ping_interval.value(),
+                "ping_timeout": self.ping_timeout.value(),
             },
         )
         log.info("Settings saved")
