@@ -25,6 +25,7 @@ from evcms_desktop.csms.server import CentralSystem
 from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
+from evcms_desktop.store import driver_data
 from evcms_desktop.store.bookings import BookingService, SlotTakenError
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.deviations import summarize
@@ -42,6 +43,7 @@ from evcms_desktop.store.stations import default_station, station_calendar
 log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, AppConfig], int]
+DRIVER_DATA_CHECK_SECONDS = 3600
 
 
 class CommandError(Exception):
@@ -79,6 +81,13 @@ def _log_event(event: CsmsEvent) -> None:
         log.info("[%s] %s", event.kind.value, event.message)
 
 
+async def _blank_expired_driver_data() -> None:
+    """Drivers' details past the retention are blanked at start and every hour."""
+    while True:
+        driver_data.blank_expired(utcnow())
+        await asyncio.sleep(DRIVER_DATA_CHECK_SECONDS)
+
+
 async def _serve(config: AppConfig) -> None:
     db = open_database(config.db_path)
     cs = CentralSystem(csms_config(config, server_settings()), db)
@@ -89,9 +98,11 @@ async def _serve(config: AppConfig) -> None:
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises instead
             loop.add_signal_handler(sig, stop.set)
     await cs.start()
+    retention = asyncio.create_task(_blank_expired_driver_data())
     try:
         await stop.wait()
     finally:
+        retention.cancel()
         log.info("Stopping the central system")
         await cs.stop()
         db.close()

@@ -19,8 +19,10 @@ from evcms_desktop.app.config import AppConfig, csms_config
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventBus
 from evcms_desktop.csms.server import CentralSystem
+from evcms_desktop.store import driver_data
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
+from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import default_station
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
@@ -30,6 +32,8 @@ from evcms_desktop.ui.roles import Credentials, Role, Session
 from evcms_desktop.ui.theme import icon_path
 
 log = logging.getLogger(__name__)
+
+DRIVER_DATA_CHECK_MS = 3_600_000
 
 
 async def start_central(
@@ -70,6 +74,15 @@ class StationScreens(QObject):
         self.central, self.server_text, self.url = central, server_text, url
         self.console: MainWindow | None = None
         self.kiosk: KioskWindow | None = None
+        # Drivers' details past the retention are blanked at start and every hour.
+        self.retention = QTimer(self, interval=DRIVER_DATA_CHECK_MS)
+        self.retention.timeout.connect(self.blank_expired_driver_data)
+        self.retention.start()
+        self.blank_expired_driver_data()
+
+    @staticmethod
+    def blank_expired_driver_data() -> None:
+        driver_data.blank_expired(utcnow())
 
     def show_console(self) -> MainWindow:
         self.session.set_role(Role.ATTENDANT)

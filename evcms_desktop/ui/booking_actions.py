@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
+from evcms_desktop.store import driver_data
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Booking, BookingState, utcnow
 from evcms_desktop.store.stations import station_calendar
@@ -76,6 +77,33 @@ class BookingActions(QObject):
             self._open(dialog)
 
         self.require_operator("Cancel booking", ask)
+
+    def erase_driver(self, booking: Booking) -> None:
+        """On the driver's request: their name and contact, on all their bookings."""
+
+        def ask() -> None:
+            dialog = ConfirmDialog(
+                "Erase the driver's personal data",
+                f"Erase the name and contact of the driver of {booking.code} from all their"
+                " bookings? The bookings, their energy and prices are kept. This cannot be"
+                " undone.",
+                "Erase",
+                parent=self.parent_widget,
+                keep="Keep",
+            )
+            dialog.accepted.connect(lambda: self._erase(booking.code))
+            self._open(dialog)
+
+        self.require_operator("Erase driver data", ask)
+
+    def _erase(self, code: str) -> None:
+        try:
+            count = driver_data.erase_driver(code, by="the console operator")
+        except driver_data.DriverDataError as exc:
+            self.failed.emit(str(exc))
+            return
+        self.notice.emit(f"Erased the driver's details from {count} booking{'s' * (count != 1)}")
+        self.changed.emit(code)
 
     def check_in(self, booking: Booking, parent: QWidget | None = None) -> None:
         now = self.clock()

@@ -174,3 +174,35 @@ def test_a_booking_made_on_the_command_line_is_notified(
     window.bridge.event.emit(CsmsEvent(EventKind.BOOKINGS_CHANGED, "Bookings changed"))
     code = Booking.select().order_by(Booking.id.desc()).get().code
     assert window.notifications_model.notices()[0].message.startswith(f"New booking {code}")
+
+
+def test_an_operator_erases_a_drivers_data_from_the_bookings_tab(
+    qtbot, service, window_factory, operator_password, qloop
+):
+    booking = _book(service, hours_ahead=1, name="Ada Driver")
+    window = window_factory()
+    view = window.bookings
+    view.table.selectRow(0)
+    assert view.erase_button.isEnabled()
+    qtbot.mouseClick(view.erase_button, Qt.MouseButton.LeftButton)
+    confirm = _sign_in(qtbot, window, operator_password)
+    assert "The bookings, their energy and prices are kept" in confirm.text.text()
+    confirm.ok.click()
+    kept = Booking.get_by_id(booking.id)
+    assert kept.driver_name is None and kept.price_total == booking.price_total
+    assert window.notifications_model.notices()[0].message.startswith(
+        "Driver's details erased on request from 1 booking"
+    )
+    view.table.selectRow(0)
+    assert not view.erase_button.isEnabled()  # nothing left to erase
+
+
+def test_the_retention_is_set_in_settings(qtbot, service, window_factory):
+    from evcms_desktop.store import driver_data
+
+    window = window_factory()
+    settings = window.settings
+    assert settings.retention.value() == 90
+    settings.retention.setValue(30)
+    assert settings.save()
+    assert driver_data.retention_days() == 30

@@ -79,6 +79,11 @@ class BookingsView(QWidget):
         self.cancel_button = QPushButton("Cancel booking…")
         self.cancel_button.setToolTip("Needs an operator; asks before it cancels.")
         self.check_in_button = QPushButton("Check in")
+        self.erase_button = QPushButton("Erase driver data…")
+        self.erase_button.setToolTip(
+            "On the driver's request: blanks their name and contact on all their bookings."
+        )
+        self.erase_button.clicked.connect(self._erase)
         self.new_button.clicked.connect(self.new_booking)
         self.cancel_button.clicked.connect(self._cancel)
         self.check_in_button.clicked.connect(self._check_in)
@@ -97,6 +102,7 @@ class BookingsView(QWidget):
         top.addWidget(self.new_button)
         top.addWidget(self.check_in_button)
         top.addWidget(self.cancel_button)
+        top.addWidget(self.erase_button)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table)
@@ -119,6 +125,9 @@ class BookingsView(QWidget):
         self.check_in_button.setEnabled(state == BookingState.CONFIRMED.value)
         self.cancel_button.setEnabled(
             state in (BookingState.CONFIRMED.value, BookingState.CHECKED_IN.value)
+        )
+        self.erase_button.setEnabled(
+            booking is not None and bool(booking.driver_name or booking.driver_contact)
         )
 
     def _filter(self, text: str) -> None:
@@ -151,6 +160,10 @@ class BookingsView(QWidget):
     def _cancel(self) -> None:
         if (booking := self.selected()) is not None:
             self.actions.cancel(booking)
+
+    def _erase(self) -> None:
+        if (booking := self.selected()) is not None:
+            self.actions.erase_driver(booking)
 
     def _check_in(self) -> None:
         if (booking := self.selected()) is not None:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
 from evcms_desktop.domain.tariff import Tariff
+from evcms_desktop.store import driver_data
 from evcms_desktop.store.models import Station
 from evcms_desktop.store.settings import (
     DEFAULT_PING,
@@ -98,6 +99,7 @@ class SettingsView(QWidget):
         right.addWidget(self._chargers_box())
         right.addWidget(self._server_box())
         right.addWidget(self._kiosk_box())
+        right.addWidget(self._privacy_box())
         self.save_button = QPushButton("Save settings")
         self.save_button.clicked.connect(self.save)
         self.message = QLabel()
@@ -228,6 +230,21 @@ class SettingsView(QWidget):
         form.addRow(self.kiosk_message)
         return box
 
+    def _privacy_box(self) -> QGroupBox:
+        box = QGroupBox("Drivers' personal data")
+        form = QFormLayout(box)
+        self.retention = QSpinBox(
+            minimum=driver_data.MIN_RETENTION_DAYS,
+            maximum=driver_data.MAX_RETENTION_DAYS,
+            suffix=" days",
+        )
+        self.retention.setToolTip(
+            "After this many days past a booking's end its driver's name and contact are"
+            " blanked; its times, energy and price are kept."
+        )
+        form.addRow("Keep name and contact", self.retention)
+        return box
+
     def set_kiosk_pin(self) -> None:
         pin = self.kiosk_pin.text()
         if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
@@ -249,6 +266,7 @@ class SettingsView(QWidget):
         for field, _ in TARIFF_FIELDS:
             self.tariff[field].setText(str(getattr(s, field)))
         self.currency.setCurrentText(s.currency)
+        self.retention.setValue(driver_data.retention_days())
         described = station_calendar(s).describe()
         for day in WEEKDAYS:
             self.peak[day].setText(", ".join(described.get(day, [])))
@@ -325,6 +343,7 @@ class SettingsView(QWidget):
                 "ping_timeout": self.ping_timeout.value(),
             },
         )
+        driver_data.set_retention_days(self.retention.value())
         log.info("Settings saved")
         self.message.setText("Saved. The listener's options apply at the next start.")
         self.saved.emit()
