@@ -82,18 +82,27 @@ def evaluate_job(job: EvaluationJob, out: Any) -> None:
     out.put(("done", report))
 
 
+class EvaluationCancelled(Exception):
+    """The run was cancelled; its child process was ended."""
+
+
 def run_in_child(
     job: EvaluationJob,
     on_progress: Callable[[int, int], None],
     poll_seconds: float = 0.2,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> EvaluationReport:
-    """Run `job` in a spawned process and wait for it; raises RuntimeError when it fails."""
+    """Run `job` in a spawned process and wait for it; raises RuntimeError when it fails
+    and EvaluationCancelled (ending the child at once) when `cancelled()` turns true."""
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     process = context.Process(target=evaluate_job, args=(job, messages), daemon=True)
     process.start()
     try:
         while True:
+            if cancelled():
+                process.terminate()
+                raise EvaluationCancelled
             try:
                 message = messages.get(timeout=poll_seconds)
             except queue.Empty:

@@ -2,12 +2,14 @@
 
 Runs go to a worker thread (QThreadPool) that waits on a child process doing the work
 (evaluation.background): the runner rebinds the store process-wide, which the console's
-own database must never see. The progress bar follows the child's reports.
+own database must never see. The progress bar follows the child's reports, then turns
+busy while the site schedule is solved; Cancel ends the child at once.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.evaluation.background import (
+    EvaluationCancelled,
     EvaluationJob,
     bookings_asked_between,
     requests_from_bookings,
@@ -52,11 +55,20 @@ from evcms_desktop.ui.charts.evaluation_figures import FIGURES
 
 log = logging.getLogger(__name__)
 
+EXPLANATION = (
+    "How much drivers pay, with and without EVCMS's plans. <b>Original</b>: every request"
+    " booked as asked, at the full Eq. (8) price. <b>Optimized</b>: the four plans are"
+    " offered and the driver takes the cheapest. <b>Paper</b>: the published figures"
+    " (Table 3), <b>Here</b>: this run. Cases: 1 Peak On with the slot free, 2 Peak On"
+    " with it taken, 3 Peak Off free, 4 Peak Off taken. Prices in GBP per booking."
+)
+
 
 class _Signals(QObject):
     progress = Signal(int, int)
     finished = Signal(object)
     failed = Signal(str)
+    cancelled = Signal()
 
 
 class _EvaluationTask(QRunnable):
@@ -64,10 +76,17 @@ class _EvaluationTask(QRunnable):
         super().__init__()
         self.job = job
         self.signals = _Signals()
+        self.cancel = threading.Event()
 
     def run(self) -> None:
         try:
-            report = run_in_child(self.job, self.signals.progress.emit)
+            report = run_in_child(
+                self.job, self.signals.progress.emit, cancelled=self.cancel.is_set
+            )
+        except EvaluationCancelled:
+            log.info("Evaluation cancelled")
+            self.signals.cancelled.emit()
+            return
         except Exception as exc:
             log.exception("Evaluation failed")
             self.signals.failed.emit(str(exc))
@@ -120,24 +139,36 @@ class AnalysisTab(QWidget):
         self.site_limit.setSpecialValueText("none")
         if station.site_power_limit_kw is not None:
             self.site_limit.setValue(float(station.site_power_limit_kw))
-        self.run_scenario = QPushButton("Re-run scenario")
+        self.run_scenario = QPushButton("Run scenario")
+        self.run_scenario.setToolTip(
+            "Book a generated day of requests in the original and the optimized system."
+        )
         self.run_scenario.clicked.connect(self.start_scenario)
 
         today = QDate.currentDate()
         self.period_from = QDateEdit(today.addDays(-30), calendarPopup=True)
         self.period_to = QDateEdit(today, calendarPopup=True)
-        self.run_real = QPushButton("Re-run on real bookings")
+        self.run_real = QPushButton("Run on these bookings")
+        self.run_real.setToolTip(
+            "Book this station's requests of the period again in both systems and compare."
+        )
         self.run_real.clicked.connect(self.start_real)
 
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1)
         self.progress.setValue(0)
         self.status = QLabel("Run the scenario to see the evaluation.")
         self.status.setWordWrap(True)
+        self.explanation = QLabel(EXPLANATION)
+        self.explanation.setObjectName("hint")
+        self.explanation.setWordWrap(True)
 
         self.table3 = _table(
-            ["Case", "Peak", "Availability", "n", "Paper original", "Paper optimized",
-             "Our original", "Our optimized"]
+            ["Case", "Peak", "Slot asked", "Bookings", "Paper: original", "Paper: optimized",
+             "Here: original", "Here: optimized"]
         )  # fmt: skip
         self.comparison = _table(["", "Paper", "Original", "Optimized (greedy)", "Site schedule"])
         self.results = QTabWidget()
@@ -163,9 +194,13 @@ class AnalysisTab(QWidget):
         controls.addWidget(scenario_box)
         controls.addWidget(real_box)
         controls.addStretch(1)
+        progress_row = QHBoxLayout()
+        progress_row.addWidget(self.progress, 1)
+        progress_row.addWidget(self.cancel_button)
         layout = QVBoxLayout(self)
         layout.addLayout(controls)
-        layout.addWidget(self.progress)
+        layout.addWidget(self.explanation)
+        layout.addLayout(progress_row)
         layout.addWidget(self.status)
         layout.addWidget(self.results, 1)
 
@@ -211,6 +246,7 @@ class AnalysisTab(QWidget):
             return
         self.run_scenario.setEnabled(False)
         self.run_real.setEnabled(False)
+        self.cancel_button.setEnabled(True)
         total = 2 * len(job.scenario.requests)
         self.progress.setRange(0, total)
         self.progress.setValue(0)
@@ -219,10 +255,22 @@ class AnalysisTab(QWidget):
         task.signals.progress.connect(self._on_progress)
         task.signals.finished.connect(self._on_finished)
         task.signals.failed.connect(self._on_failed)
+        task.signals.cancelled.connect(self._on_cancelled)
         self._task = task
         self._pool.start(task)
 
+    def cancel(self) -> None:
+        """Stop the running evaluation; what was shown before stays."""
+        if self._task is not None:
+            self._task.cancel.set()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling…")
+
     def _on_progress(self, done: int, total: int) -> None:
+        if done >= total:  # every request booked; the schedule solve reports nothing
+            self.progress.setRange(0, 0)
+            self.status.setText("Solving the site schedule (and drawing the figures)…")
+            return
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
@@ -230,6 +278,18 @@ class AnalysisTab(QWidget):
         self._task = None
         self.run_scenario.setEnabled(True)
         self.run_real.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.run_scenario.setText("Re-run scenario")
+        self.run_real.setText("Re-run on these bookings")
+
+    def _on_cancelled(self) -> None:
+        self._task = None
+        self.run_scenario.setEnabled(True)
+        self.run_real.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status.setText("Cancelled; nothing was kept from that run.")
 
     def _on_failed(self, message: str) -> None:
         self._done()
@@ -242,7 +302,9 @@ class AnalysisTab(QWidget):
 
     def show_report(self, report: EvaluationReport) -> None:
         self.report = report
-        self.progress.setValue(self.progress.maximum())
+        booked = 2 * len(report.run.rows)
+        self.progress.setRange(0, booked)
+        self.progress.setValue(booked)
         _fill(
             self.table3,
             [

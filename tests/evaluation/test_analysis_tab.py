@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 from datetime import timedelta
 from decimal import Decimal
 
@@ -62,3 +63,36 @@ def test_an_empty_period_says_so(qtbot, db: peewee.SqliteDatabase, station: Stat
     tab.run_real.click()
     assert not tab.running
     assert "No bookings" in tab.status.text()
+
+
+def test_a_run_can_be_cancelled_and_keeps_what_was_shown(
+    qtbot, db: peewee.SqliteDatabase, station: Station
+) -> None:
+    tab = AnalysisTab(db, station)
+    qtbot.addWidget(tab)
+    assert tab.run_scenario.text() == "Run scenario"  # nothing ran yet
+    assert not tab.cancel_button.isEnabled()
+    assert "Original" in tab.explanation.text() and "Cases: 1 Peak On" in tab.explanation.text()
+    tab.bookings.setValue(20_000)
+    tab.days.setValue(200)
+    tab.run_scenario.click()
+    assert tab.running and tab.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: bool(multiprocessing.active_children()), timeout=60_000)
+    with qtbot.waitSignal(tab._task.signals.cancelled, timeout=30_000):
+        tab.cancel_button.click()
+    assert not tab.running and tab.report is None
+    assert tab.status.text() == "Cancelled; nothing was kept from that run."
+    assert tab.run_scenario.isEnabled() and not tab.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not multiprocessing.active_children(), timeout=10_000)
+
+
+def test_the_progress_turns_busy_while_the_schedule_is_solved(
+    qtbot, db: peewee.SqliteDatabase, station: Station
+) -> None:
+    tab = AnalysisTab(db, station)
+    qtbot.addWidget(tab)
+    tab._on_progress(40, 80)
+    assert (tab.progress.value(), tab.progress.maximum()) == (40, 80)
+    tab._on_progress(80, 80)  # all booked: what follows reports no steps
+    assert tab.progress.maximum() == 0  # busy, not a bar stuck at 100 %
+    assert tab.status.text().startswith("Solving the site schedule")
