@@ -105,10 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", help="run a command instead of opening the console"
     )
-    from evcms_desktop.app import admin_commands, driver_data_command, evaluate_command
+    from evcms_desktop.app import (
+        admin_commands,
+        driver_data_command,
+        evaluate_command,
+        send_command,
+    )
 
     admin_commands.register(subparsers)
     driver_data_command.register(subparsers)
+    send_command.register(subparsers)
     evaluate_command.register(subparsers)
     return parser
 

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 OFFLINE = "Offline"
 TIMED_OUT = "TimedOut"
 ERROR = "Error"
+NO_DIAGNOSTICS = "NoDiagnostics"
 # Answers that mean the charger does (or has done) what was asked.
 OK_STATUSES = frozenset({"Accepted", "Unlocked", "Scheduled", "RebootRequired"})
 
@@ -63,6 +64,9 @@ class CommandService:
             log.exception("%s to %s failed", action, cp_id)
             return CommandResult(ERROR, False, f"{action} to {cp_id} failed: {exc}")
         body = to_payload(answer)
+        if action == "GetDiagnostics" and "fileName" not in body:
+            # 1.6: no fileName means the charger has no diagnostics to upload.
+            return CommandResult(NO_DIAGNOSTICS, False, f"{cp_id} has no diagnostics to upload")
         status = body.get("status", "Accepted")
         ok = status in OK_STATUSES
         log.info("%s to %s: %s", action, cp_id, status)

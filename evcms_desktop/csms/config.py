@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -40,3 +42,5 @@ class CsmsConfig:
     reservation_lead: timedelta = timedelta(minutes=15)
     probe_features: bool = True  # ask each booted charger for SupportedFeatureProfiles
     writer_interval: float = 0.05
+    command_poll_seconds: float = 0.5  # how often the command queue is read
+    node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")

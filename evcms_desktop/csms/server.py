@@ -23,6 +23,7 @@ from websockets.asyncio.server import ServerConnection
 
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.background import BackgroundTasks
+from evcms_desktop.csms.command_queue import CommandQueueServer
 from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.deviations import DeviationRecorder
@@ -80,7 +81,16 @@ class CentralSystem:
             config, self.ledger, self.commands, self.is_connected, self.publish, self.tasks, clock
         )
         self.replanner = Replanner(self.ledger, self.commands, self.publish, self.tasks, clock)
+        self.command_queue = CommandQueueServer(
+            self.commands,
+            self.is_connected,
+            self.tasks,
+            clock,
+            config.command_poll_seconds,
+            config.node,
+        )
         self._ticker: asyncio.Task[None] | None = None
+        self._queue_server: asyncio.Task[None] | None = None
         self.bus.subscribe(self._persist)
 
     @property
@@ -102,7 +112,9 @@ class CentralSystem:
         except BaseException:
             await self.writer.stop()  # port taken, bad certificate: leave nothing running
             raise
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+        loop = asyncio.get_running_loop()
+        self._ticker = loop.create_task(self._tick_forever())
+        self._queue_server = loop.create_task(self.command_queue.run_forever())
         scheme = "wss" if self.config.security_profile == 2 else "ws"
         log.info(
             "Central system listening on %s://%s:%d%s/{chargePointId} (security profile %d)",
@@ -115,8 +127,9 @@ class CentralSystem:
 
     async def stop(self) -> None:
         """Close every connection, cancel the timers and write what is pending."""
-        if self._ticker is not None:
-            self._ticker.cancel()
+        for timer in (self._ticker, self._queue_server):
+            if timer is not None:
+                timer.cancel()
         self.tasks.cancel_all()
         await self.listener.stop()
         await self.writer.stop()

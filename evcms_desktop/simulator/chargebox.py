@@ -15,7 +15,7 @@ import logging
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ocpp.routing import after, on
@@ -25,6 +25,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from evcms_desktop.csms.protocol import SUBPROTOCOL, OcppEndpoint, format_timestamp
 from evcms_desktop.simulator.profiles import limit_kw
+
+COMPOSITE_STEP_SECONDS = 60
+FULL_POWER_KW = 22.0  # a connector without a profile limit
+PHASE_VOLTS = 230.0
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +115,8 @@ class ChargeBox(OcppEndpoint):
         self.new_battery = battery
         self.on_log = on_log
         self.connectors = {n: ConnectorState() for n in range(1, connectors + 1)}
+        self.local_list: dict[str, Any] = {}  # idTag -> idTagInfo (SendLocalList)
+        self.local_list_version = 0
         self.configuration: dict[str, tuple[str, bool]] = {
             "HeartbeatInterval": ("300", False),
             "MeterValueSampleInterval": (str(int(meter_interval)), False),
@@ -553,18 +559,67 @@ class ChargeBox(OcppEndpoint):
         if connector_id not in self.connectors and connector_id != 0:
             return call_result.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "W"
-        limit = 22000.0 if unit == "W" else 32.0
+        now = self.clock()
+        state = self.connectors.get(connector_id)
+        profiles = state.profiles if state is not None else []
+        tx = state.transaction if state is not None else None
+        periods: list[dict[str, Any]] = []
+        # The profiles' limit sampled each minute, equal neighbours merged.
+        for offset in range(0, max(duration, 1), COMPOSITE_STEP_SECONDS):
+            at = now + timedelta(seconds=offset)
+            kw = limit_kw(profiles, at, tx.id if tx else None, tx.started_at if tx else None)
+            kw = FULL_POWER_KW if kw is None else kw
+            limit = round(kw * 1000 if unit == "W" else kw * 1000 / (3 * PHASE_VOLTS), 1)
+            if not periods or periods[-1]["limit"] != limit:
+                periods.append({"startPeriod": offset, "limit": limit})
         return call_result.GetCompositeSchedule(
             status="Accepted",
             connector_id=connector_id,
-            schedule_start=format_timestamp(self.clock()),
+            schedule_start=format_timestamp(now),
             charging_schedule={
                 "duration": duration,
                 "chargingRateUnit": unit,
-                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": limit}],
+                "chargingSchedulePeriod": periods,
             },
         )
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:
         return call_result.DataTransfer(status="UnknownVendorId")
+
+    @on(Action.send_local_list)
+    def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+    ) -> call_result.SendLocalList:
+        entries = {e["id_tag"]: e.get("id_tag_info") for e in local_authorization_list or []}
+        if update_type == "Full":
+            self.local_list = {k: v for k, v in entries.items() if v is not None}
+        else:
+            if list_version <= self.local_list_version:
+                return call_result.SendLocalList(status="VersionMismatch")
+            for tag, info in entries.items():
+                if info is None:
+                    self.local_list.pop(tag, None)
+                else:
+                    self.local_list[tag] = info
+        self.local_list_version = list_version
+        return call_result.SendLocalList(status="Accepted")
+
+    @on(Action.get_local_list_version)
+    def on_get_local_list_version(self) -> call_result.GetLocalListVersion:
+        return call_result.GetLocalListVersion(list_version=self.local_list_version)
+
+    @on(Action.get_diagnostics)
+    def on_get_diagnostics(self, location: str, **_: Any) -> call_result.GetDiagnostics:
+        # No diagnostics file is kept: 1.6 answers without a fileName.
+        return call_result.GetDiagnostics()
+
+    @on(Action.update_firmware)
+    def on_update_firmware(
+        self, location: str, retrieve_date: str, **_: Any
+    ) -> call_result.UpdateFirmware:
+        self.say(f"UpdateFirmware from {location} at {retrieve_date}")
+        return call_result.UpdateFirmware()

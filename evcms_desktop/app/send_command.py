@@ -1,0 +1,138 @@
+"""`evcms-desktop send CHARGER ACTION [field=value ...]`: a command to a charger through
+the central system running on the same database (console or headless).
+
+The command goes into the database's command queue; the central system that holds the
+charger's connection sends it and writes the answer back. The answer is printed as JSON;
+the exit status is 0 when the charger did what was asked, 1 when it refused, was offline,
+or no central system took the command (said in one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+import time
+from typing import Any
+
+from ocpp.messages import MessageType
+
+from evcms_desktop.app.admin_commands import CommandError
+from evcms_desktop.app.admin_commands import _guarded as guarded
+from evcms_desktop.app.config import AppConfig
+from evcms_desktop.csms.command_queue import CSMS_ACTIONS, CommandPayloadError, build_call
+from evcms_desktop.csms.commands import OK_STATUSES
+from evcms_desktop.csms.protocol import schema_validator
+from evcms_desktop.store import command_queue
+from evcms_desktop.store.models import ChargePoint, ChargePointState, CommandState, utcnow
+
+POLL_SECONDS = 0.1
+ARGUMENT_MAX = 10_000
+ANSWER_GRACE = 60.0  # seconds more once a central system has claimed the command
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError("give more than 0 and at most 3600 seconds")
+    return value
+
+
+def _field_types(action: str) -> dict[str, Any]:
+    validator = schema_validator(MessageType.Call, action)
+    return {} if validator is None else validator.schema.get("properties", {})
+
+
+def parse_fields(action: str, fields: list[str]) -> dict[str, Any]:
+    """`name=value` pairs as a payload: text for the schema's string fields, JSON for the
+    rest (numbers, lists, objects)."""
+    if action not in CSMS_ACTIONS:
+        raise CommandError(
+            f"{action!r} is not a 1.6 message to a charger; one of: {', '.join(CSMS_ACTIONS)}"
+        )
+    known = _field_types(action)
+    payload: dict[str, Any] = {}
+    for item in fields:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise CommandError(f"{item!r}: give fields as name=value.")
+        if len(text) > ARGUMENT_MAX:
+            raise CommandError(f"{name}: the value is over {ARGUMENT_MAX} characters.")
+        if name not in known:
+            raise CommandError(
+                f"{action} has no field {name!r}; its fields: {', '.join(known) or 'none'}"
+            )
+        if known[name].get("type") == "string":
+            payload[name] = text
+            continue
+        try:
+            payload[name] = json.loads(text)
+        except ValueError:
+            raise CommandError(f"{name}={text!r} is not a JSON value.") from None
+    return payload
+
+
+def _send(args: argparse.Namespace, config: AppConfig) -> int:
+    payload = parse_fields(args.action, args.fields)
+    try:
+        build_call(args.action, payload)
+    except CommandPayloadError as exc:
+        raise CommandError(f"{args.action}: {exc}") from None
+    cp = ChargePoint.get_or_none(ChargePoint.ident == args.charger)
+    if cp is None or cp.state == ChargePointState.REMOVED:
+        raise CommandError(f"No charger has the id {args.charger!r}.")
+    command_id = command_queue.enqueue(args.charger, args.action, payload, _user())
+    deadline = time.monotonic() + args.timeout
+    claimed = False
+    while (outcome := command_queue.outcome(command_id)) is None:
+        if time.monotonic() > deadline:
+            if claimed:
+                raise CommandError(
+                    f"A central system took the command but recorded no answer in"
+                    f" {args.timeout + ANSWER_GRACE:g} s."
+                )
+            if command_queue.withdraw(command_id, "nobody took it in time", utcnow()):
+                raise CommandError(
+                    f"No central system took the command in {args.timeout:g} s"
+                    " (is one running on this database?)."
+                )
+            claimed = True  # taken meanwhile: the charger's answer is on its way
+            deadline += ANSWER_GRACE
+        time.sleep(POLL_SECONDS)
+    if outcome.state == CommandState.DONE and outcome.result is not None:
+        sys.stdout.write(json.dumps(outcome.result, indent=2, sort_keys=True) + "\n")
+    if outcome.state == CommandState.DONE and outcome.status in OK_STATUSES:
+        return 0
+    raise CommandError(outcome.detail or f"{args.charger} answered {outcome.status}")
+
+
+def _user() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    send = subparsers.add_parser(
+        "send",
+        help="send an OCPP command to a charger through the running central system",
+        description="Send an OCPP 1.6 command to a charger through the central system"
+        " running on this database, and print the charger's answer as JSON. Fields are"
+        " name=value in the message's camelCase names; strings as they are, other values"
+        " as JSON (key='[\"HeartbeatInterval\"]').",
+    )
+    send.set_defaults(handler=guarded(_send))
+    send.add_argument("charger", metavar="CHARGER", help="its charge point id")
+    send.add_argument("action", metavar="ACTION", help=", ".join(CSMS_ACTIONS))
+    send.add_argument("fields", nargs="*", metavar="field=value", help="the message's fields")
+    send.add_argument(
+        "--timeout",
+        type=_timeout,
+        default=40.0,
+        help="seconds to wait for a central system to take the command (40)",
+    )

@@ -1,0 +1,155 @@
+"""Serving the store's command queue (`store.command_queue`): a command another process
+asked for a charger connected here is claimed, sent and its answer written back.
+
+The queue is polled (every `command_poll_seconds`); `wake` serves it at once, for a
+notification path that learns of new commands sooner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from ocpp.exceptions import OCPPError
+from ocpp.messages import Call
+from ocpp.v16 import call
+
+from evcms_desktop.csms.background import BackgroundTasks
+from evcms_desktop.csms.commands import ERROR, OFFLINE, TIMED_OUT, CommandService
+from evcms_desktop.csms.config import Clock
+from evcms_desktop.csms.protocol import to_snake, validate_message
+from evcms_desktop.store import command_queue
+from evcms_desktop.store.models import ChargePoint, QueuedCommand
+
+log = logging.getLogger(__name__)
+
+# Every OCPP 1.6 (core and feature profiles) message a central system may send.
+CSMS_ACTIONS = (
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+)
+_NO_ANSWER = frozenset({OFFLINE, TIMED_OUT, ERROR})
+
+
+class CommandPayloadError(ValueError):
+    """An action or payload that is not a valid 1.6 CALL to a charger."""
+
+
+def build_call(action: str, payload: dict[str, Any]) -> Any:
+    """The call dataclass of `action` with `payload` (camelCase), checked against 1.6."""
+    if action not in CSMS_ACTIONS:
+        raise CommandPayloadError(
+            f"{action!r} is not a 1.6 message to a charger; one of: {', '.join(CSMS_ACTIONS)}"
+        )
+    try:
+        validate_message(Call(str(uuid.uuid4()), action, payload), action)
+    except OCPPError as exc:
+        raise CommandPayloadError(f"{exc.code}: {exc.description}") from exc
+    return getattr(call, action)(**to_snake(payload))
+
+
+class CommandQueueServer:
+    def __init__(
+        self,
+        commands: CommandService,
+        is_connected: Callable[[str], bool],
+        tasks: BackgroundTasks,
+        clock: Clock,
+        poll_seconds: float,
+        node: str,
+    ) -> None:
+        self._commands = commands
+        self._is_connected = is_connected
+        self._tasks = tasks
+        self._clock = clock
+        self._poll_seconds = poll_seconds
+        self.node = node  # who claimed a command, when several serve one database
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Serve the queue now rather than at the next poll."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                self.serve_once()
+            except Exception:
+                log.exception("Serving the command queue failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+
+    def serve_once(self) -> None:
+        """Claim and send the queued commands for chargers connected here; fail those
+        for chargers that no central system has connected."""
+        for row in command_queue.queued():
+            if self._is_connected(row.charge_point):
+                if command_queue.claim(row.id, self.node, self._clock()):
+                    self._tasks.spawn(self._send(row))
+            elif not _connected_anywhere(row.charge_point) and command_queue.claim(
+                row.id, self.node, self._clock()
+            ):
+                command_queue.finish(
+                    row.id,
+                    done=False,
+                    status=OFFLINE,
+                    result=None,
+                    detail=f"{row.charge_point} is not connected",
+                    now=self._clock(),
+                )
+
+    async def _send(self, row: QueuedCommand) -> None:
+        try:
+            payload = build_call(row.action, row.payload)
+        except CommandPayloadError as exc:
+            command_queue.finish(
+                row.id, done=False, status=ERROR, result=None, detail=str(exc), now=self._clock()
+            )
+            return
+        result = await self._commands.send(row.charge_point, payload)
+        log.info(
+            "Queued %s #%s to %s (asked by %s): %s",
+            row.action,
+            row.id,
+            row.charge_point,
+            row.requested_by or "?",
+            result.status,
+        )
+        command_queue.finish(
+            row.id,
+            done=result.status not in _NO_ANSWER,
+            status=result.status,
+            result=result.payload if result.status not in _NO_ANSWER else None,
+            detail=result.detail or None,
+            now=self._clock(),
+        )
+
+
+def _connected_anywhere(ident: str) -> bool:
+    return bool(
+        ChargePoint.select(ChargePoint.connected)
+        .where((ChargePoint.ident == ident) & ChargePoint.connected)
+        .exists()
+    )

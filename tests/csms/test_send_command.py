@@ -1,0 +1,202 @@
+"""`evcms-desktop send`: every 1.6 message a central system may send, from the command
+line of another process, through the database's command queue to a running central
+system and the simulated charger it holds, and the answer back as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest_helpers import FakeClock, book, run, running, url
+
+from evcms_desktop.app.cli import main
+from evcms_desktop.csms.command_queue import CSMS_ACTIONS
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.models import ChargingTransaction, CommandState, QueuedCommand
+from tests.csms.test_csms_cli import ENV
+
+PROFILE = json.dumps(
+    {
+        "chargingProfileId": 41,
+        "stackLevel": 1,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {
+            "chargingRateUnit": "W",
+            "startSchedule": "2026-12-01T06:00:00Z",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400}],
+        },
+    }
+)
+LOCAL_LIST = json.dumps(
+    [
+        {
+            "idTag": "K7QX4M9ZTP",
+            "idTagInfo": {"status": "Accepted", "expiryDate": "2026-12-01T08:00:00Z"},
+        }
+    ]
+)
+
+
+async def send(db_path: Path, *args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "evcms_desktop",
+        "--db",
+        str(db_path),
+        "--log-level",
+        "WARNING",
+        "send",
+        *args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    out, err = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def test_every_action_from_the_command_line(
+    db, db_path, station, clock: FakeClock, config: CsmsConfig
+):
+    config.command_poll_seconds = 0.05
+    booking = book(db, station, clock)
+    cs = CentralSystem(config, db, clock=clock)
+    tried: list[str] = []
+
+    async def scenario() -> ChargeBox:
+        async with running(cs):
+            box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+
+            async def ok(action: str, *fields: str) -> dict:
+                code, out, err = await send(db_path, "CP-A", action, *fields)
+                assert (code, err) == (0, ""), (action, out, err)
+                tried.append(action)
+                return json.loads(out)
+
+            async def refused(action: str, *fields: str) -> tuple[dict | None, str]:
+                code, out, err = await send(db_path, "CP-A", action, *fields)
+                assert code == 1, (action, out, err)
+                assert len(err.splitlines()) == 1 and "Traceback" not in err
+                tried.append(action)
+                return (json.loads(out) if out else None), err
+
+            answer = await ok("GetConfiguration", 'key=["HeartbeatInterval", "Nope"]')
+            assert answer["configurationKey"][0]["key"] == "HeartbeatInterval"
+            assert answer["unknownKey"] == ["Nope"]
+            assert (await ok("ChangeConfiguration", "key=HeartbeatInterval", "value=120")) == {
+                "status": "Accepted"
+            }
+            assert box.configuration["HeartbeatInterval"][0] == "120"
+            assert (await ok("ClearCache"))["status"] == "Accepted"
+            assert (await ok("TriggerMessage", "requestedMessage=Heartbeat"))["status"] == (
+                "Accepted"
+            )
+            answer, err = await refused("DataTransfer", "vendorId=com.example", "data=hello")
+            assert answer == {"status": "UnknownVendorId"}
+            assert "UnknownVendorId" in err
+            await ok(
+                "ReserveNow",
+                "connectorId=2",
+                "expiryDate=2026-12-01T07:00:00Z",
+                "idTag=SOMEONE",
+                "reservationId=7",
+            )
+            await ok("CancelReservation", "reservationId=7")
+            await ok("ChangeAvailability", "connectorId=2", "type=Inoperative")
+            assert box.connectors[2].status == "Unavailable"
+            assert (await ok("UnlockConnector", "connectorId=2"))["status"] == "Unlocked"
+            await ok("SetChargingProfile", "connectorId=1", f"csChargingProfiles={PROFILE}")
+            assert [p["charging_profile_id"] for p in box.connectors[1].profiles] == [41]
+            schedule = await ok("GetCompositeSchedule", "connectorId=1", "duration=3600")
+            assert schedule["chargingSchedule"]["chargingSchedulePeriod"][0]["limit"] == 7400
+            await ok("ClearChargingProfile", "id=41")
+            assert box.connectors[1].profiles == []
+            await ok(
+                "SendLocalList",
+                "listVersion=3",
+                "updateType=Full",
+                f"localAuthorizationList={LOCAL_LIST}",
+            )
+            assert list(box.local_list) == ["K7QX4M9ZTP"]
+            assert (await ok("GetLocalListVersion")) == {"listVersion": 3}
+            answer, err = await refused("GetDiagnostics", "location=http://127.0.0.1:9/up")
+            assert answer == {}
+            assert "no diagnostics" in err
+            await ok(
+                "UpdateFirmware",
+                "location=http://127.0.0.1:9/fw.bin",
+                "retrieveDate=2026-12-01T06:00:00Z",
+            )
+            await ok("RemoteStartTransaction", f"idTag={booking.code}", "connectorId=1")
+            for _ in range(500):
+                if ChargingTransaction.select().exists():
+                    break
+                await asyncio.sleep(0.01)
+            tx = ChargingTransaction.get()
+            await ok("RemoteStopTransaction", f"transactionId={tx.id}")
+            assert (await ok("Reset", "type=Soft"))["status"] == "Accepted"
+            await box.close()
+            return box
+
+    run(scenario(), timeout=240)
+    assert sorted(set(tried)) == sorted(CSMS_ACTIONS)
+    commands = list(QueuedCommand.select())
+    assert len(commands) == len(tried)
+    assert {c.state for c in commands} == {CommandState.DONE}
+    assert all(c.claimed_by for c in commands)
+
+
+def test_offline_charger_and_bad_input_are_one_line(
+    db, db_path, station, config: CsmsConfig, capsys
+):
+    config.command_poll_seconds = 0.05
+    cs = CentralSystem(config, db)
+
+    async def scenario() -> list[tuple[int, str, str]]:
+        async with running(cs):
+            return [
+                await send(db_path, "CP-B", "Reset", "type=Soft"),
+                await send(db_path, "CP-A", "Reset", "type=Sideways"),
+                await send(db_path, "CP-A", "Reset", "kind=Soft"),
+                await send(db_path, "CP-A", "MakeCoffee"),
+                await send(db_path, "CP-Z", "ClearCache"),
+                await send(db_path, "CP-A", "GetConfiguration", "key=[oops"),
+            ]
+
+    results = run(scenario(), timeout=120)
+    errors = [err.strip() for _, _, err in results]
+    assert [code for code, _, _ in results] == [1] * len(results)
+    assert all(len(e.splitlines()) == 1 for e in errors), errors
+    assert errors[0] == "evcms-desktop: CP-B is not connected"
+    assert "PropertyConstraintViolation" in errors[1]
+    assert "has no field 'kind'" in errors[2]
+    assert "not a 1.6 message to a charger" in errors[3]
+    assert "No charger has the id 'CP-Z'" in errors[4]
+    assert "not a JSON value" in errors[5]
+
+
+def test_no_central_system_running_is_said_in_one_line(db, db_path, station, capsys):
+    db.close()
+    assert main(["--db", str(db_path), "send", "CP-A", "ClearCache", "--timeout", "0.3"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "evcms-desktop: No central system took the command in 0.3 s"
+        " (is one running on this database?)."
+    )
+    assert QueuedCommand.get().state == CommandState.FAILED
+
+
+@pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
+def test_timeout_must_be_a_positive_number(db_path, timeout, capsys):
+    with pytest.raises(SystemExit):
+        main(["--db", str(db_path), "send", "CP-A", "ClearCache", "--timeout", timeout])
