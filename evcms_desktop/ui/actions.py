@@ -17,6 +17,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QWidget
 
 from evcms_desktop.store.models import Station, utcnow
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog
 from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
 from evcms_desktop.ui.dialogs.remote_start import RemoteStartDialog
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
@@ -181,6 +183,23 @@ class ConnectorActions(QObject):
             f"Unlock the cable on {row.label}? A running session there stops.",
             lambda _: lambda: self.commands.unlock_connector(row.ident, row.connector),  # type: ignore[union-attr]
         )
+
+    def charger_tools(self, row: ChargerRow) -> None:
+        """A charger's tolerated deviations, configuration, profiles and other commands."""
+
+        def open_tools() -> None:
+            tz = station_calendar(self.station).tz
+            self._open(
+                ChargerToolsDialog(
+                    row.ident,
+                    row.connector,
+                    self.commands,  # type: ignore[arg-type]
+                    tz,
+                    self.parent_widget,
+                )
+            )
+
+        self.require_operator("Charger tools", open_tools)
 
     def reset(self, row: ChargerRow) -> None:
         self._confirm(

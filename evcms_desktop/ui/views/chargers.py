@@ -40,6 +40,7 @@ class ActionsPanel(QWidget):
             ("reset", "Reset…", actions.reset),
             ("availability", "Change availability…", actions.change_availability),
             ("approve", "Approve charger…", actions.approve),
+            ("tools", "Charger tools…", actions.charger_tools),
         ):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, h=handler: self.row and h(self.row))
@@ -67,6 +68,7 @@ class ActionsPanel(QWidget):
             self.buttons[name].setEnabled(live)
         self.buttons["reset"].setEnabled(row is not None and row.connected and not row.pending)
         self.buttons["approve"].setVisible(row is not None and row.pending)
+        self.buttons["tools"].setEnabled(row is not None and not row.pending)
 
     def show_outcome(self, outcome: Outcome) -> None:
         colour = "#dcf5e3" if outcome.ok else "#ffd9d6"

@@ -1,0 +1,482 @@
+"""One charger's tools: what its frames needed tolerated, its configuration (read and
+edited), the charging profiles it holds drawn as its composite schedule, and the other
+commands (TriggerMessage, ClearCache, DataTransfer).
+
+Commands run as asyncio tasks; every answer is explained in words next to what asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from evcms_desktop.csms.tolerance import DEVIATION_KINDS
+from evcms_desktop.store.deviations import deviations_of
+from evcms_desktop.store.models import ChargePoint
+from evcms_desktop.ui.theme import POWER_PEN
+
+log = logging.getLogger(__name__)
+
+TRIGGERABLE = [
+    "BootNotification",
+    "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification",
+    "Heartbeat",
+    "MeterValues",
+    "StatusNotification",
+]
+CHANGE_MEANINGS = {
+    "Accepted": "changed; in effect now",
+    "RebootRequired": "changed; in effect after the charger reboots",
+    "Rejected": "refused by the charger (read-only, or a value it does not take)",
+    "NotSupported": "the charger does not know this key",
+}
+# Standard OCPP 1.6 keys whose values are numbers or booleans (section 9).
+_INTEGER_KEYS = frozenset(
+    {
+        "ClockAlignedDataInterval",
+        "ConnectionTimeOut",
+        "HeartbeatInterval",
+        "LightIntensity",
+        "MaxEnergyOnInvalidId",
+        "MeterValueSampleInterval",
+        "MinimumStatusDuration",
+        "ResetRetries",
+        "TransactionMessageAttempts",
+        "TransactionMessageRetryInterval",
+        "WebSocketPingInterval",
+        "BlinkRepeat",
+        "LocalAuthListMaxLength",
+        "SendLocalListMaxLength",
+        "ChargeProfileMaxStackLevel",
+        "MaxChargingProfilesInstalled",
+    }
+)
+_BOOLEAN_VALUES = ("true", "false")
+SCHEDULE_SECONDS = 6 * 3600
+
+
+class Answer(Protocol):
+    status: str
+    ok: bool
+    detail: str
+    payload: dict[str, Any]
+
+
+class ChargerCommands(Protocol):
+    """What this dialog asks of the central system's CommandService."""
+
+    async def get_configuration(self, cp_id: str, keys: list[str] | None = None) -> Answer: ...
+    async def change_configuration(self, cp_id: str, key: str, value: str) -> Answer: ...
+    async def get_composite_schedule(
+        self, cp_id: str, connector_id: int, duration: int, unit: str | None = None
+    ) -> Answer: ...
+    async def trigger_message(
+        self, cp_id: str, message: str, connector_id: int | None = None
+    ) -> Answer: ...
+    async def clear_cache(self, cp_id: str) -> Answer: ...
+    async def data_transfer(
+        self, cp_id: str, vendor_id: str, message_id: str | None = None, data: str | None = None
+    ) -> Answer: ...
+
+
+def check_value(key: str, old: str | None, value: str) -> str | None:
+    """Why `value` cannot be the new value of `key` (None: it can)."""
+    if len(value) > 500:
+        return "A configuration value has at most 500 characters."
+    if key in _INTEGER_KEYS or (old is not None and old.isdigit() and key.endswith("Interval")):
+        if not value.isdigit():
+            return f"{key} takes a whole number of seconds or units, not {value!r}."
+    elif old in _BOOLEAN_VALUES and value not in _BOOLEAN_VALUES:
+        return f"{key} is true or false, not {value!r}."
+    return None
+
+
+def _result_label() -> QLabel:
+    label = QLabel("")
+    label.setObjectName("actionResult")
+    label.setWordWrap(True)
+    return label
+
+
+def _show(label: QLabel, ok: bool, text: str) -> None:
+    label.setStyleSheet(f"background: {'#dcf5e3' if ok else '#ffd9d6'};")
+    label.setText(text)
+
+
+class ChargerToolsDialog(QDialog):
+    def __init__(
+        self,
+        ident: str,
+        connector: int,
+        commands: ChargerCommands | None,
+        tz: ZoneInfo,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.ident = ident
+        self.connector = max(connector, 1)
+        self.commands = commands
+        self.tz = tz
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.setWindowTitle(f"Charger {ident}")
+        self.resize(900, 560)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._tolerated_tab(), "Tolerated")
+        self.tabs.addTab(self._configuration_tab(), "Configuration")
+        self.tabs.addTab(self._profiles_tab(), "Charging profiles")
+        self.tabs.addTab(self._commands_tab(), "Commands")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.tabs)
+        self.load_deviations()
+
+    # -- running commands ----------------------------------------------------------
+
+    def _run(self, label: QLabel, command: Callable[[], Awaitable[Any]], then: Any) -> None:
+        if self.commands is None:
+            _show(label, False, "No central system is running in this console.")
+            return
+        label.setStyleSheet("")
+        label.setText("Waiting for the charger…")
+
+        async def go() -> None:
+            try:
+                then(await command())
+            except Exception:
+                log.exception("Charger tool command failed")
+                _show(label, False, "The command failed; see the log.")
+
+        task = asyncio.ensure_future(go())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- tolerated -----------------------------------------------------------------
+
+    def _tolerated_tab(self) -> QWidget:
+        page = QWidget()
+        self.reading = QLabel("")
+        self.reading.setWordWrap(True)
+        self.deviations = QTableWidget(0, 5)
+        self.deviations.setHorizontalHeaderLabels(
+            ["Kind", "What was tolerated", "Count", "Last seen", "Last example"]
+        )
+        self.deviations.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.deviations.verticalHeader().setVisible(False)
+        header = self.deviations.horizontalHeader()
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.deviations.setWordWrap(True)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.load_deviations)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.reading)
+        layout.addWidget(self.deviations)
+        layout.addWidget(refresh, alignment=Qt.AlignmentFlag.AlignRight)
+        return page
+
+    def load_deviations(self) -> None:
+        cp = ChargePoint.get_or_none(ChargePoint.ident == self.ident)
+        if cp is not None:
+            mode = (
+                "as the central system is set"
+                if cp.strict is None
+                else ("strictly" if cp.strict else "tolerantly")
+            )
+            zone = cp.timezone or "the station's"
+            self.reading.setText(
+                f"{self.ident} ({cp.vendor or '?'} {cp.model or ''}, firmware"
+                f" {cp.firmware_version or '?'}) is read {mode}; its times without an offset"
+                f" are in {zone} time zone. Tell the vendor what is below."
+            )
+        rows = deviations_of(self.ident)
+        self.deviations.setRowCount(len(rows))
+        for r, d in enumerate(rows):
+            last = d.last_at.astimezone(self.tz).strftime("%Y-%m-%d %H:%M")
+            for c, text in enumerate(
+                [d.kind, DEVIATION_KINDS.get(d.kind, ""), str(d.count), last, d.example]
+            ):
+                item = QTableWidgetItem(text)
+                if c == 2:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.deviations.setItem(r, c, item)
+        for column in range(4):
+            self.deviations.resizeColumnToContents(column)
+        self.deviations.resizeRowsToContents()
+        if not rows:
+            self.reading.setText(self.reading.text() + " Nothing has needed tolerating.")
+
+    # -- configuration -------------------------------------------------------------
+
+    def _configuration_tab(self) -> QWidget:
+        page = QWidget()
+        self.config_table = QTableWidget(0, 3)
+        self.config_table.setHorizontalHeaderLabels(["Key", "Value", "Access"])
+        self.config_table.verticalHeader().setVisible(False)
+        self.config_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.config_table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.config_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.config_table.itemSelectionChanged.connect(self._config_selected)
+        read = QPushButton("Read from charger")
+        read.clicked.connect(self.read_configuration)
+        self.config_key = QLineEdit(readOnly=True)
+        self.config_value = QLineEdit()
+        self.config_apply = QPushButton("Change")
+        self.config_apply.setEnabled(False)
+        self.config_apply.clicked.connect(self.change_configuration)
+        self.config_result = _result_label()
+        edit = QHBoxLayout()
+        edit.addWidget(QLabel("Key"))
+        edit.addWidget(self.config_key, 2)
+        edit.addWidget(QLabel("New value"))
+        edit.addWidget(self.config_value, 2)
+        edit.addWidget(self.config_apply)
+        layout = QVBoxLayout(page)
+        layout.addWidget(read, alignment=Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.config_table)
+        layout.addLayout(edit)
+        layout.addWidget(self.config_result)
+        self._config: dict[str, tuple[str | None, bool]] = {}
+        return page
+
+    def read_configuration(self, announce: bool = True) -> None:
+        """Read every key; `announce` False keeps the result line (after a change)."""
+        label = self.config_result if announce else QLabel()
+        self._run(
+            label,
+            lambda: self.commands.get_configuration(self.ident),  # type: ignore[union-attr]
+            lambda answer: self._show_configuration(answer, label),
+        )
+
+    def _show_configuration(self, answer: Answer, label: QLabel) -> None:
+        if not answer.ok:
+            _show(label, False, f"GetConfiguration: {answer.detail}")
+            return
+        entries = [e for e in answer.payload.get("configurationKey", []) if isinstance(e, dict)]
+        self._config = {
+            str(e.get("key")): (e.get("value"), bool(e.get("readonly"))) for e in entries
+        }
+        self.config_table.setRowCount(len(self._config))
+        for r, (key, (value, readonly)) in enumerate(sorted(self._config.items())):
+            cells = [
+                key,
+                "" if value is None else str(value),
+                "read-only" if readonly else "editable",
+            ]
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                if readonly:
+                    item.setForeground(Qt.GlobalColor.darkGray)
+                self.config_table.setItem(r, c, item)
+        self.config_table.resizeColumnToContents(0)
+        unknown = answer.payload.get("unknownKey") or []
+        _show(
+            label,
+            True,
+            f"{len(self._config)} keys read"
+            + (f"; unknown to the charger: {', '.join(unknown)}" if unknown else ""),
+        )
+
+    def _config_selected(self) -> None:
+        rows = self.config_table.selectionModel().selectedRows()
+        if not rows:
+            return
+        key = self.config_table.item(rows[0].row(), 0).text()
+        value, readonly = self._config.get(key, (None, True))
+        self.config_key.setText(key)
+        self.config_value.setText(value or "")
+        self.config_value.setEnabled(not readonly)
+        self.config_apply.setEnabled(not readonly)
+        if readonly:
+            _show(self.config_result, False, f"{key} is read-only on this charger.")
+
+    def change_configuration(self) -> None:
+        key, value = self.config_key.text(), self.config_value.text().strip()
+        old, readonly = self._config.get(key, (None, True))
+        if readonly:
+            _show(self.config_result, False, f"{key} is read-only on this charger.")
+            return
+        problem = check_value(key, old, value)
+        if problem:
+            _show(self.config_result, False, problem)
+            return
+
+        def done(answer: Answer) -> None:
+            meaning = CHANGE_MEANINGS.get(answer.status, answer.detail or answer.status)
+            _show(self.config_result, answer.ok, f"{key} = {value}: {answer.status}, {meaning}")
+            if answer.ok:
+                self.read_configuration(announce=False)
+
+        self._run(
+            self.config_result,
+            lambda: self.commands.change_configuration(self.ident, key, value),  # type: ignore[union-attr]
+            done,
+        )
+
+    # -- charging profiles ---------------------------------------------------------
+
+    def _profiles_tab(self) -> QWidget:
+        page = QWidget()
+        self.profile_connector = QSpinBox(minimum=0, maximum=16, value=self.connector)
+        read = QPushButton("Read composite schedule")
+        read.clicked.connect(self.read_schedule)
+        self.schedule_result = _result_label()
+        axis = pg.DateAxisItem(orientation="bottom")
+        self.schedule_plot = pg.PlotWidget(axisItems={"bottom": axis})
+        self.schedule_plot.setBackground("w")
+        self.schedule_plot.showGrid(x=True, y=True, alpha=0.3)
+        self.schedule_plot.setLabel("left", "Limit", units="kW")
+        self.schedule_plot.setMouseEnabled(x=False, y=False)
+        self.schedule_curve = self.schedule_plot.plot([], [], pen=POWER_PEN, stepMode="center")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Connector (0: the whole charger)"))
+        top.addWidget(self.profile_connector)
+        top.addWidget(read)
+        top.addStretch(1)
+        layout = QVBoxLayout(page)
+        layout.addLayout(top)
+        layout.addWidget(self.schedule_plot, 1)
+        layout.addWidget(self.schedule_result)
+        return page
+
+    def read_schedule(self) -> None:
+        connector = self.profile_connector.value()
+        self._run(
+            self.schedule_result,
+            lambda: self.commands.get_composite_schedule(  # type: ignore[union-attr]
+                self.ident, connector, SCHEDULE_SECONDS, "W"
+            ),
+            self._show_schedule,
+        )
+
+    def _show_schedule(self, answer: Answer) -> None:
+        if not answer.ok:
+            _show(self.schedule_result, False, f"GetCompositeSchedule: {answer.detail}")
+            return
+        schedule = answer.payload.get("chargingSchedule") or {}
+        start_text = answer.payload.get("scheduleStart") or schedule.get("startSchedule")
+        try:
+            start = datetime.fromisoformat(str(start_text))
+        except ValueError:
+            _show(self.schedule_result, False, f"The charger sent no usable start: {start_text!r}")
+            return
+        duration = int(schedule.get("duration") or SCHEDULE_SECONDS)
+        periods = sorted(
+            (p for p in schedule.get("chargingSchedulePeriod", []) if isinstance(p, dict)),
+            key=lambda p: p.get("startPeriod", 0),
+        )
+        unit = schedule.get("chargingRateUnit", "W")
+        factor = 0.001 if unit == "W" else 0.69  # A on three phases of 230 V, in kW
+        xs = [(start + timedelta(seconds=int(p["startPeriod"]))).timestamp() for p in periods]
+        ys = [float(p["limit"]) * factor for p in periods]
+        if not xs:
+            _show(self.schedule_result, False, "The charger holds no schedule for this connector.")
+            return
+        xs.append((start + timedelta(seconds=duration)).timestamp())
+        self.schedule_curve.setData(np.array(xs), np.array(ys))
+        self.schedule_plot.setYRange(0, max(ys) * 1.15 + 0.1)
+        local = start.astimezone(self.tz)
+        _show(
+            self.schedule_result,
+            True,
+            f"{len(periods)} period(s) from {local:%H:%M} for {duration // 3600} h;"
+            f" lowest {min(ys):.1f} kW, highest {max(ys):.1f} kW",
+        )
+
+    # -- other commands ------------------------------------------------------------
+
+    def _commands_tab(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.trigger_message = QComboBox()
+        self.trigger_message.addItems(TRIGGERABLE)
+        trigger = QPushButton("Trigger")
+        trigger.clicked.connect(self.trigger)
+        row = QHBoxLayout()
+        row.addWidget(self.trigger_message, 1)
+        row.addWidget(trigger)
+        form.addRow("Ask the charger to send", row)
+        clear = QPushButton("Clear authorization cache")
+        clear.clicked.connect(self.clear_cache)
+        form.addRow(clear)
+        self.vendor_id = QLineEdit(placeholderText="vendorId, e.g. com.example")
+        self.message_id = QLineEdit(placeholderText="messageId (optional)")
+        self.data = QLineEdit(placeholderText="data (optional)")
+        transfer = QPushButton("DataTransfer")
+        transfer.clicked.connect(self.data_transfer)
+        form.addRow("Vendor", self.vendor_id)
+        form.addRow("Message", self.message_id)
+        form.addRow("Data", self.data)
+        form.addRow(transfer)
+        self.command_result = _result_label()
+        form.addRow(self.command_result)
+        return page
+
+    def _explain(self, action: str) -> Callable[[Answer], None]:
+        def done(answer: Answer) -> None:
+            extra = f" ({answer.detail})" if answer.detail and not answer.ok else ""
+            data = answer.payload.get("data") if action == "DataTransfer" else None
+            _show(
+                self.command_result,
+                answer.ok,
+                f"{action}: {answer.status}{extra}" + (f"; data: {data}" if data else ""),
+            )
+
+        return done
+
+    def trigger(self) -> None:
+        message = self.trigger_message.currentText()
+        connector = self.connector if message in ("MeterValues", "StatusNotification") else None
+        self._run(
+            self.command_result,
+            lambda: self.commands.trigger_message(self.ident, message, connector),  # type: ignore[union-attr]
+            self._explain(f"TriggerMessage {message}"),
+        )
+
+    def clear_cache(self) -> None:
+        self._run(
+            self.command_result,
+            lambda: self.commands.clear_cache(self.ident),  # type: ignore[union-attr]
+            self._explain("ClearCache"),
+        )
+
+    def data_transfer(self) -> None:
+        vendor = self.vendor_id.text().strip()
+        if not vendor or len(vendor) > 255:
+            _show(
+                self.command_result, False, "DataTransfer needs a vendorId of 1 to 255 characters."
+            )
+            return
+        message = self.message_id.text().strip()[:50] or None
+        data = self.data.text() or None
+        self._run(
+            self.command_result,
+            lambda: self.commands.data_transfer(self.ident, vendor, message, data),  # type: ignore[union-attr]
+            self._explain("DataTransfer"),
+        )

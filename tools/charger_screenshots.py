@@ -1,0 +1,173 @@
+"""Screenshots of a charger's tools: what its frames needed tolerated, its configuration
+editor and its charging profiles drawn as the composite schedule.
+
+A real central system on a throw-away database; a charger first sends a few quirky
+frames of the kinds seen in the field, then the simulated charger connects under the same
+id and answers the commands. Saves PNGs into docs/. Needs a display; on a server:
+
+    xvfb-run -a -s "-screen 0 1366x768x24" .venv/bin/python tools/charger_screenshots.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import qasync
+from PySide6.QtWidgets import QApplication
+from websockets.asyncio.client import connect
+
+from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.protocol import format_timestamp
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.database import open_database
+from evcms_desktop.store.models import Station, utcnow
+from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog
+from evcms_desktop.ui.theme import CONSOLE_STYLE
+
+log = logging.getLogger("charger_screenshots")
+
+ROOT = Path(__file__).resolve().parents[1]
+IDENT = "CP-07"
+LOCAL = ZoneInfo("Europe/London")  # the demo station's zone, where this charger's clock runs
+QUIRKY = [
+    (
+        "BootNotification",
+        {
+            "chargeBoxSerialNumber": "EVB1A22P2RI3N182341200100350795E5",
+            "chargePointModel": "EVlink Smart Wallbox",
+            "chargePointVendor": "Schneider Electric",
+            "firmwareVersion": "3.4.0.2",
+            "vendorSpecificInfo": {"wifi": "on"},
+        },
+    ),
+    (
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "Error", "status": "Available", "timestamp": "{local}"},
+    ),
+    (
+        "MeterValues",
+        {
+            "connectorId": 1,
+            "meterValue": [
+                {
+                    "timestamp": "{utc}",
+                    "sampledValue": [
+                        {"value": 604.213, "measurand": "Energy.Active.Import.Register"},
+                        {"value": "7400", "measurand": "Request.Energy", "unit": "Wh"},
+                    ],
+                }
+            ],
+        },
+    ),
+]
+PROFILE = {
+    "chargingProfileId": 7,
+    "stackLevel": 1,
+    "chargingProfilePurpose": "TxDefaultProfile",
+    "chargingProfileKind": "Absolute",
+    "chargingSchedule": {
+        "chargingRateUnit": "W",
+        "startSchedule": "{start}",
+        "chargingSchedulePeriod": [
+            {"startPeriod": 0, "limit": 11000},
+            {"startPeriod": 5400, "limit": 7400},
+            {"startPeriod": 10800, "limit": 3700},
+            {"startPeriod": 16200, "limit": 11000},
+        ],
+    },
+}
+
+
+async def quirky_frames(url: str) -> None:
+    now = utcnow()
+    fill = {
+        "{utc}": now.isoformat().replace("+00:00", "Z"),
+        "{local}": now.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    async with connect(f"{url}/{IDENT}") as ws:  # no subprotocol offered
+        for repeat in range(3):
+            for action, payload in QUIRKY:
+                text = json.dumps([2, f"{action}-{repeat}", action, payload])
+                for key, value in fill.items():
+                    text = text.replace(key, value)
+                await ws.send(text)
+                await ws.recv()
+
+
+async def until(predicate, timeout: float = 10) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("the screenshot's data did not arrive")
+        await asyncio.sleep(0.05)
+
+
+async def shoot(out: Path, data_dir: Path) -> None:
+    db = open_database(data_dir / "evcms.sqlite3", station_name="Riverside Car Park")
+    charger_admin.add_charger(IDENT, connectors=2)
+    cs = CentralSystem(
+        CsmsConfig(data_dir=data_dir, port=0, tick_seconds=0.2, probe_features=False), db
+    )
+    await cs.start()
+    box = ChargeBox(IDENT, f"ws://127.0.0.1:{cs.port}/ocpp")
+    try:
+        await quirky_frames(f"ws://127.0.0.1:{cs.port}/ocpp")
+        await box.connect()
+        await box.boot("Schneider Electric", "EVlink Smart Wallbox")
+        start = format_timestamp(utcnow().replace(second=0, microsecond=0))
+        profile = json.loads(json.dumps(PROFILE).replace("{start}", start))
+        await cs.commands.set_charging_profile(IDENT, 1, profile)
+        cs.tick()  # the deviation counts into the store
+        tz = station_calendar(Station.get()).tz
+        dialog = ChargerToolsDialog(IDENT, 1, cs.commands, tz)
+        dialog.resize(1100, 520)
+        dialog.show()
+        await asyncio.sleep(0.3)
+        dialog.load_deviations()
+        await asyncio.sleep(0.3)
+        dialog.grab().save(str(out / "charger-tolerated.png"))
+        dialog.tabs.setCurrentIndex(1)
+        dialog.read_configuration()
+        await until(lambda: dialog.config_table.rowCount() > 0)
+        dialog.config_table.selectRow(2)
+        dialog.config_value.setText("not-a-number")
+        dialog.change_configuration()
+        await asyncio.sleep(0.3)
+        dialog.grab().save(str(out / "charger-configuration.png"))
+        dialog.tabs.setCurrentIndex(2)
+        dialog.read_schedule()
+        await until(lambda: "period" in dialog.schedule_result.text())
+        await asyncio.sleep(0.3)
+        dialog.grab().save(str(out / "charger-profiles.png"))
+        dialog.close()
+    finally:
+        await box.close()
+        await cs.stop()
+        db.close()
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING)
+    app = QApplication(sys.argv)
+    app.setQuitOnLastWindowClosed(False)
+    app.setStyleSheet(CONSOLE_STYLE)
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    out = ROOT / "docs"
+    with tempfile.TemporaryDirectory() as tmp, loop:
+        loop.run_until_complete(shoot(out, Path(tmp)))
+    log.warning("Saved the charger screenshots into %s", out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
