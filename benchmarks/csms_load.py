@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from evcms_desktop.csms.listener import raise_open_file_limit  # noqa: E402
+from evcms_desktop.csms.protocol import websocket_url  # noqa: E402
 
 SAMPLES_PER_MESSAGE = 3
 
@@ -118,7 +119,7 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
         nonlocal ready, sent, acked, errors
         async with handshakes:
             ws = await connect(
-                f"ws://127.0.0.1:{args.port}/ocpp/BENCH-{i}",
+                f"{websocket_url(port=args.port)}/BENCH-{i}",
                 subprotocols=["ocpp1.6"],
                 compression=None,
                 ping_interval=None,

@@ -161,11 +161,11 @@ async def shoot(out: Path, warmup: float) -> None:
         session,
         commands=central.commands,
         approver=central.approve,
-        server_text=f"Listening on ws://0.0.0.0:{central.port}/ocpp/…",
+        server_text=f"Listening on {central.url('0.0.0.0')}/…",
     )
     window.resize(1600, 940)
     window.show()
-    url = f"ws://127.0.0.1:{central.port}/ocpp"
+    url = central.url()
     boxes = [
         ChargeBox(
             ident,

@@ -26,17 +26,15 @@ from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
 from evcms_desktop.store import driver_data
-from evcms_desktop.store.bookings import BookingService, SlotTakenError
+from evcms_desktop.store.bookings import BookingService, SlotTakenError, bookings_between
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.deviations import summarize
 from evcms_desktop.store.models import (
-    Booking,
-    ChargePoint,
-    ChargingTransaction,
     Connector,
     database_proxy,
     utcnow,
 )
+from evcms_desktop.store.sessions import latest_sessions
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import default_station, station_calendar
 
@@ -253,14 +251,8 @@ def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
     first = _date(args.date) if args.date else calendar.to_local(utcnow()).date()
     start = calendar.local_to_utc(first, time(0))
     end = start + timedelta(days=args.days)
-    rows = (
-        Booking.select(Booking, Connector, ChargePoint)
-        .join(Connector)
-        .join(ChargePoint)
-        .where((Booking.start < end) & (Booking.end > start))
-        .order_by(Booking.start)
-    )
-    if not rows.count():
+    rows = bookings_between(station, start, end)
+    if not rows:
         _out("No bookings.")
     for b in rows:
         s, e = calendar.to_local(b.start), calendar.to_local(b.end)
@@ -275,17 +267,10 @@ def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
 def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
     station = default_station()
     calendar = station_calendar(station)
-    query = (
-        ChargingTransaction.select(ChargingTransaction, ChargePoint)
-        .join(ChargePoint)
-        .order_by(ChargingTransaction.started_at.desc())
-        .limit(args.limit)
-    )
-    if args.active:
-        query = query.where(ChargingTransaction.state == "active")
-    if not query.count():
+    rows = latest_sessions(station, args.limit, running_only=args.active)
+    if not rows:
         _out("No sessions.")
-    for tx in query:
+    for tx in rows:
         started = calendar.to_local(tx.started_at)
         stopped = f"{calendar.to_local(tx.stopped_at):%H:%M}" if tx.stopped_at else "…"
         energy = f"{tx.energy_kwh:.3f} kWh" if tx.energy_kwh is not None else "running"

@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.csms.server import CsmsConfig
 from evcms_desktop.store.database import default_database_path
 from evcms_desktop.store.settings import DEFAULT_PING, ping_seconds
 
-DEFAULT_PORT = 9000
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
-DEFAULT_PATH_PREFIX = "/ocpp"
 
 
 @dataclass

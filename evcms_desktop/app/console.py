@@ -46,11 +46,7 @@ async def start_central(
     except OSError as exc:
         log.error("The central system could not listen: %s", exc)
         return None, f"Central system not listening: {exc.strerror or exc}", ""
-    cfg = central.config
-    scheme = "wss" if cfg.security_profile == 2 else "ws"
-    local = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
-    url = f"{scheme}://{local}:{central.port}{cfg.path_prefix}"
-    return central, f"Listening on {scheme}://{cfg.host}:{central.port}{cfg.path_prefix}/…", url
+    return central, f"Listening on {central.url(central.config.host)}/…", central.url()
 
 
 class StationScreens(QObject):

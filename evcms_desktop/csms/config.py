@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
+
 Clock = Callable[[], datetime]
 
 
@@ -16,8 +18,8 @@ Clock = Callable[[], datetime]
 class CsmsConfig:
     data_dir: Path
     host: str = "127.0.0.1"
-    port: int = 9000  # 0: any free port (see CentralSystem.port)
-    path_prefix: str = "/ocpp"
+    port: int = DEFAULT_PORT  # 0: any free port (see CentralSystem.port)
+    path_prefix: str = DEFAULT_PATH_PREFIX
     security_profile: int = 0  # 0 none, 1 Basic auth, 2 TLS + Basic auth
     tls_cert: Path | None = None
     tls_key: Path | None = None

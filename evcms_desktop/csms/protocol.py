@@ -67,6 +67,8 @@ log = logging.getLogger(__name__)
 
 OCPP_VERSION = "1.6"
 SUBPROTOCOL = "ocpp1.6"
+DEFAULT_PORT = 9000
+DEFAULT_PATH_PREFIX = "/ocpp"
 UNKNOWN_UNIQUE_ID = "-1"
 MAX_UNIQUE_ID_LENGTH = 36
 KNOWN_ACTIONS = frozenset(a.value for a in Action)
@@ -458,3 +460,14 @@ def parse_timestamp(text: str) -> datetime:
 
 def format_timestamp(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def websocket_url(
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    path_prefix: str = DEFAULT_PATH_PREFIX,
+    *,
+    tls: bool = False,
+) -> str:
+    """The endpoint chargers connect to, without the trailing /{chargePointId}."""
+    return f"{'wss' if tls else 'ws'}://{host}:{port}{path_prefix.rstrip('/')}"

@@ -30,6 +30,7 @@ from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
+from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.csms.replanner import Replanner
 from evcms_desktop.csms.session_timers import SessionTimers
 from evcms_desktop.csms.sessions import SessionLedger
@@ -115,13 +116,9 @@ class CentralSystem:
         loop = asyncio.get_running_loop()
         self._ticker = loop.create_task(self._tick_forever())
         self._queue_server = loop.create_task(self.command_queue.run_forever())
-        scheme = "wss" if self.config.security_profile == 2 else "ws"
         log.info(
-            "Central system listening on %s://%s:%d%s/{chargePointId} (security profile %d)",
-            scheme,
-            self.config.host,
-            self.port,
-            self.config.path_prefix,
+            "Central system listening on %s/{chargePointId} (security profile %d)",
+            self.url(self.config.host),
             self.config.security_profile,
         )
 
@@ -135,6 +132,13 @@ class CentralSystem:
         await self.writer.stop()
         self.deviations.flush()
         ChargePoint.update(connected=False).where(ChargePoint.connected).execute()
+
+    def url(self, host: str | None = None) -> str:
+        """The endpoint without the charger id; by default as reached on this machine."""
+        if host is None:
+            host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
+        tls = self.config.security_profile == 2
+        return websocket_url(host, self.port, self.config.path_prefix, tls=tls)
 
     def is_connected(self, charge_point_id: str) -> bool:
         return charge_point_id in self.listener.sessions

@@ -23,10 +23,15 @@ import peewee
 from evcms_desktop.csms.protocol import parse_timestamp
 from evcms_desktop.csms.writer import BatchWriter
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX, normalize_code
+from evcms_desktop.domain.readings import (
+    ENERGY_REGISTER,
+    WH_PER_KWH,
+    Quantity,
+    decode_sample,
+    session_energy_kwh,
+)
 from evcms_desktop.domain.tariff import (
     PriceBreakdown,
-    PricingRule,
-    availability_cost_multiplier,
 )
 from evcms_desktop.store.models import (
     Booking,
@@ -38,14 +43,10 @@ from evcms_desktop.store.models import (
     Station,
     TransactionState,
 )
+from evcms_desktop.store.sessions import session_price
 from evcms_desktop.store.stations import station_calendar, station_tariff
 
 log = logging.getLogger(__name__)
-
-ENERGY_REGISTER = "Energy.Active.Import.Register"
-POWER_IMPORT = "Power.Active.Import"
-SOC = "SoC"
-WH = Decimal(1000)
 
 
 class AuthStatus:
@@ -77,9 +78,7 @@ class OpenTransaction:
 
     @property
     def delivered_kwh(self) -> Decimal:
-        if self.energy_wh is None:
-            return Decimal(0)
-        return max(Decimal(repr(self.energy_wh)) - self.meter_start_wh, Decimal(0)) / WH
+        return session_energy_kwh(self.energy_wh, self.meter_start_wh) or Decimal(0)
 
     @property
     def target_met(self) -> bool:
@@ -302,6 +301,7 @@ class SessionLedger:
             at = parse_timestamp(item["timestamp"])
             for sample in item["sampled_value"]:
                 measurand = sample.get("measurand", ENERGY_REGISTER)
+                unit = sample.get("unit")
                 phase = sample.get("phase")
                 self.writer.add(
                     MeterValue,
@@ -312,24 +312,22 @@ class SessionLedger:
                         "timestamp": at,
                         "measurand": measurand,
                         "value": sample["value"],
-                        "unit": sample.get("unit"),
+                        "unit": unit,
                         "phase": phase,
                         "context": sample.get("context"),
                         "location": sample.get("location"),
                     },
                 )
                 samples += 1
-                if phase is not None:
+                reading = decode_sample(measurand, sample["value"], unit, phase)
+                if reading is None:
                     continue
-                number = _number(sample["value"])
-                if number is None:
-                    continue
-                unit = sample.get("unit")
-                if measurand == ENERGY_REGISTER:
-                    energy = number * 1000 if unit == "kWh" else number
-                elif measurand == POWER_IMPORT:
-                    power = number if unit == "kW" else number / 1000
-                elif measurand == SOC:
+                quantity, number = reading
+                if quantity is Quantity.ENERGY_WH:
+                    energy = number
+                elif quantity is Quantity.POWER_KW:
+                    power = number
+                else:
                     soc = number
         if tx is not None and linked is not None:
             tx.energy_wh = tx.energy_wh if energy is None else energy
@@ -366,7 +364,6 @@ class SessionLedger:
         self.writer.flush()  # the session record is final: its meter values go in first
         booking = tx.booking if tx.booking_id is not None else None
         station = booking.station if booking else cp.station
-        tariff = station_tariff(station)
         energy_wh = meter_stop - tx.meter_start_wh
         if energy_wh < 0:
             log.warning(
@@ -377,16 +374,15 @@ class SessionLedger:
                 tx.meter_start_wh,
             )
             energy_wh = 0
-        energy_kwh = Decimal(energy_wh) / WH
-        if booking is not None:
-            price = tariff.price(
-                energy_kwh, booking.acm, peak_on=booking.peak_on, rule=PricingRule(booking.rule)
-            )
-        else:
-            # Without a booking (an operator's remote start with another idTag) the
-            # session is priced as a free slot at the time it ran.
-            peak_on = station_calendar(station).is_peak_on(tx.started_at, timestamp)
-            price = tariff.price(energy_kwh, availability_cost_multiplier(False, peak_on))
+        energy_kwh = Decimal(energy_wh) / WH_PER_KWH
+        price = session_price(
+            station_tariff(station),
+            station_calendar(station),
+            booking,
+            energy_kwh,
+            tx.started_at,
+            timestamp,
+        )
         with self.db.atomic():
             tx.meter_stop_wh = meter_stop
             tx.stopped_at = timestamp
@@ -422,7 +418,7 @@ class SessionLedger:
             tx,
             tag_status,
             price,
-            currency=tariff.currency,
+            currency=station.currency,
             booking_code=booking.code if booking else None,
         )
 
@@ -434,10 +430,3 @@ class SessionLedger:
         if same_tag and tx.booking_id is not None:
             return AuthStatus.ACCEPTED
         return AuthStatus.INVALID
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None

@@ -11,6 +11,7 @@ import ssl
 from collections.abc import Sequence
 from pathlib import Path
 
+from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.simulator.chargebox import ChargeBox
 
 log = logging.getLogger("evcms_desktop.simulator")
@@ -24,8 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--url",
-        default="ws://127.0.0.1:9000/ocpp",
-        help="central system endpoint without the charge point id (ws://127.0.0.1:9000/ocpp)",
+        default=websocket_url(),
+        help=f"central system endpoint without the charge point id ({websocket_url()})",
     )
     parser.add_argument("--id", default="CP-1", help="charge point id (CP-1)")
     parser.add_argument(

@@ -25,6 +25,8 @@ from evcms_desktop.store.models import (
     BLOCKING_STATES,
     Booking,
     BookingState,
+    ChargePoint,
+    Connector,
     Station,
     utcnow,
 )
@@ -53,6 +55,22 @@ class BookingNotFoundError(LookupError):
 class DriverDetails:
     name: str | None = None
     contact: str | None = None
+
+
+def bookings_between(
+    station: Station, start: datetime, end: datetime, state: str | None = None
+) -> list[Booking]:
+    """The station's bookings that overlap [start, end), optionally of one state, by start."""
+    query = (
+        Booking.select(Booking, Connector, ChargePoint)
+        .join(Connector)
+        .join(ChargePoint)
+        .where((Booking.station == station) & (Booking.start < end) & (Booking.end > start))
+        .order_by(Booking.start)
+    )
+    if state:
+        query = query.where(Booking.state == state)
+    return list(query)
 
 
 def busy_intervals(
@@ -224,15 +242,3 @@ class BookingService:
         )
         log.info("Booking %s checked in", booking.code)
         return booking
-
-    def bookings_between(self, start: datetime, end: datetime) -> list[Booking]:
-        return list(
-            Booking.select()
-            .where(
-                (Booking.station == self.station)
-                & (Booking.start >= start - self.site().max_session)
-                & (Booking.start < end)
-                & (Booking.end > start)
-            )
-            .order_by(Booking.start)
-        )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from evcms_desktop.domain.peak import PeakCalendar, default_week
@@ -37,6 +37,14 @@ def station_calendar(station: Station) -> PeakCalendar:
     if station.peak_windows is None:
         return PeakCalendar(tz_name=station.timezone, week=default_week())
     return PeakCalendar.from_description(station.timezone, station.peak_windows)
+
+
+def local_day_bounds(station: Station, first: date, last: date) -> tuple[datetime, datetime]:
+    """UTC instants of local midnight on `first` and local midnight after `last`."""
+    tz = station_calendar(station).tz
+    start = datetime.combine(first, time(0), tz)
+    end = datetime.combine(last + timedelta(days=1), time(0), tz)
+    return start, end
 
 
 def bookable_connectors(station: Station) -> list[Connector]:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.simulator.chargebox import ChargeBox
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 class ChargeBoxWindow(QWidget):
     def __init__(
         self,
-        url: str = "ws://127.0.0.1:9000/ocpp",
+        url: str | None = None,  # None: the default endpoint on this machine
         ident: str = "CP-1",
         *,
         time_scale: float = 60.0,
@@ -49,7 +50,7 @@ class ChargeBoxWindow(QWidget):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False  # the widgets may be gone; late task output goes to the log
 
-        self.url_edit = QLineEdit(url)
+        self.url_edit = QLineEdit(url or websocket_url())
         self.ident_edit = QLineEdit(ident)
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)

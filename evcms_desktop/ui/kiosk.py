@@ -31,10 +31,10 @@ from evcms_desktop.domain.booking_codes import ID_TAG_MAX
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Booking, ChargingTransaction, TransactionState, utcnow
+from evcms_desktop.store.sessions import session_cost, session_energy
 from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.booking.flow import BookingFlow
 from evcms_desktop.ui.formatting import fmt_kwh, fmt_span, state_text
-from evcms_desktop.ui.models.sessions import session_cost, session_energy
 from evcms_desktop.ui.roles import Credentials
 from evcms_desktop.ui.theme import CONSOLE_STYLE, KIOSK_STYLE
 
@@ -66,7 +66,8 @@ def booking_status(service: BookingService, code: str) -> str:
     """What the driver sees for a booking ID: state, connector, time and cost so far."""
     booking: Booking = service.find(code)
     station = service.station
-    tz = station_calendar(station).tz
+    calendar = station_calendar(station)
+    tz = calendar.tz
     currency = station.currency
     tx = (
         ChargingTransaction.select()
@@ -83,7 +84,7 @@ def booking_status(service: BookingService, code: str) -> str:
         lines.append(f"Price when charged as booked: {format_money(booking.price_total, currency)}")
     elif tx.state == TransactionState.ACTIVE.value:
         energy = session_energy(tx) or Decimal(0)
-        so_far = session_cost(tx, station_tariff(station)) or Decimal(0)
+        so_far = session_cost(tx, station_tariff(station), calendar, utcnow())
         lines.append(f"Charging: {fmt_kwh(energy)}, {format_money(so_far, currency)} so far")
     else:
         energy = session_energy(tx)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
+from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.notices import OPERATOR_ACTION, record_notice
@@ -305,7 +306,7 @@ class MainWindow(QMainWindow):
     def open_simulator(self) -> ChargeBoxWindow:
         offline = [r.ident for r in self.chargers_model.rows() if not r.connected and not r.pending]
         window = ChargeBoxWindow(
-            url=self.ocpp_url or "ws://127.0.0.1:9000/ocpp", ident=offline[0] if offline else "CP-1"
+            url=self.ocpp_url or websocket_url(), ident=offline[0] if offline else "CP-1"
         )
         window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         window.destroyed.connect(lambda: self.simulators.remove(window))

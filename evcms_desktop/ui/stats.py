@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 from evcms_desktop.domain.peak import PeakCalendar
+from evcms_desktop.store.bookings import bookings_between
 from evcms_desktop.store.models import (
     Booking,
     BookingState,
@@ -15,9 +16,8 @@ from evcms_desktop.store.models import (
     Station,
     TransactionState,
 )
-from evcms_desktop.store.stations import station_calendar
-from evcms_desktop.ui.models.bookings import bookings_between, local_day_bounds
-from evcms_desktop.ui.models.sessions import session_energy, sessions_between
+from evcms_desktop.store.sessions import session_energy, sessions_between
+from evcms_desktop.store.stations import local_day_bounds, station_calendar
 
 
 @dataclass(frozen=True)

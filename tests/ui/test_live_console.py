@@ -15,7 +15,6 @@ from evcms_desktop.store.models import ChargePoint, ChargingTransaction, utcnow
 from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
 from evcms_desktop.ui.dialogs.remote_start import RemoteStartDialog
 from evcms_desktop.ui.main_window import MainWindow
-from evcms_desktop.ui.models.chargers import COL_BOOKING, COL_STATUS
 from evcms_desktop.ui.roles import Role, Session
 from tests.ui.conftest import run
 
@@ -37,7 +36,7 @@ def box(qtbot, central):
 def _cell(window, column, ident="CP-A", number=1):
     model = window.chargers_model
     i = model.row_index(ident, number)
-    return None if i is None else model.index(i, column).data()
+    return None if i is None else model.index(i, model.column(column)).data()
 
 
 def test_remote_start_and_stop_from_the_console(qtbot, db, station, bus, central, box, credentials):
@@ -60,7 +59,7 @@ def test_remote_start_and_stop_from_the_console(qtbot, db, station, bus, central
             await box.status(connector, "Available")
 
     run(qtbot, plug_in())
-    qtbot.waitUntil(lambda: _cell(window, COL_STATUS) == "Available", timeout=5000)
+    qtbot.waitUntil(lambda: _cell(window, "Status") == "Available", timeout=5000)
     assert ChargePoint.get(ChargePoint.ident == "CP-A").connected
 
     row_cp = booking.connector.charge_point.ident, booking.connector.number
@@ -75,8 +74,8 @@ def test_remote_start_and_stop_from_the_console(qtbot, db, station, bus, central
         dialog.ok.click()
     assert started.args[0].status == "Accepted"
 
-    qtbot.waitUntil(lambda: _cell(window, COL_STATUS, *row_cp) == "Charging", timeout=10_000)
-    qtbot.waitUntil(lambda: _cell(window, COL_BOOKING, *row_cp) == booking.code, timeout=5000)
+    qtbot.waitUntil(lambda: _cell(window, "Status", *row_cp) == "Charging", timeout=10_000)
+    qtbot.waitUntil(lambda: _cell(window, "Booking", *row_cp) == booking.code, timeout=5000)
     qtbot.waitUntil(
         lambda: (window.chargers_model.row_for(*row_cp).power_kw or 0) > 0, timeout=5000
     )
@@ -97,8 +96,8 @@ def test_remote_start_and_stop_from_the_console(qtbot, db, station, bus, central
         ),
         timeout=10_000,
     )
-    qtbot.waitUntil(lambda: _cell(window, COL_BOOKING, *row_cp) == "–", timeout=5000)
-    qtbot.waitUntil(lambda: _cell(window, COL_STATUS, *row_cp) == "Finishing", timeout=5000)
+    qtbot.waitUntil(lambda: _cell(window, "Booking", *row_cp) == "–", timeout=5000)
+    qtbot.waitUntil(lambda: _cell(window, "Status", *row_cp) == "Finishing", timeout=5000)
     tx = ChargingTransaction.get()
     assert tx.stop_reason == "Remote"
     assert tx.price_total is not None

@@ -18,7 +18,6 @@ from evcms_desktop.store.models import (
 )
 from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
-from evcms_desktop.ui.models.chargers import COL_POWER, COL_SOC, COL_STATUS
 from evcms_desktop.ui.roles import Role
 from tests.conftest import NOW
 from tests.ui.conftest import FakeCommands
@@ -42,7 +41,7 @@ def _charging(station, ident="CP-A", number=1) -> ChargingTransaction:
 
 def _cell(window, ident, number, column):
     model = window.chargers_model
-    return model.index(model.row_index(ident, number), column).data()
+    return model.index(model.row_index(ident, number), model.column(column)).data()
 
 
 def test_chargers_rows_change_in_place_and_notifications_arrive(
@@ -51,7 +50,7 @@ def test_chargers_rows_change_in_place_and_notifications_arrive(
     window = window_factory()
     model = window.chargers_model
     assert [r.label for r in model.rows()] == ["CP-A #1", "CP-A #2", "CP-B #1", "CP-B #2"]
-    assert _cell(window, "CP-A", 1, COL_STATUS) == "Offline"
+    assert _cell(window, "CP-A", 1, "Status") == "Offline"
     resets = []
     model.modelReset.connect(lambda: resets.append(1))
 
@@ -76,10 +75,10 @@ def test_chargers_rows_change_in_place_and_notifications_arrive(
     )
     with qtbot.waitSignal(model.dataChanged, timeout=2000):
         pass
-    qtbot.waitUntil(lambda: _cell(window, "CP-A", 1, COL_STATUS) == "Charging")
-    assert _cell(window, "CP-B", 1, COL_STATUS) == "Offline"
+    qtbot.waitUntil(lambda: _cell(window, "CP-A", 1, "Status") == "Charging")
+    assert _cell(window, "CP-B", 1, "Status") == "Offline"
     assert resets == []  # updated in place
-    background = model.index(model.row_index("CP-A", 1), COL_STATUS).data(
+    background = model.index(model.row_index("CP-A", 1), model.column("Status")).data(
         Qt.ItemDataRole.BackgroundRole
     )
     assert background.name() == "#d6e8ff"
@@ -108,8 +107,8 @@ def test_live_meter_values_fill_the_row_and_the_chart(qtbot, station, bus, windo
                 NOW + timedelta(seconds=i),
             )
         )
-    qtbot.waitUntil(lambda: _cell(window, "CP-A", 1, COL_SOC) == "52 %")
-    assert _cell(window, "CP-A", 1, COL_POWER) == "7.4 kW"
+    qtbot.waitUntil(lambda: _cell(window, "CP-A", 1, "SoC") == "52 %")
+    assert _cell(window, "CP-A", 1, "kW") == "7.4 kW"
     assert window.chargers_model.row_for("CP-A", 1).energy_kwh == 2.5
 
     def soc_points():
@@ -241,7 +240,7 @@ def test_pending_charger_is_approved_by_an_operator(qtbot, station, window_facto
     window.chargers.select("CP-NEW", 0)
     approve = window.chargers.panel.buttons["approve"]
     assert approve.isVisibleTo(window.chargers.panel)
-    assert _cell(window, "CP-NEW", 0, COL_STATUS) == "Pending approval"
+    assert _cell(window, "CP-NEW", 0, "Status") == "Pending approval"
     qtbot.mouseClick(approve, Qt.MouseButton.LeftButton)
     confirm = window.actions.dialog
     assert isinstance(confirm, ConfirmDialog)

@@ -17,13 +17,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from evcms_desktop.csms.events import CsmsEvent
-from evcms_desktop.store.models import (
-    ChargePoint,
-    ChargingTransaction,
-    MeterValue,
-    TransactionState,
-    utcnow,
-)
+from evcms_desktop.store.models import utcnow
+from evcms_desktop.store.sessions import stored_samples
 from evcms_desktop.ui.theme import POWER_PEN, SOC_PEN
 
 Key = tuple[str, int]
@@ -61,42 +56,6 @@ class MeterHistory:
             return empty, empty, empty
         data = np.asarray(samples, dtype=float)
         return data[:, 0], data[:, 1], data[:, 2]
-
-
-def stored_samples(ident: str, connector: int, since: datetime) -> list[tuple[float, float, float]]:
-    """The running transaction's stored power and SoC samples since `since`."""
-    tx = (
-        ChargingTransaction.select()
-        .join(ChargePoint)
-        .where(
-            (ChargePoint.ident == ident)
-            & (ChargingTransaction.connector_number == connector)
-            & (ChargingTransaction.state == TransactionState.ACTIVE.value)
-        )
-        .first()
-    )
-    if tx is None:
-        return []
-    by_time: dict[float, list[float]] = {}
-    for mv in (
-        MeterValue.select()
-        .where(
-            (MeterValue.transaction == tx)
-            & (MeterValue.timestamp >= since)
-            & (MeterValue.measurand.in_(["Power.Active.Import", "SoC"]))
-        )
-        .order_by(MeterValue.timestamp)
-    ):
-        slot = by_time.setdefault(mv.timestamp.timestamp(), [np.nan, np.nan])
-        try:
-            number = float(mv.value)
-        except ValueError:
-            continue
-        if mv.measurand == "SoC":
-            slot[1] = number
-        else:
-            slot[0] = number if mv.unit == "kW" else number / 1000
-    return [(t, p, s) for t, (p, s) in sorted(by_time.items())]
 
 
 class LiveMeterChart(QWidget):

@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QColor
 
 from evcms_desktop.domain.tariff import format_money
-from evcms_desktop.store.models import Booking, ChargePoint, Connector, Station
-from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.store.bookings import bookings_between
+from evcms_desktop.store.models import Booking, Station
+from evcms_desktop.store.stations import local_day_bounds, station_calendar
 from evcms_desktop.ui.formatting import DASH, fmt_datetime, fmt_kw, fmt_kwh, fmt_time, state_text
 from evcms_desktop.ui.models.table import Column, RecordTableModel
 from evcms_desktop.ui.theme import BOOKING_COLOURS
 
 PLAN_NAMES = {0: "As asked", 1: "1 Duration", 2: "2 Power", 3: "3 Duration Eco", 4: "4 Power Eco"}
-
-
-def local_day_bounds(station: Station, first: date, last: date) -> tuple[datetime, datetime]:
-    """UTC instants of local midnight on `first` and local midnight after `last`."""
-    tz = station_calendar(station).tz
-    start = datetime.combine(first, time(0), tz)
-    end = datetime.combine(last + timedelta(days=1), time(0), tz)
-    return start, end
-
-
-def bookings_between(
-    station: Station, start: datetime, end: datetime, state: str | None = None
-) -> list[Booking]:
-    query = (
-        Booking.select(Booking, Connector, ChargePoint)
-        .join(Connector)
-        .join(ChargePoint)
-        .where((Booking.station == station) & (Booking.start < end) & (Booking.end > start))
-        .order_by(Booking.start)
-    )
-    if state:
-        query = query.where(Booking.state == state)
-    return list(query)
 
 
 class BookingsModel(RecordTableModel[Booking]):

@@ -14,16 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import peewee
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QModelIndex,
-    QObject,
-    QPersistentModelIndex,
-    Qt,
-    QTimer,
-)
+from PySide6.QtCore import QObject, QTimer
 
 from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.domain.readings import session_energy_kwh
 from evcms_desktop.store.models import (
     Booking,
     ChargePoint,
@@ -43,38 +37,11 @@ from evcms_desktop.ui.formatting import (
     fmt_kwh,
     fmt_percent,
 )
-from evcms_desktop.ui.models import ROW_ROLE, SORT_ROLE
+from evcms_desktop.ui.models.table import Column, RecordTableModel
 from evcms_desktop.ui.theme import status_colours
 
 log = logging.getLogger(__name__)
 
-Index = QModelIndex | QPersistentModelIndex
-
-COLUMNS = (
-    "Charger",
-    "Connector",
-    "Connection",
-    "Status",
-    "kW",
-    "Session kWh",
-    "SoC",
-    "Elapsed",
-    "Booking",
-    "Last message",
-)
-(
-    COL_CHARGER,
-    COL_CONNECTOR,
-    COL_CONNECTION,
-    COL_STATUS,
-    COL_POWER,
-    COL_ENERGY,
-    COL_SOC,
-    COL_ELAPSED,
-    COL_BOOKING,
-    COL_LAST,
-) = range(len(COLUMNS))
-NUMERIC = {COL_POWER, COL_ENERGY, COL_SOC, COL_ELAPSED}
 
 # Events after which a connector's session is read again from the store. The central
 # system writes in batches, so the read waits for the next flush of this model.
@@ -136,16 +103,14 @@ def _session_fields(tx: ChargingTransaction | None) -> dict[str, Any]:
             "energy_kwh": None,
             "soc": None,
         }
-    energy = None
-    if tx.last_energy_wh is not None:
-        energy = max(0.0, (tx.last_energy_wh - tx.meter_start_wh) / 1000)
+    energy = session_energy_kwh(tx.last_energy_wh, tx.meter_start_wh)
     return {
         "transaction_id": tx.id,
         "meter_start_wh": float(tx.meter_start_wh),
         "started_at": tx.started_at,
         "booking_code": tx.booking.code if tx.booking_id else tx.id_tag,
         "power_kw": tx.last_power_kw,
-        "energy_kwh": energy,
+        "energy_kwh": None if energy is None else float(energy),
         "soc": tx.last_soc,
     }
 
@@ -193,7 +158,22 @@ def load_rows(station: Station) -> list[ChargerRow]:
     return rows
 
 
-class ChargersModel(QAbstractTableModel):
+def _status_text(row: ChargerRow) -> str:
+    status = row.shown_status
+    if row.error_code not in ("NoError", "") and row.connected:
+        status = f"{status} ({row.error_code})"
+    return status
+
+
+def _status_tooltip(row: ChargerRow) -> str | None:
+    return f"{row.shown_status} (error code {row.error_code})" if row.error_code else None
+
+
+def _when_charging(text: Callable[[ChargerRow], str]) -> Callable[[ChargerRow], str]:
+    return lambda row: text(row) if row.charging else DASH
+
+
+class ChargersModel(RecordTableModel[ChargerRow]):
     FLUSH_MS = 250
 
     def __init__(
@@ -202,113 +182,84 @@ class ChargersModel(QAbstractTableModel):
         clock: Callable[[], datetime] = utcnow,
         parent: QObject | None = None,
     ) -> None:
-        super().__init__(parent)
         self.station = station
         self.clock = clock
         self.tz = station_calendar(station).tz
-        self._rows: list[ChargerRow] = []
+        super().__init__(self._columns(), parent)
         self._index: dict[tuple[str, int], int] = {}
         self._dirty: set[int] = set()
         self._stale: set[int] = set()
         self._reload_wanted = False
         self._flush = QTimer(self, interval=self.FLUSH_MS, singleShot=True)
         self._flush.timeout.connect(self._flush_changes)
+        self._elapsed_column = self.column("Elapsed")
         self._tick = QTimer(self, interval=1000)
         self._tick.timeout.connect(self._tick_elapsed)
         self._tick.start()
         self.reload()
 
-    # Qt model interface
-    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+    def _columns(self) -> list[Column[ChargerRow]]:
+        def elapsed_seconds(row: ChargerRow) -> float:
+            elapsed = self._elapsed(row)
+            return elapsed.total_seconds() if elapsed else 0.0
 
-    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return COLUMNS[section]
-        return None
-
-    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        row = self._rows[index.row()]
-        col = index.column()
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(row, col)
-        if role == SORT_ROLE:
-            return self._sort_value(row, col)
-        if role == ROW_ROLE:
-            return row
-        if col == COL_STATUS and role in (
-            Qt.ItemDataRole.BackgroundRole,
-            Qt.ItemDataRole.ForegroundRole,
-        ):
-            background, text = status_colours(row.shown_status)
-            return background if role == Qt.ItemDataRole.BackgroundRole else text
-        if role == Qt.ItemDataRole.TextAlignmentRole and col in NUMERIC:
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ToolTipRole and col == COL_STATUS and row.error_code:
-            return f"{row.shown_status} (error code {row.error_code})"
-        return None
+        return [
+            Column("Charger", lambda r: r.ident),
+            Column(
+                "Connector",
+                lambda r: DASH if r.connector == 0 else str(r.connector),
+                lambda r: r.connector,
+            ),
+            Column("Connection", lambda r: "Online" if r.connected else "Offline"),
+            Column(
+                "Status",
+                _status_text,
+                colour=lambda r: status_colours(r.shown_status)[1],
+                background=lambda r: status_colours(r.shown_status)[0],
+                tooltip=_status_tooltip,
+            ),
+            Column(
+                "kW",
+                _when_charging(lambda r: fmt_kw(r.power_kw)),
+                lambda r: r.power_kw or 0.0,
+                True,
+            ),
+            Column(
+                "Session kWh",
+                _when_charging(lambda r: fmt_kwh(r.energy_kwh)),
+                lambda r: r.energy_kwh or 0.0,
+                True,
+            ),
+            Column(
+                "SoC",
+                _when_charging(lambda r: fmt_percent(r.soc)),
+                lambda r: r.soc if r.soc is not None else -1.0,
+                True,
+            ),
+            Column(
+                "Elapsed",
+                _when_charging(lambda r: fmt_duration(self._elapsed(r))),
+                elapsed_seconds,
+                True,
+            ),
+            Column("Booking", lambda r: r.booking_code or DASH),
+            Column(
+                "Last message",
+                lambda r: fmt_clock(r.last_message_at, self.tz),
+                lambda r: r.last_message_at.timestamp() if r.last_message_at else 0.0,
+            ),
+        ]
 
     def _elapsed(self, row: ChargerRow) -> timedelta | None:
         return None if row.started_at is None else self.clock() - row.started_at
 
-    def _text(self, row: ChargerRow, col: int) -> str:
-        match col:
-            case 0:
-                return row.ident
-            case 1:
-                return DASH if row.connector == 0 else str(row.connector)
-            case 2:
-                return "Online" if row.connected else "Offline"
-            case 3:
-                status = row.shown_status
-                if row.error_code not in ("NoError", "") and row.connected:
-                    status = f"{status} ({row.error_code})"
-                return status
-            case 4:
-                return fmt_kw(row.power_kw) if row.charging else DASH
-            case 5:
-                return fmt_kwh(row.energy_kwh) if row.charging else DASH
-            case 6:
-                return fmt_percent(row.soc) if row.charging else DASH
-            case 7:
-                return fmt_duration(self._elapsed(row)) if row.charging else DASH
-            case 8:
-                return row.booking_code or DASH
-            case _:
-                return fmt_clock(row.last_message_at, self.tz)
-
-    def _sort_value(self, row: ChargerRow, col: int) -> Any:
-        match col:
-            case 1:
-                return row.connector
-            case 4:
-                return row.power_kw or 0.0
-            case 5:
-                return row.energy_kwh or 0.0
-            case 6:
-                return row.soc if row.soc is not None else -1.0
-            case 7:
-                elapsed = self._elapsed(row)
-                return elapsed.total_seconds() if elapsed else 0.0
-            case 9:
-                return row.last_message_at.timestamp() if row.last_message_at else 0.0
-            case _:
-                return self._text(row, col)
-
     # Access
     def rows(self) -> list[ChargerRow]:
-        return list(self._rows)
+        return self.records()
 
     def row_for(self, ident: str, connector: int) -> ChargerRow | None:
         i = self._index.get((ident, connector))
-        return None if i is None else self._rows[i]
+        return None if i is None else self._records[i]
 
     def row_index(self, ident: str, connector: int) -> int | None:
         return self._index.get((ident, connector))
@@ -318,26 +269,26 @@ class ChargersModel(QAbstractTableModel):
         """Re-read everything; rows stay in place when the set of connectors is unchanged."""
         self._reload_wanted = False
         rows = load_rows(self.station)
-        if [r.key for r in rows] == [r.key for r in self._rows]:
-            previous = self._rows
-            self._rows = [
+        if [r.key for r in rows] == [r.key for r in self._records]:
+            previous = self._records
+            self._records = [
                 replace(new, last_message_at=new.last_message_at or old.last_message_at)
                 for new, old in zip(rows, previous, strict=True)
             ]
             if rows:
-                self.dataChanged.emit(self.index(0, 0), self.index(len(rows) - 1, len(COLUMNS) - 1))
+                self.dataChanged.emit(
+                    self.index(0, 0), self.index(len(rows) - 1, len(self.columns) - 1)
+                )
             return
-        self.beginResetModel()
-        self._rows = rows
         self._index = {r.key: i for i, r in enumerate(rows)}
-        self.endResetModel()
+        self.set_records(rows)
 
     def _update(self, i: int, **changes: Any) -> None:
-        self._rows[i] = replace(self._rows[i], **changes)
+        self._records[i] = replace(self._records[i], **changes)
         self._dirty.add(i)
 
     def _rows_of(self, ident: str) -> list[int]:
-        return [i for i, r in enumerate(self._rows) if r.ident == ident]
+        return [i for i, r in enumerate(self._records) if r.ident == ident]
 
     def apply(self, event: CsmsEvent) -> None:
         """Fold one central-system event into the rows."""
@@ -398,21 +349,22 @@ class ChargersModel(QAbstractTableModel):
         self._schedule()
 
     def _apply_meter(self, i: int, data: dict[str, Any]) -> None:
-        row = self._rows[i]
+        row = self._records[i]
         changes: dict[str, Any] = {"connected": True}
         if data.get("power_kw") is not None:
             changes["power_kw"] = float(data["power_kw"])
         if data.get("soc") is not None:
             changes["soc"] = float(data["soc"])
         if data.get("energy_wh") is not None:  # the meter register, not the session's energy
-            changes["energy_kwh"] = max(0.0, float(data["energy_wh"]) - row.meter_start_wh) / 1000
+            energy = session_energy_kwh(float(data["energy_wh"]), row.meter_start_wh)
+            changes["energy_kwh"] = None if energy is None else float(energy)
         tx_id = data.get("transaction_id")
         if tx_id is not None and tx_id != row.transaction_id:
             self._stale.add(i)
         self._update(i, **changes)
 
     def _refresh_from_store(self, i: int) -> None:
-        row = self._rows[i]
+        row = self._records[i]
         connector = Connector.get_or_none(Connector.id == row.connector_id)
         if connector is None:
             self._reload_wanted = True
@@ -453,11 +405,12 @@ class ChargersModel(QAbstractTableModel):
             return
         first, last = min(self._dirty), max(self._dirty)
         self._dirty.clear()
-        self.dataChanged.emit(self.index(first, 0), self.index(last, len(COLUMNS) - 1))
+        self.dataChanged.emit(self.index(first, 0), self.index(last, len(self.columns) - 1))
 
     def _tick_elapsed(self) -> None:
-        charging = [i for i, r in enumerate(self._rows) if r.charging]
+        charging = [i for i, r in enumerate(self._records) if r.charging]
         if charging:
             self.dataChanged.emit(
-                self.index(min(charging), COL_ELAPSED), self.index(max(charging), COL_ELAPSED)
+                self.index(min(charging), self._elapsed_column),
+                self.index(max(charging), self._elapsed_column),
             )

@@ -8,64 +8,14 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import peewee
 from PySide6.QtCore import QObject
 
-from evcms_desktop.domain.tariff import PricingRule, Tariff, format_money
-from evcms_desktop.store.models import (
-    Booking,
-    ChargePoint,
-    ChargingTransaction,
-    Station,
-    TransactionState,
-    utcnow,
-)
+from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.store.models import ChargingTransaction, Station, utcnow
+from evcms_desktop.store.sessions import is_running, session_cost, session_energy, sessions_between
 from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.formatting import DASH, fmt_datetime, fmt_duration, fmt_kwh, fmt_time
 from evcms_desktop.ui.models.table import Column, RecordTableModel
-
-
-def session_energy(tx: ChargingTransaction) -> Decimal | None:
-    if tx.energy_kwh is not None:
-        return tx.energy_kwh
-    if tx.last_energy_wh is not None:
-        return Decimal(str(max(0.0, tx.last_energy_wh - tx.meter_start_wh))) / 1000
-    return None
-
-
-def session_cost(tx: ChargingTransaction, tariff: Tariff) -> Decimal | None:
-    """The final price of a finished session; for a running booked one, its price so far
-    (Eq. 8 on the energy metered until now, with the booking's multiplier and rule)."""
-    if tx.price_total is not None:
-        return tx.price_total
-    if tx.booking_id is None:
-        return None
-    energy = session_energy(tx) or Decimal(0)
-    booking = tx.booking
-    rule = PricingRule(booking.rule)
-    return tariff.price(energy, booking.acm, peak_on=booking.peak_on, rule=rule).total
-
-
-def is_running(tx: ChargingTransaction) -> bool:
-    return tx.state == TransactionState.ACTIVE.value
-
-
-def sessions_between(station: Station, start: datetime, end: datetime) -> list[ChargingTransaction]:
-    return list(
-        ChargingTransaction.select(ChargingTransaction, ChargePoint, Booking)
-        .join(ChargePoint)
-        .switch(ChargingTransaction)
-        .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
-        .where(
-            (ChargePoint.station == station)
-            & (ChargingTransaction.started_at < end)
-            & (
-                (ChargingTransaction.stopped_at.is_null())
-                | (ChargingTransaction.stopped_at >= start)
-            )
-        )
-        .order_by(ChargingTransaction.started_at.desc())
-    )
 
 
 class SessionsModel(RecordTableModel[ChargingTransaction]):
@@ -77,7 +27,8 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
     ) -> None:
         self.station = station
         self.clock = clock
-        self.tz = station_calendar(station).tz
+        self.calendar = station_calendar(station)
+        self.tz = self.calendar.tz
         self.tariff = station_tariff(station)
         tz = self.tz
         super().__init__(
@@ -104,20 +55,18 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
                     lambda t: session_energy(t) or 0,
                     True,
                 ),
-                Column("Cost", self.cost_text, lambda t: self.cost(t) or 0, True),
+                Column("Cost", self.cost_text, self.cost, True),
                 Column("Booking", lambda t: t.booking.code if t.booking_id else DASH),
                 Column("Stop reason", lambda t: t.stop_reason or DASH),
             ],
             parent,
         )
 
-    def cost(self, tx: ChargingTransaction) -> Decimal | None:
-        return session_cost(tx, self.tariff)
+    def cost(self, tx: ChargingTransaction) -> Decimal:
+        return session_cost(tx, self.tariff, self.calendar, self.clock())
 
     def cost_text(self, tx: ChargingTransaction) -> str:
         cost = self.cost(tx)
-        if cost is None:
-            return DASH
         money = format_money(cost, self.station.currency)
         return f"{money} so far" if is_running(tx) else money
 

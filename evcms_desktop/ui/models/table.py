@@ -21,7 +21,9 @@ class Column(Generic[T]):
     text: Callable[[T], str]
     sort: Callable[[T], Any] | None = None
     numeric: bool = False
-    colour: Callable[[T], QColor | None] | None = None
+    colour: Callable[[T], QColor | None] | None = None  # the text's
+    background: Callable[[T], QColor | None] | None = None
+    tooltip: Callable[[T], str | None] | None = None
 
 
 class RecordTableModel(QAbstractTableModel, Generic[T]):
@@ -56,9 +58,17 @@ class RecordTableModel(QAbstractTableModel, Generic[T]):
             return record
         if role == Qt.ItemDataRole.ForegroundRole and column.colour:
             return column.colour(record)
+        if role == Qt.ItemDataRole.BackgroundRole and column.background:
+            return column.background(record)
+        if role == Qt.ItemDataRole.ToolTipRole and column.tooltip:
+            return column.tooltip(record)
         if role == Qt.ItemDataRole.TextAlignmentRole and column.numeric:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def column(self, title: str) -> int:
+        """The number of the column with this title."""
+        return next(i for i, c in enumerate(self.columns) if c.title == title)
 
     def records(self) -> list[T]:
         return list(self._records)

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 from evcms_desktop.ui.actions import ConnectorActions, Outcome
 from evcms_desktop.ui.charts.meter import LiveMeterChart
 from evcms_desktop.ui.models import ROW_ROLE, SORT_ROLE
-from evcms_desktop.ui.models.chargers import COL_STATUS, ChargerRow, ChargersModel
+from evcms_desktop.ui.models.chargers import ChargerRow, ChargersModel
 
 
 class ActionsPanel(QWidget):
@@ -107,7 +107,7 @@ class ChargersView(QWidget):
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(COL_STATUS, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(model.column("Status"), QHeaderView.ResizeMode.ResizeToContents)
         self.table.verticalHeader().setDefaultSectionSize(28)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self._kept: tuple[str, int] | None = None

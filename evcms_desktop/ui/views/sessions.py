@@ -19,9 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.store.models import Station, utcnow
-from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.store.stations import local_day_bounds, station_calendar
 from evcms_desktop.ui.formatting import local_qdate
-from evcms_desktop.ui.models.bookings import local_day_bounds
 from evcms_desktop.ui.models.sessions import SessionsModel
 from evcms_desktop.ui.views.tables import sortable_table
 

@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.protocol import DEFAULT_PORT
 from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.store import driver_data
@@ -271,7 +272,7 @@ class SettingsView(QWidget):
         for day in WEEKDAYS:
             self.peak[day].setText(", ".join(described.get(day, [])))
         server = server_settings()
-        self.port.setValue(int(server.get("port", 9000)))
+        self.port.setValue(int(server.get("port", DEFAULT_PORT)))
         self.profile.setCurrentIndex(int(server.get("security_profile", 0)))
         self.tls_cert.setText(server.get("tls_cert") or "")
         self.tls_key.setText(server.get("tls_key") or "")

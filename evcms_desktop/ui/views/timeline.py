@@ -10,10 +10,10 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from evcms_desktop.store.bookings import bookings_between
 from evcms_desktop.store.models import Booking, BookingState, Station, utcnow
 from evcms_desktop.store.stations import bookable_connectors, station_calendar
 from evcms_desktop.ui.formatting import fmt_time, state_text
-from evcms_desktop.ui.models.bookings import bookings_between
 from evcms_desktop.ui.theme import BOOKING_COLOURS, NOW_LINE, PEAK_SHADE
 
 LABEL_WIDTH = 96

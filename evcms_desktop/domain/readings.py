@@ -1,0 +1,56 @@
+"""Meter readings: an OCPP sampled value (measurand, value, unit, phase) as the energy
+register in Wh, the power in kW or the state of charge in %, and a session's energy.
+
+One decoding for the central system's live path, the chart's read-back and the tables.
+Per-phase samples are skipped: a charger that sends L1, L2 and L3 also sends the total
+(or the total is what the register says), and a phase's power is not the connector's.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from decimal import Decimal
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6's default measurand
+POWER_IMPORT = "Power.Active.Import"
+SOC = "SoC"
+WH_PER_KWH = Decimal(1000)
+
+
+class Quantity(enum.Enum):
+    ENERGY_WH = "energy_wh"
+    POWER_KW = "power_kw"
+    SOC = "soc"
+
+
+def decode_sample(
+    measurand: str | None, value: str, unit: str | None = None, phase: str | None = None
+) -> tuple[Quantity, float] | None:
+    """What one sampled value says, or None when it is per phase, another measurand, or
+    not a finite number."""
+    if phase is not None:
+        return None
+    measurand = measurand or ENERGY_REGISTER
+    if measurand not in (ENERGY_REGISTER, POWER_IMPORT, SOC):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(number):
+        return None
+    if measurand == ENERGY_REGISTER:
+        return Quantity.ENERGY_WH, number * 1000 if unit == "kWh" else number
+    if measurand == POWER_IMPORT:
+        return Quantity.POWER_KW, number if unit == "kW" else number / 1000
+    return Quantity.SOC, number
+
+
+def session_energy_kwh(register_wh: float | None, meter_start_wh: float) -> Decimal | None:
+    """The energy a session has delivered: the register's last reading since its start
+    (never below zero), or None before any reading."""
+    if register_wh is None:
+        return None
+    delivered = Decimal(repr(float(register_wh))) - Decimal(repr(float(meter_start_wh)))
+    return max(delivered, Decimal(0)) / WH_PER_KWH

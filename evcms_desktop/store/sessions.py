@@ -1,0 +1,146 @@
+"""Charging sessions (OCPP transactions) read from the store, their energy and price.
+
+The price of a session is worked out here once, for the stop (final) and for a running
+session's cost so far: Eq. (8) with the booking's multiplier and rule, or, for a session
+without a booking (an operator's remote start with another idTag), as a free slot at the
+time it ran.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from decimal import Decimal
+
+import peewee
+
+from evcms_desktop.domain.peak import PeakCalendar
+from evcms_desktop.domain.readings import (
+    POWER_IMPORT,
+    SOC,
+    Quantity,
+    decode_sample,
+    session_energy_kwh,
+)
+from evcms_desktop.domain.tariff import (
+    PriceBreakdown,
+    PricingRule,
+    Tariff,
+    availability_cost_multiplier,
+)
+from evcms_desktop.store.models import (
+    Booking,
+    ChargePoint,
+    ChargingTransaction,
+    MeterValue,
+    Station,
+    TransactionState,
+)
+
+
+def session_price(
+    tariff: Tariff,
+    calendar: PeakCalendar,
+    booking: Booking | None,
+    energy_kwh: Decimal,
+    started: datetime,
+    until: datetime,
+) -> PriceBreakdown:
+    """Eq. (8) for a session that delivered `energy_kwh` from `started` to `until`."""
+    if booking is not None:
+        return tariff.price(
+            energy_kwh, booking.acm, peak_on=booking.peak_on, rule=PricingRule(booking.rule)
+        )
+    peak_on = calendar.is_peak_on(started, until)
+    return tariff.price(energy_kwh, availability_cost_multiplier(False, peak_on))
+
+
+def session_energy(tx: ChargingTransaction) -> Decimal | None:
+    """The final energy of a finished session; a running one's from its last reading."""
+    if tx.energy_kwh is not None:
+        return tx.energy_kwh
+    return session_energy_kwh(tx.last_energy_wh, tx.meter_start_wh)
+
+
+def session_cost(
+    tx: ChargingTransaction, tariff: Tariff, calendar: PeakCalendar, now: datetime
+) -> Decimal:
+    """The final price of a finished session; a running one's price so far."""
+    if tx.price_total is not None:
+        return tx.price_total
+    booking = tx.booking if tx.booking_id is not None else None
+    energy = session_energy(tx) or Decimal(0)
+    return session_price(tariff, calendar, booking, energy, tx.started_at, now).total
+
+
+def is_running(tx: ChargingTransaction) -> bool:
+    return tx.state == TransactionState.ACTIVE.value
+
+
+def sessions_between(station: Station, start: datetime, end: datetime) -> list[ChargingTransaction]:
+    """The station's sessions that ran at some time in [start, end), newest first."""
+    return list(
+        ChargingTransaction.select(ChargingTransaction, ChargePoint, Booking)
+        .join(ChargePoint)
+        .switch(ChargingTransaction)
+        .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
+        .where(
+            (ChargePoint.station == station)
+            & (ChargingTransaction.started_at < end)
+            & (
+                (ChargingTransaction.stopped_at.is_null())
+                | (ChargingTransaction.stopped_at >= start)
+            )
+        )
+        .order_by(ChargingTransaction.started_at.desc())
+    )
+
+
+def latest_sessions(
+    station: Station, limit: int, running_only: bool = False
+) -> list[ChargingTransaction]:
+    """The station's `limit` most recent sessions, newest first."""
+    query = (
+        ChargingTransaction.select(ChargingTransaction, ChargePoint)
+        .join(ChargePoint)
+        .where(ChargePoint.station == station)
+        .order_by(ChargingTransaction.started_at.desc())
+        .limit(limit)
+    )
+    if running_only:
+        query = query.where(ChargingTransaction.state == TransactionState.ACTIVE.value)
+    return list(query)
+
+
+def stored_samples(ident: str, connector: int, since: datetime) -> list[tuple[float, float, float]]:
+    """The running transaction's stored (time, kW, SoC) samples since `since`; NaN where a
+    time has only one of them."""
+    tx = (
+        ChargingTransaction.select()
+        .join(ChargePoint)
+        .where(
+            (ChargePoint.ident == ident)
+            & (ChargingTransaction.connector_number == connector)
+            & (ChargingTransaction.state == TransactionState.ACTIVE.value)
+        )
+        .first()
+    )
+    if tx is None:
+        return []
+    by_time: dict[float, list[float]] = {}
+    for mv in (
+        MeterValue.select()
+        .where(
+            (MeterValue.transaction == tx)
+            & (MeterValue.timestamp >= since)
+            & (MeterValue.measurand.in_([POWER_IMPORT, SOC]))
+        )
+        .order_by(MeterValue.timestamp)
+    ):
+        reading = decode_sample(mv.measurand, mv.value, mv.unit, mv.phase)
+        if reading is None:
+            continue
+        quantity, number = reading
+        slot = by_time.setdefault(mv.timestamp.timestamp(), [math.nan, math.nan])
+        slot[1 if quantity is Quantity.SOC else 0] = number
+    return [(t, p, s) for t, (p, s) in sorted(by_time.items())]
