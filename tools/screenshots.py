@@ -1,9 +1,12 @@
-"""Screenshots of the console, the booking dialog, the demand charts and the kiosk.
+"""Screenshots of every console tab, the booking flow and the kiosk flow, at two sizes.
 
 Runs a real central system and simulated chargers on a throw-away database with a day of
-demo bookings, then saves PNGs into docs/. Needs a display; on a server use Xvfb:
+demo bookings, then saves PNGs into docs/screens/WIDTHxHEIGHT/ for a common station PC
+(1366x768) and a full-HD screen (1920x1080). The console window is the screen less 48
+pixels of height (a title bar and a panel); the kiosk is full screen. Needs a display; on
+a server use Xvfb with a screen as large as the largest size:
 
-    xvfb-run -a -s "-screen 0 1680x1050x24" .venv/bin/python tools/screenshots.py
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python tools/screenshots.py
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from pathlib import Path
 
 import qasync
 from PySide6.QtCore import QTime
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from evcms_desktop.csms.events import EventBus
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
@@ -40,11 +43,14 @@ from evcms_desktop.store.models import (
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog
 from evcms_desktop.ui.kiosk import KioskWindow
-from evcms_desktop.ui.main_window import MainWindow
-from evcms_desktop.ui.roles import OPERATOR_KEY, Credentials, Role, Session
+from evcms_desktop.ui.main_window import NARROW_WIDTH, MainWindow
+from evcms_desktop.ui.roles import KIOSK_PIN_KEY, OPERATOR_KEY, Credentials, Role, Session
 from evcms_desktop.ui.theme import icon_path
 
 log = logging.getLogger("screenshots")
+
+SIZES = ((1366, 768), (1920, 1080))
+WINDOW_DECORATION_HEIGHT = 48
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARGERS = ("CP-01", "CP-02", "CP-03", "CP-04")
@@ -140,7 +146,7 @@ def save(widget: QWidget, name: str, out: Path) -> None:
     log.info("Saved %s", path)
 
 
-async def shoot(out: Path, warmup: float) -> None:
+async def shoot(out: Path, warmup: float, sizes: tuple[tuple[int, int], ...]) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="evcms-shots-"))
     db = open_database(tmp / "evcms.sqlite3")
     station = Station.get()
@@ -148,6 +154,7 @@ async def shoot(out: Path, warmup: float) -> None:
     live = seed(db, station, now)
     credentials = Credentials()
     await credentials.set_secret(OPERATOR_KEY, "screenshot-operator")
+    await credentials.set_secret(KIOSK_PIN_KEY, "2468")
     bus = EventBus()
     central = CentralSystem(
         CsmsConfig(data_dir=tmp, host="127.0.0.1", port=0, accept_unknown=True), db, bus
@@ -162,8 +169,9 @@ async def shoot(out: Path, warmup: float) -> None:
         commands=central.commands,
         approver=central.approve,
         server_text=f"Listening on {central.url('0.0.0.0')}/…",
+        ocpp_url=central.url(),
     )
-    window.resize(1600, 940)
+    window.resize(*sizes[0])
     window.show()
     url = central.url()
     boxes = [
@@ -185,40 +193,56 @@ async def shoot(out: Path, warmup: float) -> None:
                 await box.status(connector, "Available")
     for box, booking in zip(boxes, live, strict=False):
         await box.charge(booking.code, booking.connector.number)
-    window.tabs.setCurrentWidget(window.chargers)
     window.chargers.select(live[0].connector.charge_point.ident, live[0].connector.number)
+    window.analysis.bookings.setValue(200)
+    window.analysis.days.setValue(3)
+    window.analysis.start_scenario()
     await settle(warmup)
+    while window.analysis.running:
+        await settle(0.5)
     window.refresh_store_views()
     await settle(1.5)
-    save(window, "console-chargers.png", out)
+    for width, height in sizes:
+        folder = out / f"{width}x{height}"
+        folder.mkdir(parents=True, exist_ok=True)
+        await shoot_console(window, session, folder, width, height - WINDOW_DECORATION_HEIGHT)
+        await shoot_booking(window, service, folder)
+        await shoot_kiosk(service, credentials, folder, width, height)
 
-    window.tabs.setCurrentWidget(window.today)
+    for box in boxes:
+        await box.close()
+    window.quit_confirmed = True
+    window.close()
+    await central.stop()
+    db.close()
+
+
+async def shoot_console(
+    window: MainWindow, session: Session, out: Path, width: int, height: int
+) -> None:
+    window.resize(width, height)
+    window.notifications_dock.setVisible(width >= NARROW_WIDTH)
     await settle(0.5)
-    save(window, "console-today.png", out)
-
-    window.tabs.setCurrentWidget(window.demand)
-    await settle(0.5)
-    save(window, "console-demand.png", out)
-
-    window.tabs.setCurrentWidget(window.bookings)
-    await settle(0.3)
-    save(window, "console-bookings.png", out)
-
-    window.tabs.setCurrentWidget(window.sessions)
-    await settle(0.3)
-    save(window, "console-sessions.png", out)
-
-    session.set_role(Role.OPERATOR)
-    window.tabs.setCurrentWidget(window.settings)
-    await settle(0.3)
-    save(window, "console-settings.png", out)
+    for name, tab, operator in (
+        ("console-today.png", window.today, False),
+        ("console-chargers.png", window.chargers, False),
+        ("console-bookings.png", window.bookings, False),
+        ("console-sessions.png", window.sessions, False),
+        ("console-demand.png", window.demand, False),
+        ("console-ocpp-log.png", window.ocpp_log, False),
+        ("console-analysis.png", window.analysis, False),
+        ("console-settings.png", window.settings, True),
+    ):
+        session.set_role(Role.OPERATOR if operator else Role.ATTENDANT)
+        if tab is window.ocpp_log:
+            window.ocpp_log.select_filter(CHARGERS[0])
+        window.tabs.setCurrentWidget(tab)
+        await settle(0.5)
+        save(window, name, out)
     session.set_role(Role.ATTENDANT)
 
-    window.tabs.setCurrentWidget(window.ocpp_log)
-    window.ocpp_log.select_filter(CHARGERS[0])
-    await settle(0.5)
-    save(window, "console-ocpp-log.png", out)
 
+async def shoot_booking(window: MainWindow, service: BookingService, out: Path) -> None:
     dialog = NewBookingDialog(service, window)
     dialog.open()
     form = dialog.flow.form
@@ -235,38 +259,78 @@ async def shoot(out: Path, warmup: float) -> None:
     cheapest.choose_button.click()
     await settle(0.3)
     save(dialog, "booking-confirmed.png", out)
+    code = dialog.flow.booking.code if dialog.flow.booking else ""
     dialog.accept()
+    details = window.open_booking(code)
+    if details is not None:
+        await settle(0.3)
+        save(details, "booking-details.png", out)
+        details.accept()
+    window.booking_actions.check_in(service.find(code))
+    confirm = window.booking_actions.dialog
+    if isinstance(confirm, QDialog) and confirm.isVisible():
+        await settle(0.3)
+        save(confirm, "booking-early-check-in.png", out)
+        confirm.reject()
 
+
+async def shoot_kiosk(
+    service: BookingService, credentials: Credentials, out: Path, width: int, height: int
+) -> None:
     kiosk = KioskWindow(service, credentials)
-    kiosk.resize(1366, 900)
-    kiosk.show()
-    await settle(0.3)
+    kiosk.setGeometry(0, 0, width, height)
+    kiosk.showFullScreen()
+    await settle(0.5)
     save(kiosk, "kiosk-start.png", out)
     kiosk.start_booking()
     kiosk.flow.form.time.setTime(QTime(18, 0))
     kiosk.flow.form.energy.setText("15")
+    await settle(0.3)
+    save(kiosk, "kiosk-form.png", out)
     kiosk.flow.submit()
     await settle(0.5)
     save(kiosk, "kiosk-plans.png", out)
+    kiosk.flow.plans.cards[0].choose_button.click()
+    await settle(0.5)
+    save(kiosk, "kiosk-confirmed.png", out)
+    code = kiosk.flow.confirmation.code.text()
+    kiosk.go_home()
+    kiosk.stack.setCurrentWidget(kiosk.lookup_page)
+    kiosk.code.setText(code)
+    kiosk.look_up()
+    await settle(0.3)
+    save(kiosk, "kiosk-my-booking.png", out)
+    kiosk.ask_exit()
+    await settle(0.3)
+    save(kiosk, "kiosk-staff.png", out)
     kiosk.unlocked = True
     kiosk.close()
 
-    for box in boxes:
-        await box.close()
-    window.close()
-    await central.stop()
-    db.close()
+
+def _size(text: str) -> tuple[int, int]:
+    width, _, height = text.partition("x")
+    if not (width.isdigit() and height.isdigit() and 640 <= int(width) <= 7680):
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1366x768")
+    return int(width), int(height)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="folder for the PNGs")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "docs" / "screens", help="folder for the PNGs"
+    )
+    parser.add_argument(
+        "--size",
+        type=_size,
+        help="only this screen size, WIDTHxHEIGHT (default: 1366x768 and 1920x1080)",
+    )
     parser.add_argument(
         "--warmup", type=float, default=25.0, help="seconds of live meter values first"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args.out.mkdir(parents=True, exist_ok=True)
+    screen_sizes = SIZES if args.size is None else (args.size,)
     app = QApplication(sys.argv)
     app.setQuitOnLastWindowClosed(False)
     if (icon := icon_path()) is not None:
@@ -276,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     with loop:
-        loop.run_until_complete(shoot(args.out, args.warmup))
+        loop.run_until_complete(shoot(args.out, args.warmup, screen_sizes))
     return 0
 
 

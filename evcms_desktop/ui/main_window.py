@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -49,6 +49,11 @@ from evcms_desktop.ui.views.settings import SettingsView
 from evcms_desktop.ui.views.today import TodayView
 
 log = logging.getLogger(__name__)
+
+DOCK_WIDTH = 300  # the notifications beside the tabs
+# Narrower windows (a 1366 px station PC) open with the notifications hidden, so that the
+# tables fit; the toolbar's Notifications button shows them (the status bar has the last).
+NARROW_WIDTH = 1600
 
 # Events after which bookings, sessions and today's counters are read again.
 STORE_KINDS = {
@@ -133,8 +138,9 @@ class MainWindow(QMainWindow):
             | QDockWidget.DockWidgetFeature.DockWidgetClosable
         )
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.resizeDocks([dock], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
         self.notifications_dock = dock
+        self._shown = False
 
         self.role_label = QLabel()
         self.server_label = QLabel(server_text)
@@ -187,6 +193,10 @@ class MainWindow(QMainWindow):
         quit_action.triggered.connect(self.close)
         for action in (self.new_booking_action, self.sign_in_action, self.sign_out_action):
             toolbar.addAction(action)
+        toolbar.addSeparator()
+        toggle = self.notifications_dock.toggleViewAction()
+        toggle.setToolTip("Show or hide the notifications beside the tabs")
+        toolbar.addAction(toggle)
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
@@ -328,6 +338,12 @@ class MainWindow(QMainWindow):
             " chargers lose their connection, and no driver can start charging until the"
             " console runs again."
         )
+
+    def showEvent(self, event: QShowEvent) -> None:
+        if not self._shown:
+            self._shown = True
+            self.notifications_dock.setVisible(self.width() >= NARROW_WIDTH)
+        super().showEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         warning = None if self.quit_confirmed else self.quit_warning()

@@ -44,7 +44,7 @@ class BookingFlow(QWidget):
         self.booking: Booking | None = None
 
         self.form = BookingForm(self.site, self.tz, connector_choice=connector_choice)
-        self.plans = PlansPage(self.site, self.tz)
+        self.plans = PlansPage(self.site, self.tz, driver=public)
         self.confirmation = ConfirmationPage(self.tz, public=public)
         self.stack = QStackedWidget()
         for page in (self.form, self.plans, self.confirmation):

@@ -1,7 +1,12 @@
-"""The plans of one request side by side: times, power, energy, price breakdown and saving."""
+"""The plans of one request side by side: times, power, energy, price breakdown and saving.
+
+For drivers (the kiosk) a card says what a driver decides on, in large type: when to
+arrive and what that saves, the time, the energy and the price; no tariff terms.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -36,6 +41,60 @@ def saving_text(saving: Decimal, currency: str) -> str:
     if saving < 0:
         return f"{format_money(-saving, currency)} more than the time asked for"
     return "Same price as the time asked for"
+
+
+def driver_saving_text(saving: Decimal, currency: str) -> str:
+    if saving > 0:
+        return f"save {format_money(saving, currency)}"
+    if saving < 0:
+        return f"{format_money(-saving, currency)} more"
+    return "same price"
+
+
+class DriverPlanCard(QFrame):
+    """A plan as a driver weighs it: "Arrive 15:00, save £1.50", time, energy, price."""
+
+    chosen = Signal(object)
+
+    def __init__(
+        self,
+        plan: Plan,
+        site: Site,
+        tz: ZoneInfo,
+        arrival: datetime,
+        *,
+        cheapest: bool,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.plan = plan
+        self.setObjectName("planCard")
+        self.setProperty("cheapest", cheapest)
+        self.setMinimumWidth(220)
+        currency = site.tariff.currency
+        start, end = plan.start.astimezone(tz), plan.end.astimezone(tz)
+        when = "At the time you asked" if plan.start == arrival else f"Arrive {start:%H:%M}"
+        if start.date() != arrival.astimezone(tz).date():
+            when += f" on {start:%a %d %b}"
+        self.title = _label(f"{when}, {driver_saving_text(plan.saving, currency)}", "planTitle")
+        self.title.setWordWrap(True)
+        times = _label(f"{start:%H:%M}–{end:%H:%M}", "planTimes")
+        energy = _label(f"{fmt_kwh(plan.energy_kwh)} in {fmt_duration(plan.duration)}")
+        self.total = _label(format_money(plan.price.total, currency), "planTotal")
+        self.choose_button = QPushButton("Choose")
+        self.choose_button.setDefault(cheapest)
+        self.choose_button.clicked.connect(lambda: self.chosen.emit(self.plan))
+        top = QHBoxLayout()
+        top.addWidget(self.title, 1)
+        if cheapest:
+            top.addWidget(_label("Cheapest", "badge"), 0, Qt.AlignmentFlag.AlignTop)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(times)
+        layout.addWidget(energy)
+        layout.addStretch(1)
+        layout.addWidget(self.total)
+        layout.addWidget(self.choose_button)
 
 
 class PlanCard(QFrame):
@@ -117,15 +176,17 @@ class PlanCard(QFrame):
 class PlansPage(QWidget):
     chosen = Signal(object)
 
-    def __init__(self, site: Site, tz: ZoneInfo, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, site: Site, tz: ZoneInfo, driver: bool = False, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
-        self.site, self.tz = site, tz
-        self.cards: list[PlanCard] = []
+        self.site, self.tz, self.driver = site, tz, driver
+        self.cards: list[PlanCard | DriverPlanCard] = []
         self.asked = _label("", wrap=True)
         self.problem = _label("", "fieldError", wrap=True)
         self.problem.hide()
         self.row = QHBoxLayout()
-        self.unavailable = _label("", "counterTitle", wrap=True)
+        self.unavailable = _label("", "kioskHint" if driver else "counterTitle", wrap=True)
         layout = QVBoxLayout(self)
         layout.addWidget(self.asked)
         layout.addWidget(self.problem)
@@ -150,7 +211,10 @@ class PlansPage(QWidget):
             card.deleteLater()
         cheapest = outcome.cheapest
         self.cards = [
-            PlanCard(plan, self.site, self.tz, cheapest=plan is cheapest) for plan in outcome.plans
+            DriverPlanCard(plan, self.site, self.tz, request.arrival, cheapest=plan is cheapest)
+            if self.driver
+            else PlanCard(plan, self.site, self.tz, cheapest=plan is cheapest)
+            for plan in outcome.plans
         ]
         for card in self.cards:
             card.chosen.connect(self.chosen)
@@ -158,12 +222,16 @@ class PlansPage(QWidget):
         if not self.cards:
             self.problem.setText(problem or "No plan can be offered for this request.")
             self.problem.show()
-        reasons = [
-            f"Plan {k.value}: {why}"
-            for k, why in outcome.unavailable.items()
+        shown = {
+            kind: why
+            for kind, why in outcome.unavailable.items()
             if not why.startswith(("The same as", "Plan "))  # not offered because not needed
-        ]
-        self.unavailable.setText("Not offered: " + "  ".join(reasons) if reasons else "")
+        }
+        if self.driver:  # the reasons, once each, in the drivers' own words and size
+            self.unavailable.setText(" ".join(dict.fromkeys(shown.values())))
+        else:
+            reasons = [f"Plan {kind.value}: {why}" for kind, why in shown.items()]
+            self.unavailable.setText("Not offered: " + "  ".join(reasons) if reasons else "")
 
     def set_busy(self, busy: bool) -> None:
         for card in self.cards:

@@ -6,7 +6,6 @@ from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -20,6 +19,7 @@ from evcms_desktop.ui.actions import ConnectorActions, Outcome
 from evcms_desktop.ui.charts.meter import LiveMeterChart
 from evcms_desktop.ui.models import ROW_ROLE, SORT_ROLE
 from evcms_desktop.ui.models.chargers import ChargerRow, ChargersModel
+from evcms_desktop.ui.views.tables import fit_columns
 
 
 class ActionsPanel(QWidget):
@@ -105,9 +105,7 @@ class ChargersView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().hide()
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(model.column("Status"), QHeaderView.ResizeMode.ResizeToContents)
+        fit_columns(self.table)
         self.table.verticalHeader().setDefaultSectionSize(28)
         self.table.selectionModel().selectionChanged.connect(self._selection_changed)
         self._kept: tuple[str, int] | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt
+from PySide6.QtCore import QAbstractItemModel, QSortFilterProxyModel, Qt, QTimer
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
 from evcms_desktop.ui.models import ROW_ROLE, SORT_ROLE
@@ -26,8 +26,38 @@ def sortable_table(
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     table.setAlternatingRowColors(True)
     table.verticalHeader().hide()
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+    fit_columns(table)
     return table
+
+
+FIT_DELAY_MS = 1000
+
+
+def fit_columns(table: QTableView) -> None:
+    """Every column as wide as its header and values (never clipped, never wrapped); the
+    last one takes what is left, and a scroll bar appears when the view is too narrow.
+
+    Measuring is not free with hundreds of live rows, so it looks at the rows in view
+    only, and follows changes at most once a second rather than on each (as
+    ResizeToContents would).
+    """
+    table.setWordWrap(False)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    header.setResizeContentsPrecision(0)  # the visible rows
+    timer = QTimer(table, interval=FIT_DELAY_MS, singleShot=True)
+    timer.timeout.connect(table.resizeColumnsToContents)
+
+    def soon(*_: object) -> None:
+        if not timer.isActive():
+            timer.start()
+
+    model = table.model()
+    for signal in (model.modelReset, model.rowsInserted, model.dataChanged, model.layoutChanged):
+        signal.connect(soon)
+    table.verticalScrollBar().valueChanged.connect(soon)  # other rows came into view
+    table.resizeColumnsToContents()
 
 
 def selected_record(table: QTableView) -> object | None:
