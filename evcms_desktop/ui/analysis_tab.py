@@ -72,10 +72,14 @@ class _Signals(QObject):
 
 
 class _EvaluationTask(QRunnable):
-    def __init__(self, job: EvaluationJob) -> None:
+    """One run on the pool's thread. Its signals belong to the tab (`owner`), so they outlive
+    the runnable, which the pool deletes when `run` returns, until their queued deliveries
+    are made; the tab releases them with deleteLater once the run has ended."""
+
+    def __init__(self, job: EvaluationJob, owner: QObject) -> None:
         super().__init__()
         self.job = job
-        self.signals = _Signals()
+        self.signals = _Signals(owner)
         self.cancel = threading.Event()
 
     def run(self) -> None:
@@ -252,7 +256,7 @@ class AnalysisTab(QWidget):
         self.progress.setRange(0, total)
         self.progress.setValue(0)
         self.status.setText(f"Booking {label} in the original and the optimized system…")
-        task = _EvaluationTask(job)
+        task = _EvaluationTask(job, self)
         task.signals.progress.connect(self._on_progress)
         task.signals.finished.connect(self._on_finished)
         task.signals.failed.connect(self._on_failed)
@@ -275,8 +279,13 @@ class AnalysisTab(QWidget):
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
+    def _release_task(self) -> None:
+        if self._task is not None:
+            self._task.signals.deleteLater()
+            self._task = None
+
     def _done(self) -> None:
-        self._task = None
+        self._release_task()
         self.run_scenario.setEnabled(True)
         self.run_real.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -284,7 +293,7 @@ class AnalysisTab(QWidget):
         self.run_real.setText("Re-run on these bookings")
 
     def _on_cancelled(self) -> None:
-        self._task = None
+        self._release_task()
         self.run_scenario.setEnabled(True)
         self.run_real.setEnabled(True)
         self.cancel_button.setEnabled(False)
