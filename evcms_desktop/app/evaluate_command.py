@@ -64,8 +64,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Book a seeded scenario through the booking service twice (the paper's original"
             " system and the optimized one), schedule the site, and write table2.csv,"
-            " table3.csv, comparison.csv, hourly_demand.csv, schedule.csv and"
-            " figure13..16.png. Scratch databases only: your database is not touched."
+            " table3.csv, comparison.csv, hourly_demand.csv, schedule.csv, frontier.csv,"
+            " figure13..16.png and frontier.png. Scratch databases only: your database is"
+            " not touched."
         ),
     )
     parser.add_argument("--bookings", type=_positive_int, default=500, help="requests (500)")
@@ -77,6 +78,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--site-limit", type=_kilowatts, default=None, metavar="KW", help="site power limit (none)"
     )
     parser.add_argument("--no-figures", action="store_true", help="write the CSVs only")
+    parser.add_argument(
+        "--no-frontier",
+        action="store_true",
+        help="schedule the site once, without the cost-peak frontier (frontier.csv)",
+    )
     parser.set_defaults(handler=run_evaluate)
 
 
@@ -110,8 +116,29 @@ def _print_summary(report: EvaluationReport, out: Path, stream: TextIO) -> None:
         f"Site schedule: {report.comparison.placement} placement, solved by {schedule.method}"
         f" in {schedule.seconds:.2f} s\n"
     )
+    bound = schedule.bound
+    if bound is not None and bound.cost is not None and schedule.gap is not None:
+        stream.write(
+            f"  bound: no schedule meeting every booking costs less than {bound.cost:.2f}"
+            f" (gap {schedule.gap:.3%})\n"
+        )
+    elif bound is not None:
+        stream.write(f"  bound: no schedule leaves less than {bound.unmet_kwh:.1f} kWh short\n")
     for unmet in schedule.unmet:
         stream.write(f"  TID {unmet.booking_id} not met: {unmet.reason}\n")
+    if report.comparison.frontier:
+        points = report.comparison.frontier
+        stream.write("Cost-peak frontier (frontier.csv)\n")
+        for point in points:
+            b = point.schedule.bound
+            beside = ""
+            if b is not None:
+                beside = (
+                    f"bound {b.cost:.2f}"
+                    if b.cost is not None
+                    else f"bound {b.unmet_kwh:.1f} kWh short"
+                )
+            stream.write(f"  {point.label(points[0]):<40} cost {point.cost:.2f}  {beside}\n")
     stream.write(f"Written to {out}\n")
 
 
@@ -140,6 +167,10 @@ def run_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
             setup,
             site_limit_kw=args.site_limit,
             progress=lambda done, total: bar.show("booking requests", done, total),
+            frontier=not args.no_frontier,
+            schedule_progress=lambda done, total: bar.show(
+                "site schedule" if args.no_frontier else "cost-peak frontier", done, total
+            ),
         )
     finally:
         store_log.setLevel(level)

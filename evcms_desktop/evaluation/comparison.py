@@ -1,16 +1,17 @@
 """The paper's greedy shift against the site schedule, on the same scenario.
 
 Each request becomes a booking of the site schedule with the same energy and availability
-status. The schedule is the better (least energy short, then cheapest, then lowest peak)
-of two placements, both solved exactly for power by the LP:
+status, in order of booking time (first come, first served when the site is short). The
+schedule is the better (least energy short, then cheapest, then lowest peak) of two:
 
 - "booked": every car keeps the connector and start the optimized system booked for it
   and may stay plugged in after its slot as long as its driver would have stayed after
-  the asked slot, unless its connector is booked next. The greedy's own schedule is one
-  of its solutions, so this is never worse than the greedy under the same cost model.
-- "fit": the scheduler chooses each car's session and connector (schedule/placement.py,
-  a heuristic) inside the time its driver is known to accept: the asked window joined
-  with the booked slot stretched by the same stay.
+  the asked slot, unless its connector is booked next; the LP decides the power. The
+  greedy's own schedule is one of its solutions, so this is never worse than the greedy
+  under the same cost model.
+- "fit": the MILP (schedule/milp.py) chooses each car's connector and one steady session
+  inside the time its driver is known to accept: the asked window joined with the booked
+  slot stretched by the same stay.
 
     stay       = latest departure - asked end
     booked     = [booked start, min(next start on the connector, booked end + stay)]
@@ -20,7 +21,7 @@ of two placements, both solved exactly for power by the LP:
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -39,6 +40,10 @@ from evcms_desktop.evaluation.demand import (
 from evcms_desktop.evaluation.runner import BookedSlot, EvaluationRow, EvaluationRun
 from evcms_desktop.evaluation.tables import CASES, mean
 from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem, solve_schedule
+from evcms_desktop.schedule.milp import MilpOptions
+from evcms_desktop.schedule.optimal import FrontierPoint, cost_peak_frontier, plan_site
+
+Progress = Callable[[int, int], None]
 
 
 def _stay(row: EvaluationRow) -> timedelta:
@@ -65,6 +70,7 @@ def schedule_problem(
 ) -> ScheduleProblem:
     """The scenario as a site-schedule problem, with the windows of `placement` (see above)."""
     booked = [(r, r.optimized) for r in run.rows if r.optimized is not None]
+    booked_at = {r.request.tid: (r.request.booked_at, r.request.tid) for r, _ in booked}
     bookings: list[ScheduleBooking] = []
     if placement == "fit":
         for row, slot in booked:
@@ -82,7 +88,7 @@ def schedule_problem(
                     latest = min(latest, pairs[i + 1][1].start)
                 bookings.append(_booking(row, slot, slot.start, latest))
     return ScheduleProblem(
-        bookings=tuple(sorted(bookings, key=lambda b: str(b.id))),
+        bookings=tuple(sorted(bookings, key=lambda b: booked_at[b.id])),
         connector_ids=run.connector_ids,
         site_limit_kw=site_limit_kw,
         tariff=run.setup.tariff,
@@ -90,22 +96,35 @@ def schedule_problem(
     )
 
 
-def site_schedule(run: EvaluationRun, site_limit_kw: Decimal | None) -> tuple[Schedule, str]:
-    """The better of the "booked" and the "fit" placements, and which one it is."""
-    options = []
-    for placement in ("booked", "fit"):
-        problem = schedule_problem(run, site_limit_kw, placement)
-        schedule = solve_schedule(problem, placement="fit" if placement == "fit" else "window")
-        short = sum(u.shortfall_kwh for u in schedule.unmet)
-        options.append(
-            (
-                (round(short, 3), schedule.total_cost, round(schedule.peak_kw, 3)),
-                placement,
-                schedule,
-            )
-        )
-    _, placement, schedule = min(options, key=lambda option: option[0])
-    return schedule, placement
+def _rank(schedule: Schedule) -> tuple[float, Decimal, float]:
+    short = sum(u.shortfall_kwh for u in schedule.unmet)
+    return (round(short, 3), schedule.total_cost, round(schedule.peak_kw, 3))
+
+
+def site_schedule(
+    run: EvaluationRun,
+    site_limit_kw: Decimal | None,
+    *,
+    frontier: bool = False,
+    options: MilpOptions | None = None,
+    progress: Progress | None = None,
+) -> tuple[Schedule, str, tuple[FrontierPoint, ...]]:
+    """The better of the "booked" and the "fit" schedules, which one, and the frontier.
+
+    With `frontier`, the "fit" schedule is the frontier's least-cost point and the other
+    points follow it; without, the frontier is empty.
+    """
+    fit = schedule_problem(run, site_limit_kw, "fit")
+    points: tuple[FrontierPoint, ...] = ()
+    if frontier:
+        points = tuple(cost_peak_frontier(fit, options, progress=progress))
+        best_fit = points[0].schedule
+    else:
+        best_fit = plan_site(fit, options, progress=progress)
+    booked = solve_schedule(schedule_problem(run, site_limit_kw, "booked"), placement="window")
+    if _rank(booked) < _rank(best_fit):
+        return booked, "booked", points
+    return best_fit, "fit", points
 
 
 @dataclass(frozen=True)
@@ -130,6 +149,7 @@ class Comparison:
     site_limit_kw: Decimal | None
     compared: int  # bookings every system met in full: the costs are over these
     placement: str  # of the site schedule: "booked" or "fit"
+    frontier: tuple[FrontierPoint, ...] = ()  # the cost–peak trade-off, least cost first
 
     @property
     def systems(self) -> tuple[SystemSummary, SystemSummary, SystemSummary]:
@@ -168,7 +188,14 @@ def _summary(
     )
 
 
-def compare(run: EvaluationRun, site_limit_kw: Decimal | None = None) -> Comparison:
+def compare(
+    run: EvaluationRun,
+    site_limit_kw: Decimal | None = None,
+    *,
+    frontier: bool = False,
+    options: MilpOptions | None = None,
+    progress: Progress | None = None,
+) -> Comparison:
     """Original, greedy (optimized) and site schedule, over the requests the greedy booked.
 
     Costs are compared over the bookings every system met in full (the schedule may leave
@@ -176,7 +203,9 @@ def compare(run: EvaluationRun, site_limit_kw: Decimal | None = None) -> Compari
     """
     rows = [r for r in run.rows if r.optimized is not None]
     optimized = [r.optimized for r in rows if r.optimized is not None]
-    schedule, placement = site_schedule(run, site_limit_kw)
+    schedule, placement, points = site_schedule(
+        run, site_limit_kw, frontier=frontier, options=options, progress=progress
+    )
     short = {u.booking_id for u in schedule.unmet}
     compared = [r for r in rows if r.request.tid not in short]
     intervals = [(r.original.start, r.original.end) for r in rows]
@@ -216,4 +245,5 @@ def compare(run: EvaluationRun, site_limit_kw: Decimal | None = None) -> Compari
         site_limit_kw=site_limit_kw,
         compared=len(compared),
         placement=placement,
+        frontier=points,
     )

@@ -27,6 +27,7 @@ from evcms_desktop.evaluation.tables import (
     write_table2,
     write_table3,
 )
+from evcms_desktop.schedule.milp import MilpOptions
 
 Progress = Callable[[int, int], None]
 
@@ -86,11 +87,20 @@ def evaluate(
     site_limit_kw: Decimal | None = None,
     progress: Progress | None = None,
     workdir: Path | None = None,
+    frontier: bool = False,
+    schedule_options: MilpOptions | None = None,
+    schedule_progress: Progress | None = None,
 ) -> EvaluationReport:
+    """The evaluation; with `frontier`, the site schedule's cost–peak frontier as well."""
     run = run_evaluation(scenario, setup, progress=progress, workdir=workdir)
-    return EvaluationReport(
-        run=run, table3=table3(run.rows), comparison=compare(run, site_limit_kw)
+    comparison = compare(
+        run,
+        site_limit_kw,
+        frontier=frontier,
+        options=schedule_options,
+        progress=schedule_progress,
     )
+    return EvaluationReport(run=run, table3=table3(run.rows), comparison=comparison)
 
 
 def _money(value: Decimal | None) -> str:
@@ -215,6 +225,46 @@ def write_schedule(report: EvaluationReport, path: Path) -> None:
                 writer.writerow((u.booking_id, "", "", "", "0", "0", "", "", u.reason))
 
 
+def write_frontier(report: EvaluationReport, path: Path) -> None:
+    """The cost–peak frontier: one row per schedule, least cost first, each with its bound."""
+    points = report.comparison.frontier
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(
+            (
+                "limit_kw",
+                "peak_kw",
+                "cost",
+                "extra_cost",
+                "unmet_kwh",
+                "bookings_not_met",
+                "bound_cost",
+                "bound_unmet_kwh",
+                "gap",
+                "seconds",
+                "label",
+            )
+        )
+        for point in points:
+            bound = point.schedule.bound
+            gap = point.schedule.gap
+            writer.writerow(
+                (
+                    "" if point.limit_kw is None else f"{point.limit_kw:.1f}",
+                    f"{point.peak_kw:.2f}",
+                    _money(point.cost),
+                    _money(point.cost - points[0].cost),
+                    f"{point.unmet_kwh:.1f}",
+                    len(point.schedule.unmet),
+                    _money(bound.cost) if bound else "",
+                    f"{bound.unmet_kwh:.1f}" if bound else "",
+                    "" if gap is None else f"{gap:.5f}",
+                    f"{point.schedule.seconds:.1f}",
+                    point.label(points[0]),
+                )
+            )
+
+
 def write_csvs(report: EvaluationReport, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -224,6 +274,8 @@ def write_csvs(report: EvaluationReport, out: Path) -> list[Path]:
         "hourly_demand.csv": lambda p: write_hourly(report, p),
         "schedule.csv": lambda p: write_schedule(report, p),
     }
+    if report.comparison.frontier:
+        paths["frontier.csv"] = lambda p: write_frontier(report, p)
     written = []
     for name, write in paths.items():
         path = out / name

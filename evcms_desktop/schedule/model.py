@@ -84,6 +84,18 @@ class BookingPlan:
 
 
 @dataclass(frozen=True)
+class Bound:
+    """What no schedule under the same site limit can beat: the relaxation's optimum.
+
+    unmet_kwh is the least energy any schedule leaves short; cost, when nothing need be
+    short, the least any schedule that meets every booking can cost (GBP, rounded down).
+    """
+
+    unmet_kwh: float
+    cost: Decimal | None
+
+
+@dataclass(frozen=True)
 class Schedule:
     """The site's schedule: per-booking plans, the site's load per slot and what is unmet."""
 
@@ -93,8 +105,16 @@ class Schedule:
     peak_on: np.ndarray  # share of each slot in Peak On, 0..1
     plans: dict[Hashable, BookingPlan]
     unmet: tuple[Unmet, ...]
-    method: str  # "lp" (HiGHS) or "greedy" (the fallback)
+    method: str  # "milp", "lp" (HiGHS) or "greedy" (the fallback)
     seconds: float
+    bound: Bound | None = None
+
+    @property
+    def gap(self) -> Decimal | None:
+        """How far the cost may be above the optimum, as a share of the bound."""
+        if self.bound is None or self.bound.cost is None or self.unmet or self.bound.cost <= 0:
+            return None
+        return (self.total_cost - self.bound.cost) / self.bound.cost
 
     @property
     def feasible(self) -> bool:

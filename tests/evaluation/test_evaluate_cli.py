@@ -22,6 +22,16 @@ def test_evaluate_writes_the_files(
     assert code == 0
     for name in ("table2.csv", "table3.csv", "comparison.csv", "hourly_demand.csv"):
         assert (out / name).stat().st_size > 0
+    with (out / "frontier.csv").open() as fh:
+        frontier = list(csv.DictReader(fh))
+    assert frontier and frontier[0]["limit_kw"] == "" and frontier[0]["extra_cost"] == "0.00"
+    for point in frontier:
+        assert float(point["unmet_kwh"]) >= float(point["bound_unmet_kwh"]) - 0.05
+        if float(point["unmet_kwh"]) == 0 and point["bound_cost"]:
+            assert float(point["cost"]) >= float(point["bound_cost"])
+        if point["limit_kw"]:
+            assert float(point["peak_kw"]) <= float(point["limit_kw"]) + 1e-6
+    assert (out / "frontier.png").read_bytes().startswith(PNG_MAGIC)
     with (out / "table2.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 30
     for n in (13, 14, 15, 16):
@@ -31,6 +41,7 @@ def test_evaluate_writes_the_files(
     assert "100% 60/60" in captured.err
     assert "Table 3" in captured.out
     assert "Site schedule" in captured.out
+    assert "Cost-peak frontier" in captured.out
 
 
 def test_evaluate_rejects_a_bad_site_limit(tmp_path: Path) -> None:

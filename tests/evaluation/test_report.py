@@ -11,7 +11,12 @@ import pytest
 from evcms_desktop.evaluation.report import EvaluationReport, evaluate, write_csvs
 from evcms_desktop.evaluation.runner import StationSetup
 from evcms_desktop.evaluation.scenario import ScenarioConfig, generate_scenario
+from evcms_desktop.schedule.milp import MilpOptions
 from evcms_desktop.schedule.model import ScheduleBooking, ScheduleProblem
+
+# The full-quality schedule belongs in the evaluate command and benchmarks/schedule.py;
+# these tests check what every schedule must keep, so a short budget will do.
+QUICK = MilpOptions(time_budget_s=8)
 
 
 @pytest.fixture(scope="module")
@@ -20,6 +25,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> EvaluationReport:
         generate_scenario(ScenarioConfig()),
         StationSetup(),
         workdir=tmp_path_factory.mktemp("eval"),
+        schedule_options=QUICK,
     )
 
 
@@ -58,9 +64,10 @@ def test_case3_keeps_its_cost_unless_its_slot_was_taken_meanwhile(
 
 
 def test_site_schedule_is_never_worse_than_the_greedy(report: EvaluationReport) -> None:
-    # Without a site limit the "booked" placement contains the greedy's own schedule.
+    # Without a site limit the "booked" placement contains the greedy's own schedule, and
+    # the MILP's schedule is taken only when it is better still.
     c = report.comparison
-    assert c.schedule.method == "lp"
+    assert (c.placement, c.schedule.method) in (("booked", "lp"), ("fit", "milp"))
     assert not c.schedule.unmet and c.compared == 500
     assert c.scheduled.total_cost <= c.optimized.total_cost
     assert c.scheduled.metrics.peak_kw <= c.optimized.metrics.peak_kw + 1e-6
@@ -71,11 +78,23 @@ def test_site_schedule_is_never_worse_than_the_greedy(report: EvaluationReport) 
 def test_site_schedule_keeps_a_site_limit(report: EvaluationReport) -> None:
     from evcms_desktop.evaluation.comparison import compare
 
-    limited = compare(report.run, Decimal(60))
+    limited = compare(report.run, Decimal(60), options=QUICK)
     assert limited.optimized.metrics.peak_kw > 60  # the greedy knows no site limit
     assert limited.scheduled.metrics.peak_kw <= 60 + 1e-9
     assert limited.schedule.unmet  # 4 connectors at 22 kW cannot all run under 60 kW
     assert limited.compared == 500 - len(limited.schedule.unmet)
+
+
+def test_schedule_bookings_are_in_order_of_booking_time(report: EvaluationReport) -> None:
+    """First come, first served follows booking time (TID order), not the TIDs as text."""
+    from evcms_desktop.evaluation.comparison import schedule_problem
+
+    booked_at = {r.request.tid: r.request.booked_at for r in report.run.rows}
+    for placement in ("fit", "booked"):
+        ids = [b.id for b in schedule_problem(report.run, None, placement).bookings]
+        times = [booked_at[i] for i in ids]
+        assert times == sorted(times)
+        assert ids.index(9) < ids.index(10) < ids.index(100)
 
 
 def test_hourly_series_add_up(report: EvaluationReport) -> None:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 
 from evcms_desktop.evaluation.report import CaseHours, EvaluationReport
 from evcms_desktop.evaluation.tables import CASE_LABELS, CASES
+from evcms_desktop.ui.charts.frontier import frontier_chart
 
 HOURS = np.arange(24)
 ORIGINAL = "#c0392b"
@@ -165,6 +166,15 @@ def figure16(report: EvaluationReport) -> pg.GraphicsLayoutWidget:
     return widget
 
 
+def figure_frontier(report: EvaluationReport) -> pg.GraphicsLayoutWidget:
+    c = report.comparison
+    connectors = len(report.run.connector_ids)
+    limit = f", site limit {c.site_limit_kw} kW" if c.site_limit_kw else ""
+    return frontier_chart(
+        c.frontier, f"Site schedule: cost against peak ({connectors} connectors{limit})"
+    )
+
+
 FIGURES: dict[str, Callable[[EvaluationReport], pg.GraphicsLayoutWidget]] = {
     "figure13.png": figure13,
     "figure14.png": figure14,
@@ -185,10 +195,16 @@ def export_png(widget: pg.GraphicsLayoutWidget, path: Path, size: tuple[int, int
 def render_figures(
     report: EvaluationReport, out: Path, size: tuple[int, int] = (1400, 900)
 ) -> list[Path]:
-    """Write Figures 13 to 16 as PNGs; needs a QApplication (an offscreen one will do)."""
+    """Write Figures 13 to 16 (and the frontier, when there is one) as PNGs.
+
+    Needs a QApplication (an offscreen one will do).
+    """
     out.mkdir(parents=True, exist_ok=True)
+    figures = dict(FIGURES)
+    if report.comparison.frontier:
+        figures["frontier.png"] = figure_frontier
     written = []
-    for name, build in FIGURES.items():
+    for name, build in figures.items():
         widget = build(report)
         path = out / name
         export_png(widget, path, size)

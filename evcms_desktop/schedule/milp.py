@@ -1,0 +1,613 @@
+"""The site schedule as a mixed-integer programme on HiGHS (`scipy.optimize.milp`).
+
+Each booking gets at most one session: a start, a number of slots n and one steady power,
+all inside its window (the time its driver accepted). A session that delivers the whole
+energy E draws P = E / (k n) for its n slots, so its profile never changes level; n runs
+from the fewest slots the connector's power allows up to `stretch` times that (a longer
+session at a lower power is how the peak comes down). When the window cannot hold the
+whole energy, or the site limit will not allow it, a session may end at the window's end
+delivering less, at full power or at 3/4, 1/2 or 1/4 of it. Choosing among candidate
+sessions keeps the model tight:
+
+    x[j] binary     candidate session j is the one its booking gets;  sum_j x[j] <= 1
+    site            sum_j P[j] x[j] [j covers t] + fixed load[t] <= z <= limit
+    connectors      sum_j x[j] [j covers t] + fixed cars[t] <= connectors
+
+The connectors are interchangeable, so "at most C cars at a time" is exactly "one car per
+connector": sessions get their connectors afterwards by interval colouring.
+
+Objective: UNMET_PENALTY per kWh short, times 1 + FAIRNESS for the first booking given
+down to 1 for the last (the caller gives them in booking order, so a shortfall lands on
+the latest bookings), plus the energy-weighted peak demand charges (model.py), plus a tiny
+weight on the peak z (among equal costs, the lower peak).
+
+Decomposition (rolling horizon): bookings go to the day their window opens in, days cut at
+the time of day the fewest windows span. Days are solved in order, each with the next
+`lookahead` of bookings as a preview (solved, not kept); what earlier days decided is fixed
+load and fixed cars. The bound is the LP of the whole horizon with neither connectors nor
+sessions (any power in any slot of the window): it bounds every schedule, decomposed or not.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import highspy
+import numpy as np
+from scipy import sparse
+from scipy.optimize import LinearConstraint
+
+from evcms_desktop.schedule.model import (
+    ScheduleBooking,
+    ScheduleProblem,
+    acm_weights,
+    horizon,
+    slot_grid,
+    window_slots,
+)
+
+log = logging.getLogger(__name__)
+
+UNMET_PENALTY = 1000.0  # GBP per kWh left undelivered
+FAIRNESS = 0.01  # the first booking weighs 1 % more than the last
+PEAK_WEIGHT = 1e-4  # GBP per kW of peak: among equal costs, the lower peak
+MAX_POWER_CHANGES = 0  # a session draws one steady power from its start to its end
+PARTIAL_LEVELS = (1.0, 0.75, 0.5, 0.25)  # of the connector's power, for a partial session
+DIVE_SHARE = 0.99  # a rounding round fixes every candidate at least this much chosen
+_TOL = 1e-6
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class MilpOptions:
+    """How the MILP is decomposed and how long it may take."""
+
+    time_budget_s: float = 45.0
+    stretch: float = 2.0
+    chunk: timedelta = timedelta(days=1)
+    lookahead: timedelta = timedelta(hours=6)
+    mip_rel_gap: float = 1e-4
+    mip_abs_gap: float = 0.05  # GBP per day: five pence
+
+
+@dataclass(frozen=True)
+class Session:
+    """One booking's session: `power` kW in every slot of [first, first + slots)."""
+
+    first: int
+    slots: int
+    power: float
+
+    @property
+    def last(self) -> int:
+        return self.first + self.slots
+
+
+@dataclass
+class Instance:
+    """The bookings on the slot grid, with what the cost and the limits need."""
+
+    bookings: list[ScheduleBooking]
+    start: datetime
+    slots: int
+    share: np.ndarray  # of each slot in Peak On
+    firsts: np.ndarray
+    lasts: np.ndarray
+    caps: np.ndarray  # kW
+    needs: np.ndarray  # kWh into the battery
+    k: float  # kWh into the battery per kW drawn for one slot
+    pdc: float
+    connectors: int
+
+    @classmethod
+    def of(cls, problem: ScheduleProblem) -> Instance:
+        bookings = list(problem.bookings)
+        start, slots = horizon(bookings, problem.slot)
+        windows = [window_slots(b, start, problem.slot) for b in bookings]
+        return cls(
+            bookings=bookings,
+            start=start,
+            slots=slots,
+            share=slot_grid(problem.calendar, start, slots, problem.slot),
+            firsts=np.array([w[0] for w in windows], dtype=int),
+            lasts=np.array([min(w[1], slots) for w in windows], dtype=int),
+            caps=np.array([float(b.max_power_kw) for b in bookings]),
+            needs=np.array([float(b.energy_kwh) for b in bookings]),
+            k=problem.slot.total_seconds() / 3600 * float(problem.tariff.efficiency),
+            pdc=float(problem.tariff.peak_demand_charge),
+            connectors=len(problem.connector_ids),
+        )
+
+    def unit_costs(self, i: int) -> np.ndarray:
+        """GBP per kW drawn in each slot of booking i's window (its peak demand charge)."""
+        f, last = int(self.firsts[i]), int(self.lasts[i])
+        need = self.needs[i] if self.needs[i] > 0 else 1.0
+        weights = acm_weights(self.share[f:last], self.bookings[i].overlapped)
+        return self.pdc * weights * self.k / need
+
+    def fewest_slots(self, i: int) -> int:
+        """Slots a session needs at the connector's full power."""
+        if self.needs[i] <= 0:
+            return 0
+        return max(1, math.ceil(self.needs[i] / (self.caps[i] * self.k) - 1e-9))
+
+    def penalty(self, i: int) -> float:
+        """GBP per kWh booking i is left short: earlier bookings weigh more."""
+        n = len(self.bookings)
+        return UNMET_PENALTY * (1.0 + FAIRNESS * (1.0 - i / max(n, 1)))
+
+
+@dataclass(frozen=True)
+class _Candidates:
+    owner: np.ndarray  # booking index of each candidate
+    first: np.ndarray
+    slots: np.ndarray
+    power: np.ndarray
+    cost: np.ndarray  # GBP: peak demand charge plus the penalty for any shortfall
+
+
+def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candidates:
+    """Every session the model may choose for the given bookings."""
+    owner: list[int] = []
+    first: list[int] = []
+    slots: list[int] = []
+    power: list[float] = []
+    cost: list[float] = []
+    for i in items:
+        f, last = int(inst.firsts[i]), int(inst.lasts[i])
+        width = last - f
+        need, cap = float(inst.needs[i]), float(inst.caps[i])
+        if width <= 0 or need <= 0:
+            continue
+        unit = inst.unit_costs(i)
+        running = np.concatenate([[0.0], np.cumsum(unit)])
+        fewest = inst.fewest_slots(i)
+        most = min(width, max(fewest, math.floor(fewest * stretch)))
+        for n in range(fewest, most + 1):
+            p = need / (inst.k * n)
+            starts = np.arange(0, width - n + 1)
+            owner += [i] * len(starts)
+            first += list(f + starts)
+            slots += [n] * len(starts)
+            power += [p] * len(starts)
+            cost += list(p * (running[starts + n] - running[starts]))
+        for s in range(max(0, width - fewest + 1), width):
+            n = width - s
+            for level in PARTIAL_LEVELS:
+                p = cap * level
+                short = need - p * n * inst.k
+                if short <= _TOL:
+                    continue
+                owner.append(i)
+                first.append(f + s)
+                slots.append(n)
+                power.append(p)
+                cost.append(p * float(running[s + n] - running[s]) + inst.penalty(i) * short)
+    return _Candidates(
+        owner=np.array(owner, dtype=int),
+        first=np.array(first, dtype=int),
+        slots=np.array(slots, dtype=int),
+        power=np.array(power),
+        cost=np.array(cost),
+    )
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    sessions: dict[int, Session]  # by booking index; absent: nothing delivered
+    objective: float
+    dual_bound: float
+    optimal: bool
+
+
+@dataclass
+class _Model:
+    """One chunk's MILP in SciPy's form, and where each candidate's slots are."""
+
+    cands: _Candidates
+    items: list[int]
+    cost: np.ndarray
+    constraint: LinearConstraint
+    upper: np.ndarray
+    integrality: np.ndarray
+    lo_t: int
+    room_cars: np.ndarray  # connectors free per slot of [lo_t, ...)
+    room_kw: np.ndarray  # kW left under the limit per slot (inf without one)
+    base_kw: np.ndarray  # the fixed load per slot
+
+    @property
+    def columns(self) -> int:
+        return len(self.cands.owner)
+
+
+def _build(
+    inst: Instance,
+    items: list[int],
+    fixed_load: np.ndarray,
+    fixed_cars: np.ndarray,
+    limit: float | None,
+    stretch: float,
+) -> _Model:
+    cands = candidates(inst, items, stretch)
+    row_of_item = {i: r for r, i in enumerate(items)}
+    m = len(items)
+    lo_t = int(cands.first.min())
+    hi_t = int((cands.first + cands.slots).max())
+    span = hi_t - lo_t
+    nc = len(cands.owner)
+    # Columns: the candidates, then one "not served" share per item, then the peak z.
+    reps = cands.slots
+    col = np.repeat(np.arange(nc), reps)
+    offsets = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
+    t_rel = np.repeat(cands.first - lo_t, reps) + offsets
+    item_rows = np.array([row_of_item[int(o)] for o in cands.owner])
+    rows = np.concatenate(
+        [item_rows, np.arange(m), m + t_rel, m + span + t_rel, m + np.arange(span)]
+    )
+    cols = np.concatenate([np.arange(nc), nc + np.arange(m), col, col, np.full(span, nc + m)])
+    vals = np.concatenate(
+        [np.ones(nc), np.ones(m), np.repeat(cands.power, reps), np.ones(len(col)), -np.ones(span)]
+    )
+    matrix = sparse.csr_array((vals, (rows, cols)), shape=(m + 2 * span, nc + m + 1))
+    window = slice(lo_t, hi_t)
+    room_cars = inst.connectors - fixed_cars[window].astype(float)
+    upper_rows = np.concatenate([np.ones(m), -fixed_load[window], room_cars])
+    lower_rows = np.concatenate([np.ones(m), np.full(2 * span, -np.inf)])
+    cost = np.concatenate(
+        [cands.cost, [inst.penalty(i) * inst.needs[i] for i in items], [PEAK_WEIGHT]]
+    )
+    z_top = np.inf
+    if limit is not None:
+        z_top = max(limit, float(fixed_load[window].max(initial=0.0)))
+    return _Model(
+        cands=cands,
+        items=items,
+        cost=cost,
+        constraint=LinearConstraint(matrix, lower_rows, upper_rows),
+        upper=np.concatenate([np.ones(nc + m), [z_top]]),
+        integrality=np.concatenate([np.ones(nc), np.zeros(m + 1)]),
+        lo_t=lo_t,
+        room_cars=room_cars,
+        room_kw=z_top - fixed_load[window],
+        base_kw=fixed_load[window].astype(float),
+    )
+
+
+@dataclass(frozen=True)
+class _Solved:
+    x: np.ndarray | None
+    value: float
+    dual_bound: float
+    optimal: bool
+
+
+def _highs(
+    model: _Model,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    *,
+    integer: bool,
+    start: np.ndarray | None = None,
+    time_limit_s: float | None = None,
+    gaps: tuple[float, float] = (1e-4, 0.0),
+) -> _Solved:
+    """Solve the model (or its LP relaxation) with HiGHS, from `start` when given."""
+    h = _load(model, lower, upper, integer=integer)
+    if time_limit_s is not None:
+        h.setOptionValue("time_limit", max(float(time_limit_s), 0.05))
+    h.setOptionValue("mip_rel_gap", gaps[0])
+    h.setOptionValue("mip_abs_gap", gaps[1])
+    if integer and start is not None:
+        solution = highspy.HighsSolution()
+        solution.col_value = start
+        solution.value_valid = True
+        h.setSolution(solution)
+    return _run(h, integer=integer)
+
+
+def _run(h: highspy.Highs, *, integer: bool) -> _Solved:
+    h.run()
+    status = h.getModelStatus()
+    info = h.getInfo()
+    if info.primal_solution_status != 2:  # kSolutionStatusFeasible
+        return _Solved(None, np.inf, -np.inf, False)
+    x = np.array(h.getSolution().col_value)
+    value = float(info.objective_function_value)
+    optimal = status == highspy.HighsModelStatus.kOptimal
+    dual = float(info.mip_dual_bound) if integer else value
+    return _Solved(x, value, dual if np.isfinite(dual) else -np.inf, optimal)
+
+
+def _load(model: _Model, lower: np.ndarray, upper: np.ndarray, *, integer: bool) -> highspy.Highs:
+    """A HiGHS instance holding the model (integer or its LP relaxation), quiet, one thread."""
+    h = highspy.Highs()
+    h.silent()
+    h.setOptionValue("threads", 1)
+    matrix = model.constraint.A.tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_ = matrix.shape[1]
+    lp.num_row_ = matrix.shape[0]
+    lp.col_cost_ = model.cost
+    lp.col_lower_ = lower
+    lp.col_upper_ = np.where(np.isfinite(upper), upper, highspy.kHighsInf)
+    lp.row_lower_ = np.where(
+        np.isfinite(model.constraint.lb), model.constraint.lb, -highspy.kHighsInf
+    )
+    lp.row_upper_ = np.where(
+        np.isfinite(model.constraint.ub), model.constraint.ub, highspy.kHighsInf
+    )
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr
+    lp.a_matrix_.index_ = matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    if integer:
+        integer_kind = highspy.HighsVarType.kInteger
+        continuous = highspy.HighsVarType.kContinuous
+        lp.integrality_ = [integer_kind if v else continuous for v in model.integrality]
+    h.passModel(lp)
+    return h
+
+
+def _dive(model: _Model, h: highspy.Highs, first: np.ndarray) -> tuple[np.ndarray, float]:
+    """Round the LP: fix the largest shares to 1 where they still fit, re-solve, repeat.
+
+    `h` holds the solved relaxation; each re-solve starts from the last basis. Every round
+    fixes or bans at least one candidate, so this ends.
+    """
+    nc = model.columns
+    cands = model.cands
+    lower = np.zeros(len(model.cost))
+    upper = model.upper.copy()
+    cars = np.zeros(len(model.room_cars))
+    kw = np.zeros(len(model.room_kw))
+    served: set[int] = set()
+    x = first
+    while True:
+        shares = x[:nc]
+        open_ = (lower[:nc] < 0.5) & (upper[:nc] > 0.5) & (shares > 1e-6)
+        if not (open_ & (shares < 1 - 1e-6)).any():
+            break
+        order = np.flatnonzero(open_)
+        order = order[np.argsort(-shares[order], kind="stable")]
+        changed: list[int] = []
+        for j in order:
+            owner = int(cands.owner[j])
+            if owner in served:
+                continue
+            if changed and shares[j] < DIVE_SHARE:
+                break
+            a = int(cands.first[j]) - model.lo_t
+            b = a + int(cands.slots[j])
+            fits = (cars[a:b] + 1 <= model.room_cars[a:b] + 1e-9).all() and (
+                kw[a:b] + cands.power[j] <= model.room_kw[a:b] + 1e-6
+            ).all()
+            changed.append(int(j))
+            if not fits:
+                upper[j] = 0.0
+                continue
+            lower[j] = 1.0
+            served.add(owner)
+            siblings = np.flatnonzero((cands.owner == owner) & (np.arange(nc) != j))
+            upper[siblings] = 0.0
+            changed += siblings.tolist()
+            cars[a:b] += 1
+            kw[a:b] += cands.power[j]
+        index = np.array(sorted(set(changed)), dtype=np.int32)
+        h.changeColsBounds(len(index), index, lower[index], upper[index])
+        result = _run(h, integer=False)
+        if result.x is None:
+            break
+        x = result.x
+    chosen = np.zeros(nc)
+    used_cars = np.zeros(len(model.room_cars))
+    used_kw = np.zeros(len(model.room_kw))
+    for j in np.argsort(-x[:nc], kind="stable"):
+        if x[j] < 1 - 1e-6 and lower[j] < 0.5:
+            continue
+        a = int(cands.first[j]) - model.lo_t
+        b = a + int(cands.slots[j])
+        owner_done = chosen[cands.owner == cands.owner[j]].any()
+        if owner_done:
+            continue
+        if (used_cars[a:b] + 1 <= model.room_cars[a:b] + 1e-9).all() and (
+            used_kw[a:b] + cands.power[j] <= model.room_kw[a:b] + 1e-6
+        ).all():
+            chosen[j] = 1.0
+            used_cars[a:b] += 1
+            used_kw[a:b] += cands.power[j]
+    return chosen, _objective(model, chosen, used_kw)
+
+
+def _objective(model: _Model, chosen: np.ndarray, used_kw: np.ndarray) -> float:
+    nc = model.columns
+    served = set(model.cands.owner[chosen > 0.5].tolist())
+    not_served = np.array([0.0 if i in served else 1.0 for i in model.items])
+    peak = float((model.base_kw + used_kw).max(initial=0.0))
+    return float(model.cost[:nc] @ chosen + model.cost[nc:-1] @ not_served) + PEAK_WEIGHT * peak
+
+
+def solve_chunk(
+    inst: Instance,
+    items: Sequence[int],
+    fixed_load: np.ndarray,
+    fixed_cars: np.ndarray,
+    limit: float | None,
+    *,
+    stretch: float,
+    time_limit_s: float | None,
+    mip_rel_gap: float,
+    mip_abs_gap: float,
+) -> ChunkResult | None:
+    """One chunk: the LP's bound, a rounding of it, then branch and bound from that rounding."""
+    began = time.perf_counter()
+    items = list(items)
+    if not len(candidates(inst, items, stretch).owner):
+        return ChunkResult({}, sum(inst.penalty(i) * inst.needs[i] for i in items), 0.0, True)
+    model = _build(inst, items, fixed_load, fixed_cars, limit, stretch)
+    nc = model.columns
+    lower = np.zeros(len(model.cost))
+    relaxation = _load(model, lower, model.upper, integer=False)
+    root = _run(relaxation, integer=False)
+    if root.x is None:
+        log.warning("HiGHS could not solve the relaxation of %d bookings", len(items))
+        return None
+    bound = root.value
+    budget = np.inf if time_limit_s is None else time_limit_s
+    chosen, value = _dive(model, relaxation, root.x)
+    if value - bound > max(mip_abs_gap, mip_rel_gap * abs(value)):
+        remaining = budget - (time.perf_counter() - began)
+        if remaining > 0.1:
+            start = _full_start(model, chosen)
+            exact = _highs(
+                model,
+                lower,
+                model.upper,
+                integer=True,
+                start=start,
+                time_limit_s=None if not np.isfinite(remaining) else remaining,
+                gaps=(mip_rel_gap, mip_abs_gap),
+            )
+            if exact.x is not None and exact.value < value:
+                chosen, value = np.round(exact.x[:nc]), exact.value
+            bound = max(bound, exact.dual_bound)
+    cands = model.cands
+    sessions = {
+        int(cands.owner[j]): Session(
+            int(cands.first[j]), int(cands.slots[j]), float(cands.power[j])
+        )
+        for j in np.flatnonzero(chosen > 0.5)
+    }
+    return ChunkResult(
+        sessions=sessions,
+        objective=value,
+        dual_bound=bound,
+        optimal=value - bound <= max(mip_abs_gap, mip_rel_gap * abs(value)) + 1e-9,
+    )
+
+
+def _full_start(model: _Model, chosen: np.ndarray) -> np.ndarray:
+    """Every column's value for a choice of candidates: the "not served" shares and the peak."""
+    cands = model.cands
+    served = set(cands.owner[chosen > 0.5].tolist())
+    not_served = np.array([0.0 if i in served else 1.0 for i in model.items])
+    used = np.zeros(len(model.room_kw))
+    for j in np.flatnonzero(chosen > 0.5):
+        a = int(cands.first[j]) - model.lo_t
+        used[a : a + int(cands.slots[j])] += cands.power[j]
+    peak = float((model.base_kw + used).max(initial=0.0))
+    return np.concatenate([chosen, not_served, [peak]])
+
+
+@dataclass(frozen=True)
+class MilpPlan:
+    """The sessions the rolling horizon chose, and how close to optimal each day got."""
+
+    sessions: dict[int, Session]
+    chunks: int
+    optimal_chunks: int
+    fallback_chunks: int  # days HiGHS found nothing in time for: the heuristic's sessions
+    seconds: float
+
+
+def _cut_offset(inst: Instance, chunk: int) -> int:
+    """The slot of the day (0..chunk-1) that the fewest windows span, on average."""
+    cover = np.zeros(inst.slots + chunk)
+    for f, last in zip(inst.firsts, inst.lasts, strict=True):
+        cover[f:last] += 1
+    by_phase = [cover[phase::chunk].mean() for phase in range(chunk)]
+    return int(np.argmin(by_phase))
+
+
+def _heuristic_sessions(
+    inst: Instance, items: Sequence[int], load: np.ndarray, cars: np.ndarray, limit: float | None
+) -> dict[int, Session]:
+    """Earliest window first, the cheapest then least loaded full-power session that fits."""
+    out: dict[int, Session] = {}
+    for i in sorted(items, key=lambda i: (int(inst.firsts[i]), int(inst.lasts[i]))):
+        cands = candidates(inst, [i], 1.0)
+        best: tuple[float, float, int] | None = None
+        for j in range(len(cands.owner)):
+            a, b = int(cands.first[j]), int(cands.first[j] + cands.slots[j])
+            if (cars[a:b] >= inst.connectors).any():
+                continue
+            if limit is not None and (load[a:b] + cands.power[j] > limit + _TOL).any():
+                continue
+            option = (float(cands.cost[j]), float(load[a:b].max()), j)
+            if best is None or option < best:
+                best = option
+        if best is not None:
+            j = best[2]
+            s = Session(int(cands.first[j]), int(cands.slots[j]), float(cands.power[j]))
+            out[i] = s
+            load[s.first : s.last] += s.power
+            cars[s.first : s.last] += 1
+    return out
+
+
+def plan_sessions(
+    inst: Instance,
+    limit: float | None,
+    options: MilpOptions,
+    *,
+    fixed_load: np.ndarray | None = None,
+    fixed_cars: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> MilpPlan:
+    """The rolling horizon: day by day, earlier days fixed, within the time budget."""
+    began = time.perf_counter()
+    per_slot = (inst.start + timedelta(minutes=15)) - inst.start
+    chunk = max(1, int(options.chunk / per_slot))
+    ahead = int(options.lookahead / per_slot)
+    offset = _cut_offset(inst, chunk)
+    index = (inst.firsts - offset + chunk) // chunk
+    days = sorted(set(index.tolist()))
+    load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float).copy()
+    cars = np.zeros(inst.slots, dtype=int) if fixed_cars is None else fixed_cars.copy()
+    sessions: dict[int, Session] = {}
+    optimal = fallback = 0
+    for done, day in enumerate(days):
+        items = [int(i) for i in np.flatnonzero(index == day)]
+        end = (day * chunk) + offset
+        preview = [int(i) for i in np.flatnonzero((index == day + 1) & (inst.firsts < end + ahead))]
+        remaining = options.time_budget_s - (time.perf_counter() - began)
+        share = remaining / (len(days) - done)
+        result = solve_chunk(
+            inst,
+            items + preview,
+            load,
+            cars,
+            limit,
+            stretch=options.stretch,
+            time_limit_s=share,
+            mip_rel_gap=options.mip_rel_gap,
+            mip_abs_gap=options.mip_abs_gap,
+        )
+        if result is not None:
+            log.debug(
+                "Day %d: %d bookings (+%d preview), %.4f against a bound of %.4f, served %d",
+                day,
+                len(items),
+                len(preview),
+                result.objective,
+                result.dual_bound,
+                len(result.sessions),
+            )
+        if result is None:
+            fallback += 1
+            chosen = _heuristic_sessions(inst, items, load, cars, limit)
+        else:
+            optimal += result.optimal
+            chosen = {i: s for i, s in result.sessions.items() if i in set(items)}
+            for s in chosen.values():
+                load[s.first : s.last] += s.power
+                cars[s.first : s.last] += 1
+        sessions.update(chosen)
+        if progress is not None:
+            progress(done + 1, len(days))
+    return MilpPlan(sessions, len(days), optimal, fallback, time.perf_counter() - began)

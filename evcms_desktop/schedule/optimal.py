@@ -1,0 +1,367 @@
+"""The optimal site schedule and the cost–peak frontier, on the MILP of milp.py.
+
+`plan_site` turns the MILP's sessions into a Schedule: connectors by interval colouring,
+Eq. (8) prices, the bookings left short and why, and the relaxation's bound. When HiGHS
+cannot finish within the time budget the old heuristic ("fit" placement and the LP,
+solver.py) is the fallback.
+
+`cost_peak_frontier` is the ε-constraint sweep: the least-cost schedule first, then the
+least cost under a site limit ε for falling ε, each point a real schedule with its bound.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_FLOOR, Decimal
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linprog
+
+from evcms_desktop.schedule.milp import (
+    Instance,
+    MilpOptions,
+    Session,
+    plan_sessions,
+)
+from evcms_desktop.schedule.model import (
+    BookingPlan,
+    Bound,
+    Schedule,
+    ScheduleProblem,
+    Unmet,
+    acm_weights,
+)
+from evcms_desktop.schedule.solver import solve_schedule
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+FRONTIER_POINT_BUDGET_S = 20.0  # seconds per schedule of the frontier, by default
+FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
+_TOL = 1e-6
+
+
+def _colour(
+    inst: Instance, sessions: dict[int, Session], connector_ids: Sequence[int]
+) -> dict[int, int]:
+    """Connectors for sessions of which at most len(connector_ids) overlap at any slot."""
+    free_at = dict.fromkeys(connector_ids, -1)  # the slot each connector is free from
+    out: dict[int, int] = {}
+    for i in sorted(sessions, key=lambda i: (sessions[i].first, sessions[i].last)):
+        s = sessions[i]
+        wanted = inst.bookings[i].connector_id
+        if wanted in free_at and free_at[wanted] <= s.first:
+            chosen = wanted
+        else:
+            chosen = min(
+                (c for c in connector_ids if free_at[c] <= s.first), key=lambda c: -free_at[c]
+            )
+        out[i] = chosen
+        free_at[chosen] = s.last
+    return out
+
+
+def _booking_plan(
+    problem: ScheduleProblem, inst: Instance, i: int, session: Session, connector_id: int
+) -> BookingPlan:
+    booking = inst.bookings[i]
+    f = int(inst.firsts[i])
+    share = inst.share[session.first : session.last]
+    weights = acm_weights(share, booking.overlapped)
+    energy = session.power * inst.k
+    delivered = energy * session.slots
+    acm = float(weights.mean()) if session.slots else 0.0
+    met = delivered + _TOL * max(1.0, float(booking.energy_kwh)) >= float(booking.energy_kwh)
+    billed = booking.energy_kwh if met else Decimal(f"{delivered:.3f}")
+    price = problem.tariff.price(billed, Decimal(f"{acm:.4f}"))
+    assert f <= session.first
+    return BookingPlan(
+        booking_id=booking.id,
+        connector_id=connector_id,
+        first_slot=inst.start + session.first * problem.slot,
+        slot=problem.slot,
+        powers_kw=(session.power,) * session.slots,
+        delivered_kwh=delivered,
+        peak_on_kwh=float(energy * share.sum()),
+        cost=price.total,
+    )
+
+
+def _why_short(inst: Instance, i: int, cars: np.ndarray, limit: float | None) -> str:
+    f, last = int(inst.firsts[i]), int(inst.lasts[i])
+    if last <= f:
+        return "its window holds no whole 15-minute slot"
+    most = float(inst.caps[i]) * (last - f) * inst.k
+    if most + _TOL < inst.needs[i]:
+        return f"its window allows at most {most:.1f} kWh at its connector's power"
+    if (cars[f:last] >= inst.connectors).all():
+        return "every connector is taken throughout its window"
+    if limit is not None:
+        return "the site limit leaves too little power in its window"
+    return "no connector is free long enough inside its window"
+
+
+def relaxation_bound(problem: ScheduleProblem, limit: float | None) -> Bound:
+    """The LP with neither connectors nor sessions: any power in any slot of the window.
+
+    It relaxes every schedule of the problem, so its least unmet energy bounds theirs and,
+    when nothing need be short, its least cost bounds the cost of every schedule that
+    meets all bookings.
+    """
+    inst = Instance.of(problem)
+    n_b = len(inst.bookings)
+    lengths = np.maximum(inst.lasts - inst.firsts, 0)
+    n = int(lengths.sum())
+    book_of = np.repeat(np.arange(n_b), lengths)
+    slot_of = np.concatenate(
+        [np.arange(f, last) for f, last in zip(inst.firsts, inst.lasts, strict=True)]
+        or [np.zeros(0, dtype=int)]
+    ).astype(int)
+    unit = np.concatenate([inst.unit_costs(i) for i in range(n_b)] or [np.zeros(0)])
+    a_eq = sparse.hstack(
+        [
+            sparse.csr_array((np.full(n, inst.k), (book_of, np.arange(n))), shape=(n_b, n)),
+            sparse.identity(n_b, format="csr"),
+        ],
+        format="csr",
+    )
+    used = np.unique(slot_of)
+    row = np.full(inst.slots, -1)
+    row[used] = np.arange(len(used))
+    site = sparse.hstack(
+        [
+            sparse.csr_array((np.ones(n), (row[slot_of], np.arange(n))), shape=(len(used), n)),
+            sparse.csr_array((len(used), n_b)),
+        ],
+        format="csr",
+    )
+    bounds = np.vstack(
+        [
+            np.column_stack([np.zeros(n), np.repeat(inst.caps, lengths)]),
+            np.column_stack([np.zeros(n_b), inst.needs]),
+        ]
+    )
+    a_ub = site if limit is not None else None
+    b_ub = np.full(len(used), limit) if limit is not None else None
+    shortest = linprog(
+        np.concatenate([np.zeros(n), np.ones(n_b)]),
+        A_ub=a_ub,
+        b_ub=b_ub,
+        A_eq=a_eq,
+        b_eq=inst.needs,
+        bounds=bounds,
+        method="highs",
+    )
+    unmet = max(0.0, float(shortest.fun)) if shortest.status == 0 else 0.0
+    if unmet > _TOL * max(1.0, float(inst.needs.sum())):
+        return Bound(unmet_kwh=unmet, cost=None)
+    bounds[n:, 1] = 0.0
+    cheapest = linprog(
+        np.concatenate([unit, np.zeros(n_b)]),
+        A_ub=a_ub,
+        b_ub=b_ub,
+        A_eq=a_eq,
+        b_eq=inst.needs,
+        bounds=bounds,
+        method="highs",
+    )
+    if cheapest.status != 0:
+        return Bound(unmet_kwh=unmet, cost=None)
+    tariff = problem.tariff
+    fixed = sum(
+        (tariff.energy_price * b.energy_kwh + tariff.service_charge for b in problem.bookings),
+        Decimal(0),
+    )
+    total = (fixed + Decimal(f"{cheapest.fun:.6f}")).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    return Bound(unmet_kwh=0.0, cost=total)
+
+
+def least_peak_bound(problem: ScheduleProblem) -> float:
+    """The least site peak at which the relaxation can still meet every booking, kW."""
+    inst = Instance.of(problem)
+    n_b = len(inst.bookings)
+    lengths = np.maximum(inst.lasts - inst.firsts, 0)
+    n = int(lengths.sum())
+    if n == 0:
+        return 0.0
+    book_of = np.repeat(np.arange(n_b), lengths)
+    slot_of = np.concatenate(
+        [np.arange(f, last) for f, last in zip(inst.firsts, inst.lasts, strict=True)]
+    ).astype(int)
+    used = np.unique(slot_of)
+    row = np.full(inst.slots, -1)
+    row[used] = np.arange(len(used))
+    site = sparse.hstack(
+        [
+            sparse.csr_array((np.ones(n), (row[slot_of], np.arange(n))), shape=(len(used), n)),
+            sparse.csr_array(-np.ones((len(used), 1))),
+        ],
+        format="csr",
+    )
+    need = np.minimum(inst.needs, inst.caps * lengths * inst.k)
+    a_eq = sparse.hstack(
+        [
+            sparse.csr_array((np.full(n, inst.k), (book_of, np.arange(n))), shape=(n_b, n)),
+            sparse.csr_array((n_b, 1)),
+        ],
+        format="csr",
+    )
+    bounds = np.vstack(
+        [np.column_stack([np.zeros(n), np.repeat(inst.caps, lengths)]), [[0.0, np.inf]]]
+    )
+    result = linprog(
+        np.append(np.zeros(n), 1.0),
+        A_ub=site,
+        b_ub=np.zeros(len(used)),
+        A_eq=a_eq,
+        b_eq=need,
+        bounds=bounds,
+        method="highs",
+    )
+    return float(result.fun) if result.status == 0 else 0.0
+
+
+def plan_site(
+    problem: ScheduleProblem,
+    options: MilpOptions | None = None,
+    *,
+    progress: Progress | None = None,
+    with_bound: bool = True,
+) -> Schedule:
+    """The MILP's schedule of the problem (its site limit kept), or the fallback's."""
+    options = options or MilpOptions()
+    began = time.perf_counter()
+    if not problem.bookings:
+        return solve_schedule(problem)
+    limit = float(problem.site_limit_kw) if problem.site_limit_kw is not None else None
+    inst = Instance.of(problem)
+    result = plan_sessions(inst, limit, options, progress=progress)
+    bound = relaxation_bound(problem, limit) if with_bound else None
+    if result.fallback_chunks:
+        log.warning(
+            "HiGHS found no schedule for %d of %d days in time: the heuristic schedules",
+            result.fallback_chunks,
+            result.chunks,
+        )
+        fallback = solve_schedule(problem, placement="fit")
+        return replace(fallback, bound=bound, seconds=time.perf_counter() - began)
+    sessions = result.sessions
+    connectors = _colour(inst, sessions, problem.connector_ids)
+    site_kw = np.zeros(inst.slots)
+    cars = np.zeros(inst.slots, dtype=int)
+    plans: dict[Hashable, BookingPlan] = {}
+    for i, s in sessions.items():
+        plans[inst.bookings[i].id] = _booking_plan(problem, inst, i, s, connectors[i])
+        site_kw[s.first : s.last] += s.power
+        cars[s.first : s.last] += 1
+    if limit is not None:
+        site_kw = np.minimum(site_kw, limit)  # clears HiGHS' feasibility tolerance
+    unmet: list[Unmet] = []
+    for i, b in enumerate(inst.bookings):
+        plan = plans.get(b.id)
+        delivered = plan.delivered_kwh if plan else 0.0
+        short = float(b.energy_kwh) - delivered
+        if short > _TOL * max(1.0, float(b.energy_kwh)):
+            unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit), short))
+    seconds = time.perf_counter() - began
+    log.info(
+        "Scheduled %d bookings by MILP in %.2f s (%d of %d days proved within the gap)",
+        len(plans),
+        seconds,
+        result.optimal_chunks,
+        result.chunks,
+    )
+    return Schedule(
+        start=inst.start,
+        slot=problem.slot,
+        site_kw=site_kw,
+        peak_on=inst.share,
+        plans=plans,
+        unmet=tuple(unmet),
+        method="milp",
+        seconds=seconds,
+        bound=bound,
+    )
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One schedule of the cost–peak trade-off: the limit it was asked to keep, and its bound."""
+
+    limit_kw: float | None  # None: the least-cost point, no limit
+    schedule: Schedule
+
+    @property
+    def peak_kw(self) -> float:
+        return self.schedule.peak_kw
+
+    @property
+    def cost(self) -> Decimal:
+        return self.schedule.total_cost
+
+    @property
+    def unmet_kwh(self) -> float:
+        return sum(u.shortfall_kwh for u in self.schedule.unmet)
+
+    def label(self, cheapest: FrontierPoint) -> str:
+        """As the operator reads it: "peak 80 kW for +£2.98"."""
+        extra = self.cost - cheapest.cost
+        sign = "+" if extra >= 0 else "-"
+        text = f"peak {self.peak_kw:.0f} kW for {sign}£{abs(extra):.2f}"
+        if self.unmet_kwh > _TOL:
+            text += f", {self.unmet_kwh:.0f} kWh short"
+        return text
+
+
+def frontier_levels(top: float, floor: float, most: int = 8) -> list[float]:
+    """Site limits below `top` down to `floor`, falling, on the finest round step that
+    gives no more than `most` of them."""
+    if top - floor <= 1:
+        return []
+    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+        first = math.ceil((floor - _TOL) / step)
+        last = math.ceil((top - 0.5) / step) - 1  # strictly below the top, by half a kW
+        levels = [float(v * step) for v in range(last, first - 1, -1)]
+        if len(levels) <= most:
+            return levels
+    return []
+
+
+def cost_peak_frontier(
+    problem: ScheduleProblem,
+    options: MilpOptions | None = None,
+    *,
+    levels: Sequence[float] | None = None,
+    progress: Progress | None = None,
+) -> list[FrontierPoint]:
+    """The least-cost schedule, then the least cost under each limit (falling), with bounds.
+
+    Without `levels`, limits go on a round step from just below the least-cost peak down to
+    the relaxation's least peak that still meets every booking (no lower point can meet
+    them all). The problem's own site limit, if any, caps every level. `options` apply to
+    each point (by default FRONTIER_POINT_BUDGET_S seconds each).
+    """
+    options = options or MilpOptions()
+    cap = float(problem.site_limit_kw) if problem.site_limit_kw is not None else None
+    per_point = replace(
+        options, time_budget_s=options.time_budget_s / (1 + (len(levels) if levels else 8))
+    )
+    cheapest = plan_site(problem, per_point)
+    points = [FrontierPoint(cap, cheapest)]
+    if levels is None:
+        levels = frontier_levels(cheapest.peak_kw, least_peak_bound(problem), FRONTIER_POINTS)
+    levels = [v for v in levels if cap is None or v < cap]
+    total = len(levels) + 1
+    if progress is not None:
+        progress(1, total)
+    for done, level in enumerate(levels, start=2):
+        limited = replace(problem, site_limit_kw=Decimal(f"{level:.3f}"))
+        points.append(FrontierPoint(level, plan_site(limited, per_point)))
+        if progress is not None:
+            progress(done, total)
+    return points

@@ -1,0 +1,68 @@
+"""The cost–peak frontier as a chart: extra cost against site peak, each point a schedule.
+
+Beside each schedule its bound: the relaxation's least cost under the same limit, so the
+distance between a point and its bound is all any schedule could still gain.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+
+from evcms_desktop.schedule.optimal import FrontierPoint
+
+SCHEDULE = "#7d3c98"
+BOUND = "#7f8c8d"
+
+
+def frontier_chart(points: Sequence[FrontierPoint], title: str = "") -> pg.GraphicsLayoutWidget:
+    """Extra cost (GBP, against the least-cost point) by site peak (kW)."""
+    widget = pg.GraphicsLayoutWidget()
+    widget.setBackground("w")
+    if title:
+        widget.addLabel(f"<b>{title}</b>", color="k", size="12pt")
+        widget.nextRow()
+    plot = widget.addPlot()
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setLabel("bottom", "site peak (kW)", color="k")
+    plot.setLabel("left", "extra cost (GBP)", color="k")
+    plot.addLegend(offset=(-10, 10), labelTextColor="k")
+    for axis in ("bottom", "left"):
+        plot.getAxis(axis).setTextPen("k")
+    if not points:
+        return widget
+    base = float(points[0].cost)
+    met = [p for p in points if not p.schedule.unmet]
+    if met:
+        plot.plot(
+            np.array([p.peak_kw for p in met]),
+            np.array([float(p.cost) - base for p in met]),
+            pen=pg.mkPen(SCHEDULE, width=2),
+            symbol="o",
+            symbolBrush=SCHEDULE,
+            name="schedule (every booking met)",
+        )
+    bounded = [p for p in met if p.schedule.bound and p.schedule.bound.cost is not None]
+    if bounded:
+        plot.plot(
+            np.array([p.peak_kw for p in bounded]),
+            np.array([float(p.schedule.bound.cost) - base for p in bounded]),  # type: ignore[union-attr]
+            pen=None,
+            symbol="t",
+            symbolBrush=BOUND,
+            name="bound (no schedule can cost less)",
+        )
+    short = [p for p in points if p.schedule.unmet]
+    if short:
+        plot.plot(
+            np.array([p.peak_kw for p in short]),
+            np.array([float(p.cost) - base for p in short]),
+            pen=None,
+            symbol="x",
+            symbolBrush="#c0392b",
+            symbolPen="#c0392b",
+            name="some energy short",
+        )
+    return widget

@@ -1,0 +1,199 @@
+"""The MILP site schedule: every invariant of a schedule, checked on small real instances."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem
+from evcms_desktop.schedule.milp import MAX_POWER_CHANGES, MilpOptions
+from evcms_desktop.schedule.optimal import cost_peak_frontier, frontier_levels, plan_site
+
+DAY = datetime(2027, 3, 2, tzinfo=UTC)  # a Tuesday, GMT: Peak On 08:00-11:00, 16:00-22:00
+SLOT = timedelta(minutes=15)
+QUICK = MilpOptions(time_budget_s=20)
+
+
+def at(hours: float) -> datetime:
+    return DAY + timedelta(hours=hours)
+
+
+def booking(bid: int, start: float, end: float, kwh: str, *, overlapped: bool = False):
+    return ScheduleBooking(
+        id=bid, earliest=at(start), latest=at(end), energy_kwh=Decimal(kwh), overlapped=overlapped
+    )
+
+
+def problem(*bookings: ScheduleBooking, connectors: int = 2, limit: float | None = None):
+    return ScheduleProblem(
+        bookings=bookings,
+        connector_ids=tuple(range(1, connectors + 1)),
+        site_limit_kw=None if limit is None else Decimal(str(limit)),
+    )
+
+
+def changes(powers: tuple[float, ...]) -> int:
+    return sum(1 for a, b in itertools.pairwise(powers) if abs(a - b) > 1e-9)
+
+
+def check(p: ScheduleProblem, schedule: Schedule) -> None:
+    """Every invariant a schedule must keep, recomputed from its plans alone."""
+    by_id = {b.id: b for b in p.bookings}
+    load: dict[datetime, float] = {}
+    per_connector: dict[int, list[tuple[datetime, datetime]]] = {}
+    for bid, plan in schedule.plans.items():
+        b = by_id[bid]
+        end = plan.first_slot + len(plan.powers_kw) * plan.slot
+        assert b.earliest <= plan.first_slot and end <= b.latest, "outside its window"
+        assert all(0 < kw <= float(b.max_power_kw) + 1e-9 for kw in plan.powers_kw), (
+            "a session is contiguous, with power in every slot, within the connector's"
+        )
+        assert changes(plan.powers_kw) <= MAX_POWER_CHANGES
+        assert plan.connector_id in p.connector_ids
+        per_connector.setdefault(plan.connector_id, []).append((plan.first_slot, end))
+        for i, kw in enumerate(plan.powers_kw):
+            moment = plan.first_slot + i * plan.slot
+            load[moment] = load.get(moment, 0.0) + kw
+        assert plan.delivered_kwh == pytest.approx(sum(plan.powers_kw) * 0.2)
+        assert plan.delivered_kwh <= float(b.energy_kwh) + 1e-6
+    for intervals in per_connector.values():
+        intervals.sort()
+        for (_, end), (start, _) in itertools.pairwise(intervals):
+            assert end <= start, "two cars on one connector at once"
+    if p.site_limit_kw is not None:
+        assert max(load.values(), default=0.0) <= float(p.site_limit_kw) + 1e-6
+    assert schedule.peak_kw == pytest.approx(max(load.values(), default=0.0))
+    short = {u.booking_id: u.shortfall_kwh for u in schedule.unmet}
+    for bid, b in by_id.items():
+        delivered = schedule.plans[bid].delivered_kwh if bid in schedule.plans else 0.0
+        assert delivered + short.get(bid, 0.0) == pytest.approx(float(b.energy_kwh), abs=1e-6)
+    bound = schedule.bound
+    assert bound is not None
+    assert sum(short.values()) >= bound.unmet_kwh - 1e-6
+    if not schedule.unmet and bound.cost is not None:
+        assert schedule.total_cost >= bound.cost
+
+
+def random_day(seed: int) -> ScheduleProblem:
+    rng = random.Random(seed)
+    bookings = []
+    for bid in range(rng.randint(5, 9)):
+        start = rng.randrange(0, 80) / 4
+        length = rng.randrange(4, 24) / 4
+        kwh = round(rng.uniform(0.2, 1.0) * 22 * 0.8 * min(length, 2.0), 1)
+        bookings.append(
+            booking(bid, start, start + length, str(kwh), overlapped=rng.random() < 0.3)
+        )
+    return problem(*bookings, connectors=rng.randint(1, 3), limit=rng.choice([None, 22.0, 30.0]))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_days_keep_every_invariant(seed: int) -> None:
+    p = random_day(seed)
+    schedule = plan_site(p, QUICK)
+    assert schedule.method == "milp"
+    check(p, schedule)
+
+
+def test_one_car_per_connector_and_the_late_booking_is_the_one_short() -> None:
+    # Three cars want the same hour on two connectors; the last booked does without.
+    p = problem(booking(1, 17, 18, "17.6"), booking(2, 17, 18, "17.6"), booking(3, 17, 18, "17.6"))
+    schedule = plan_site(p, QUICK)
+    check(p, schedule)
+    assert [u.booking_id for u in schedule.unmet] == [3]
+    assert schedule.unmet[0].reason == "every connector is taken throughout its window"
+    assert schedule.bound is not None and schedule.bound.unmet_kwh == pytest.approx(0)
+
+
+def test_a_window_too_short_for_its_energy_is_named_with_what_it_allows() -> None:
+    p = problem(booking(1, 0, 1, "30"), booking(2, 2, 3, "5"))
+    schedule = plan_site(p, QUICK)
+    check(p, schedule)
+    assert [u.booking_id for u in schedule.unmet] == [1]
+    assert schedule.unmet[0].reason == "its window allows at most 17.6 kWh at its connector's power"
+    assert schedule.unmet[0].shortfall_kwh == pytest.approx(30 - 17.6)
+    assert schedule.bound is not None and schedule.bound.unmet_kwh == pytest.approx(30 - 17.6)
+
+
+def test_a_site_limit_stretches_sessions_to_a_steady_lower_power() -> None:
+    # Two cars 00:00-04:00 (Peak Off), 17.6 kWh each, under 22 kW: both met, never above it.
+    p = problem(booking(1, 0, 4, "17.6"), booking(2, 0, 4, "17.6"), limit=22)
+    schedule = plan_site(p, QUICK)
+    check(p, schedule)
+    assert schedule.feasible
+    assert schedule.peak_kw <= 22 + 1e-9
+    assert schedule.total_cost == Decimal("18.00")  # 2 * (0.5 * 17.6 + 0.20), all Peak Off
+
+
+def test_the_site_limit_short_is_reported_with_the_reason() -> None:
+    p = problem(booking(1, 0, 1, "17.6"), booking(2, 0, 1, "17.6"), limit=22)
+    schedule = plan_site(p, QUICK)
+    check(p, schedule)
+    assert [u.booking_id for u in schedule.unmet] == [2]
+    assert schedule.unmet[0].reason == "the site limit leaves too little power in its window"
+
+
+def test_energy_lands_in_peak_off_and_matches_the_bound() -> None:
+    # 15:00-18:00: one hour at full power fits in the Peak Off hour 15:00-16:00.
+    p = problem(booking(1, 15, 18, "17.6"))
+    schedule = plan_site(p, QUICK)
+    check(p, schedule)
+    assert schedule.plans[1].start == at(15) and schedule.plans[1].peak_on_kwh == 0
+    assert schedule.total_cost == Decimal("9.00")
+    assert schedule.bound is not None and schedule.bound.cost == Decimal("9.00")
+    assert schedule.gap == 0
+
+
+def test_the_frontier_trades_cost_for_peak_and_each_point_is_a_schedule() -> None:
+    # Evening arrivals that could all charge at once at 15:00; lowering the peak pushes some
+    # energy into Peak On (16:00 on), which costs more.
+    p = problem(
+        booking(1, 15, 17, "17.6"),
+        booking(2, 15, 17, "17.6"),
+        booking(3, 15, 17, "17.6"),
+        connectors=3,
+    )
+    points = cost_peak_frontier(p, QUICK, levels=[50, 44, 33])
+    assert [pt.limit_kw for pt in points] == [None, 50, 44, 33]
+    for point in points:
+        limited = p if point.limit_kw is None else replace(p, site_limit_kw=Decimal(point.limit_kw))
+        check(limited, point.schedule)
+        assert point.schedule.feasible
+    assert points[0].peak_kw == pytest.approx(66)
+    costs = [pt.cost for pt in points]
+    assert costs == sorted(costs)
+    assert costs[-1] > costs[0]
+    assert points[-1].peak_kw <= 33 + 1e-9
+    assert points[-1].label(points[0]) == f"peak 33 kW for +£{costs[-1] - costs[0]:.2f}"
+
+
+def test_frontier_levels_are_round_and_between_the_ends() -> None:
+    assert frontier_levels(88, 74.5) == [86, 84, 82, 80, 78, 76]
+    assert frontier_levels(139.3, 96.75) == [135, 130, 125, 120, 115, 110, 105, 100]
+    assert frontier_levels(88, 56.4, 6) == [85, 80, 75, 70, 65, 60]
+    assert frontier_levels(50, 49.5) == []
+
+
+def test_no_time_at_all_still_gives_a_valid_schedule() -> None:
+    p = random_day(3)
+    schedule = plan_site(p, MilpOptions(time_budget_s=0))
+    check(p, schedule)
+
+
+def test_the_rolling_horizon_keeps_limits_across_days() -> None:
+    # Three days of cars whose windows cross midnight: each day is solved with the earlier
+    # days fixed, and the limit and the connectors must hold where they meet.
+    rng = np.random.default_rng(7)
+    bookings = []
+    for bid in range(24):
+        start = float(rng.integers(0, 68 * 4)) / 4
+        bookings.append(booking(bid, start, start + 5, str(round(rng.uniform(8, 30), 1))))
+    p = problem(*bookings, connectors=2, limit=30)
+    schedule = plan_site(p, QUICK)
+    check(p, schedule)
