@@ -59,6 +59,9 @@ PEAK_WEIGHT = 1e-4  # GBP per kW of peak: among equal costs, the lower peak
 MAX_POWER_CHANGES = 0  # a session draws one steady power from its start to its end
 PARTIAL_LEVELS = (1.0, 0.75, 0.5, 0.25)  # of the connector's power, for a partial session
 DIVE_SHARE = 0.99  # a rounding round fixes every candidate at least this much chosen
+FORWARD_SHARE = 0.6  # of the time budget for the rolling horizon; the rest for repairs
+REPAIR_REACH = 8  # slots either side of a short booking's window re-planned with it
+REPAIR_SECONDS = 3.0  # at most, per repair
 _TOL = 1e-6
 
 Progress = Callable[[int, int], None]
@@ -575,7 +578,7 @@ def plan_sessions(
         items = [int(i) for i in np.flatnonzero(index == day)]
         end = (day * chunk) + offset
         preview = [int(i) for i in np.flatnonzero((index == day + 1) & (inst.firsts < end + ahead))]
-        remaining = options.time_budget_s - (time.perf_counter() - began)
+        remaining = FORWARD_SHARE * options.time_budget_s - (time.perf_counter() - began)
         share = remaining / (len(days) - done)
         result = solve_chunk(
             inst,
@@ -610,4 +613,133 @@ def plan_sessions(
         sessions.update(chosen)
         if progress is not None:
             progress(done + 1, len(days))
+    base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
+    base_cars = np.zeros(inst.slots, dtype=int) if fixed_cars is None else fixed_cars
+    sessions = _improve(
+        inst, sessions, base_load, base_cars, limit, options, began + options.time_budget_s
+    )
     return MilpPlan(sessions, len(days), optimal, fallback, time.perf_counter() - began)
+
+
+def _session_cost(inst: Instance, i: int, session: Session | None) -> float:
+    """The objective's share of booking i: its peak demand charge, and the penalty if short."""
+    if session is None:
+        return inst.penalty(i) * float(inst.needs[i])
+    f = int(inst.firsts[i])
+    unit = inst.unit_costs(i)[session.first - f : session.last - f]
+    short = max(0.0, float(inst.needs[i]) - session.power * session.slots * inst.k)
+    return session.power * float(unit.sum()) + inst.penalty(i) * short
+
+
+def _short_kwh(inst: Instance, i: int, session: Session | None) -> float:
+    delivered = 0.0 if session is None else session.power * session.slots * inst.k
+    return max(0.0, float(inst.needs[i]) - delivered)
+
+
+def _improve(
+    inst: Instance,
+    sessions: dict[int, Session],
+    base_load: np.ndarray,
+    base_cars: np.ndarray,
+    limit: float | None,
+    options: MilpOptions,
+    deadline: float,
+) -> dict[int, Session]:
+    """Large-neighbourhood search on what the rolling horizon left short or dear.
+
+    First each booking short (first booked first), then the ones paying most above their
+    cheapest session: every booking whose window meets its own, widened by REPAIR_REACH
+    slots, is re-planned together (the LP rounded, then branch and bound from the better
+    of that and the current sessions), the rest fixed; a re-plan is kept only if better.
+    """
+    sessions = dict(sessions)
+    every = range(len(inst.bookings))
+    cheapest = {}
+    for i in every:
+        own = candidates(inst, [i], options.stretch).cost
+        cheapest[i] = float(own.min()) if len(own) else _session_cost(inst, i, None)
+
+    def excess(i: int) -> float:
+        return _session_cost(inst, i, sessions.get(i)) - cheapest[i]
+
+    short = [i for i in every if _short_kwh(inst, i, sessions.get(i)) > _TOL]
+    dear = sorted((i for i in every if i not in set(short) and excess(i) > 0.01), key=excess)
+    done: set[int] = set()
+    for i in [*short, *reversed(dear)]:
+        if deadline - time.perf_counter() < 0.2:
+            break
+        if i in done or excess(i) <= 0.01:
+            continue  # an earlier re-plan took care of it
+        a, b = int(inst.firsts[i]) - REPAIR_REACH, int(inst.lasts[i]) + REPAIR_REACH
+        group = [j for j in every if int(inst.firsts[j]) < b and int(inst.lasts[j]) > a]
+        sessions = _replan(inst, sessions, group, base_load, base_cars, limit, options, deadline)
+        done.add(i)
+    return sessions
+
+
+def _replan(
+    inst: Instance,
+    sessions: dict[int, Session],
+    group: list[int],
+    base_load: np.ndarray,
+    base_cars: np.ndarray,
+    limit: float | None,
+    options: MilpOptions,
+    deadline: float,
+) -> dict[int, Session]:
+    """The group re-planned with every other session fixed, if that is better."""
+    members = set(group)
+    others = {j: s for j, s in sessions.items() if j not in members}
+    load, cars = base_load.copy(), base_cars.copy()
+    for s in others.values():
+        load[s.first : s.last] += s.power
+        cars[s.first : s.last] += 1
+    if not len(candidates(inst, group, options.stretch).owner):
+        return sessions
+    model = _build(inst, group, load, cars, limit, options.stretch)
+    cands = model.cands
+    chosen = np.zeros(model.columns)
+    for j in group:
+        s = sessions.get(j)
+        if s is None:
+            continue
+        match = np.flatnonzero(
+            (cands.owner == j)
+            & (cands.first == s.first)
+            & (cands.slots == s.slots)
+            & np.isclose(cands.power, s.power)
+        )
+        if len(match):
+            chosen[match[0]] = 1.0
+    start = _full_start(model, chosen)
+    before = float(model.cost @ start)
+    best, value = chosen, before
+    relaxation = _load(model, np.zeros(len(model.cost)), model.upper, integer=False)
+    root = _run(relaxation, integer=False)
+    if root.x is None:
+        return sessions
+    rounded, rounded_value = _dive(model, relaxation, root.x)
+    if rounded_value < value:
+        best, value = rounded, rounded_value
+    remaining = deadline - time.perf_counter()
+    if value - root.value > options.mip_abs_gap and remaining > 0.2:
+        exact = _highs(
+            model,
+            np.zeros(len(model.cost)),
+            model.upper,
+            integer=True,
+            start=_full_start(model, best),
+            time_limit_s=min(remaining, REPAIR_SECONDS),
+            gaps=(options.mip_rel_gap, options.mip_abs_gap),
+        )
+        if exact.x is not None and exact.value < value:
+            best, value = np.round(exact.x[: model.columns]), exact.value
+    if value >= before - _TOL:
+        return sessions
+    out = dict(others)
+    for j in np.flatnonzero(best > 0.5):
+        out[int(cands.owner[j])] = Session(
+            int(cands.first[j]), int(cands.slots[j]), float(cands.power[j])
+        )
+    log.debug("Re-planned %d bookings: %.4f -> %.4f", len(group), before, value)
+    return out
