@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import peewee
+import psycopg
 import pytest
 from hypothesis import settings
 
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import ChargePoint, Connector, Station
+from tests.postgres import PostgresServer, find_bindir
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -30,9 +34,64 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "evcms.sqlite3"
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the whole run, started on first use."""
+    bindir = find_bindir()
+    if bindir is None:
+        if os.environ.get("EVCMS_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL's binaries are missing (.ci/run installs postgresql-15)")
+        pytest.skip("PostgreSQL's binaries are not installed")
+    server = PostgresServer(bindir)
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def db(db_path: Path) -> Iterator[peewee.SqliteDatabase]:
-    database = open_database(db_path, station_name="Test Station")
+def postgresql_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the test server."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def db_target(db_path: Path) -> str:
+    """What `--db` says for this test: an SQLite file here; the store's and the central
+    system's tests run on PostgreSQL too (their conftest parametrises this)."""
+    return str(db_path)
+
+
+def engine_target(request: pytest.FixtureRequest, db_path: Path) -> str:
+    if request.param == "sqlite":
+        return str(db_path)
+    return str(request.getfixturevalue("postgresql_url"))
+
+
+BOTH_ENGINES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)]
+
+
+def other_connection_rows(target: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows read through a connection of their own (not the models'); `?` marks values.
+    Decimals come back as Decimal on both engines."""
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target) as conn:
+            return conn.execute(sql.replace("?", "%s"), params).fetchall()
+    with sqlite3.connect(target) as conn:
+        rows = conn.execute(sql, params).fetchall()
+    return [tuple(_sqlite_value(v) for v in row) for row in rows]
+
+
+def _sqlite_value(value: object) -> object:
+    if isinstance(value, str) and value.replace(".", "", 1).lstrip("-").isdigit() and "." in value:
+        return Decimal(value)
+    return value
+
+
+@pytest.fixture
+def db(db_target: str) -> Iterator[peewee.Database]:
+    database = open_database(db_target, station_name="Test Station")
     yield database
     database.close()
 

@@ -54,7 +54,7 @@ def _out(text: str = "") -> None:
 
 def _guarded(handler: Handler) -> Handler:
     def run(args: argparse.Namespace, config: AppConfig) -> int:
-        db = open_database(config.db_path)
+        db = open_database(config.database)
         try:
             return handler(args, config)
         except (
@@ -87,7 +87,7 @@ async def _blank_expired_driver_data() -> None:
 
 
 async def _serve(config: AppConfig) -> None:
-    db = open_database(config.db_path)
+    db = open_database(config.database)
     cs = CentralSystem(csms_config(config, server_settings()), db)
     cs.bus.subscribe(_log_event)
     stop = asyncio.Event()

@@ -16,7 +16,11 @@ from evcms_desktop.app.config import (
     DEFAULT_PORT,
     AppConfig,
 )
-from evcms_desktop.store.database import DatabaseError, default_database_path
+from evcms_desktop.store.database import (
+    DatabaseError,
+    default_database_path,
+    parse_target,
+)
 from evcms_desktop.store.settings import MAX_PING_SECONDS
 
 log = logging.getLogger(__name__)
@@ -41,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
         "--db",
-        type=Path,
         default=None,
-        metavar="PATH",
-        help=f"SQLite database file (default: {default_database_path()})",
+        metavar="PATH|URL",
+        help="SQLite database file, or postgresql://user@host:5432/evcms"
+        f" (default: {default_database_path()})",
     )
     parser.add_argument(
         "--log-level",
@@ -121,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
     return AppConfig(
-        db_path=args.db or default_database_path(),
+        database=parse_target(args.db or default_database_path()),
         host=args.host,
         port=args.port,
         path_prefix=args.path_prefix,
@@ -142,8 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    config = config_from_args(args)
     try:
+        config = config_from_args(args)
         if getattr(args, "handler", None):
             return int(args.handler(args, config) or 0)
         if args.headless:

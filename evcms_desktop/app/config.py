@@ -9,7 +9,7 @@ from typing import Any
 
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.csms.server import CsmsConfig
-from evcms_desktop.store.database import default_database_path
+from evcms_desktop.store.database import DatabaseTarget, default_database_path
 from evcms_desktop.store.settings import DEFAULT_PING, ping_seconds
 
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
@@ -19,7 +19,7 @@ DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
 class AppConfig:
     """What the command line said; None where it said nothing."""
 
-    db_path: Path
+    database: DatabaseTarget
     host: str | None = None
     port: int | None = None
     path_prefix: str | None = None
@@ -33,11 +33,15 @@ class AppConfig:
 
     @property
     def data_dir(self) -> Path:
-        return self.db_path.parent
+        """Where generated files (the self-signed TLS certificate) go: beside an SQLite
+        file, else the user's data directory."""
+        if self.database.path is not None:
+            return self.database.path.parent
+        return default_database_path().parent
 
     @classmethod
     def defaults(cls) -> AppConfig:
-        return cls(db_path=default_database_path())
+        return cls(database=DatabaseTarget("sqlite", path=default_database_path()))
 
 
 def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:

@@ -151,7 +151,7 @@ async def serve_window(
             first = SignInDialog(session, parent=window)
             first.open()
     watcher = stop_on_signals(app, closed)
-    log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.db_path)
+    log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.database)
     await closed.wait()
     watcher.stop()
     if central is not None:
@@ -182,7 +182,7 @@ def run_console(config: AppConfig, *, kiosk: bool = False) -> int:
     app.setQuitOnLastWindowClosed(False)  # the loop ends after the central system stopped
     if (icon := icon_path()) is not None:
         app.setWindowIcon(QIcon(str(icon)))
-    db = open_database(config.db_path)
+    db = open_database(config.database)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:

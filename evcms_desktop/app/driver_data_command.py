@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace, config: AppConfig) -> int:
-    db = open_database(config.db_path)
+    db = open_database(config.database)
     try:
         return _run(args)
     except (driver_data.DriverDataError, OSError) as exc:

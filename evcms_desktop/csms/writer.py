@@ -1,4 +1,4 @@
-"""Batched writes: meter values, transaction summaries and events in one SQLite transaction.
+"""Batched writes: meter values, transaction summaries and events in one transaction.
 
 One autocommit per row manages a few thousand rows a second; one transaction per batch
 manages tens of thousands. Rows wait at most `interval` seconds (or until `max_rows`),
@@ -10,6 +10,9 @@ commit that crosses the threshold, and copying a few MB of WAL into the database
 the loop for up to half a second under load. While the writer runs, the automatic
 checkpoint is off on the loop's connection and a thread checkpoints (PASSIVE, which
 never blocks writers) every `checkpoint_interval` seconds on its own connection.
+
+On PostgreSQL a batch is a few multi-row INSERTs (one round trip per table and up to
+`_PG_ROWS_PER_INSERT` rows) and there is no checkpoint to manage.
 """
 
 from __future__ import annotations
@@ -32,22 +35,25 @@ log = logging.getLogger(__name__)
 
 _UPDATE_TRANSACTION = (
     'UPDATE "charging_transaction" SET'
-    ' "last_energy_wh" = COALESCE(?, "last_energy_wh"),'
-    ' "last_power_kw" = COALESCE(?, "last_power_kw"),'
-    ' "last_soc" = COALESCE(?, "last_soc")'
-    ' WHERE "id" = ?'
+    ' "last_energy_wh" = COALESCE({p}, "last_energy_wh"),'
+    ' "last_power_kw" = COALESCE({p}, "last_power_kw"),'
+    ' "last_soc" = COALESCE({p}, "last_soc")'
+    ' WHERE "id" = {p}'
 )
 _DEFAULT_AUTOCHECKPOINT = 1000  # pages, SQLite's default
+_PG_ROWS_PER_INSERT = 1000  # well under PostgreSQL's 65,535 parameters per statement
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)
 def _insert_statement(
-    model: type[BaseModel], keys: tuple[str, ...]
+    model: type[BaseModel], keys: tuple[str, ...], mark: str, rows: int = 1
 ) -> tuple[str, list[Callable[[Any], Any]]]:
+    """INSERT of `rows` rows (SQLite runs one-row statements through executemany)."""
     fields = [model._meta.fields[k] for k in keys]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
-    marks = ", ".join("?" for _ in fields)
-    sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES ({marks})'
+    marks = "(" + ", ".join(mark for _ in fields) + ")"
+    values = ", ".join([marks] * rows)
+    sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES {values}'
     return sql, [f.db_value for f in fields]
 
 
@@ -79,7 +85,7 @@ class _Checkpointer:
 class BatchWriter:
     def __init__(
         self,
-        db: peewee.SqliteDatabase,
+        db: peewee.Database,
         *,
         interval: float = 0.05,
         max_rows: int = 2000,
@@ -120,7 +126,7 @@ class BatchWriter:
         )
 
     def start(self) -> None:
-        if self.db.database != ":memory:":
+        if isinstance(self.db, peewee.SqliteDatabase) and self.db.database != ":memory:":
             self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = _Checkpointer(self.db.database)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
@@ -145,31 +151,47 @@ class BatchWriter:
                     log.exception("WAL checkpoint failed")
 
     def flush(self) -> None:
-        """Write what is queued in one transaction (executemany: peewee's per-value query
+        """Write what is queued in one transaction (raw statements: peewee's per-value query
         building cost ten times the SQLite work)."""
         if not self._pending and not self._tx_updates:
             return
         rows, updates = self._rows, self._tx_updates
+        mark = self.db.param
+        multi_row = not isinstance(self.db, peewee.SqliteDatabase)
         with self.db.atomic():
             cursor = self.db.cursor()
             for model, model_rows in rows.items():
                 keys = tuple(model_rows[0])
-                sql, converters = _insert_statement(model, keys)
-                cursor.executemany(
-                    sql,
-                    [
-                        tuple(convert(row[k]) for k, convert in zip(keys, converters, strict=True))
-                        for row in model_rows
-                    ],
-                )
+                _, converters = _insert_statement(model, keys, mark)
+                values = [
+                    tuple(convert(row[k]) for k, convert in zip(keys, converters, strict=True))
+                    for row in model_rows
+                ]
+                if multi_row:
+                    self._insert_multi_row(cursor, model, keys, values)
+                else:
+                    cursor.executemany(_insert_statement(model, keys, mark)[0], values)
             if updates:
                 cursor.executemany(
-                    _UPDATE_TRANSACTION, [(*values, tx_id) for tx_id, values in updates.items()]
+                    _UPDATE_TRANSACTION.format(p=mark),
+                    [(*values, tx_id) for tx_id, values in updates.items()],
                 )
         self.rows_written += self._pending
         self._rows = defaultdict(list)
         self._tx_updates = {}
         self._pending = 0
+
+    def _insert_multi_row(
+        self,
+        cursor: Any,
+        model: type[BaseModel],
+        keys: tuple[str, ...],
+        values: list[tuple[Any, ...]],
+    ) -> None:
+        for first in range(0, len(values), _PG_ROWS_PER_INSERT):
+            chunk = values[first : first + _PG_ROWS_PER_INSERT]
+            sql, _ = _insert_statement(model, keys, self.db.param, len(chunk))
+            cursor.execute(sql, [value for row in chunk for value in row])
 
     async def stop(self) -> None:
         if self._task is not None:

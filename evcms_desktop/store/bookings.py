@@ -20,6 +20,7 @@ from evcms_desktop.domain.plans import Plan, PlanOutcome, generate_plans
 from evcms_desktop.domain.site import Site
 from evcms_desktop.domain.tariff import PricingRule
 from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.store.database import BOOKING_OVERLAP_CONSTRAINT
 from evcms_desktop.store.fields import parse_utc
 from evcms_desktop.store.models import (
     BLOCKING_STATES,
@@ -45,6 +46,9 @@ Clock = Callable[[], datetime]
 
 class SlotTakenError(RuntimeError):
     """The chosen slot was booked by someone else between planning and confirming."""
+
+
+SLOT_TAKEN = "That slot has just been taken. Please choose again from fresh plans."
 
 
 class BookingNotFoundError(LookupError):
@@ -85,10 +89,12 @@ def busy_intervals(
     field = Booking.start
     lower, upper, after = (field.db_value(t) for t in (start - longest, end, start))
     states = [s.value for s in BLOCKING_STATES]
-    cursor = Booking._meta.database.execute_sql(
+    db = Booking._meta.database
+    mark = db.param
+    cursor = db.execute_sql(
         'SELECT connector_id, start, "end" FROM booking'
-        ' WHERE station_id = ? AND start >= ? AND start < ? AND "end" > ?'
-        f" AND state IN ({', '.join('?' * len(states))})",
+        f' WHERE station_id = {mark} AND start >= {mark} AND start < {mark} AND "end" > {mark}'
+        f" AND state IN ({', '.join([mark] * len(states))})",
         (station.id, lower, upper, after, *states),
     )
     busy: dict[int, list[Interval]] = defaultdict(list)
@@ -102,7 +108,7 @@ class BookingService:
 
     def __init__(
         self,
-        db: peewee.SqliteDatabase,
+        db: peewee.Database,
         station: Station | None = None,
         clock: Clock = utcnow,
     ) -> None:
@@ -148,10 +154,8 @@ class BookingService:
         with self.db.atomic("IMMEDIATE"):
             busy = busy_intervals(self.station, plan.start, plan.end, self.site().max_session)
             if busy.get(plan.connector_id):
-                raise SlotTakenError(
-                    "That slot has just been taken. Please choose again from fresh plans."
-                )
-            booking = Booking.create(
+                raise SlotTakenError(SLOT_TAKEN)
+            booking = self._create_guarded(
                 code=self._unused_code(),
                 station=self.station,
                 connector=plan.connector_id,
@@ -180,6 +184,17 @@ class BookingService:
             )
         log.info("Booked %s on connector %s from %s", booking.code, plan.connector_id, plan.start)
         return booking
+
+    def _create_guarded(self, **fields: object) -> Booking:
+        """Booking.create, with PostgreSQL's overlap constraint read as a taken slot: on
+        PostgreSQL the check above does not lock out a writer on another connection."""
+        try:
+            with self.db.atomic():
+                return Booking.create(**fields)
+        except peewee.IntegrityError as exc:
+            if BOOKING_OVERLAP_CONSTRAINT in str(exc):
+                raise SlotTakenError(SLOT_TAKEN) from None
+            raise
 
     @staticmethod
     def _unused_code() -> str:

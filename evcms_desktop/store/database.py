@@ -1,18 +1,37 @@
-"""Opening the database file: pragmas, first-time creation, upgrade with a backup."""
+"""Opening the store: an SQLite file or a PostgreSQL URL, first-time creation, upgrades.
+
+Both engines get the same models and the same versioned migrations, applied at start-up.
+Before an upgrade an SQLite file is copied next to itself; on PostgreSQL every step runs
+in one transaction (its DDL is transactional), so a failed upgrade changes nothing, and
+the log says how to take a pg_dump first. PostgreSQL also gets what only it can do: an
+exclusion constraint that no two blocking bookings of one connector overlap, whichever
+node writes them.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import peewee
 import platformdirs
-from playhouse.migrate import SqliteMigrator
+from playhouse.db_url import parse as parse_url
+from playhouse.migrate import SchemaMigrator
 
 from evcms_desktop.store.migrations import SCHEMA_VERSION, STEPS
-from evcms_desktop.store.models import ALL_MODELS, SchemaVersion, Station, database_proxy
+from evcms_desktop.store.models import (
+    ALL_MODELS,
+    BLOCKING_STATES,
+    SchemaVersion,
+    Station,
+    database_proxy,
+)
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +41,100 @@ PRAGMAS = {
     "synchronous": "normal",  # safe in WAL: a crash loses no committed transaction
     "busy_timeout": 10_000,
 }
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Taken while a PostgreSQL database is created or upgraded, so nodes starting together
+# do it once (an arbitrary constant: "EVCM" in ASCII).
+MIGRATION_LOCK = 0x4556434D
+BOOKING_OVERLAP_CONSTRAINT = "booking_no_overlap"
+_URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
 
 
 class DatabaseError(RuntimeError):
-    """The file cannot be used: newer than this program, or not one of ours."""
+    """The store cannot be used: a bad --db, unreachable, newer than this program, foreign."""
+
+
+Engine = Literal["sqlite", "postgresql"]
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """Where the store lives: an SQLite file or a PostgreSQL URL."""
+
+    engine: Engine
+    path: Path | None = None
+    url: str | None = None
+
+    def __str__(self) -> str:
+        if self.path is not None:
+            return str(self.path)
+        parts = urlsplit(self.url or "")
+        if parts.password:
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            parts = parts._replace(netloc=netloc)
+        return urlunsplit(parts)
+
+
+def parse_target(text: str | Path | DatabaseTarget) -> DatabaseTarget:
+    """A file path (SQLite), `sqlite:///path` or `postgresql://...`; anything else refused.
+
+    Drive letters (C:\\...) are paths: a scheme has at least two letters.
+    """
+    if isinstance(text, DatabaseTarget):
+        return text
+    if isinstance(text, Path):
+        return DatabaseTarget("sqlite", path=text)
+    match = _URL.match(text)
+    if match is None:
+        if not text.strip():
+            raise DatabaseError("--db: empty; give a file path or a postgresql:// URL")
+        return DatabaseTarget("sqlite", path=Path(text))
+    scheme = match["scheme"].lower()
+    parts = urlsplit(text)
+    if scheme == "sqlite" and text.startswith("sqlite:///") and len(text) > len("sqlite:///"):
+        return DatabaseTarget("sqlite", path=Path(parts.path))
+    if scheme in POSTGRES_SCHEMES and text[match.end() :].startswith("//"):
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise DatabaseError(f"--db: {text!r} has a bad port") from None
+        if not parts.path.strip("/"):
+            raise DatabaseError(
+                f"--db: {scheme}:// URL without a database name (postgresql://user@host/evcms)"
+            )
+        return DatabaseTarget("postgresql", url=text)
+    raise DatabaseError(
+        f"--db: {scheme}: is not supported; give a file path (SQLite), sqlite:///PATH"
+        " or postgresql://user@host:5432/evcms"
+    )
 
 
 def default_database_path() -> Path:
     return platformdirs.user_data_path("evcms-desktop", appauthor=False) / "evcms.sqlite3"
 
 
-def read_version(db: peewee.SqliteDatabase) -> int | None:
+class PostgresStore(peewee.PostgresqlDatabase):
+    """PostgreSQL with the models' own column types and the session in UTC.
+
+    Times are `timestamptz`, money and energy `numeric` (SQLite keeps them as text).
+    The callers' `atomic("IMMEDIATE")` is SQLite's early write lock; PostgreSQL locks
+    rows as they are written, and the constraints catch what a race would break.
+    """
+
+    field_types = {  # noqa: RUF012 - peewee's own class attribute
+        **peewee.PostgresqlDatabase.field_types,
+        "DATETIME": "TIMESTAMPTZ",
+        "DECIMAL_TEXT": "NUMERIC",
+    }
+
+    def begin(self, lock_type: str | None = None) -> None:
+        super().begin()
+
+
+def is_postgres(db: peewee.Database) -> bool:
+    return isinstance(db, peewee.PostgresqlDatabase)
+
+
+def read_version(db: peewee.Database) -> int | None:
     if not db.table_exists("schema_version"):
         return None
     row = db.execute_sql("SELECT MAX(version) FROM schema_version").fetchone()
@@ -51,10 +153,8 @@ def backup_file(db: peewee.SqliteDatabase, path: Path, version: int) -> Path:
     return target
 
 
-def _upgrade(db: peewee.SqliteDatabase, path: Path, version: int) -> None:
-    backup = backup_file(db, path, version)
-    log.info("Backed up %s (schema %d) to %s before upgrading", path.name, version, backup)
-    migrator = SqliteMigrator(db)
+def _apply_steps(db: peewee.Database, version: int) -> None:
+    migrator = SchemaMigrator.from_database(db)
     for target in range(version + 1, SCHEMA_VERSION + 1):
         with db.atomic():
             STEPS[target](migrator)
@@ -62,32 +162,114 @@ def _upgrade(db: peewee.SqliteDatabase, path: Path, version: int) -> None:
         log.info("Upgraded the database to schema %d", target)
 
 
-def open_database(
-    path: Path | str, *, station_name: str = "EVCMS Station"
-) -> peewee.SqliteDatabase:
-    """Open (creating or upgrading) the database at `path` and bind the models to it."""
-    path = Path(path)
+def _postgres_extras(db: peewee.Database) -> None:
+    """What PostgreSQL adds to the models: no two blocking bookings of a connector overlap."""
+    states = ", ".join(f"'{state.value}'" for state in BLOCKING_STATES)
+    db.execute_sql("CREATE EXTENSION IF NOT EXISTS btree_gist")
+    db.execute_sql(
+        f"ALTER TABLE booking ADD CONSTRAINT {BOOKING_OVERLAP_CONSTRAINT}"
+        ' EXCLUDE USING gist (connector_id WITH =, tstzrange(start, "end") WITH &&)'
+        f" WHERE (state IN ({states}))"
+    )
+
+
+def _create(db: peewee.Database, where: str) -> None:
+    with db.atomic():
+        db.create_tables(ALL_MODELS)
+        if is_postgres(db):
+            _postgres_extras(db)
+        SchemaVersion.create(version=SCHEMA_VERSION)
+    log.info("Created a new database at %s", where)
+
+
+def _check_version(db: peewee.Database, where: str) -> int | None:
+    version = read_version(db)
+    if version is None and db.get_tables():
+        raise DatabaseError(f"{where} is not an EVCMS Desktop database")
+    if version is not None and version > SCHEMA_VERSION:
+        raise DatabaseError(
+            f"{where} has schema {version}, newer than this program's {SCHEMA_VERSION};"
+            " update EVCMS Desktop"
+        )
+    return version
+
+
+def _open_sqlite(path: Path) -> peewee.SqliteDatabase:
+    if path.exists() and path.is_dir():
+        raise DatabaseError(f"--db: {path} is a folder, not a database file")
     path.parent.mkdir(parents=True, exist_ok=True)
     db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10)
     database_proxy.initialize(db)
     db.connect(reuse_if_open=True)
-    version = read_version(db)
-    if version is None:
-        if db.get_tables():
-            db.close()
-            raise DatabaseError(f"{path} is not an EVCMS Desktop database")
-        with db.atomic():
-            db.create_tables(ALL_MODELS)
-            SchemaVersion.create(version=SCHEMA_VERSION)
-        log.info("Created a new database at %s", path)
-    elif version > SCHEMA_VERSION:
+    try:
+        version = _check_version(db, str(path))
+    except DatabaseError:
         db.close()
-        raise DatabaseError(
-            f"{path} has schema {version}, newer than this program's {SCHEMA_VERSION};"
-            " update EVCMS Desktop"
-        )
+        raise
+    if version is None:
+        _create(db, str(path))
     elif version < SCHEMA_VERSION:
-        _upgrade(db, path, version)
+        backup = backup_file(db, path, version)
+        log.info("Backed up %s (schema %d) to %s before upgrading", path.name, version, backup)
+        _apply_steps(db, version)
+    return db
+
+
+def postgres_connect_arguments(url: str) -> dict[str, Any]:
+    arguments: dict[str, Any] = parse_url(url, unquote_password=True, unquote_user=True)
+    options = arguments.pop("options", "")
+    arguments["options"] = f"{options} -c TimeZone=UTC".strip()
+    arguments.setdefault("application_name", "evcms-desktop")
+    arguments.setdefault("connect_timeout", 10)
+    return arguments
+
+
+def _ensure_station(name: str) -> None:
     if not Station.select().exists():
-        Station.create(name=station_name)
+        Station.create(name=name)
+
+
+def _open_postgres(target: DatabaseTarget, station_name: str) -> PostgresStore:
+    where = str(target)
+    arguments = postgres_connect_arguments(target.url or "")
+    db = PostgresStore(arguments.pop("database"), prefer_psycopg3=True, **arguments)
+    database_proxy.initialize(db)
+    try:
+        db.connect(reuse_if_open=True)
+    except peewee.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseError(f"cannot connect to {where}: {reason}") from None
+    try:
+        with db.atomic():
+            db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            version = _check_version(db, where)
+            if version is None:
+                _create(db, where)
+            elif version < SCHEMA_VERSION:
+                log.warning(
+                    "Upgrading %s from schema %d to %d in one transaction; to keep a copy,"
+                    " stop every node and run: pg_dump --format=custom --file=evcms-v%d.dump %s",
+                    where, version, SCHEMA_VERSION, version, where,
+                )  # fmt: skip
+                _apply_steps(db, version)
+            _ensure_station(station_name)
+    except DatabaseError:
+        db.close()
+        raise
+    except peewee.DatabaseError as exc:
+        db.close()
+        raise DatabaseError(f"cannot set up {where}: {str(exc).strip().splitlines()[0]}") from None
+    return db
+
+
+def open_database(
+    target: str | Path | DatabaseTarget, *, station_name: str = "EVCMS Station"
+) -> peewee.Database:
+    """Open (creating or upgrading) the store at `target` and bind the models to it."""
+    where = parse_target(target)
+    if where.path is None:
+        return _open_postgres(where, station_name)
+    db = _open_sqlite(where.path)
+    with db.atomic():
+        _ensure_station(station_name)
     return db

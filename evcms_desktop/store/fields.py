@@ -1,4 +1,4 @@
-"""Column types that keep money exact and times unambiguous in SQLite."""
+"""Column types that keep money exact and times unambiguous in SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,17 +12,23 @@ import peewee
 _FORMAT = "%Y-%m-%d %H:%M:%S.%f"
 
 
-def parse_utc(value: str) -> datetime:
-    """Read back what UTCDateTimeField stored.
+def parse_utc(value: str | datetime) -> datetime:
+    """Read back what UTCDateTimeField stored: SQLite's text, or PostgreSQL's timestamptz.
 
     fromisoformat with the offset appended is about 35x faster than strptime and 5x faster
     than a replace(tzinfo=...) afterwards; this runs for every booking a plan reads.
     """
+    if isinstance(value, datetime):
+        return value.astimezone(UTC)
     return datetime.fromisoformat(value + "+00:00")
 
 
 class UTCDateTimeField(peewee.TextField):
-    """An aware datetime stored as fixed-width UTC text, so text order is time order."""
+    """An aware datetime stored as fixed-width UTC text, so text order is time order.
+
+    PostgreSQL stores it as timestamptz (see store.database.PostgresStore); the same text
+    is read there in the session's time zone, UTC.
+    """
 
     field_type = "DATETIME"
 
@@ -33,21 +39,22 @@ class UTCDateTimeField(peewee.TextField):
             raise ValueError(f"{self.name}: naive datetime {value!r}; times are stored in UTC")
         return value.astimezone(UTC).strftime(_FORMAT)
 
-    def python_value(self, value: str | None) -> datetime | None:
+    def python_value(self, value: str | datetime | None) -> datetime | None:
         if value is None:
             return None
         return parse_utc(value)
 
 
 class DecimalTextField(peewee.TextField):
-    """Decimal stored as its exact text (SQLite's NUMERIC would turn it into a float)."""
+    """Decimal stored as its exact text (SQLite's NUMERIC would turn it into a float);
+    PostgreSQL's numeric is exact, and it is used there."""
 
     field_type = "DECIMAL_TEXT"
 
     def db_value(self, value: Decimal | int | str | None) -> str | None:
         return None if value is None else str(Decimal(value))
 
-    def python_value(self, value: str | None) -> Decimal | None:
+    def python_value(self, value: str | Decimal | None) -> Decimal | None:
         return None if value is None else Decimal(value)
 
 

@@ -17,7 +17,9 @@ def read_setting(key: str, default: Any = None) -> Any:
 
 
 def write_setting(key: str, value: Any) -> None:
-    Setting.insert(key=key, value=value).on_conflict_replace().execute()
+    Setting.insert(key=key, value=value).on_conflict(
+        conflict_target=[Setting.key], preserve=[Setting.value]
+    ).execute()
 
 
 def server_settings() -> dict[str, Any]:

@@ -6,6 +6,8 @@ import functools
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+import peewee
+
 from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
 from evcms_desktop.domain.tariff import Tariff
@@ -15,6 +17,7 @@ from evcms_desktop.store.models import (
     Connector,
     Station,
     connector_label,
+    database_proxy,
 )
 
 
@@ -59,16 +62,21 @@ def bookable_connectors(station: Station) -> list[Connector]:
 
 # Every plan request reads the station and its connectors. Building a peewee query costs
 # about 0.2 ms, several times what SQLite takes to answer it, so these two are compiled
-# once; the text depends only on the models, the values are bound at each run.
+# once per engine; the text depends only on the models and the engine's dialect, the
+# values are bound at each run.
+
+
+def _engine() -> type[peewee.Database]:
+    return type(database_proxy.obj)
 
 
 @functools.cache
-def _station_sql() -> str:
+def _station_sql(engine: type[peewee.Database]) -> str:
     return Station.select().where(Station.id == 0).sql()[0]
 
 
 @functools.cache
-def _site_connectors_sql() -> str:
+def _site_connectors_sql(engine: type[peewee.Database]) -> str:
     query = (
         Connector.select(Connector.id, ChargePoint.ident, Connector.number, Connector.max_power_kw)
         .join(ChargePoint)
@@ -80,7 +88,7 @@ def _site_connectors_sql() -> str:
 
 def reload_station(station_id: int) -> Station:
     """The station row as stored now (settings saved elsewhere included)."""
-    found = list(Station.raw(_station_sql(), station_id))
+    found = list(Station.raw(_station_sql(_engine()), station_id))
     if not found:
         raise Station.DoesNotExist(f"station {station_id}")
     return found[0]
@@ -89,7 +97,7 @@ def reload_station(station_id: int) -> Station:
 def load_site(station: Station) -> Site:
     """The station as the booking logic sees it."""
     rows = Connector._meta.database.execute_sql(
-        _site_connectors_sql(), (station.id, ChargePointState.APPROVED.value)
+        _site_connectors_sql(_engine()), (station.id, ChargePointState.APPROVED.value)
     )
     return Site(
         name=station.name,

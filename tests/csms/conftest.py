@@ -8,7 +8,12 @@ import pytest
 from conftest_helpers import FakeClock
 
 from evcms_desktop.csms.server import CsmsConfig
-from tests.conftest import NOW
+from tests.conftest import BOTH_ENGINES, NOW, engine_target
+
+
+@pytest.fixture(params=BOTH_ENGINES)
+def db_target(request: pytest.FixtureRequest, db_path: Path) -> str:
+    return engine_target(request, db_path)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,33 +28,35 @@ PASSWORD = "sixteen-chars-ok"
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
 
-def cli(db_path: Path, *args: str) -> int:
-    return main(["--db", str(db_path), "--log-level", "WARNING", *args])
+def cli(db_target: str, *args: str) -> int:
+    return main(["--db", db_target, "--log-level", "WARNING", *args])
 
 
-def test_chargers_commands(db_path: Path, capsys):
-    assert cli(db_path, "chargers", "add", "CP-9", "--password", PASSWORD, "--connectors", "3") == 0
-    assert cli(db_path, "chargers", "list") == 0
+def test_chargers_commands(db_target: str, capsys):
+    assert (
+        cli(db_target, "chargers", "add", "CP-9", "--password", PASSWORD, "--connectors", "3") == 0
+    )
+    assert cli(db_target, "chargers", "list") == 0
     out = capsys.readouterr().out
     assert re.search(r"CP-9\s+approved\s+3 conn\.\s+offline\s+password: yes", out)
-    assert cli(db_path, "chargers", "add", "CP-9") == 1
+    assert cli(db_target, "chargers", "add", "CP-9") == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["evcms-desktop: A charger with the id 'CP-9' exists already."]
-    assert cli(db_path, "chargers", "add", "CP-8", "--password", "short") == 1
+    assert cli(db_target, "chargers", "add", "CP-8", "--password", "short") == 1
     assert "16 to 40" in capsys.readouterr().err
-    assert cli(db_path, "chargers", "approve", "CP-9") == 1
+    assert cli(db_target, "chargers", "approve", "CP-9") == 1
     assert "not waiting for approval" in capsys.readouterr().err
-    assert cli(db_path, "chargers", "passwd", "CP-9", "--password", PASSWORD + "x") == 0
-    assert cli(db_path, "chargers", "remove", "CP-9") == 0
+    assert cli(db_target, "chargers", "passwd", "CP-9", "--password", PASSWORD + "x") == 0
+    assert cli(db_target, "chargers", "remove", "CP-9") == 0
     capsys.readouterr()
-    assert cli(db_path, "chargers") == 0
+    assert cli(db_target, "chargers") == 0
     assert "CP-9" not in capsys.readouterr().out
 
 
-def test_book_errors_are_one_line(db_path: Path, station, capsys):
+def test_book_errors_are_one_line(db_target: str, station, capsys):
     assert (
         cli(
-            db_path,
+            db_target,
             "book",
             "--date",
             "2020-01-01",
@@ -72,7 +73,7 @@ def test_book_errors_are_one_line(db_path: Path, station, capsys):
     assert len(err) == 1 and err[0].startswith("evcms-desktop: The arrival time has passed")
     assert (
         cli(
-            db_path,
+            db_target,
             "book",
             "--date",
             "tomorrow",
@@ -89,7 +90,7 @@ def test_book_errors_are_one_line(db_path: Path, station, capsys):
 
 
 def test_booking_from_cli_is_seen_by_running_system(
-    db, db_path, station, config: CsmsConfig, capsys
+    db, db_target, station, config: CsmsConfig, capsys
 ):
     tz = ZoneInfo("Europe/London")
     day = (datetime.now(tz) + timedelta(days=1)).date()
@@ -105,7 +106,7 @@ def test_booking_from_cli_is_seen_by_running_system(
                 "-m",
                 "evcms_desktop",
                 "--db",
-                str(db_path),
+                str(db_target),
                 "book",
                 "--date",
                 day.isoformat(),
@@ -140,13 +141,13 @@ def test_booking_from_cli_is_seen_by_running_system(
     assert status == "Accepted"
     code = re.search(r"Booking ID: (\w+)", text).group(1)
     capsys.readouterr()
-    assert cli(db_path, "bookings", "--date", day.isoformat()) == 0
+    assert cli(db_target, "bookings", "--date", day.isoformat()) == 0
     assert re.search(
         rf"{code}\s+{day.isoformat()} 03:00-03:30 .* plan 1\s+confirmed", capsys.readouterr().out
     )
 
 
-def test_headless_serves_until_terminated(db_path: Path, station):
+def test_headless_serves_until_terminated(db_target: str, station):
     station._meta.database.close()
     process = subprocess.Popen(
         [
@@ -154,7 +155,7 @@ def test_headless_serves_until_terminated(db_path: Path, station):
             "-m",
             "evcms_desktop",
             "--db",
-            str(db_path),
+            str(db_target),
             "--headless",
             "--host",
             "127.0.0.1",
@@ -226,11 +227,11 @@ def test_chargebox_command_runs_several_chargers(db, station, config: CsmsConfig
     assert len(recorder.of(EventKind.STATUS_CHANGED)) == 6
 
 
-def test_chargers_reading_settings_and_tolerated_column(db_path: Path, station, capsys):
-    assert cli(db_path, "chargers", "set", "CP-A", "--strict", "on") == 0
-    assert cli(db_path, "chargers", "set", "CP-B", "--timezone", "Europe/Paris") == 0
-    assert cli(db_path, "chargers", "set", "CP-B", "--timezone", "Mars/Olympus") == 1
-    assert cli(db_path, "chargers", "set", "CP-B") == 1
+def test_chargers_reading_settings_and_tolerated_column(db_target: str, station, capsys):
+    assert cli(db_target, "chargers", "set", "CP-A", "--strict", "on") == 0
+    assert cli(db_target, "chargers", "set", "CP-B", "--timezone", "Europe/Paris") == 0
+    assert cli(db_target, "chargers", "set", "CP-B", "--timezone", "Mars/Olympus") == 1
+    assert cli(db_target, "chargers", "set", "CP-B") == 1
     err = capsys.readouterr().err
     assert err.splitlines() == [
         "evcms-desktop: 'Mars/Olympus' is not a time zone (e.g. Europe/Paris).",
@@ -243,7 +244,7 @@ def test_chargers_reading_settings_and_tolerated_column(db_path: Path, station, 
             DeviationCount("CP-B", "number_as_string", 40, "MeterValues: 1 read as '1'", at, at),
         ]
     )
-    assert cli(db_path, "chargers", "list") == 0
+    assert cli(db_target, "chargers", "list") == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert re.search(r"reading: strict\s+tolerated: -$", lines["CP-A"])
     assert lines["CP-B"].endswith(
@@ -251,7 +252,7 @@ def test_chargers_reading_settings_and_tolerated_column(db_path: Path, station, 
     )
 
 
-def test_strict_and_ping_options_reach_the_central_system(db_path: Path):
+def test_strict_and_ping_options_reach_the_central_system():
     args = build_parser().parse_args(["--strict", "--ping-interval", "20", "--ping-timeout", "0"])
     config = csms_config(config_from_args(args), {"ping_interval": 45, "strict": False})
     assert (config.strict, config.ping_interval, config.ping_timeout) == (True, 20, None)

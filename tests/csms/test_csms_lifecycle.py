@@ -285,7 +285,7 @@ def test_reconnect_applies_queued_stop(db, station, clock: FakeClock, config: Cs
     assert MeterValue.select().where(MeterValue.transaction == tx_id).count() == 9
 
 
-def test_restart_mid_session_loses_nothing(db_path, station, clock: FakeClock, config):
+def test_restart_mid_session_loses_nothing(db_target, station, clock: FakeClock, config):
     booking = book(station._meta.database, station, clock)
 
     async def first_half() -> tuple[ChargeBox, int]:
@@ -316,7 +316,7 @@ def test_restart_mid_session_loses_nothing(db_path, station, clock: FakeClock, c
     async def both() -> int:
         box, tx_id = await first_half()
         station._meta.database.close()
-        db = open_database(db_path)  # the console restarted
+        db = open_database(db_target)  # the console restarted
         assert ChargingTransaction.get_by_id(tx_id).state == TransactionState.ACTIVE
         assert not ChargePoint.get(ChargePoint.ident == "CP-A").connected
         await second_half(box, tx_id, db)

@@ -8,7 +8,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from conftest_helpers import FakeClock, book, run, running, url
@@ -43,13 +42,13 @@ LOCAL_LIST = json.dumps(
 )
 
 
-async def send(db_path: Path, *args: str) -> tuple[int, str, str]:
+async def send(db_target: str, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "evcms_desktop",
         "--db",
-        str(db_path),
+        db_target,
         "--log-level",
         "WARNING",
         "send",
@@ -64,7 +63,7 @@ async def send(db_path: Path, *args: str) -> tuple[int, str, str]:
 
 
 def test_every_action_from_the_command_line(
-    db, db_path, station, clock: FakeClock, config: CsmsConfig
+    db, db_target, station, clock: FakeClock, config: CsmsConfig
 ):
     config.command_poll_seconds = 0.05
     booking = book(db, station, clock)
@@ -78,13 +77,13 @@ def test_every_action_from_the_command_line(
             assert await box.boot() == "Accepted"
 
             async def ok(action: str, *fields: str) -> dict:
-                code, out, err = await send(db_path, "CP-A", action, *fields)
+                code, out, err = await send(db_target, "CP-A", action, *fields)
                 assert (code, err) == (0, ""), (action, out, err)
                 tried.append(action)
                 return json.loads(out)
 
             async def refused(action: str, *fields: str) -> tuple[dict | None, str]:
-                code, out, err = await send(db_path, "CP-A", action, *fields)
+                code, out, err = await send(db_target, "CP-A", action, *fields)
                 assert code == 1, (action, out, err)
                 assert len(err.splitlines()) == 1 and "Traceback" not in err
                 tried.append(action)
@@ -157,7 +156,7 @@ def test_every_action_from_the_command_line(
 
 
 def test_offline_charger_and_bad_input_are_one_line(
-    db, db_path, station, config: CsmsConfig, capsys
+    db, db_target, station, config: CsmsConfig, capsys
 ):
     config.command_poll_seconds = 0.05
     cs = CentralSystem(config, db)
@@ -165,12 +164,12 @@ def test_offline_charger_and_bad_input_are_one_line(
     async def scenario() -> list[tuple[int, str, str]]:
         async with running(cs):
             return [
-                await send(db_path, "CP-B", "Reset", "type=Soft"),
-                await send(db_path, "CP-A", "Reset", "type=Sideways"),
-                await send(db_path, "CP-A", "Reset", "kind=Soft"),
-                await send(db_path, "CP-A", "MakeCoffee"),
-                await send(db_path, "CP-Z", "ClearCache"),
-                await send(db_path, "CP-A", "GetConfiguration", "key=[oops"),
+                await send(db_target, "CP-B", "Reset", "type=Soft"),
+                await send(db_target, "CP-A", "Reset", "type=Sideways"),
+                await send(db_target, "CP-A", "Reset", "kind=Soft"),
+                await send(db_target, "CP-A", "MakeCoffee"),
+                await send(db_target, "CP-Z", "ClearCache"),
+                await send(db_target, "CP-A", "GetConfiguration", "key=[oops"),
             ]
 
     results = run(scenario(), timeout=120)
@@ -185,9 +184,9 @@ def test_offline_charger_and_bad_input_are_one_line(
     assert "not a JSON value" in errors[5]
 
 
-def test_no_central_system_running_is_said_in_one_line(db, db_path, station, capsys):
+def test_no_central_system_running_is_said_in_one_line(db, db_target, station, capsys):
     db.close()
-    assert main(["--db", str(db_path), "send", "CP-A", "ClearCache", "--timeout", "0.3"]) == 1
+    assert main(["--db", db_target, "send", "CP-A", "ClearCache", "--timeout", "0.3"]) == 1
     err = capsys.readouterr().err.strip()
     assert err == (
         "evcms-desktop: No central system took the command in 0.3 s"
@@ -197,6 +196,6 @@ def test_no_central_system_running_is_said_in_one_line(db, db_path, station, cap
 
 
 @pytest.mark.parametrize("timeout", ["0", "-1", "nan", "inf"])
-def test_timeout_must_be_a_positive_number(db_path, timeout, capsys):
+def test_timeout_must_be_a_positive_number(db_target, timeout, capsys):
     with pytest.raises(SystemExit):
-        main(["--db", str(db_path), "send", "CP-A", "ClearCache", "--timeout", timeout])
+        main(["--db", db_target, "send", "CP-A", "ClearCache", "--timeout", timeout])

@@ -1,4 +1,3 @@
-import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -16,7 +15,7 @@ from evcms_desktop.store.bookings import (
 )
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import Booking, BookingState, ChargePoint, Connector, Station
-from tests.conftest import NOW
+from tests.conftest import NOW, other_connection_rows
 
 NOON = datetime(2026, 12, 1, 12, tzinfo=UTC)
 
@@ -30,15 +29,16 @@ def service(db, station) -> BookingService:
     return BookingService(db, clock=lambda: NOW)
 
 
-def test_confirmed_booking_is_committed_before_it_is_returned(service, db_path):
+def test_confirmed_booking_is_committed_before_it_is_returned(service, db_target):
     outcome = service.plan(request())
     booking = service.confirm(outcome, outcome.cheapest, DriverDetails("Ada", "ada@example.org"))
-    # Another connection to the same file sees it at once.
-    with sqlite3.connect(db_path) as other:
-        row = other.execute(
-            "SELECT code, price_total, driver_name, state FROM booking WHERE id = ?", (booking.id,)
-        ).fetchone()
-    assert row == (booking.code, "9.00", "Ada", "confirmed")
+    # Another connection to the same database sees it at once.
+    (row,) = other_connection_rows(
+        db_target,
+        "SELECT code, price_total, driver_name, state FROM booking WHERE id = ?",
+        (booking.id,),
+    )
+    assert row == (booking.code, Decimal("9.00"), "Ada", "confirmed")
     assert looks_like_code(booking.code) and len(booking.code) <= 20
 
 
@@ -65,9 +65,11 @@ def test_cancelled_and_finished_bookings_do_not_block(service):
     assert not outcome.requested_overlapped
 
 
-def test_taking_the_last_connector_is_atomic_across_threads(db_path, station):
-    # Leave one free connector, then let two threads race to confirm the same plan.
-    service = BookingService(station=Station.get(), db=open_database(db_path), clock=lambda: NOW)
+def test_taking_the_last_connector_is_atomic_across_threads(db_target, station):
+    # Leave one free connector, then let two threads race to confirm the same plan. On
+    # SQLite the write lock serialises them; on PostgreSQL both pass the check and the
+    # exclusion constraint refuses the second.
+    service = BookingService(station=Station.get(), db=open_database(db_target), clock=lambda: NOW)
     for _ in range(3):
         outcome = service.plan(request())
         service.confirm(outcome, outcome.plan(PlanKind.DURATION))
@@ -130,14 +132,16 @@ def test_check_in_cancel_and_find(service):
         service.find("NOPE")
 
 
-def test_bookings_far_from_the_request_are_not_read(service, db):
+def test_bookings_far_from_the_request_are_not_read(db_path):
     # A year of history: the planner's query walks the (station, start) index range only.
+    db = open_database(db_path)
     plan = db.execute_sql(
         "EXPLAIN QUERY PLAN SELECT connector_id, start, end FROM booking "
         "WHERE station_id = 1 AND start >= ? AND start < ? AND end > ? AND state IN ('confirmed')",
         ("2026-11-29", "2026-12-03", "2026-11-30"),
     ).fetchall()
     assert any("COVERING INDEX booking_station_id_start_end" in str(row) for row in plan)
+    db.close()
 
 
 def test_booking_codes_avoid_look_alikes_and_do_not_repeat():

@@ -90,32 +90,32 @@ def test_export_on_request_lists_what_is_kept(service):
     assert Decimal(data["bookings"][0]["energy_kwh"]) == first.energy_kwh
 
 
-def _cli(db_path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(db_target, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "evcms_desktop", "--db", str(db_path), "driver-data", *args],
+        [sys.executable, "-m", "evcms_desktop", "--db", str(db_target), "driver-data", *args],
         capture_output=True, text=True, check=False, timeout=120,
     )  # fmt: skip
 
 
-def test_the_command_line_exports_and_erases(service, db_path, tmp_path):
+def test_the_command_line_exports_and_erases(service, db_target, tmp_path):
     booking = _book(service, 1, "Ada Driver", "ada@example.org")
     out = tmp_path / "ada.json"
-    exported = _cli(db_path, "export", booking.code, "--out", str(out))
+    exported = _cli(db_target, "export", booking.code, "--out", str(out))
     assert exported.returncode == 0, exported.stderr
     assert json.loads(out.read_text())["driver"]["contact"] == "ada@example.org"
-    again = _cli(db_path, "export", booking.code, "--out", str(out))
+    again = _cli(db_target, "export", booking.code, "--out", str(out))
     assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1
 
-    erased = _cli(db_path, "erase", booking.code)
+    erased = _cli(db_target, "erase", booking.code)
     assert erased.returncode == 0, erased.stderr
     assert erased.stdout.strip() == "Erased the driver's details from 1 booking."
     assert _fresh(booking).driver_name is None
-    unknown = _cli(db_path, "erase", "NOSUCHID")
+    unknown = _cli(db_target, "erase", "NOSUCHID")
     assert unknown.returncode == 1
     assert unknown.stderr.strip() == "evcms-desktop: No booking has the ID 'NOSUCHID'."
 
-    assert _cli(db_path, "retention", "30").stdout.strip() == (
+    assert _cli(db_target, "retention", "30").stdout.strip() == (
         "Drivers' details are kept 30 days after a booking ends."
     )
-    refused = _cli(db_path, "retention", "0")
+    refused = _cli(db_target, "retention", "0")
     assert refused.returncode == 1 and "from 1 to 3650 days" in refused.stderr

@@ -1,0 +1,122 @@
+"""A throw-away PostgreSQL server for the tests, started from the installed binaries.
+
+The cluster lives in a temporary directory and listens on 127.0.0.1 and a socket in that
+directory only. initdb refuses to run as root, so under root (CI) the server runs as the
+unprivileged `postgres` user (or EVCMS_PG_USER) through runuser. Durability is switched
+off: a test database is thrown away, so fsync buys nothing but time.
+"""
+
+from __future__ import annotations
+
+import glob
+import itertools
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+SUPERUSER = "evcms"
+
+
+def find_bindir() -> Path | None:
+    """The newest installed PostgreSQL's bin directory (EVCMS_PG_BIN overrides)."""
+    if given := os.environ.get("EVCMS_PG_BIN"):
+        return Path(given)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(Path(p).parts[4])
+    )
+    if candidates:
+        return Path(candidates[-1]).parent
+    found = shutil.which("initdb")
+    return Path(found).parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class PostgresServer:
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.root = Path(tempfile.mkdtemp(prefix="evcms-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self._counter = itertools.count(1)
+        self._process: subprocess.Popen[bytes] | None = None
+        self._runas: list[str] = []
+        if os.geteuid() == 0:
+            user = os.environ.get("EVCMS_PG_USER", "postgres")
+            entry = pwd.getpwnam(user)
+            os.chown(self.root, entry.pw_uid, entry.pw_gid)
+            self._runas = ["runuser", "-u", user, "--"]
+
+    def _command(self, program: str, *args: str) -> list[str]:
+        return [*self._runas, str(self.bindir / program), *args]
+
+    def start(self) -> None:
+        subprocess.run(
+            self._command(
+                "initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
+                "-E", "UTF8", "--locale=C", "--no-sync",
+            ),
+            check=True,
+            capture_output=True,
+        )  # fmt: skip
+        log = open(self.root / "server.log", "wb")  # noqa: SIM115 - the server keeps it
+        self._process = subprocess.Popen(
+            self._command(
+                "postgres", "-D", str(self.data), "-p", str(self.port), "-k", str(self.root),
+                "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                "-c", "max_connections=200",
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                break
+            except psycopg.OperationalError:
+                if self._process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        "PostgreSQL did not start: " + (self.root / "server.log").read_text()
+                    ) from None
+                time.sleep(0.1)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/{database}"
+
+    def _admin(self, sql: str) -> None:
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create_database(self) -> str:
+        """A new, empty database; its URL."""
+        name = f"test_{next(self._counter)}"
+        self._admin(f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+        return self.url(name)
+
+    def drop_database(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(30)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        shutil.rmtree(self.root, ignore_errors=True)
