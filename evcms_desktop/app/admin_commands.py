@@ -1,4 +1,4 @@
-"""Headless serving and the admin subcommands: chargers, book, bookings, sessions.
+"""Headless serving and the admin subcommands: chargers, sites, book, bookings, sessions.
 
 They work on the same database file as a running central system (SQLite in WAL mode;
 bookings are taken in an IMMEDIATE transaction), which sees their changes at once.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
-from evcms_desktop.app.config import AppConfig, csms_config
+from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.server import CentralSystem
@@ -36,7 +36,13 @@ from evcms_desktop.store.models import (
 )
 from evcms_desktop.store.sessions import latest_sessions
 from evcms_desktop.store.settings import server_settings
-from evcms_desktop.store.stations import default_station, station_calendar
+from evcms_desktop.store.stations import (
+    SiteError,
+    add_station,
+    charger_count,
+    list_stations,
+    station_calendar,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,7 @@ def _guarded(handler: Handler) -> Handler:
             charger_admin.ChargerAdminError,
             BookingRequestError,
             SlotTakenError,
+            SiteError,
         ) as exc:
             sys.stderr.write(f"evcms-desktop: {exc}\n")
             return 1
@@ -132,6 +139,7 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
             _password(args),
             connectors=args.connectors,
             max_power_kw=args.max_power,
+            station=selected_site(config),
         )
         _out(f"Added {args.ident} with {args.connectors} connector(s).")
     elif action == "passwd":
@@ -208,7 +216,7 @@ def _plan_line(plan: Plan, tz_to_local: Callable[[datetime], datetime], currency
 
 
 def _book(args: argparse.Namespace, config: AppConfig) -> int:
-    station = default_station()
+    station = selected_site(config)
     calendar = station_calendar(station)
     day = _date(args.date)
     try:
@@ -246,7 +254,7 @@ def _book(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
-    station = default_station()
+    station = selected_site(config)
     calendar = station_calendar(station)
     first = _date(args.date) if args.date else calendar.to_local(utcnow()).date()
     start = calendar.local_to_utc(first, time(0))
@@ -265,7 +273,7 @@ def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
-    station = default_station()
+    station = selected_site(config)
     calendar = station_calendar(station)
     rows = latest_sessions(station, args.limit, running_only=args.active)
     if not rows:
@@ -279,6 +287,30 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             f"#{tx.id:<6} {tx.charge_point.ident} #{tx.connector_number}"
             f"  {started:%Y-%m-%d %H:%M}-{stopped}  {tx.id_tag:<12} {energy:>12}  {cost}"
             + (f"  ({tx.stop_reason})" if tx.stop_reason else "")
+        )
+    return 0
+
+
+# -- sites ---------------------------------------------------------------------------
+
+
+def _sites(args: argparse.Namespace, config: AppConfig) -> int:
+    if args.sites_action == "add":
+        site = add_station(
+            args.name,
+            timezone=args.timezone,
+            currency=args.currency,
+            energy_price=args.energy_price,
+            site_power_limit_kw=args.power_limit,
+        )
+        _out(f"Added site {site.name!r} ({site.timezone}); choose it with --site {site.name!r}.")
+        return 0
+    for site in list_stations():
+        chargers = charger_count(site)
+        limit = f"{site.site_power_limit_kw} kW" if site.site_power_limit_kw else "no limit"
+        _out(
+            f"{site.id:<4} {site.name:<30} {site.timezone:<20} {site.energy_price}"
+            f" {site.currency}/kWh  {chargers} charger(s)  {limit}"
         )
     return 0
 
@@ -323,6 +355,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         help="time zone of its times without an offset (e.g. Europe/Paris; 'station': the"
         " station's)",
     )
+
+    sites = subparsers.add_parser("sites", help="list or add the sites in this database")
+    sites.set_defaults(handler=_guarded(_sites), sites_action="list")
+    site_actions = sites.add_subparsers(dest="sites_action", metavar="ACTION")
+    site_actions.add_parser("list", help="list the sites")
+    site_add = site_actions.add_parser("add", help="add a site with its own tariff and zone")
+    site_add.add_argument("name", help="its name, unique (what --site says)")
+    site_add.add_argument("--timezone", default="Europe/London", help="(Europe/London)")
+    site_add.add_argument("--currency", default="GBP", help="ISO code (GBP)")
+    site_add.add_argument("--energy-price", help="per kWh (the default tariff's 0.50)")
+    site_add.add_argument("--power-limit", help="site power limit, kW (none)")
 
     book = subparsers.add_parser("book", help="plan and book a charging slot")
     book.set_defaults(handler=_guarded(_book))

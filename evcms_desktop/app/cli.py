@@ -22,6 +22,7 @@ from evcms_desktop.store.database import (
     parse_target,
 )
 from evcms_desktop.store.settings import MAX_PING_SECONDS
+from evcms_desktop.store.stations import SiteError
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH|URL",
         help="SQLite database file, or postgresql://user@host:5432/evcms"
         f" (default: {default_database_path()})",
+    )
+    parser.add_argument(
+        "--site",
+        metavar="NAME",
+        help="the site (station) that the console, kiosk and commands work on, by name"
+        " (default: the first; `sites` lists them)",
     )
     parser.add_argument(
         "--log-level",
@@ -126,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> AppConfig:
     return AppConfig(
         database=parse_target(args.db or default_database_path()),
+        site=args.site,
         host=args.host,
         port=args.port,
         path_prefix=args.path_prefix,
@@ -157,6 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from evcms_desktop.app.console import run_console
 
         return run_console(config, kiosk=args.kiosk)
-    except DatabaseError as exc:
+    except (DatabaseError, SiteError) as exc:
         print(f"evcms-desktop: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -10,7 +10,9 @@ from typing import Any
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.csms.server import CsmsConfig
 from evcms_desktop.store.database import DatabaseTarget, default_database_path
+from evcms_desktop.store.models import Station
 from evcms_desktop.store.settings import DEFAULT_PING, ping_seconds
+from evcms_desktop.store.stations import default_station, find_station
 
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
 
@@ -20,6 +22,7 @@ class AppConfig:
     """What the command line said; None where it said nothing."""
 
     database: DatabaseTarget
+    site: str | None = None  # the station (site) to work on; None: the first one
     host: str | None = None
     port: int | None = None
     path_prefix: str | None = None
@@ -68,3 +71,8 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         ping_interval=ping_seconds(pick("ping_interval", DEFAULT_PING), DEFAULT_PING),
         ping_timeout=ping_seconds(pick("ping_timeout", DEFAULT_PING), DEFAULT_PING),
     )
+
+
+def selected_site(config: AppConfig) -> Station:
+    """The site `--site` names, else the first (a station PC's own)."""
+    return find_station(config.site) if config.site else default_station()

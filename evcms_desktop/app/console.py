@@ -15,7 +15,7 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
-from evcms_desktop.app.config import AppConfig, csms_config
+from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventBus
 from evcms_desktop.csms.server import CentralSystem
@@ -24,7 +24,6 @@ from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import server_settings
-from evcms_desktop.store.stations import default_station
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.kiosk import KioskWindow
 from evcms_desktop.ui.main_window import MainWindow
@@ -128,7 +127,7 @@ def show_full_screen(window: QWidget) -> None:
 async def serve_window(
     app: QApplication, config: AppConfig, db: peewee.SqliteDatabase, kiosk: bool
 ) -> int:
-    station = default_station()
+    station = selected_site(config)
     service = BookingService(db, station)
     credentials = Credentials()
     session = Session(credentials)

@@ -204,7 +204,10 @@ class BookingService:
                 return code
 
     def find(self, code: str) -> Booking:
-        booking = Booking.get_or_none(Booking.code == normalize_code(code))
+        """The booking with this ID at this service's site; another site's is not found."""
+        booking = Booking.get_or_none(
+            (Booking.code == normalize_code(code)) & (Booking.station == self.station)
+        )
         if booking is None:
             raise BookingNotFoundError(f"No booking has the ID {normalize_code(code)!r}.")
         return booking

@@ -14,7 +14,7 @@ from playhouse.migrate import SqliteMigrator, migrate
 from evcms_desktop.store.fields import UTCDateTimeField
 from evcms_desktop.store.models import ChargerDeviation, QueuedCommand
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -42,4 +42,10 @@ def _to_3(migrator: SqliteMigrator) -> None:
     migrator.database.create_tables([ChargerDeviation, QueuedCommand])
 
 
-STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3}
+def _to_4(migrator: SqliteMigrator) -> None:
+    """4: many sites in one database; a site (station) is chosen by its name, so names are
+    unique. A file from before has one station, which stays the default site."""
+    migrate(migrator.add_index("station", ("name",), unique=True))
+
+
+STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3, 4: _to_4}

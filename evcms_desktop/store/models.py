@@ -38,7 +38,9 @@ class Setting(BaseModel):
 
 
 class Station(BaseModel):
-    name = peewee.CharField()
+    """A site: its own tariff, Peak On calendar, time zone, chargers and power limit."""
+
+    name = peewee.CharField(unique=True)  # schema 4: how --site chooses it
     timezone = peewee.CharField(default="Europe/London")
     currency = peewee.CharField(default="GBP")
     energy_price = DecimalTextField(default="0.50")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from evcms_desktop.store.models import Event
+from evcms_desktop.store.models import Booking, ChargePoint, Event, Station
 
 BOOKING_CREATED = "booking_created"
 BOOKING_CANCELLED = "booking_cancelled"
@@ -38,11 +38,18 @@ def record_notice(
     )
 
 
-def recent_events(kinds: Iterable[str], limit: int = 200, after_id: int = 0) -> list[Event]:
-    """The newest events of these kinds (newer than `after_id`), newest first."""
-    return list(
-        Event.select()
-        .where(Event.kind.in_(list(kinds)) & (Event.id > after_id))
-        .order_by(Event.id.desc())
-        .limit(limit)
-    )
+def recent_events(
+    kinds: Iterable[str], limit: int = 200, after_id: int = 0, station: Station | None = None
+) -> list[Event]:
+    """The newest events of these kinds (newer than `after_id`), newest first; with a
+    station, those of its chargers and bookings and those of no charger nor booking."""
+    where = Event.kind.in_(list(kinds)) & (Event.id > after_id)
+    if station is not None:
+        chargers = ChargePoint.select(ChargePoint.ident).where(ChargePoint.station == station)
+        bookings = Booking.select(Booking.code).where(Booking.station == station)
+        where &= (
+            Event.charge_point.in_(chargers)
+            | Event.booking_code.in_(bookings)
+            | (Event.charge_point.is_null() & Event.booking_code.is_null())
+        )
+    return list(Event.select().where(where).order_by(Event.id.desc()).limit(limit))

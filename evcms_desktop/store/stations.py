@@ -1,12 +1,16 @@
-"""Stations and their connectors, turned into the domain's Site."""
+"""Stations (sites) and their connectors, turned into the domain's Site; adding and
+finding sites."""
 
 from __future__ import annotations
 
 import functools
+import re
 from datetime import date, datetime, time, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import peewee
+from peewee import fn
 
 from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
@@ -112,3 +116,79 @@ def load_site(station: Station) -> Site:
         step=timedelta(minutes=station.step_minutes),
         horizon=timedelta(hours=station.horizon_hours),
     )
+
+
+# -- sites ---------------------------------------------------------------------------
+
+SITE_NAME_MAX = 80
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+class SiteError(ValueError):
+    """A site that does not exist, or cannot be made as asked; said in one line."""
+
+
+def list_stations() -> list[Station]:
+    return list(Station.select().order_by(Station.id))
+
+
+def find_station(name: str) -> Station:
+    """The site with this name (in any case) or number."""
+    text = name.strip()
+    found = Station.get_or_none(fn.LOWER(Station.name) == text.lower())
+    if found is None and text.isdigit():
+        found = Station.get_or_none(Station.id == int(text))
+    if found is None:
+        names = ", ".join(repr(s.name) for s in list_stations())
+        raise SiteError(f"No site is named {text!r}; the sites are {names}.")
+    return found
+
+
+def _site_decimal(value: Decimal | str, what: str, upper: Decimal) -> Decimal:
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError):
+        raise SiteError(f"{what} {value!r} is not a number.") from None
+    if not number.is_finite() or number < 0 or number > upper:
+        raise SiteError(f"{what} must be between 0 and {upper}, not {value}.")
+    return number
+
+
+def add_station(
+    name: str,
+    *,
+    timezone: str = "Europe/London",
+    currency: str = "GBP",
+    energy_price: Decimal | str | None = None,
+    site_power_limit_kw: Decimal | str | None = None,
+) -> Station:
+    """A new site: its own tariff (the defaults unless given), time zone and chargers."""
+    name = name.strip()
+    if not name or len(name) > SITE_NAME_MAX or not name.isprintable():
+        raise SiteError(f"A site's name is 1 to {SITE_NAME_MAX} printable characters.")
+    if Station.select().where(fn.LOWER(Station.name) == name.lower()).exists():
+        raise SiteError(f"A site named {name!r} exists already.")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SiteError(f"{timezone!r} is not a time zone (e.g. Europe/Paris).") from None
+    if not _CURRENCY.match(currency):
+        raise SiteError(f"{currency!r} is not a currency code (e.g. GBP, EUR).")
+    fields: dict[str, object] = {"name": name, "timezone": timezone, "currency": currency}
+    if energy_price is not None:
+        fields["energy_price"] = _site_decimal(energy_price, "The energy price", Decimal(100))
+    if site_power_limit_kw is not None:
+        fields["site_power_limit_kw"] = _site_decimal(
+            site_power_limit_kw, "The site power limit", Decimal(100_000)
+        )
+    return Station.create(**fields)
+
+
+def charge_point_station(ident: str) -> int | None:
+    """The site (station id) of the charger with this OCPP id, if it is known."""
+    row = ChargePoint.select(ChargePoint.station).where(ChargePoint.ident == ident).first()
+    return None if row is None else row.station_id
+
+
+def charger_count(station: Station) -> int:
+    return ChargePoint.select().where(ChargePoint.station == station).count()

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, Signal
 
 from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
+from evcms_desktop.store.stations import charge_point_station
 
 
 class EventBridge(QObject):
@@ -19,12 +20,20 @@ class EventBridge(QObject):
     ocpp_message = Signal(object)
     meter_values = Signal(object)
 
-    def __init__(self, bus: EventBus, parent: QObject | None = None) -> None:
+    def __init__(
+        self,
+        bus: EventBus,
+        parent: QObject | None = None,
+        accept: Callable[[CsmsEvent], bool] | None = None,
+    ) -> None:
         super().__init__(parent)
         self.bus = bus
+        self.accept = accept
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
 
     def _on_event(self, event: CsmsEvent) -> None:
+        if self.accept is not None and not self.accept(event):
+            return
         if event.kind is EventKind.OCPP_MESSAGE:
             self.ocpp_message.emit(event)
             return
@@ -38,3 +47,29 @@ class EventBridge(QObject):
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+
+
+class SiteFilter:
+    """Lets through the events of one site's chargers, and those of no charger.
+
+    A charger's site is looked up once and again whenever it connects or boots (it may
+    have been moved to another site meanwhile). A charger the store does not know (one
+    refused at the door) belongs to no site and is shown everywhere.
+    """
+
+    _RELOOK = frozenset(
+        {EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED, EventKind.CHARGER_PENDING}
+    )
+
+    def __init__(self, station_id: int) -> None:
+        self.station_id = station_id
+        self._sites: dict[str, int | None] = {}
+
+    def __call__(self, event: CsmsEvent) -> bool:
+        ident = event.charge_point
+        if ident is None:
+            return True
+        if ident not in self._sites or event.kind in self._RELOOK:
+            self._sites[ident] = charge_point_station(ident)
+        site = self._sites[ident]
+        return site is None or site == self.station_id

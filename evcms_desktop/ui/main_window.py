@@ -28,7 +28,7 @@ from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.actions import Commands, ConnectorActions, Outcome
 from evcms_desktop.ui.analysis_tab import AnalysisTab
 from evcms_desktop.ui.booking_actions import BookingActions
-from evcms_desktop.ui.bridge import EventBridge
+from evcms_desktop.ui.bridge import EventBridge, SiteFilter
 from evcms_desktop.ui.chargebox_window import ChargeBoxWindow
 from evcms_desktop.ui.charts.demand import DemandView
 from evcms_desktop.ui.charts.meter import LiveMeterChart
@@ -95,9 +95,9 @@ class MainWindow(QMainWindow):
         self.simulators: list[QWidget] = []
         self.quit_confirmed = False
 
-        self.bridge = EventBridge(bus, self)
+        self.bridge = EventBridge(bus, self, accept=SiteFilter(station.id))
         self.chargers_model = ChargersModel(station, clock, self)
-        self.notifications_model = NotificationsModel(self.tz, self)
+        self.notifications_model = NotificationsModel(self.tz, self, station=station)
         self.notifications_model.load_history()
         self.ocpp_model = OcppLogModel(self.tz, self)
         self.actions = ConnectorActions(station, session, commands, self, approver, clock)

@@ -10,7 +10,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest_helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running, url
+from conftest_helpers import (
+    FakeClock,
+    Recorder,
+    book,
+    exchange,
+    raw_connect,
+    run,
+    running,
+    until,
+    url,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -209,7 +219,8 @@ def test_unknown_charger_pending_until_approved(db, station, config: CsmsConfig)
             cs.approve("CP-NEW")
             # The central system asks it to boot again (TriggerMessage) and accepts it.
             await recorder.wait_for(EventKind.CHARGER_BOOTED)
-            assert box.boot_status == "Accepted"
+            # published while the answer to the new BootNotification is on its way
+            await until(lambda: box.boot_status == "Accepted")
             assert await box.authorize("UNKNOWNCODE") == "Invalid"
             await box.close()
 

@@ -11,7 +11,7 @@ from PySide6.QtCore import QAbstractListModel, QModelIndex, QObject, QPersistent
 from PySide6.QtGui import QColor
 
 from evcms_desktop.csms.events import NOTIFICATION_KINDS, CsmsEvent, EventKind
-from evcms_desktop.store.models import Event, utcnow
+from evcms_desktop.store.models import Event, Station, utcnow
 from evcms_desktop.store.notices import NOTICE_KINDS, recent_events
 from evcms_desktop.ui.formatting import fmt_clock
 from evcms_desktop.ui.models import ROW_ROLE
@@ -38,9 +38,12 @@ class Notice:
 class NotificationsModel(QAbstractListModel):
     LIMIT = 1000
 
-    def __init__(self, tz: ZoneInfo, parent: QObject | None = None) -> None:
+    def __init__(
+        self, tz: ZoneInfo, parent: QObject | None = None, station: Station | None = None
+    ) -> None:
         super().__init__(parent)
         self.tz = tz
+        self.station = station  # kept events of this site only (None: of every site)
         self._items: list[Notice] = []
         self._last_notice_id = 0  # newest booking/action notice shown
 
@@ -65,7 +68,7 @@ class NotificationsModel(QAbstractListModel):
     def load_history(self, limit: int = 200) -> None:
         """The kept charger events and notices, as after a restart."""
         kinds = {k.value for k in NOTIFICATION_KINDS} | NOTICE_KINDS
-        rows = recent_events(kinds, limit)
+        rows = recent_events(kinds, limit, station=self.station)
         self.beginResetModel()
         self._items = [self._notice(e) for e in rows]
         self.endResetModel()
@@ -73,7 +76,9 @@ class NotificationsModel(QAbstractListModel):
 
     def pull_notices(self) -> list[Notice]:
         """Add the notices kept since the last look (by this console or another process)."""
-        rows = recent_events(NOTICE_KINDS, self.LIMIT, after_id=self._last_notice_id)
+        rows = recent_events(
+            NOTICE_KINDS, self.LIMIT, after_id=self._last_notice_id, station=self.station
+        )
         if rows:
             self._last_notice_id = rows[0].id
         return [self.add(self._notice(e)) for e in reversed(rows)]
