@@ -3,9 +3,11 @@
 
     python3 dev.py console   # create .venv, install, open the console
     python3 dev.py test      # create .venv, install, run the whole test suite
+    python3 dev.py lock      # after a change of dependencies: refresh requirements.lock
 
-Extra arguments go to the program (`console`) or to pytest (`test`). The virtual
-environment is refreshed whenever pyproject.toml changes.
+Extra arguments go to the program (`console`) or to pytest (`test`). Everything is
+installed from requirements.lock (exact versions, checked against their hashes), and
+again whenever it or pyproject.toml changes.
 """
 
 from __future__ import annotations
@@ -24,6 +26,23 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 STAMP = VENV / ".evcms-installed"
+LOCK = ROOT / "requirements.lock"
+LOCK_COMMAND = (
+    "-m",
+    "piptools",
+    "compile",
+    "--quiet",
+    "--generate-hashes",
+    "--allow-unsafe",
+    "--strip-extras",
+    "--no-emit-index-url",
+    "--no-emit-find-links",
+    "--extra",
+    "test",
+    "--output-file",
+    LOCK.name,
+    "pyproject.toml",
+)
 # Shared libraries the Qt wheels load on Linux that a minimal machine may lack.
 QT_DEBIAN_PACKAGES = [
     "libegl1",
@@ -51,21 +70,40 @@ def run(*cmd: str | Path, env: dict[str, str] | None = None) -> int:
 def ensure_venv() -> None:
     if sys.version_info < (3, 11):
         sys.exit("EVCMS Desktop needs Python 3.11 or newer.")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(LOCK.read_bytes())
+    wanted = digest.hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted and PYTHON.exists():
         return
     if not PYTHON.exists():
         print("Creating .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
     print("Installing EVCMS Desktop and its test tools into .venv ...", flush=True)
-    steps = [
-        (PYTHON, "-m", "pip", "install", "--quiet", "--upgrade", "pip"),
-        (PYTHON, "-m", "pip", "install", "--quiet", "-e", ".[test]"),
-    ]
-    for step in steps:
-        if run(*step) != 0:
-            sys.exit("Installing failed; see the messages above.")
+    pip = (PYTHON, "-m", "pip", "--disable-pip-version-check")
+    locked = (*pip, "install", "--quiet", "--require-hashes", "--requirement", LOCK)
+    if run(*locked) != 0:
+        sys.exit("Installing from requirements.lock failed; see the messages above.")
+    # The project itself, built with the locked setuptools: nothing unhashed comes in.
+    own = (*pip, "install", "--quiet", "--no-deps", "--no-build-isolation", "--editable", ".")
+    if run(*own) != 0:
+        sys.exit("Installing EVCMS Desktop failed; see the messages above.")
+    if run(*pip, "check") != 0:
+        sys.exit(
+            "requirements.lock does not hold what pyproject.toml asks for:"
+            " run `python3 dev.py lock` and commit requirements.lock."
+        )
     STAMP.write_text(wanted)
+
+
+def lock() -> int:
+    """Resolve pyproject.toml's dependencies (and the test extra) into requirements.lock."""
+    if not PYTHON.exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    probe = [str(PYTHON), "-c", "import piptools"]
+    missing = subprocess.call(probe, stderr=subprocess.DEVNULL) != 0
+    if missing and run(PYTHON, "-m", "pip", "install", "--quiet", "pip-tools") != 0:
+        sys.exit("Installing pip-tools failed; see the messages above.")
+    return run(PYTHON, *LOCK_COMMAND)
 
 
 # Creates the application on the platform Qt will use: importing QtWidgets alone does not
@@ -151,8 +189,10 @@ def ensure_qt_libraries(env: dict[str, str]) -> None:
 
 def main() -> int:
     command, *rest = sys.argv[1:] or ["console"]
-    if command not in {"console", "test"}:
+    if command not in {"console", "test", "lock"}:
         sys.exit(__doc__)
+    if command == "lock":
+        return lock()
     ensure_venv()
     if command == "console":
         ensure_qt_libraries(dict(os.environ))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from evcms_desktop.store.models import ChargePoint, ChargerDeviation
 
@@ -67,11 +68,12 @@ def deviations_of(ident: str) -> list[DeviationCount]:
 def deviation_totals() -> dict[str, dict[str, int]]:
     """Every charger's deviation counts by kind: {ident: {kind: count}}."""
     totals: dict[str, dict[str, int]] = {}
-    query = (
+    query = cast(
+        "Iterable[tuple[str, str, int]]",
         ChargerDeviation.select(ChargePoint.ident, ChargerDeviation.kind, ChargerDeviation.count)
         .join(ChargePoint)
         .order_by(ChargePoint.ident, ChargerDeviation.count.desc(), ChargerDeviation.kind)
-        .tuples()
+        .tuples(),
     )
     for ident, kind, count in query:
         totals.setdefault(ident, {})[kind] = count

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 import peewee
 
@@ -20,6 +21,11 @@ def utcnow() -> datetime:
 
 
 class BaseModel(peewee.Model):
+    # Made by peewee for every model; declared for the type checker only (on the class
+    # `id` is the field, on a row its value).
+    id: Any
+    DoesNotExist: ClassVar[type[peewee.DoesNotExist]]
+
     class Meta:
         database = database_proxy
         legacy_table_names = False
@@ -158,6 +164,7 @@ class ChargingTransaction(BaseModel):
     charge_point = peewee.ForeignKeyField(ChargePoint, backref="transactions", on_delete="CASCADE")
     connector_number = peewee.IntegerField()
     booking = peewee.ForeignKeyField(Booking, backref="transactions", null=True)
+    booking_id: int | None  # the foreign key column, for the type checker
     id_tag = peewee.CharField(max_length=20)
     reservation_id = peewee.IntegerField(null=True)
     meter_start_wh = peewee.IntegerField()
