@@ -42,10 +42,6 @@ class AppConfig:
             return self.database.path.parent
         return default_database_path().parent
 
-    @classmethod
-    def defaults(cls) -> AppConfig:
-        return cls(database=DatabaseTarget("sqlite", path=default_database_path()))
-
 
 def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
     """The central system's options: each from the command line, else Settings, else default."""

@@ -101,7 +101,6 @@ class BatchWriter:
         self._tx_updates: dict[int, tuple[float | None, float | None, float | None]] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.rows_written = 0
 
     def add(self, model: type[BaseModel], row: dict[str, Any]) -> None:
         """Queue a row; its keys are field names (a foreign key takes the id)."""
@@ -176,7 +175,6 @@ class BatchWriter:
                     _UPDATE_TRANSACTION.format(p=mark),
                     [(*values, tx_id) for tx_id, values in updates.items()],
                 )
-        self.rows_written += self._pending
         self._rows = defaultdict(list)
         self._tx_updates = {}
         self._pending = 0

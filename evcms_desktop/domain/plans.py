@@ -241,10 +241,10 @@ class _Planner:
             plan = self.place(kind, shape)
             if plan is not None:
                 plans.append(plan)
-            # NOTES.md: Eco plans are offered when the request falls in Peak On, including
-            # when Algorithm 1 pushed its twin out of Peak On (where it pays ACM 0.25 for
-            # the overlap and the Eco slot, free, pays 0). A Peak Off request pushed into
-            # Peak On gets them too.
+            # Eco plans are offered when the request falls in Peak On, including when
+            # Algorithm 1 pushed its twin out of Peak On (where it pays ACM 0.25 for the
+            # overlap and the Eco slot, free, pays 0). A Peak Off request pushed into
+            # Peak On gets them too (docs/reading-the-paper.md, "When Eco plans ...").
             if requested_peak_on or (plan is not None and plan.peak_on):
                 eco_plan = self.place_eco(eco, shape)
                 if eco_plan is not None:

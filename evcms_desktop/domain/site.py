@@ -35,7 +35,3 @@ class Site:
     def rate_kw(self, connector: ConnectorSpec) -> Decimal:
         """The charging rate a connector delivers to a battery: its Pmax times Ceff."""
         return connector.max_power_kw * self.tariff.efficiency
-
-    @property
-    def fastest_rate_kw(self) -> Decimal:
-        return max((self.rate_kw(c) for c in self.connectors), default=Decimal(0))

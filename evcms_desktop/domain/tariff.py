@@ -1,9 +1,9 @@
 """Eq. (8) of the paper: price = Ec * Es + ACM * PDC + SC, with Es = Dh * Pmax * Ceff.
 
 Money is Decimal throughout and rounded to the penny once, on the total. Two rules exist
-because the paper's Table 2 needs both (see shared NOTES.md): the *original* system
-charged the availability surcharge only in Peak On, the *optimized* one applies Table 1
-in full.
+because the paper's Table 2 needs both: the *original* system charged the availability
+surcharge only in Peak On, the *optimized* one applies Table 1 in full (see
+docs/reading-the-paper.md, "Two pricing rules").
 """
 
 from __future__ import annotations

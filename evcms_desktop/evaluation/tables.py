@@ -1,7 +1,8 @@
 """Table 2 (one row per transaction) and Table 3 (average cost per case), as the paper has them.
 
 AS follows Eq. (10): 1 when the asked slot was available. The paper's printed Table 2 has
-it the other way round (see shared NOTES.md); its ACM column, and ours, follow Algorithm 2.
+it the other way round; its ACM column, and ours, follow Algorithm 2 (see
+docs/reading-the-paper.md, "The availability multiplier").
 """
 
 from __future__ import annotations
@@ -112,12 +113,6 @@ class CaseSummary:
     @property
     def labels(self) -> tuple[str, str]:
         return CASE_LABELS[self.case]
-
-    @property
-    def change(self) -> Decimal | None:
-        if self.original is None or self.optimized is None:
-            return None
-        return self.optimized - self.original
 
 
 def table3(rows: Sequence[EvaluationRow]) -> list[CaseSummary]:

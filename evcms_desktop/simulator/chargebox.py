@@ -377,10 +377,6 @@ class ChargeBox(OcppEndpoint):
     def _free_connector(self) -> int | None:
         return next((n for n, c in self.connectors.items() if c.transaction is None), None)
 
-    def _tx_connector(self, transaction_id: int) -> int | None:
-        tx = self.transactions.get(transaction_id)
-        return tx.connector if tx else None
-
     @on(Action.remote_start_transaction)
     def on_remote_start(
         self, id_tag: str, connector_id: int | None = None, **_: Any

@@ -13,7 +13,6 @@ import threading
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
-import peewee
 from PySide6.QtCore import QDate, QObject, QRunnable, QThreadPool, Signal
 from PySide6.QtWidgets import (
     QDateEdit,
@@ -125,11 +124,8 @@ class AnalysisTab(QWidget):
 
     report_ready = Signal(object)
 
-    def __init__(
-        self, db: peewee.SqliteDatabase, station: Station, parent: QWidget | None = None
-    ) -> None:
+    def __init__(self, station: Station, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.db = db
         self.station = station
         self.report: EvaluationReport | None = None
         self._task: _EvaluationTask | None = None

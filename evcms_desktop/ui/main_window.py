@@ -121,7 +121,7 @@ class MainWindow(QMainWindow):
             (self.ocpp_log, "OCPP log"),
         ):
             self.tabs.addTab(widget, title)
-        self.analysis = AnalysisTab(self.service.db, self.station)
+        self.analysis = AnalysisTab(self.station)
         self.tabs.addTab(self.analysis, "Analysis")
         self.tabs.addTab(self.settings, "Settings")
         self.setCentralWidget(self.tabs)

@@ -1,14 +1,14 @@
-"""Fixtures of the central system's tests; the helpers live in conftest_helpers."""
+"""Fixtures of the central system's tests; the helpers are in tests/csms/helpers.py."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from conftest_helpers import FakeClock
 
 from evcms_desktop.csms.server import CsmsConfig
 from tests.conftest import BOTH_ENGINES, NOW, engine_target
+from tests.csms.helpers import FakeClock
 
 
 @pytest.fixture(params=BOTH_ENGINES)

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest_helpers import FakeClock, Recorder, run, running, url
 
 from evcms_desktop.app.cli import build_parser, config_from_args, main
 from evcms_desktop.app.config import csms_config
@@ -23,6 +22,7 @@ from evcms_desktop.simulator import cli as chargebox_cli
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.deviations import DeviationCount, add_deviations
 from evcms_desktop.store.models import Booking
+from tests.csms.helpers import FakeClock, Recorder, run, running, url
 
 PASSWORD = "sixteen-chars-ok"
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}

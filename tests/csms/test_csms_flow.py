@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from conftest_helpers import FakeClock, Recorder, book, run, running, url
-
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
@@ -17,6 +15,7 @@ from evcms_desktop.store.models import (
     MeterValue,
     TransactionState,
 )
+from tests.csms.helpers import FakeClock, Recorder, book, run, running, url
 
 
 def eq8(energy_kwh: Decimal, acm: Decimal) -> Decimal:

@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest_helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running
 from websockets.exceptions import ConnectionClosed
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import ChargingTransaction
+from tests.csms.helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running
 
 HEARTBEAT = '[2,"hb","Heartbeat",{}]'
 STATUS = '"connectorId":1,"errorCode":"NoError","status":"Available"'

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from conftest_helpers import FakeClock, Recorder, book, raw_connect, run, running, until, url
-
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
@@ -20,6 +18,7 @@ from evcms_desktop.store.models import (
     MeterValue,
     TransactionState,
 )
+from tests.csms.helpers import FakeClock, Recorder, book, raw_connect, run, running, until, url
 
 
 async def booted(cs: CentralSystem, clock: FakeClock, ident: str = "CP-A") -> ChargeBox:

@@ -10,17 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest_helpers import (
-    FakeClock,
-    Recorder,
-    book,
-    exchange,
-    raw_connect,
-    run,
-    running,
-    until,
-    url,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -33,6 +22,17 @@ from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.models import ChargePoint, ChargePointState, ChargingTransaction
+from tests.csms.helpers import (
+    FakeClock,
+    Recorder,
+    book,
+    exchange,
+    raw_connect,
+    run,
+    running,
+    until,
+    url,
+)
 
 PASSWORD = "correct-horse-battery"
 

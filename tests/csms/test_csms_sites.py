@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from conftest_helpers import FakeClock, Recorder, book, run, running, url
-
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.models import ChargePoint, ChargingTransaction, Connector, Station
 from evcms_desktop.store.stations import add_station
+from tests.csms.helpers import FakeClock, Recorder, book, run, running, url
 
 
 def test_each_site_prices_its_own_sessions(db, station, clock: FakeClock, config: CsmsConfig):

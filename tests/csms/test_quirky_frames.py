@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest_helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running
 
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.deviations import deviations_of, summarize
 from evcms_desktop.store.models import ChargePoint, ChargingTransaction, Connector, MeterValue
+from tests.csms.helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running
 
 HEARTBEAT = '[2,"hb","Heartbeat",{}]'
 SERIAL_33 = "EVB1A22P2RI3N182341200100350795E5"

@@ -10,13 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from conftest_helpers import FakeClock, book, run, running, url
 
 from evcms_desktop.app.cli import main
 from evcms_desktop.csms.command_queue import CSMS_ACTIONS
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.models import ChargingTransaction, CommandState, QueuedCommand
+from tests.csms.helpers import FakeClock, book, run, running, url
 from tests.csms.test_csms_cli import ENV
 
 PROFILE = json.dumps(

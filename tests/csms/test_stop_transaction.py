@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import json
 
-from conftest_helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running
-
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import ChargingTransaction, MeterValue
+from tests.csms.helpers import FakeClock, Recorder, book, exchange, raw_connect, run, running
 
 
 def _call(uid: str, action: str, payload: dict) -> str:

@@ -1,4 +1,4 @@
-"""Eq. (8) against the worked rows of the paper's Table 2 (constants from NOTES.md)."""
+"""Eq. (8) against the worked rows of the paper's Table 2 (constants: docs/reading-the-paper.md)."""
 
 from decimal import Decimal
 

@@ -17,7 +17,7 @@ from tests.conftest import NOW
 
 
 def test_scenario_run_fills_the_tab(qtbot, db: peewee.SqliteDatabase, station: Station) -> None:
-    tab = AnalysisTab(db, station)
+    tab = AnalysisTab(station)
     qtbot.addWidget(tab)
     tab.bookings.setValue(40)
     tab.days.setValue(2)
@@ -44,7 +44,7 @@ def test_real_bookings_run(qtbot, db: peewee.SqliteDatabase, station: Station) -
         outcome = service.plan(request)
         assert outcome.cheapest is not None
         service.confirm(outcome, outcome.cheapest)
-    tab = AnalysisTab(db, station)
+    tab = AnalysisTab(station)
     qtbot.addWidget(tab)
     day = QDate(NOW.year, NOW.month, NOW.day)
     tab.period_from.setDate(day)
@@ -58,7 +58,7 @@ def test_real_bookings_run(qtbot, db: peewee.SqliteDatabase, station: Station) -
 
 
 def test_an_empty_period_says_so(qtbot, db: peewee.SqliteDatabase, station: Station) -> None:
-    tab = AnalysisTab(db, station)
+    tab = AnalysisTab(station)
     qtbot.addWidget(tab)
     tab.run_real.click()
     assert not tab.running
@@ -68,7 +68,7 @@ def test_an_empty_period_says_so(qtbot, db: peewee.SqliteDatabase, station: Stat
 def test_a_run_can_be_cancelled_and_keeps_what_was_shown(
     qtbot, db: peewee.SqliteDatabase, station: Station
 ) -> None:
-    tab = AnalysisTab(db, station)
+    tab = AnalysisTab(station)
     qtbot.addWidget(tab)
     assert tab.run_scenario.text() == "Run scenario"  # nothing ran yet
     assert not tab.cancel_button.isEnabled()
@@ -90,7 +90,7 @@ def test_a_run_can_be_cancelled_and_keeps_what_was_shown(
 def test_the_progress_turns_busy_while_the_schedule_is_solved(
     qtbot, db: peewee.SqliteDatabase, station: Station
 ) -> None:
-    tab = AnalysisTab(db, station)
+    tab = AnalysisTab(station)
     qtbot.addWidget(tab)
     tab._on_progress(40, 80)
     assert (tab.progress.value(), tab.progress.maximum()) == (40, 80)

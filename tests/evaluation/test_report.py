@@ -58,9 +58,15 @@ def test_case2_falls_by_exactly_the_peak_demand_charge(report: EvaluationReport)
 def test_case3_keeps_its_cost_unless_its_slot_was_taken_meanwhile(
     report: EvaluationReport,
 ) -> None:
-    for row in report.run.rows:
-        if row.case == 3 and row.optimized is not None and not row.optimized.overlapped:
-            assert row.optimized.price == row.original.price
+    kept = [
+        r
+        for r in report.run.rows
+        if r.case == 3 and r.optimized is not None and not r.optimized.overlapped
+    ]
+    assert len(kept) >= 100  # most of the run's ~180 Case 3 bookings kept their slot
+    for row in kept:
+        assert row.optimized is not None
+        assert row.optimized.price == row.original.price
 
 
 def test_site_schedule_is_never_worse_than_the_greedy(report: EvaluationReport) -> None:

@@ -4,15 +4,10 @@ central system, and the battery model behind it."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 import qasync
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "csms"))
-from conftest_helpers import FakeClock, book, until
 
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.plans import PlanKind
@@ -24,6 +19,7 @@ from evcms_desktop.store.models import (
     utcnow,
 )
 from evcms_desktop.ui.chargebox_window import ChargeBoxWindow
+from tests.csms.helpers import FakeClock, book, until
 
 
 def test_battery_tapers_above_80_percent():

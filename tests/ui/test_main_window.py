@@ -144,7 +144,8 @@ def test_operator_action_in_attendant_mode_is_denied(
     assert commands.calls == []
     assert "needs an operator sign-in" in window.notifications_model.notices()[0].message
     assert window.role_label.text() == "Attendant"
-    assert tx.id  # the session was never touched
+    stored = ChargingTransaction.get_by_id(tx.id)  # the session was never touched
+    assert (stored.state, stored.stopped_at, stored.stop_reason) == ("active", None, None)
 
 
 def test_operator_signs_in_confirms_and_sees_the_answer(

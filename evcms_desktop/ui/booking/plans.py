@@ -232,7 +232,3 @@ class PlansPage(QWidget):
         else:
             reasons = [f"Plan {kind.value}: {why}" for kind, why in shown.items()]
             self.unavailable.setText("Not offered: " + "  ".join(reasons) if reasons else "")
-
-    def set_busy(self, busy: bool) -> None:
-        for card in self.cards:
-            card.choose_button.setEnabled(not busy)

@@ -69,7 +69,6 @@ class LiveMeterChart(QWidget):
         self.key: Key | None = None
         self._dirty = False
         self._first_sample: float | None = None
-        self.redraws = 0
 
         pg.setConfigOptions(antialias=True)
         self.title = QLabel("Select a connector to see its power and state of charge.")
@@ -148,7 +147,6 @@ class LiveMeterChart(QWidget):
         if not self._dirty:
             return
         self._dirty = False
-        self.redraws += 1
         if self.key is None:
             t = p = s = np.empty(0)
         else:

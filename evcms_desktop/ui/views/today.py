@@ -92,14 +92,7 @@ class TodayView(QWidget):
         self._timer = QTimer(self, interval=self.REFRESH_MS)
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
-        self._soon = QTimer(self, interval=500, singleShot=True)
-        self._soon.timeout.connect(self.refresh)
         self.refresh()
-
-    def refresh_soon(self) -> None:
-        """Coalesce bursts of events into one refresh."""
-        if not self._soon.isActive():
-            self._soon.start()
 
     def refresh(self) -> None:
         now = self.clock()
