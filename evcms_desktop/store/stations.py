@@ -9,7 +9,6 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import peewee
 from peewee import fn
 
 from evcms_desktop.domain.peak import PeakCalendar, default_week
@@ -70,17 +69,18 @@ def bookable_connectors(station: Station) -> list[Connector]:
 # values are bound at each run.
 
 
-def _engine() -> type[peewee.Database]:
-    return type(database_proxy.obj)
+def _engine() -> str:
+    """The bound database's kind, the key of the SQL compiled once per engine."""
+    return type(database_proxy.obj).__name__
 
 
 @functools.cache
-def _station_sql(engine: type[peewee.Database]) -> str:
+def _station_sql(engine: str) -> str:
     return Station.select().where(Station.id == 0).sql()[0]
 
 
 @functools.cache
-def _site_connectors_sql(engine: type[peewee.Database]) -> str:
+def _site_connectors_sql(engine: str) -> str:
     query = (
         Connector.select(Connector.id, ChargePoint.ident, Connector.number, Connector.max_power_kw)
         .join(ChargePoint)
