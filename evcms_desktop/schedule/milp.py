@@ -357,11 +357,13 @@ def _load(model: _Model, lower: np.ndarray, upper: np.ndarray, *, integer: bool)
     return h
 
 
-def _dive(model: _Model, h: highspy.Highs, first: np.ndarray) -> tuple[np.ndarray, float]:
+def _dive(
+    model: _Model, h: highspy.Highs, first: np.ndarray, deadline: float
+) -> tuple[np.ndarray, float]:
     """Round the LP: fix the largest shares to 1 where they still fit, re-solve, repeat.
 
     `h` holds the solved relaxation; each re-solve starts from the last basis. Every round
-    fixes or bans at least one candidate, so this ends.
+    fixes or bans at least one candidate, so this ends; at the deadline it stops early.
     """
     nc = model.columns
     cands = model.cands
@@ -371,7 +373,7 @@ def _dive(model: _Model, h: highspy.Highs, first: np.ndarray) -> tuple[np.ndarra
     kw = np.zeros(len(model.room_kw))
     served: set[int] = set()
     x = first
-    while True:
+    while time.perf_counter() < deadline:
         shares = x[:nc]
         open_ = (lower[:nc] < 0.5) & (upper[:nc] > 0.5) & (shares > 1e-6)
         if not (open_ & (shares < 1 - 1e-6)).any():
@@ -407,21 +409,33 @@ def _dive(model: _Model, h: highspy.Highs, first: np.ndarray) -> tuple[np.ndarra
         if result.x is None:
             break
         x = result.x
+    return _assemble(model, x[:nc], lower[:nc] > 0.5)
+
+
+def _assemble(model: _Model, shares: np.ndarray, fixed: np.ndarray) -> tuple[np.ndarray, float]:
+    """A choice that fits: the fixed candidates, then by LP share, then the cheapest that fit.
+
+    The last step makes a schedule of whatever the rounding reached when its time ran out.
+    """
+    cands = model.cands
+    nc = model.columns
     chosen = np.zeros(nc)
     used_cars = np.zeros(len(model.room_cars))
     used_kw = np.zeros(len(model.room_kw))
-    for j in np.argsort(-x[:nc], kind="stable"):
-        if x[j] < 1 - 1e-6 and lower[j] < 0.5:
+    served: set[int] = set()
+    by_share = np.lexsort((cands.cost, -np.where(fixed, 2.0, shares)))
+    by_cost = np.argsort(cands.cost, kind="stable")
+    for j in [*by_share[shares[by_share] > 1e-6], *by_cost]:
+        owner = int(cands.owner[j])
+        if owner in served:
             continue
         a = int(cands.first[j]) - model.lo_t
         b = a + int(cands.slots[j])
-        owner_done = chosen[cands.owner == cands.owner[j]].any()
-        if owner_done:
-            continue
         if (used_cars[a:b] + 1 <= model.room_cars[a:b] + 1e-9).all() and (
             used_kw[a:b] + cands.power[j] <= model.room_kw[a:b] + 1e-6
         ).all():
             chosen[j] = 1.0
+            served.add(owner)
             used_cars[a:b] += 1
             used_kw[a:b] += cands.power[j]
     return chosen, _objective(model, chosen, used_kw)
@@ -455,14 +469,17 @@ def solve_chunk(
     model = _build(inst, items, fixed_load, fixed_cars, limit, stretch)
     nc = model.columns
     lower = np.zeros(len(model.cost))
+    budget = np.inf if time_limit_s is None else time_limit_s
     relaxation = _load(model, lower, model.upper, integer=False)
+    if np.isfinite(budget):
+        relaxation.setOptionValue("time_limit", max(budget / 2, 0.05))
     root = _run(relaxation, integer=False)
     if root.x is None:
-        log.warning("HiGHS could not solve the relaxation of %d bookings", len(items))
+        log.warning("HiGHS did not solve the relaxation of %d bookings in time", len(items))
         return None
+    relaxation.setOptionValue("time_limit", highspy.kHighsInf)
     bound = root.value
-    budget = np.inf if time_limit_s is None else time_limit_s
-    chosen, value = _dive(model, relaxation, root.x)
+    chosen, value = _dive(model, relaxation, root.x, began + budget / 2)
     if value - bound > max(mip_abs_gap, mip_rel_gap * abs(value)):
         remaining = budget - (time.perf_counter() - began)
         if remaining > 0.1:
@@ -718,7 +735,9 @@ def _replan(
     root = _run(relaxation, integer=False)
     if root.x is None:
         return sessions
-    rounded, rounded_value = _dive(model, relaxation, root.x)
+    rounded, rounded_value = _dive(
+        model, relaxation, root.x, min(deadline, time.perf_counter() + REPAIR_SECONDS)
+    )
     if rounded_value < value:
         best, value = rounded, rounded_value
     remaining = deadline - time.perf_counter()
