@@ -27,6 +27,7 @@ class EvaluationJob:
     scenario: Scenario
     setup: StationSetup
     site_limit_kw: Decimal | None = None
+    frontier: bool = True  # the site schedule's cost–peak frontier as well
 
 
 def requests_from_bookings(bookings: Iterable[Booking]) -> list[ScenarioRequest]:
@@ -74,7 +75,11 @@ def evaluate_job(job: EvaluationJob, out: Any) -> None:
 
     try:
         report = evaluate(
-            job.scenario, job.setup, site_limit_kw=job.site_limit_kw, progress=progress
+            job.scenario,
+            job.setup,
+            site_limit_kw=job.site_limit_kw,
+            progress=progress,
+            frontier=job.frontier,
         )
     except Exception as exc:
         out.put(("error", f"{exc}\n{traceback.format_exc()}"))

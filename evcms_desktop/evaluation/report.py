@@ -241,6 +241,7 @@ def write_frontier(report: EvaluationReport, path: Path) -> None:
                 "bound_cost",
                 "bound_unmet_kwh",
                 "gap",
+                "method",
                 "seconds",
                 "label",
             )
@@ -259,6 +260,7 @@ def write_frontier(report: EvaluationReport, path: Path) -> None:
                     _money(bound.cost) if bound else "",
                     f"{bound.unmet_kwh:.1f}" if bound else "",
                     "" if gap is None else f"{gap:.5f}",
+                    point.schedule.method,
                     f"{point.schedule.seconds:.1f}",
                     point.label(points[0]),
                 )

@@ -472,7 +472,7 @@ def solve_chunk(
     budget = np.inf if time_limit_s is None else time_limit_s
     relaxation = _load(model, lower, model.upper, integer=False)
     if np.isfinite(budget):
-        relaxation.setOptionValue("time_limit", max(budget / 2, 0.05))
+        relaxation.setOptionValue("time_limit", max(budget * 0.8, 1.0))
     root = _run(relaxation, integer=False)
     if root.x is None:
         log.warning("HiGHS did not solve the relaxation of %d bookings in time", len(items))

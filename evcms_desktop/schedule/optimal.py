@@ -233,7 +233,12 @@ def plan_site(
     progress: Progress | None = None,
     with_bound: bool = True,
 ) -> Schedule:
-    """The MILP's schedule of the problem (its site limit kept), or the fallback's."""
+    """The MILP's schedule of the problem (its site limit kept).
+
+    When HiGHS found nothing in time for some day, that day gets the greedy's sessions and
+    the old heuristic (solver.py, "fit") schedules the whole problem as well: the better of
+    the two (least energy short, then cheapest) is returned.
+    """
     options = options or MilpOptions()
     began = time.perf_counter()
     if not problem.bookings:
@@ -242,14 +247,14 @@ def plan_site(
     inst = Instance.of(problem)
     result = plan_sessions(inst, limit, options, progress=progress)
     bound = relaxation_bound(problem, limit) if with_bound else None
+    heuristic = None
     if result.fallback_chunks:
         log.warning(
-            "HiGHS found no schedule for %d of %d days in time: the heuristic schedules",
+            "HiGHS found no schedule for %d of %d days in time: trying the heuristic as well",
             result.fallback_chunks,
             result.chunks,
         )
-        fallback = solve_schedule(problem, placement="fit")
-        return replace(fallback, bound=bound, seconds=time.perf_counter() - began)
+        heuristic = solve_schedule(problem, placement="fit")
     sessions = result.sessions
     connectors = _colour(inst, sessions, problem.connector_ids)
     site_kw = np.zeros(inst.slots)
@@ -268,15 +273,7 @@ def plan_site(
         short = float(b.energy_kwh) - delivered
         if short > _TOL * max(1.0, float(b.energy_kwh)):
             unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit), short))
-    seconds = time.perf_counter() - began
-    log.info(
-        "Scheduled %d bookings by MILP in %.2f s (%d of %d days proved within the gap)",
-        len(plans),
-        seconds,
-        result.optimal_chunks,
-        result.chunks,
-    )
-    return Schedule(
+    schedule = Schedule(
         start=inst.start,
         slot=problem.slot,
         site_kw=site_kw,
@@ -284,9 +281,25 @@ def plan_site(
         plans=plans,
         unmet=tuple(unmet),
         method="milp",
-        seconds=seconds,
+        seconds=0.0,
         bound=bound,
     )
+    if heuristic is not None and _rank(heuristic) < _rank(schedule):
+        schedule = heuristic
+    seconds = time.perf_counter() - began
+    log.info(
+        "Scheduled %d bookings by %s in %.2f s (%d of %d days proved within the gap)",
+        len(schedule.plans),
+        schedule.method,
+        seconds,
+        result.optimal_chunks,
+        result.chunks,
+    )
+    return replace(schedule, bound=bound, seconds=seconds)
+
+
+def _rank(schedule: Schedule) -> tuple[float, Decimal]:
+    return (round(sum(u.shortfall_kwh for u in schedule.unmet), 3), schedule.total_cost)
 
 
 @dataclass(frozen=True)

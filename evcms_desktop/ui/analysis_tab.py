@@ -51,6 +51,7 @@ from evcms_desktop.evaluation.tables import CASES, PAPER_TABLE3
 from evcms_desktop.store.models import Station
 from evcms_desktop.store.stations import load_site
 from evcms_desktop.ui.charts.evaluation_figures import FIGURES
+from evcms_desktop.ui.frontier_view import FrontierView
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,7 @@ class AnalysisTab(QWidget):
     """Table 3, the comparison with the paper and the site schedule, and Figures 13 to 16."""
 
     report_ready = Signal(object)
+    site_limit_chosen = Signal(object, str)  # kW (Decimal) and the frontier point's label
 
     def __init__(self, station: Station, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -175,6 +177,9 @@ class AnalysisTab(QWidget):
         self.results = QTabWidget()
         self.results.addTab(self.table3, "Table 3")
         self.results.addTab(self.comparison, "Comparison")
+        self.frontier = FrontierView()
+        self.frontier.limit_chosen.connect(self.site_limit_chosen)
+        self.results.addTab(self.frontier, "Cost–peak frontier")
         self._figure_tabs: list[QWidget] = []
 
         scenario_box = QGroupBox("Scenario")
@@ -349,6 +354,7 @@ class AnalysisTab(QWidget):
             ["Bookings not met", "—", *(str(s.unmet) for s in systems)],
         ]
         _fill(self.comparison, rows)
+        self.frontier.show_points(c.frontier)
         for widget in self._figure_tabs:
             self.results.removeTab(self.results.indexOf(widget))
             widget.deleteLater()

@@ -164,6 +164,7 @@ class MainWindow(QMainWindow):
         self.today.timeline.booking_clicked.connect(self.open_booking)
         self.settings.sign_in_wanted.connect(self.sign_in)
         self.settings.saved.connect(self._settings_saved)
+        self.analysis.site_limit_chosen.connect(self.settings.choose_site_limit)
         self.settings.chargers_changed.connect(self.chargers_model.reload)
         session.role_changed.connect(self._role_changed)
         self._role_changed()

@@ -29,7 +29,9 @@ def test_scenario_run_fills_the_tab(qtbot, db: peewee.SqliteDatabase, station: S
     assert tab.table3.rowCount() == 4
     assert tab.table3.item(1, 4).text() == "13.86"  # the paper's Case 2 original cost
     assert tab.comparison.item(0, 0).text().startswith("Total cost of the")
-    assert tab.results.count() == 6  # Table 3, Comparison, Figures 13 to 16
+    assert tab.results.count() == 7  # Table 3, Comparison, the frontier, Figures 13 to 16
+    assert tab.frontier.table.rowCount() >= 1
+    assert tab.frontier.table.item(0, 0).text().startswith("peak ")
     assert database_proxy.obj is db  # the console's database stayed bound
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from decimal import Decimal
 
 from evcms_desktop.store.models import ChargePoint, Station
@@ -50,3 +51,43 @@ def test_settings_are_locked_for_attendants_and_saved_by_operators(
     settings.set_kiosk_pin()
     run(qtbot, settings.task)
     assert run(qtbot, window.session.credentials.check(KIOSK_PIN_KEY, "4321"))
+
+
+def test_a_frontier_point_becomes_the_site_limit_for_operators_only(
+    qtbot, station, window_factory, qloop
+):
+    from evcms_desktop.schedule import ScheduleProblem
+    from evcms_desktop.schedule.milp import MilpOptions
+    from evcms_desktop.schedule.optimal import cost_peak_frontier
+    from tests.schedule.test_milp import booking
+
+    problem = ScheduleProblem(
+        bookings=(booking(1, 15, 17, "17.6"), booking(2, 15, 17, "17.6")),
+        connector_ids=(1, 2),
+    )
+    points = cost_peak_frontier(problem, MilpOptions(time_budget_s=10), levels=[30])
+    window = window_factory()
+    view = window.analysis.frontier
+    view.show_points(points)
+    assert view.table.rowCount() == 2
+    assert view.table.item(0, 0).text() == "peak 44 kW for +£0.00"
+    assert points[1].peak_kw <= 30
+    assert view.table.item(1, 0).text() == points[1].label(points[0])
+    expected = Decimal(math.ceil(points[1].peak_kw * 10 - 1e-6)) / 10  # up to 0.1 kW
+    assert not view.use.isEnabled()
+    view.table.selectRow(1)
+    view.use.click()  # an attendant: refused, nothing saved
+    assert Station.get().site_power_limit_kw is None
+    assert "operator" in window.settings.site_limit_hint.text()
+
+    window.session.set_role(Role.OPERATOR)
+    view.use.click()
+    assert Station.get().site_power_limit_kw == expected
+    assert window.settings.site_limit.value() == float(expected)
+    assert window.settings.site_limit_hint.text() == (
+        f"From the cost–peak frontier: {points[1].label(points[0])}."
+    )
+
+    window.settings.site_limit.setValue(0)  # "none"
+    assert window.settings.save()
+    assert Station.get().site_power_limit_kw is None

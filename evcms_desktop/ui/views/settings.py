@@ -17,6 +17,7 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -135,6 +136,16 @@ class SettingsView(QWidget):
         self.currency = QComboBox(editable=True)
         self.currency.addItems(["GBP", "EUR", "USD"])
         form.addRow("Currency", self.currency)
+        self.site_limit = QDoubleSpinBox(minimum=0, maximum=100_000, decimals=1, suffix=" kW")
+        self.site_limit.setSpecialValueText("none")
+        self.site_limit.setToolTip(
+            "The site's power limit: the live schedule keeps the chargers under it. Pick a"
+            " point of the Analysis tab's cost–peak frontier to set it from a real schedule."
+        )
+        self.site_limit_hint = QLabel()
+        self.site_limit_hint.setObjectName("hint")
+        form.addRow("Site power limit", self.site_limit)
+        form.addRow(self.site_limit_hint)
         self.station_error = _error()
         form.addRow(self.station_error)
         return box
@@ -267,6 +278,8 @@ class SettingsView(QWidget):
         for field, _ in TARIFF_FIELDS:
             self.tariff[field].setText(str(getattr(s, field)))
         self.currency.setCurrentText(s.currency)
+        limit = s.site_power_limit_kw
+        self.site_limit.setValue(float(limit) if limit is not None else 0.0)
         self.retention.setValue(driver_data.retention_days())
         described = station_calendar(s).describe()
         for day in WEEKDAYS:
@@ -330,6 +343,7 @@ class SettingsView(QWidget):
         )
         for field, value in values.items():
             setattr(s, field, value)
+        s.site_power_limit_kw = self._site_limit()
         s.save()
         write_setting(
             SERVER_KEY,
@@ -347,6 +361,26 @@ class SettingsView(QWidget):
         driver_data.set_retention_days(self.retention.value())
         log.info("Settings saved")
         self.message.setText("Saved. The listener's options apply at the next start.")
+        self.saved.emit()
+        return True
+
+    def _site_limit(self) -> Decimal | None:
+        value = self.site_limit.value()
+        return Decimal(f"{value:.1f}") if value > 0 else None
+
+    def choose_site_limit(self, limit_kw: Decimal, label: str) -> bool:
+        """A point of the cost–peak frontier becomes the site power limit (operators only)."""
+        if not self.session.is_operator:
+            self.site_limit_hint.setText("Sign in as operator to set the site power limit.")
+            return False
+        if not (Decimal(0) < limit_kw <= Decimal(100_000)):
+            self.site_limit_hint.setText(f"{limit_kw} kW is not a site power limit.")
+            return False
+        self.station.site_power_limit_kw = limit_kw
+        self.station.save()
+        self.site_limit.setValue(float(limit_kw))
+        self.site_limit_hint.setText(f"From the cost–peak frontier: {label}.")
+        log.info("Site power limit set to %s kW (%s)", limit_kw, label)
         self.saved.emit()
         return True
 
