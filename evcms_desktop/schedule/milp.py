@@ -62,6 +62,7 @@ DIVE_SHARE = 0.99  # a rounding round fixes every candidate at least this much c
 FORWARD_SHARE = 0.6  # of the time budget for the rolling horizon; the rest for repairs
 REPAIR_REACH = 8  # slots either side of a short booking's window re-planned with it
 REPAIR_SECONDS = 3.0  # at most, per repair
+DIVE_SECONDS = 2.0  # a day's rounding may take this long even when its share is less
 _TOL = 1e-6
 
 Progress = Callable[[int, int], None]
@@ -479,7 +480,7 @@ def solve_chunk(
         return None
     relaxation.setOptionValue("time_limit", highspy.kHighsInf)
     bound = root.value
-    chosen, value = _dive(model, relaxation, root.x, began + budget / 2)
+    chosen, value = _dive(model, relaxation, root.x, began + max(budget / 2, DIVE_SECONDS))
     if value - bound > max(mip_abs_gap, mip_rel_gap * abs(value)):
         remaining = budget - (time.perf_counter() - began)
         if remaining > 0.1:
@@ -668,6 +669,8 @@ def _improve(
     cheapest session: every booking whose window meets its own, widened by REPAIR_REACH
     slots, is re-planned together (the LP rounded, then branch and bound from the better
     of that and the current sessions), the rest fixed; a re-plan is kept only if better.
+    While time is left, what is still short is tried again with twice and four times the
+    reach.
     """
     sessions = dict(sessions)
     every = range(len(inst.bookings))
@@ -679,18 +682,25 @@ def _improve(
     def excess(i: int) -> float:
         return _session_cost(inst, i, sessions.get(i)) - cheapest[i]
 
-    short = [i for i in every if _short_kwh(inst, i, sessions.get(i)) > _TOL]
-    dear = sorted((i for i in every if i not in set(short) and excess(i) > 0.01), key=excess)
-    done: set[int] = set()
-    for i in [*short, *reversed(dear)]:
-        if deadline - time.perf_counter() < 0.2:
+    for reach in (REPAIR_REACH, 2 * REPAIR_REACH, 4 * REPAIR_REACH):
+        short = [i for i in every if _short_kwh(inst, i, sessions.get(i)) > _TOL]
+        dear = [i for i in every if i not in set(short) and excess(i) > 0.01]
+        if reach > REPAIR_REACH:
+            dear = []  # wider neighbourhoods only for what is still short
+        done: set[int] = set()
+        for i in [*short, *sorted(dear, key=excess, reverse=True)]:
+            if deadline - time.perf_counter() < 0.2:
+                return sessions
+            if i in done or excess(i) <= 0.01:
+                continue  # an earlier re-plan took care of it
+            a, b = int(inst.firsts[i]) - reach, int(inst.lasts[i]) + reach
+            group = [j for j in every if int(inst.firsts[j]) < b and int(inst.lasts[j]) > a]
+            sessions = _replan(
+                inst, sessions, group, base_load, base_cars, limit, options, deadline
+            )
+            done.add(i)
+        if not short:
             break
-        if i in done or excess(i) <= 0.01:
-            continue  # an earlier re-plan took care of it
-        a, b = int(inst.firsts[i]) - REPAIR_REACH, int(inst.lasts[i]) + REPAIR_REACH
-        group = [j for j in every if int(inst.firsts[j]) < b and int(inst.lasts[j]) > a]
-        sessions = _replan(inst, sessions, group, base_load, base_cars, limit, options, deadline)
-        done.add(i)
     return sessions
 
 

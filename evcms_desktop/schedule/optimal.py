@@ -1,9 +1,9 @@
 """The optimal site schedule and the cost–peak frontier, on the MILP of milp.py.
 
 `plan_site` turns the MILP's sessions into a Schedule: connectors by interval colouring,
-Eq. (8) prices, the bookings left short and why, and the relaxation's bound. When HiGHS
-cannot finish within the time budget the old heuristic ("fit" placement and the LP,
-solver.py) is the fallback.
+Eq. (8) prices, the bookings left short and why, and the relaxation's bound. The old
+heuristic ("fit" placement and the LP, solver.py) competes with it, and is the fallback
+for days HiGHS cannot finish within the time budget.
 
 `cost_peak_frontier` is the ε-constraint sweep: the least-cost schedule first, then the
 least cost under a site limit ε for falling ε, each point a real schedule with its bound.
@@ -232,12 +232,15 @@ def plan_site(
     *,
     progress: Progress | None = None,
     with_bound: bool = True,
+    compete: bool = True,
 ) -> Schedule:
-    """The MILP's schedule of the problem (its site limit kept).
+    """The MILP's schedule of the problem (its site limit kept), or the heuristic's.
 
-    When HiGHS found nothing in time for some day, that day gets the greedy's sessions and
-    the old heuristic (solver.py, "fit") schedules the whole problem as well: the better of
-    the two (least energy short, then cheapest) is returned.
+    The old heuristic (solver.py, "fit" placement ahead of the exact LP over power, about
+    a second) schedules the problem as well, and the better of the two (least energy
+    short, then cheapest) is returned: its `method` says which. The MILP's sessions draw
+    a steady power; the heuristic's power may change from slot to slot. A day HiGHS found
+    nothing for in time gets greedy sessions. `compete=False`: the MILP's schedule only.
     """
     options = options or MilpOptions()
     began = time.perf_counter()
@@ -247,14 +250,13 @@ def plan_site(
     inst = Instance.of(problem)
     result = plan_sessions(inst, limit, options, progress=progress)
     bound = relaxation_bound(problem, limit) if with_bound else None
-    heuristic = None
     if result.fallback_chunks:
         log.warning(
-            "HiGHS found no schedule for %d of %d days in time: trying the heuristic as well",
+            "HiGHS found no schedule for %d of %d days in time: greedy sessions there",
             result.fallback_chunks,
             result.chunks,
         )
-        heuristic = solve_schedule(problem, placement="fit")
+    heuristic = solve_schedule(problem, placement="fit") if compete else None
     sessions = result.sessions
     connectors = _colour(inst, sessions, problem.connector_ids)
     site_kw = np.zeros(inst.slots)
