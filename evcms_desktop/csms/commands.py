@@ -7,7 +7,7 @@ a CALLERROR, a timeout or a refusal all come back as a status the UI can show.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -39,9 +39,17 @@ class CommandResult:
 SessionLookup = Callable[[str], OcppEndpoint | None]
 
 
+# Passes a command to the node holding a charger that is not connected here (None: none
+# does); see csms.nodes.
+Route = Callable[[str, Any, float], Awaitable["CommandResult | None"]]
+
+
 class CommandService:
-    def __init__(self, lookup: SessionLookup, timeout: float = 30.0) -> None:
+    def __init__(
+        self, lookup: SessionLookup, timeout: float = 30.0, route: Route | None = None
+    ) -> None:
         self._lookup = lookup
+        self._route = route
         self.timeout = timeout
 
     async def send(self, cp_id: str, payload: Any, timeout: float | None = None) -> CommandResult:
@@ -49,7 +57,10 @@ class CommandService:
         action = type(payload).__name__
         session = self._lookup(cp_id)
         if session is None:
-            return CommandResult(OFFLINE, False, f"{cp_id} is not connected")
+            routed = None
+            if self._route is not None:
+                routed = await self._route(cp_id, payload, timeout or self.timeout)
+            return routed or CommandResult(OFFLINE, False, f"{cp_id} is not connected")
         try:
             answer = await session.call(payload, timeout=timeout or self.timeout)
         except TimeoutError:

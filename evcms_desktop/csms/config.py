@@ -46,3 +46,5 @@ class CsmsConfig:
     writer_interval: float = 0.05
     command_poll_seconds: float = 0.5  # how often the command queue is read
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    node_heartbeat_seconds: float = 2.0  # several nodes on PostgreSQL: how often each beats
+    node_expiry: timedelta = timedelta(seconds=10)  # a node silent this long is dead

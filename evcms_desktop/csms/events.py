@@ -72,6 +72,7 @@ class CsmsEvent:
     connector: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
     timestamp: datetime = field(default_factory=utcnow)
+    origin: str | None = None  # the node it happened on, when not this one (csms.nodes)
 
     @property
     def is_notification(self) -> bool:

@@ -24,6 +24,7 @@ from evcms_desktop.csms.handlers import ChargerSession
 from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.tolerance import strict_for
+from evcms_desktop.store import nodes
 from evcms_desktop.store.models import ChargePoint, ChargePointState, Station
 
 log = logging.getLogger(__name__)
@@ -190,9 +191,7 @@ class Listener:
         if old is not None:
             log.warning("%s connected again: closing its previous connection", ident)
             self._retire(old)
-        ChargePoint.update(connected=True, last_seen_at=self._clock()).where(
-            ChargePoint.id == cp.id
-        ).execute()
+        nodes.hold(ident, self.config.node, self._clock())
         self._publish(
             EventKind.CHARGER_CONNECTED,
             f"{ident} connected from {ws.remote_address[0]}",
@@ -208,9 +207,7 @@ class Listener:
             session.fail_pending(ConnectionError(f"{ident} disconnected"))
             if self.sessions.get(ident) is session:
                 del self.sessions[ident]
-                ChargePoint.update(connected=False, last_seen_at=self._clock()).where(
-                    ChargePoint.id == cp.id
-                ).execute()
+                nodes.let_go(ident, self.config.node, self._clock())
                 open_count = self._open_transactions(ident)
                 self._publish(
                     EventKind.CHARGER_DISCONNECTED,

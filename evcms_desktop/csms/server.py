@@ -30,6 +30,7 @@ from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
+from evcms_desktop.csms.nodes import NodePresence
 from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.csms.replanner import Replanner
 from evcms_desktop.csms.session_timers import SessionTimers
@@ -58,7 +59,17 @@ class CentralSystem:
         self.publish = Publisher(self.bus, clock)
         self.writer = BatchWriter(db, interval=config.writer_interval)
         self.ledger = SessionLedger(db, self.writer, grace=config.authorize_grace)
-        self.commands = CommandService(self.session, timeout=config.response_timeout)
+        self.presence = NodePresence(
+            db,
+            config.node,
+            heartbeat_seconds=config.node_heartbeat_seconds,
+            expiry=config.node_expiry,
+            on_commands=self._wake_command_queue,
+            on_event=self.bus.publish,
+        )
+        self.commands = CommandService(
+            self.session, timeout=config.response_timeout, route=self.presence.route
+        )
         self.tasks = BackgroundTasks()
         self.deviations = DeviationRecorder(self._announce_deviation)
         self._context = SessionContext(
@@ -79,7 +90,7 @@ class CentralSystem:
             clock,
         )
         self.timers = SessionTimers(
-            config, self.ledger, self.commands, self.is_connected, self.publish, self.tasks, clock
+            config, self.ledger, self.commands, self.reachable, self.publish, self.tasks, clock
         )
         self.replanner = Replanner(self.ledger, self.commands, self.publish, self.tasks, clock)
         self.command_queue = CommandQueueServer(
@@ -93,6 +104,7 @@ class CentralSystem:
         self._ticker: asyncio.Task[None] | None = None
         self._queue_server: asyncio.Task[None] | None = None
         self.bus.subscribe(self._persist)
+        self.bus.subscribe(self.presence.fan_out)
 
     @property
     def port(self) -> int:
@@ -104,7 +116,7 @@ class CentralSystem:
         raise_open_file_limit()
         self.writer.start()
         self.ledger.load_open()
-        ChargePoint.update(connected=False).where(ChargePoint.connected).execute()
+        await self.presence.start()
         self.replanner.watch_bookings(self.clock())
         if self.ledger.open:
             log.info("%d transactions still open from before", len(self.ledger.open))
@@ -131,7 +143,7 @@ class CentralSystem:
         await self.listener.stop()
         await self.writer.stop()
         self.deviations.flush()
-        ChargePoint.update(connected=False).where(ChargePoint.connected).execute()
+        await self.presence.stop()
 
     def url(self, host: str | None = None) -> str:
         """The endpoint without the charger id; by default as reached on this machine."""
@@ -142,6 +154,10 @@ class CentralSystem:
 
     def is_connected(self, charge_point_id: str) -> bool:
         return charge_point_id in self.listener.sessions
+
+    def reachable(self, charge_point_id: str) -> bool:
+        """Connected here, or to another live node that commands are routed to."""
+        return self.is_connected(charge_point_id) or self.presence.holds_elsewhere(charge_point_id)
 
     def connected_ids(self) -> set[str]:
         return set(self.listener.sessions)
@@ -159,8 +175,8 @@ class CentralSystem:
         return ChargerSession(self._context, cp, connection)
 
     def _persist(self, event: CsmsEvent) -> None:
-        if event.kind not in PERSISTED_KINDS:
-            return
+        if event.kind not in PERSISTED_KINDS or event.origin is not None:
+            return  # another node's event: that node keeps it
         self.writer.add(
             Event,
             {
@@ -184,18 +200,26 @@ class CentralSystem:
     def tick(self) -> None:
         """One round of the timers; each step is independent of the others."""
         now = self.clock()
-        for step in (
-            self.timers.auto_stop,
-            self.timers.no_shows,
-            self.timers.mirror_reservations,
-            self.replanner.watch_bookings,
-            self.listener.freeze_long_lived,
-            self._flush_deviations,
-        ):
+        once_only = (
+            # once for the whole deployment: on the leading node (see csms.nodes)
+            (
+                *((self.ledger.sync_open,) if self.presence.multi_node else ()),
+                self.timers.auto_stop,
+                self.timers.no_shows,
+                self.timers.mirror_reservations,
+                self.replanner.watch_bookings,
+            )
+            if self.presence.leads()
+            else ()
+        )
+        for step in (*once_only, self.listener.freeze_long_lived, self._flush_deviations):
             try:
                 step(now)
             except Exception:
                 log.exception("Session timer %s failed", step.__name__)
+
+    def _wake_command_queue(self) -> None:
+        self.command_queue.wake()
 
     def _flush_deviations(self, _now: datetime) -> None:
         self.deviations.flush()

@@ -194,6 +194,21 @@ class SessionLedger:
         for tx in query:
             self._track(self._open_entry(tx, tx.charge_point.ident))
 
+    def sync_open(self, _now: datetime | None = None) -> None:
+        """Take in the transactions other nodes opened, and drop those they closed, so that
+        the node doing the once-only work (auto-stop) sees every open transaction."""
+        active = {
+            tx.id: tx
+            for tx in ChargingTransaction.select(ChargingTransaction, ChargePoint)
+            .join(ChargePoint)
+            .where(ChargingTransaction.state == TransactionState.ACTIVE)
+        }
+        for tx_id in set(self.open) - set(active):
+            self._untrack(tx_id)
+        for tx_id in set(active) - set(self.open):
+            tx = active[tx_id]
+            self._track(self._open_entry(tx, tx.charge_point.ident))
+
     @staticmethod
     def _open_entry(tx: ChargingTransaction, ident: str) -> OpenTransaction:
         booking = tx.booking if tx.booking_id is not None else None

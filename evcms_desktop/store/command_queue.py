@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from evcms_desktop.store.models import CommandState, QueuedCommand, utcnow
+from evcms_desktop.store.nodes import notify_commands
 
 DETAIL_MAX = 500
 
@@ -36,6 +37,7 @@ def enqueue(
         requested_by=requested_by,
         created_at=utcnow(),
     )
+    notify_commands(charge_point)
     return int(row.id)
 
 

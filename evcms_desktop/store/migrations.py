@@ -12,9 +12,9 @@ import peewee
 from playhouse.migrate import SqliteMigrator, migrate
 
 from evcms_desktop.store.fields import UTCDateTimeField
-from evcms_desktop.store.models import ChargerDeviation, QueuedCommand
+from evcms_desktop.store.models import ChargerDeviation, Node, QueuedCommand
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -48,4 +48,11 @@ def _to_4(migrator: SqliteMigrator) -> None:
     migrate(migrator.add_index("station", ("name",), unique=True))
 
 
-STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3, 4: _to_4}
+def _to_5(migrator: SqliteMigrator) -> None:
+    """5: several central systems (nodes) on one database: which holds each charger's
+    connection, and their heartbeats."""
+    migrate(migrator.add_column("charge_point", "node", peewee.CharField(null=True)))
+    migrator.database.create_tables([Node])
+
+
+STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5}

@@ -83,6 +83,7 @@ class ChargePoint(BaseModel):
     connected = peewee.BooleanField(default=False)
     last_boot_at = UTCDateTimeField(null=True)
     last_seen_at = UTCDateTimeField(null=True)
+    node = peewee.CharField(null=True)  # schema 5: the central system holding its connection
     created_at = UTCDateTimeField(default=utcnow)
 
 
@@ -266,6 +267,14 @@ class QueuedCommand(BaseModel):
         indexes = ((("state", "created_at"), False),)
 
 
+class Node(BaseModel):
+    """A central system serving this database (schema 5), alive while it beats."""
+
+    name = peewee.CharField(primary_key=True)
+    started_at = UTCDateTimeField(default=utcnow)
+    heartbeat_at = UTCDateTimeField(default=utcnow)
+
+
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Setting,
@@ -278,4 +287,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     Event,
     ChargerDeviation,
     QueuedCommand,
+    Node,
 )

@@ -1,0 +1,245 @@
+"""This central system as one node among several on one PostgreSQL database.
+
+- Presence: the node beats every `heartbeat_seconds`; a node silent for `expiry` is dead,
+  and the chargers it held are released (they reconnect to a live node through the
+  balancer).
+- Routing: a command for a charger held by another live node goes through the command
+  queue, and NOTIFY wakes the holder at once (its poll is only the fallback).
+- Events: what happens on a node (chargers connecting, sessions, notifications; not the
+  per-message OCPP log nor meter values) is sent to the others with NOTIFY and published
+  on their buses, so every node's console sees every charger.
+- Leadership: the work that must run once (booking watcher, auto-stop, no-shows,
+  reservations, re-planner) runs on the node holding a PostgreSQL advisory lock, on a
+  connection of its own. When that node dies its connection closes and the lock is free;
+  another node takes it at its next tick, so the work moves within one tick
+  (`tick_seconds`) of PostgreSQL noticing the dead connection.
+
+On SQLite (one PC) there is one node: it always leads and nothing is routed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import peewee
+import psycopg
+
+from evcms_desktop.csms.commands import OK_STATUSES, TIMED_OUT, CommandResult
+from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.csms.protocol import to_payload
+from evcms_desktop.store import command_queue, nodes
+from evcms_desktop.store.models import CommandState
+
+log = logging.getLogger(__name__)
+
+LEADER_LOCK = 0x4556434E  # "EVCN": the once-only work of the deployment
+LOCAL_KINDS = frozenset({EventKind.OCPP_MESSAGE, EventKind.METER_VALUES})  # too many to share
+MAX_NOTIFY_BYTES = 7000  # PostgreSQL's limit for a payload is 8000
+
+
+def _connect_arguments(db: peewee.PostgresqlDatabase) -> dict[str, Any]:
+    params = {k: v for k, v in db.connect_params.items() if k != "prefer_psycopg3"}
+    return {"dbname": db.database, **params}
+
+
+class NodePresence:
+    def __init__(
+        self,
+        db: peewee.Database,
+        name: str,
+        *,
+        heartbeat_seconds: float = 2.0,
+        expiry: timedelta = timedelta(seconds=10),
+        on_commands: Callable[[], None] | None = None,
+        on_event: Callable[[CsmsEvent], None] | None = None,
+    ) -> None:
+        self.db = db
+        self.name = name
+        self.heartbeat_seconds = heartbeat_seconds
+        self.expiry = expiry
+        self._on_commands = on_commands
+        self._on_event = on_event
+        self.multi_node = isinstance(db, peewee.PostgresqlDatabase)
+        self._lock_connection: psycopg.Connection[Any] | None = None
+        self._leading = not self.multi_node
+        self._tasks: list[asyncio.Task[None]] = []
+        self.listening = asyncio.Event()  # set while the LISTEN connection is up
+
+    async def start(self) -> None:
+        now = nodes.database_now()
+        nodes.release_unheld(self.name, now, self.expiry)
+        nodes.beat(self.name, now)
+        if self.multi_node:
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._beat_forever(), name="node-heartbeat"),
+                loop.create_task(self._listen_forever(), name="node-listen"),
+            ]
+            try:  # what other nodes announce from now on reaches this one
+                await asyncio.wait_for(self.listening.wait(), 10)
+            except TimeoutError:
+                log.warning("Node %s is not listening to the others yet", self.name)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self._release_lock()
+        nodes.leave(self.name)
+
+    # -- presence ----------------------------------------------------------------------
+
+    async def _beat_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                now = nodes.database_now()
+                nodes.beat(self.name, now)
+                nodes.expire(now, self.expiry)
+            except peewee.DatabaseError:
+                log.exception("Node heartbeat failed")
+
+    # -- leadership --------------------------------------------------------------------
+
+    def leads(self) -> bool:
+        """Whether this node runs the once-only work now (tried again at every call)."""
+        if not self.multi_node:
+            return True
+        try:
+            if self._lock_connection is None or self._lock_connection.closed:
+                self._leading = False
+                self._lock_connection = psycopg.connect(
+                    **_connect_arguments(self.db), autocommit=True
+                )
+            if self._leading:
+                self._lock_connection.execute("SELECT 1")  # still ours while it answers
+            else:
+                row = self._lock_connection.execute(
+                    "SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)
+                ).fetchone()
+                self._leading = bool(row and row[0])
+                if self._leading:
+                    log.info(
+                        "Node %s now runs the once-only work (booking watcher, timers)", self.name
+                    )
+        except psycopg.Error:
+            log.warning("Node %s lost its leader connection", self.name, exc_info=True)
+            self._release_lock()
+        return self._leading
+
+    def _release_lock(self) -> None:
+        self._leading = not self.multi_node
+        if self._lock_connection is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._lock_connection.close()
+            self._lock_connection = None
+
+    # -- routing -----------------------------------------------------------------------
+
+    async def _listen_forever(self) -> None:
+        """LISTEN for new queued commands and wake the queue; reconnect after a loss."""
+        while True:
+            try:
+                connection = await psycopg.AsyncConnection.connect(
+                    **_connect_arguments(self.db), autocommit=True
+                )
+                async with connection:
+                    await connection.execute(f"LISTEN {nodes.COMMANDS_CHANNEL}")
+                    await connection.execute(f"LISTEN {nodes.EVENTS_CHANNEL}")
+                    self.listening.set()
+                    if self._on_commands is not None:
+                        self._on_commands()  # what was queued while not listening
+                    async for notice in connection.notifies():
+                        if notice.channel == nodes.EVENTS_CHANNEL:
+                            self._receive(notice.payload)
+                        elif self._on_commands is not None:
+                            self._on_commands()
+            except psycopg.Error:
+                self.listening.clear()
+                log.warning("Node %s: LISTEN connection lost; again in 1 s", self.name)
+                await asyncio.sleep(1)
+
+    def holds_elsewhere(self, ident: str) -> bool:
+        """Whether another live node holds this charger's connection."""
+        if not self.multi_node:
+            return False
+        holder = nodes.holder(ident, nodes.database_now(), self.expiry)
+        return holder is not None and holder != self.name
+
+    # -- events ------------------------------------------------------------------------
+
+    def fan_out(self, event: CsmsEvent) -> None:
+        """Tell the other nodes of an event that happened here."""
+        if not self.multi_node or event.origin is not None or event.kind in LOCAL_KINDS:
+            return
+        message = {
+            "origin": self.name,
+            "kind": event.kind.value,
+            "message": event.message[:1000],
+            "charge_point": event.charge_point,
+            "connector": event.connector,
+            "data": event.data,
+            "timestamp": event.timestamp.isoformat(),
+        }
+        text = json.dumps(message, separators=(",", ":"), default=str)
+        if len(text) > MAX_NOTIFY_BYTES:
+            message["data"] = {}
+            text = json.dumps(message, separators=(",", ":"), default=str)
+        try:
+            nodes.notify_event(text)
+        except peewee.DatabaseError:
+            log.warning("Could not pass %s on to the other nodes", event.kind.value)
+
+    def _receive(self, payload: str) -> None:
+        """An event from another node, checked before it is published here."""
+        try:
+            message = json.loads(payload)
+            if message["origin"] == self.name:
+                return
+            event = CsmsEvent(
+                kind=EventKind(message["kind"]),
+                message=str(message["message"])[:1000],
+                charge_point=message["charge_point"],
+                connector=message["connector"],
+                data=dict(message["data"] or {}),
+                timestamp=datetime.fromisoformat(message["timestamp"]),
+                origin=str(message["origin"]),
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("Ignored a malformed event notification from another node")
+            return
+        if self._on_event is not None:
+            self._on_event(event)
+
+    async def route(self, ident: str, payload: Any, timeout: float) -> CommandResult | None:
+        """Send `payload` through the node holding `ident`; None if no live node does."""
+        if not self.multi_node:
+            return None
+        holder = nodes.holder(ident, nodes.database_now(), self.expiry)
+        if holder is None or holder == self.name:
+            return None
+        action = type(payload).__name__
+        command_id = command_queue.enqueue(
+            ident, action, to_payload(payload), requested_by=f"node {self.name}"
+        )
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            outcome = command_queue.outcome(command_id)
+            if outcome is not None:
+                status = outcome.status or outcome.state.value
+                ok = outcome.state is CommandState.DONE and status in OK_STATUSES
+                return CommandResult(status, ok, outcome.detail or "", outcome.result or {})
+            await asyncio.sleep(0.05)
+        gave_up = nodes.database_now()
+        if command_queue.withdraw(command_id, "no answer from the holding node", gave_up):
+            return CommandResult(TIMED_OUT, False, f"{holder} did not pass on {action} in time")
+        return CommandResult(TIMED_OUT, False, f"{ident} did not answer {action} in time")
