@@ -43,8 +43,8 @@ class CsmsConfig:
     stop_retry: timedelta = timedelta(minutes=1)
     reservation_lead: timedelta = timedelta(minutes=15)
     probe_features: bool = True  # ask each booted charger for SupportedFeatureProfiles
-    writer_interval: float = 0.05
     command_poll_seconds: float = 0.5  # how often the command queue is read
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     node_heartbeat_seconds: float = 2.0  # several nodes on PostgreSQL: how often each beats
     node_expiry: timedelta = timedelta(seconds=10)  # a node silent this long is dead
+    loop_busy_timeout_ms: int = 250  # the loop's own writes (starts, stops) wait no longer

@@ -39,6 +39,10 @@ class EventKind(enum.StrEnum):
     PROTOCOL_ERROR = "protocol_error"
     CHARGER_REPORT = "charger_report"  # DataTransfer, diagnostics and firmware status
     CHARGER_DEVIATION = "charger_deviation"  # a kind of quirk first tolerated since start
+    READING_REFUSED = "reading_refused"  # implausible meter values, not stored
+    CLOCK_SKEW = "clock_skew"  # a charger's clock is far from the server's
+    SESSION_REVIEW = "session_review"  # a session not billed from its raw meter numbers
+    STORE_TROUBLE = "store_trouble"  # the store cannot commit (data: {"error": ... or None})
 
 
 # Kinds a person is told about (the Notifications list); the rest feed views and logs.
@@ -52,6 +56,9 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.FULLY_CHARGED,
         EventKind.SESSION_STOPPED,
         EventKind.BOOKING_NO_SHOW,
+        EventKind.SESSION_REVIEW,
+        EventKind.STORE_TROUBLE,
+        EventKind.CLOCK_SKEW,
     }
 )
 
@@ -61,6 +68,7 @@ PERSISTED_KINDS = NOTIFICATION_KINDS | {
     EventKind.PROTOCOL_ERROR,
     EventKind.CHARGER_REPORT,
     EventKind.CHARGER_DEVIATION,
+    EventKind.READING_REFUSED,
 }
 
 
@@ -138,6 +146,14 @@ def publish_session_stopped(publish: Publish, ident: str, outcome: StopOutcome) 
     tx = outcome.transaction
     if tx is None or outcome.already_stopped or outcome.price is None:
         return
+    if outcome.review is not None:
+        publish(
+            EventKind.SESSION_REVIEW,
+            f"Session {tx.id} at {ident} needs review: {outcome.review}",
+            ident,
+            tx.connector_number,
+            data={"transaction_id": tx.id, "review": outcome.review},
+        )
     publish(
         EventKind.SESSION_STOPPED,
         f"Session {tx.id} at {ident} #{tx.connector_number} stopped:"

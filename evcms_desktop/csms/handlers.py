@@ -9,7 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from ocpp.exceptions import OCPPError, SecurityError, TypeConstraintViolationError
+from ocpp.exceptions import (
+    InternalError,
+    OCPPError,
+    PropertyConstraintViolationError,
+    SecurityError,
+    TypeConstraintViolationError,
+)
 from ocpp.messages import Call
 from ocpp.routing import after, on
 from ocpp.v16 import call_result
@@ -25,7 +31,7 @@ from evcms_desktop.csms.protocol import (
     format_timestamp,
     parse_timestamp,
 )
-from evcms_desktop.csms.sessions import AuthStatus, OpenTransaction, SessionLedger
+from evcms_desktop.csms.sessions import AuthStatus, MeterSummary, OpenTransaction, SessionLedger
 from evcms_desktop.csms.tolerance import (
     NO_SUBPROTOCOL,
     Deviation,
@@ -33,6 +39,9 @@ from evcms_desktop.csms.tolerance import (
     strict_for,
     timezone_for,
 )
+from evcms_desktop.csms.writer import StoreUnavailable
+from evcms_desktop.domain.plausibility import ImplausibleReading, check_meter
+from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
 from evcms_desktop.store.models import (
     ChargePoint,
     ChargePointState,
@@ -90,6 +99,13 @@ class ChargerSession(OcppEndpoint):
                 [Deviation(NO_SUBPROTOCOL, "the WebSocket handshake offered no subprotocol")],
                 context.clock(),
             )
+        self._skew_warned = False
+        self._connectors = {
+            number
+            for (number,) in Connector.select(Connector.number)
+            .where(Connector.charge_point == cp.id)
+            .tuples()
+        }
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -204,7 +220,7 @@ class ChargerSession(OcppEndpoint):
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
         now = self.context.clock()
-        ChargePoint.update(last_seen_at=now).where(ChargePoint.id == self.cp.id).execute()
+        self.context.ledger.writer.seen(self.cp.id, now)
         return call_result.Heartbeat(current_time=format_timestamp(now))
 
     @on(Action.status_notification)
@@ -212,29 +228,33 @@ class ChargerSession(OcppEndpoint):
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
         at = _timestamp(kwargs["timestamp"]) if "timestamp" in kwargs else self.context.clock()
+        if not self.known_connector(connector_id):
+            # Answered (the charger would only retry) but never made a bookable connector.
+            self.context.publish(
+                EventKind.PROTOCOL_ERROR,
+                f"{self.id}: StatusNotification for connector {log_safe(connector_id, 24)},"
+                " which it does not have",
+                self.id,
+                data={"connector_id": str(connector_id)[:24], "status": status},
+            )
+            return call_result.StatusNotification()
         previous = self.connector_status.get(connector_id)
         self.connector_status[connector_id] = status
         if connector_id > 0:
-            updated = (
-                Connector.update(status=status, error_code=error_code, status_at=at)
-                .where((Connector.charge_point == self.cp.id) & (Connector.number == connector_id))
-                .execute()
-            )
-            if not updated:
-                Connector.create(
-                    charge_point=self.cp.id,
-                    number=connector_id,
-                    status=status,
-                    error_code=error_code,
-                    status_at=at,
-                )
+            Connector.update(status=status, error_code=error_code, status_at=at).where(
+                (Connector.charge_point == self.cp.id) & (Connector.number == connector_id)
+            ).execute()
         self.context.publish(
             EventKind.STATUS_CHANGED,
             f"{self.id} #{connector_id}: {status}"
             + ("" if error_code == "NoError" else f" ({error_code})"),
             self.id,
             connector_id,
-            data={"status": status, "error_code": error_code, "info": kwargs.get("info")},
+            data={
+                "status": status,
+                "error_code": error_code,
+                "info": clean_json(kwargs.get("info")),
+            },
         )
         if status == "Preparing" and previous != "Preparing":
             self.context.publish(
@@ -253,7 +273,7 @@ class ChargerSession(OcppEndpoint):
     def on_authorize(self, id_tag: str, **_: Any) -> call_result.Authorize:
         outcome = self.context.ledger.authorize(self.cp, id_tag, self.context.clock())
         if outcome.status != AuthStatus.ACCEPTED:
-            log.info("%s: Authorize %s: %s", self.id, id_tag, outcome.status)
+            log.info("%s: Authorize %s: %s", self.id, log_safe(id_tag, 20), outcome.status)
         info: dict[str, Any] = {"status": outcome.status}
         if outcome.expiry is not None:
             info["expiry_date"] = format_timestamp(outcome.expiry)
@@ -264,13 +284,22 @@ class ChargerSession(OcppEndpoint):
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
     ) -> call_result.StartTransaction:
         started = _timestamp(timestamp)
+        if not self.known_connector(connector_id) or connector_id == 0:
+            raise PropertyConstraintViolationError(
+                description=f"connectorId {str(connector_id)[:24]} is not one of this charger's"
+            )
+        try:
+            check_meter(meter_start, "meterStart")
+        except ImplausibleReading as exc:
+            # Recorded (the charger may be delivering), never billed from: see ledger.stop.
+            log.warning("%s: %s", self.id, exc)
         outcome = self.context.ledger.start(
             self.cp,
             connector_id,
             id_tag,
-            meter_start,
+            meter_start if int64_or_none(meter_start) is not None else -1,
             started,
-            kwargs.get("reservation_id"),
+            int64_or_none(kwargs.get("reservation_id")),
             self.context.clock(),
         )
         info: dict[str, Any] = {"status": outcome.status}
@@ -292,21 +321,30 @@ class ChargerSession(OcppEndpoint):
                 "%s: StartTransaction %s with idTag %s on #%s: %s",
                 self.id,
                 outcome.transaction_id,
-                id_tag,
+                log_safe(id_tag, 20),
                 connector_id,
                 outcome.status,
             )
         return call_result.StartTransaction(transaction_id=outcome.transaction_id, id_tag_info=info)
 
     @on(Action.meter_values)
-    def on_meter_values(
+    async def on_meter_values(
         self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
     ) -> call_result.MeterValues:
+        if not self.known_connector(connector_id):
+            raise PropertyConstraintViolationError(
+                description=f"connectorId {str(connector_id)[:24]} is not one of this charger's"
+            )
         for item in meter_value:
             _timestamp(item["timestamp"])
         summary = self.context.ledger.record_meter_values(
-            self.cp, connector_id, kwargs.get("transaction_id"), meter_value
+            self.cp,
+            connector_id,
+            int64_or_none(kwargs.get("transaction_id")),
+            meter_value,
+            self.context.clock(),
         )
+        await self._store_readings(summary, "MeterValues")
         self.context.emit(
             CsmsEvent(
                 EventKind.METER_VALUES,
@@ -327,28 +365,32 @@ class ChargerSession(OcppEndpoint):
         return call_result.MeterValues()
 
     @on(Action.stop_transaction)
-    def on_stop_transaction(
+    async def on_stop_transaction(
         self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any
     ) -> call_result.StopTransaction:
         stopped = _timestamp(timestamp)
         for item in kwargs.get("transaction_data") or []:
             _timestamp(item["timestamp"])
-        outcome = self.context.ledger.stop(
-            self.cp,
-            transaction_id,
-            meter_stop,
-            stopped,
-            kwargs.get("reason"),
-            kwargs.get("id_tag"),
-            kwargs.get("transaction_data"),
-        )
+        known_id = int64_or_none(transaction_id)
+        if kwargs.get("transaction_data") and known_id is not None:
+            summary = self.context.ledger.transaction_readings(
+                self.cp, known_id, kwargs["transaction_data"], self.context.clock()
+            )
+            await self._store_readings(summary, "StopTransaction")
+        id_tag = kwargs.get("id_tag")
+        if known_id is None:
+            outcome = self.context.ledger.stop_unknown(id_tag)
+        else:
+            outcome = self.context.ledger.stop(
+                self.cp, known_id, meter_stop, stopped, kwargs.get("reason"), id_tag
+            )
         tx = outcome.transaction
         if tx is None:
             self.context.publish(
                 EventKind.PROTOCOL_ERROR,
-                f"{self.id}: StopTransaction for unknown transaction {transaction_id}",
+                f"{self.id}: StopTransaction for unknown transaction {str(transaction_id)[:24]}",
                 self.id,
-                data={"transaction_id": transaction_id, "meter_stop": meter_stop},
+                data={"transaction_id": known_id, "meter_stop": int64_or_none(meter_stop)},
             )
         else:
             publish_session_stopped(self.context.publish, self.id, outcome)
@@ -358,11 +400,12 @@ class ChargerSession(OcppEndpoint):
 
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
+        vendor = clean_text(vendor_id)
         self.context.publish(
             EventKind.CHARGER_REPORT,
-            f"{self.id}: DataTransfer from vendor {vendor_id} (not handled)",
+            f"{self.id}: DataTransfer from vendor {log_safe(vendor, 255)} (not handled)",
             self.id,
-            data={"vendor_id": vendor_id, **kwargs},
+            data=clean_json({"vendor_id": vendor, **kwargs}),
         )
         return call_result.DataTransfer(status="UnknownVendorId")
 
@@ -387,6 +430,34 @@ class ChargerSession(OcppEndpoint):
         return call_result.FirmwareStatusNotification()
 
     # -- helpers ---------------------------------------------------------------------
+
+    def known_connector(self, connector_id: int) -> bool:
+        """0 (the charger itself) or one of the connectors it was registered with."""
+        return connector_id == 0 or connector_id in self._connectors
+
+    async def _store_readings(self, summary: MeterSummary, action: str) -> None:
+        """Write the checked samples; answer InternalError if the store cannot (the charger
+        keeps the message and sends it again). Refused samples become one event."""
+        if summary.rejected:
+            self.context.publish(
+                EventKind.READING_REFUSED,
+                f"{self.id}: {len(summary.rejected)} implausible reading(s) not stored"
+                f" ({log_safe(summary.rejected[0], 120)})",
+                self.id,
+                data={"reasons": [clean_text(r, 200) for r in summary.rejected[:10]]},
+            )
+        if summary.clock_skew is not None and not self._skew_warned:
+            self._skew_warned = True
+            self.context.publish(
+                EventKind.CLOCK_SKEW,
+                f"{self.id}: its clock is off by {summary.clock_skew} from the server's",
+                self.id,
+                data={"skew_seconds": summary.clock_skew.total_seconds()},
+            )
+        try:
+            await self.context.ledger.writer.write(summary.rows, f"{self.id} {action}")
+        except StoreUnavailable as exc:
+            raise InternalError(description=f"{action} not stored: {exc}"[:255]) from exc
 
     def _fully_charged(self, tx: OpenTransaction, why: str) -> None:
         if tx.fully_charged:

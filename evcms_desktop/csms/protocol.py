@@ -63,6 +63,8 @@ from ocpp.v16 import ChargePoint as V16ChargePoint
 from ocpp.v16.enums import Action
 from websockets.exceptions import ConnectionClosed
 
+from evcms_desktop.domain.text import log_safe
+
 log = logging.getLogger(__name__)
 
 OCPP_VERSION = "1.6"
@@ -71,6 +73,9 @@ DEFAULT_PORT = 9000
 DEFAULT_PATH_PREFIX = "/ocpp"
 UNKNOWN_UNIQUE_ID = "-1"
 MAX_UNIQUE_ID_LENGTH = 36
+# No 1.6 message nests deeper than about eight; a deeper frame is refused before it is
+# walked (Python's own recursion limit would end the connection instead).
+MAX_JSON_DEPTH = 32
 KNOWN_ACTIONS = frozenset(a.value for a in Action)
 # The head of a frame too large to parse: its type and unique id, to address the answer.
 _FRAME_HEAD = re.compile(r'\s*\[\s*([234])\s*,\s*"([^"\\]{1,36})"')
@@ -93,6 +98,34 @@ class FrameError(Exception):
         self.answerable = answerable  # only a CALL (or what may be one) gets a CALLERROR
 
 
+def _too_deep(raw: str) -> bool:
+    """True if the brackets of `raw` (outside strings) nest deeper than MAX_JSON_DEPTH."""
+    depth = 0
+    in_string = escaped = False
+    for char in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def _head_unique_id(raw: str) -> str:
+    match = _FRAME_HEAD.match(raw[:100])
+    return match.group(2) if match and match.group(1) == "2" else UNKNOWN_UNIQUE_ID
+
+
 def _formation(description: str) -> FormationViolationError:
     return FormationViolationError(description=description)
 
@@ -104,9 +137,13 @@ def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not UTF-8 text")) from exc
+    if raw.count("[") + raw.count("{") > MAX_JSON_DEPTH and _too_deep(raw):
+        raise FrameError(
+            _head_unique_id(raw), _formation(f"Frame nests deeper than {MAX_JSON_DEPTH} levels")
+        )
     try:
         frame = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not valid JSON")) from exc
     if not isinstance(frame, list) or not frame:
         raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not a JSON array"))
@@ -326,7 +363,9 @@ class OcppEndpoint(V16ChargePoint):
             message = parse_frame(raw_msg)
         except FrameError as exc:
             text = raw_msg if isinstance(raw_msg, str) else repr(raw_msg[:200])
-            log.warning("%s: malformed frame (%s): %.200s", self.id, exc.error.description, text)
+            log.warning(
+                "%s: malformed frame (%s): %s", self.id, exc.error.description, log_safe(text)
+            )
             self.on_protocol_error(exc.error, exc.unique_id, text)
             if exc.answerable:
                 await self._send_error(exc.unique_id, exc.error)
@@ -336,7 +375,7 @@ class OcppEndpoint(V16ChargePoint):
             return
         pending = self._pending.get(message.unique_id)
         if pending is None:
-            log.warning("%s: answer to no pending call: %.200s", self.id, raw_msg)
+            log.warning("%s: answer to no pending call: %s", self.id, log_safe(raw_msg))
             return
         action, future = pending
         if isinstance(message, CallResult):
@@ -390,12 +429,18 @@ class OcppEndpoint(V16ChargePoint):
             if not skip:
                 validate_message(result, msg.action)
         except OCPPError as error:
-            log.warning("%s: %s answered %s: %s", self.id, msg.action, error.code, error)
+            log.warning(
+                "%s: %s answered %s: %s",
+                self.id,
+                log_safe(msg.action, 40),
+                error.code,
+                log_safe(str(error), 300),
+            )
             self.on_protocol_error(error, msg.unique_id, None)
             await self._send_error(msg.unique_id, error, msg.action)
             return
         except Exception:
-            log.exception("%s: handler of %s failed", self.id, msg.action)
+            log.exception("%s: handler of %s failed", self.id, log_safe(msg.action, 40))
             error = InternalError(description=f"{msg.action} could not be processed")
             self.on_protocol_error(error, msg.unique_id, None)
             await self._send_error(msg.unique_id, error, msg.action)
@@ -438,7 +483,7 @@ class OcppEndpoint(V16ChargePoint):
 
     async def _send(self, message: str) -> None:
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s: send %s", self.id, message)
+            log.debug("%s: send %s", self.id, log_safe(message, 1000))
         await self._connection.send(message)
 
 

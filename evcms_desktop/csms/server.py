@@ -37,6 +37,8 @@ from evcms_desktop.csms.session_timers import SessionTimers
 from evcms_desktop.csms.sessions import SessionLedger
 from evcms_desktop.csms.tolerance import DEVIATION_KINDS, Deviation
 from evcms_desktop.csms.writer import BatchWriter
+from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
+from evcms_desktop.store.database import PRAGMAS
 from evcms_desktop.store.models import ChargePoint, Event, utcnow
 
 __all__ = ["CentralSystem", "CsmsConfig"]
@@ -57,7 +59,12 @@ class CentralSystem:
         self.bus = bus or EventBus()
         self.clock = clock
         self.publish = Publisher(self.bus, clock)
-        self.writer = BatchWriter(db, interval=config.writer_interval)
+        self.writer = BatchWriter(
+            db,
+            set_aside_path=config.data_dir / "set-aside-rows.jsonl",
+            on_health=self._store_health,
+        )
+        self.store_error: str | None = None  # while the store cannot commit
         self.ledger = SessionLedger(db, self.writer, grace=config.authorize_grace)
         self.presence = NodePresence(
             db,
@@ -114,6 +121,8 @@ class CentralSystem:
     async def start(self) -> None:
         """Read back the stored state and listen."""
         raise_open_file_limit()
+        if isinstance(self.db, peewee.SqliteDatabase):
+            self.db.execute_sql(f"PRAGMA busy_timeout={int(self.config.loop_busy_timeout_ms)}")
         self.writer.start()
         self.ledger.load_open()
         await self.presence.start()
@@ -144,6 +153,8 @@ class CentralSystem:
         await self.writer.stop()
         self.deviations.flush()
         await self.presence.stop()
+        if isinstance(self.db, peewee.SqliteDatabase):
+            self.db.execute_sql(f"PRAGMA busy_timeout={PRAGMAS['busy_timeout']}")
 
     def url(self, host: str | None = None) -> str:
         """The endpoint without the charger id; by default as reached on this machine."""
@@ -177,19 +188,33 @@ class CentralSystem:
     def _persist(self, event: CsmsEvent) -> None:
         if event.kind not in PERSISTED_KINDS or event.origin is not None:
             return  # another node's event: that node keeps it
+        code = event.data.get("booking_code")
         self.writer.add(
             Event,
             {
                 "timestamp": event.timestamp,
                 "kind": event.kind.value,
                 "charge_point": event.charge_point,
-                "connector_number": event.connector,
-                "booking_code": event.data.get("booking_code"),
-                "transaction_id": event.data.get("transaction_id"),
-                "message": event.message,
-                "data": event.data or None,
+                "connector_number": int64_or_none(event.connector),
+                "booking_code": clean_text(code, 40) if isinstance(code, str) else None,
+                "transaction_id": int64_or_none(event.data.get("transaction_id")),
+                "message": clean_text(event.message, 2000),
+                "data": clean_json(event.data) or None,
                 "acknowledged": False,
             },
+            origin=f"{event.charge_point or 'central system'} {event.kind.value} event",
+        )
+
+    def _store_health(self, error: str | None) -> None:
+        """The writer's news about the store, for the console's status bar and the log."""
+        self.store_error = error
+        self.publish(
+            EventKind.STORE_TROUBLE,
+            "The store commits again"
+            if error is None
+            else f"The store cannot commit ({log_safe(error, 200)}): chargers get InternalError"
+            " and keep their data",
+            data={"error": error},
         )
 
     async def _tick_forever(self) -> None:

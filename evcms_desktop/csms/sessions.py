@@ -2,7 +2,9 @@
 StopTransaction checked against the bookings, recorded, and priced by Eq. (8).
 
 Synchronous and quick (indexed look-ups), called from the protocol handlers on the loop.
-Meter values go through the batch writer; starts and stops are committed at once.
+Meter values are checked (domain.plausibility) and handed back as rows for the store
+writer, which the handler awaits before it answers; starts and stops are committed at once.
+A refused start is recorded as refused, never as an open transaction.
 
 Booking window (the idTag is a booking ID): Accepted on the booked charge point from
 `grace` before the start until the end, while the booking is confirmed, checked in or
@@ -23,6 +25,14 @@ import peewee
 from evcms_desktop.csms.protocol import parse_timestamp
 from evcms_desktop.csms.writer import BatchWriter
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX, normalize_code
+from evcms_desktop.domain.plausibility import (
+    ImplausibleReading,
+    check_meter,
+    check_reading,
+    check_register,
+    clock_skew,
+    session_energy,
+)
 from evcms_desktop.domain.readings import (
     ENERGY_REGISTER,
     WH_PER_KWH,
@@ -47,6 +57,8 @@ from evcms_desktop.store.sessions import session_price
 from evcms_desktop.store.stations import station_calendar, station_tariff
 
 log = logging.getLogger(__name__)
+
+NOT_OPEN_CACHE = 10_000
 
 
 class AuthStatus:
@@ -109,6 +121,9 @@ class MeterSummary:
     energy_wh: float | None = None
     power_kw: float | None = None
     soc: float | None = None
+    rows: list[tuple[type[MeterValue], dict[str, Any]]] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)  # why samples were not stored
+    clock_skew: timedelta | None = None
 
 
 @dataclass(frozen=True)
@@ -119,6 +134,7 @@ class StopOutcome:
     already_stopped: bool = False
     currency: str = "GBP"
     booking_code: str | None = None
+    review: str | None = None  # why the session was not billed from the raw meter numbers
 
 
 @dataclass
@@ -128,6 +144,9 @@ class SessionLedger:
     grace: timedelta | None = None  # None: each station's authorize_grace_minutes
     open: dict[int, OpenTransaction] = field(default_factory=dict)
     _by_charger: dict[str, dict[int, OpenTransaction]] = field(default_factory=dict)
+    # (charger, transactionId) -> the stored transaction it names, or None: meter values
+    # for a refused or finished transaction need no query per message.
+    _not_open: dict[tuple[int, int], int | None] = field(default_factory=dict)
 
     # -- bookings ---------------------------------------------------------------------
 
@@ -239,6 +258,18 @@ class SessionLedger:
     def open_for(self, ident: str) -> list[OpenTransaction]:
         return list(self._by_charger.get(ident, {}).values())
 
+    def _stored_transaction(self, cp: ChargePoint, transaction_id: int) -> int | None:
+        key = (cp.id, transaction_id)
+        if key not in self._not_open:
+            if len(self._not_open) >= NOT_OPEN_CACHE:
+                self._not_open.clear()
+            known = ChargingTransaction.get_or_none(
+                (ChargingTransaction.id == transaction_id)
+                & (ChargingTransaction.charge_point == cp)
+            )
+            self._not_open[key] = known.id if known is not None else None
+        return self._not_open[key]
+
     def start(
         self,
         cp: ChargePoint,
@@ -257,7 +288,8 @@ class SessionLedger:
                 & (ChargingTransaction.started_at == timestamp)
             )
             if existing is not None:
-                status = AuthStatus.ACCEPTED if existing.booking_id else AuthStatus.INVALID
+                refused = existing.state == TransactionState.REFUSED or not existing.booking_id
+                status = AuthStatus.INVALID if refused else AuthStatus.ACCEPTED
                 booking = existing.booking if existing.booking_id else None
                 return StartOutcome(existing.id, status, booking, retried=True)
             booking = self.find_booking(id_tag, reservation_id)
@@ -266,7 +298,7 @@ class SessionLedger:
             status = self.booking_status(booking, cp, timestamp, connector)
             accepted = status == AuthStatus.ACCEPTED
             # The charger may already be delivering: the transaction is recorded either
-            # way, and a rejected one is stopped by the charger (reason DeAuthorized).
+            # way, a rejected one as refused, and the charger stops it (DeAuthorized).
             tx = ChargingTransaction.create(
                 charge_point=cp,
                 connector_number=connector,
@@ -275,12 +307,17 @@ class SessionLedger:
                 reservation_id=reservation_id,
                 meter_start_wh=meter_start,
                 started_at=timestamp,
+                state=(TransactionState.ACTIVE if accepted else TransactionState.REFUSED).value,
             )
             if accepted and booking is not None:
                 booking.state = BookingState.CHARGING.value
                 booking.checked_in_at = booking.checked_in_at or now
                 booking.save(only=[Booking.state, Booking.checked_in_at])
-        self._track(self._open_entry(tx, cp.ident))
+        if accepted:
+            self._not_open.pop((cp.id, tx.id), None)
+            self._track(self._open_entry(tx, cp.ident))
+        else:
+            self._not_open[cp.id, tx.id] = tx.id
         expiry = booking.end if accepted and booking is not None else None
         return StartOutcome(tx.id, status, booking if accepted else None, False, expiry)
 
@@ -290,54 +327,68 @@ class SessionLedger:
         connector: int,
         transaction_id: int | None,
         meter_values: list[dict[str, Any]],
+        now: datetime | None = None,
     ) -> MeterSummary:
-        """Queue every sampled value; summarise energy, power and SoC of the transaction."""
+        """Check every sampled value and turn the plausible ones into rows for the store
+        writer (the caller writes them); summarise energy, power and SoC of the transaction.
+        """
         tx = self.open.get(transaction_id) if transaction_id is not None else None
         linked: int | None = None
         if tx is not None and tx.charge_point == cp.ident:
             linked = tx.id
         elif transaction_id is not None:
             tx = None
-            known = ChargingTransaction.get_or_none(
-                (ChargingTransaction.id == transaction_id)
-                & (ChargingTransaction.charge_point == cp)
-            )
-            if known is not None:
-                linked = known.id
-            else:
+            linked = self._stored_transaction(cp, transaction_id)
+            if linked is None:
                 log.warning(
                     "%s: meter values for unknown transaction %s stored without one",
                     cp.ident,
                     transaction_id,
                 )
         energy = power = soc = None
+        register = tx.energy_wh if tx is not None else None
+        rows: list[tuple[type[MeterValue], dict[str, Any]]] = []
+        rejected: list[str] = []
+        skew: timedelta | None = None
         samples = 0
         for item in meter_values:
             at = parse_timestamp(item["timestamp"])
+            if now is not None and skew is None:
+                skew = clock_skew(at, now)
             for sample in item["sampled_value"]:
                 measurand = sample.get("measurand", ENERGY_REGISTER)
                 unit = sample.get("unit")
                 phase = sample.get("phase")
-                self.writer.add(
-                    MeterValue,
-                    {
-                        "charge_point": cp.id,
-                        "connector_number": connector,
-                        "transaction": linked,
-                        "timestamp": at,
-                        "measurand": measurand,
-                        "value": sample["value"],
-                        "unit": unit,
-                        "phase": phase,
-                        "context": sample.get("context"),
-                        "location": sample.get("location"),
-                    },
+                try:
+                    reading = check_reading(measurand, unit, sample["value"])
+                    if measurand == ENERGY_REGISTER and phase is None and tx is not None:
+                        check_register(register, reading.base)
+                        register = reading.base
+                except ImplausibleReading as exc:
+                    rejected.append(str(exc))
+                    continue
+                rows.append(
+                    (
+                        MeterValue,
+                        {
+                            "charge_point": cp.id,
+                            "connector_number": connector,
+                            "transaction": linked,
+                            "timestamp": at,
+                            "measurand": measurand,
+                            "value": sample["value"],
+                            "unit": unit,
+                            "phase": phase,
+                            "context": sample.get("context"),
+                            "location": sample.get("location"),
+                        },
+                    )
                 )
                 samples += 1
-                reading = decode_sample(measurand, sample["value"], unit, phase)
-                if reading is None:
+                decoded = decode_sample(measurand, sample["value"], unit, phase)
+                if decoded is None:
                     continue
-                quantity, number = reading
+                quantity, number = decoded
                 if quantity is Quantity.ENERGY_WH:
                     energy = number
                 elif quantity is Quantity.POWER_KW:
@@ -350,7 +401,28 @@ class SessionLedger:
             tx.soc = tx.soc if soc is None else soc
             if (energy, power, soc) != (None, None, None):
                 self.writer.update_transaction(tx.id, energy, power, soc)
-        return MeterSummary(tx, linked, samples, energy, power, soc)
+        return MeterSummary(tx, linked, samples, energy, power, soc, rows, rejected, skew)
+
+    def transaction_readings(
+        self,
+        cp: ChargePoint,
+        transaction_id: int,
+        transaction_data: list[dict[str, Any]],
+        now: datetime | None = None,
+    ) -> MeterSummary:
+        """The transactionData of a StopTransaction, checked, as rows for the writer."""
+        tx = ChargingTransaction.get_or_none(
+            (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
+        )
+        connector = tx.connector_number if tx is not None else 0
+        return self.record_meter_values(
+            cp, connector, tx.id if tx is not None else None, transaction_data, now
+        )
+
+    @staticmethod
+    def stop_unknown(id_tag: str | None) -> StopOutcome:
+        """A StopTransaction whose transactionId cannot be ours."""
+        return StopOutcome(None, None if id_tag is None else AuthStatus.INVALID)
 
     def stop(
         self,
@@ -360,36 +432,46 @@ class SessionLedger:
         timestamp: datetime,
         reason: str | None,
         id_tag: str | None,
-        transaction_data: list[dict[str, Any]] | None,
     ) -> StopOutcome:
         tx = ChargingTransaction.get_or_none(
             (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
         )
         if tx is None:
             log.warning("%s: StopTransaction for unknown transaction %s", cp.ident, transaction_id)
-            if transaction_data:
-                self.record_meter_values(cp, 0, None, transaction_data)
             return StopOutcome(None, None if id_tag is None else AuthStatus.INVALID)
         tag_status = None if id_tag is None else self._stop_tag_status(tx, id_tag)
         if tx.state == TransactionState.FINISHED:
-            # A stop resent after a reconnect: its transactionData is stored already.
+            # A stop resent after a reconnect.
             return StopOutcome(tx, tag_status, already_stopped=True)
-        if transaction_data:
-            self.record_meter_values(cp, tx.connector_number, tx.id, transaction_data)
-        self.writer.flush()  # the session record is final: its meter values go in first
+        try:
+            stop_wh: int | None = check_meter(meter_stop, "meterStop")
+        except ImplausibleReading:
+            stop_wh = None
+        if tx.state == TransactionState.REFUSED:
+            # The charger ends what it was refused: the end is recorded, nothing is billed.
+            tx.meter_stop_wh, tx.stopped_at, tx.stop_reason = stop_wh, timestamp, reason
+            tx.save(
+                only=[
+                    ChargingTransaction.meter_stop_wh,
+                    ChargingTransaction.stopped_at,
+                    ChargingTransaction.stop_reason,
+                ]
+            )
+            return StopOutcome(tx, tag_status, already_stopped=True)
         booking = tx.booking if tx.booking_id is not None else None
         station = booking.station if booking else cp.station
-        energy_wh = meter_stop - tx.meter_start_wh
-        if energy_wh < 0:
-            log.warning(
-                "%s: transaction %s has meterStop %s below meterStart %s; energy taken as 0",
-                cp.ident,
-                tx.id,
-                meter_stop,
-                tx.meter_start_wh,
-            )
-            energy_wh = 0
-        energy_kwh = Decimal(energy_wh) / WH_PER_KWH
+        open_entry = self.open.get(tx.id)
+        last_register = open_entry.energy_wh if open_entry is not None else tx.last_energy_wh
+        connector = Connector.get_or_none(
+            (Connector.charge_point == cp) & (Connector.number == tx.connector_number)
+        )
+        max_power = float(connector.max_power_kw) if connector is not None else 22.0
+        billed = session_energy(
+            tx.meter_start_wh, meter_stop, tx.started_at, timestamp, max_power, last_register
+        )
+        if billed.review is not None:
+            log.warning("%s: transaction %s flagged for review: %s", cp.ident, tx.id, billed.review)
+        energy_kwh = (Decimal(repr(billed.energy_wh)) / WH_PER_KWH).quantize(Decimal("0.001"))
         price = session_price(
             station_tariff(station),
             station_calendar(station),
@@ -399,7 +481,7 @@ class SessionLedger:
             timestamp,
         )
         with self.db.atomic():
-            tx.meter_stop_wh = meter_stop
+            tx.meter_stop_wh = stop_wh
             tx.stopped_at = timestamp
             tx.stop_reason = reason
             tx.state = TransactionState.FINISHED.value
@@ -408,7 +490,7 @@ class SessionLedger:
             tx.price_time_of_use = price.time_of_use
             tx.price_service = price.service
             tx.price_total = price.total
-            tx.last_energy_wh = float(meter_stop)
+            tx.last_energy_wh = float(stop_wh) if stop_wh is not None else last_register
             # Only what the stop decides: the summary columns come from the batch writer.
             tx.save(
                 only=[
@@ -435,6 +517,7 @@ class SessionLedger:
             price,
             currency=station.currency,
             booking_code=booking.code if booking else None,
+            review=billed.review,
         )
 
     @staticmethod

@@ -1,18 +1,23 @@
-"""Batched writes: meter values, transaction summaries and events in one transaction.
+"""The store writer: one thread with its own SQLite connection, group commit, and an
+acknowledgement that means stored.
 
-One autocommit per row manages a few thousand rows a second; one transaction per batch
-manages tens of thousands. Rows wait at most `interval` seconds (or until `max_rows`),
-and `flush()` writes everything at once (the central system calls it before it reads
-what it wrote, and on stop).
+The event loop never waits on SQLite: it queues rows and awaits `write()`, which returns
+once its rows are committed. Whatever queued while the last commit ran is committed
+together in the next one, so a busy site makes large batches rather than a long queue.
 
-WAL checkpoints are taken off the loop: SQLite's automatic checkpoint runs inside the
-commit that crosses the threshold, and copying a few MB of WAL into the database stalled
-the loop for up to half a second under load. While the writer runs, the automatic
-checkpoint is off on the loop's connection and a thread checkpoints (PASSIVE, which
-never blocks writers) every `checkpoint_interval` seconds on its own connection.
+When the store cannot commit (disk full, read-only, locked for longer than
+`lock_timeout`), `write()` raises StoreUnavailable: the central system answers
+InternalError, and a charger keeps a transaction message and sends it again, so nothing
+acknowledged is lost. Rows nobody waits for (events, summary columns) are kept and tried
+again, up to `max_backlog`.
 
-On PostgreSQL a batch is a few multi-row INSERTs (one round trip per table and up to
-`_PG_ROWS_PER_INSERT` rows) and there is no checkpoint to manage.
+One bad row cannot stop the writer: a batch that fails because of a row (not because of
+the store) is split in halves until the bad row is alone; it is set aside (logged with its
+origin, appended to `<database>.set-aside.jsonl`) and the rest is stored. The writer's
+task is supervised; if it stops for good, `write()` refuses at once and `on_health` says so.
+
+WAL checkpoints are taken by this thread (PASSIVE, every `checkpoint_interval` seconds);
+the loop's connection has the automatic checkpoint off while the writer runs.
 """
 
 from __future__ import annotations
@@ -20,66 +25,134 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import json
 import logging
 import sqlite3
-from collections import defaultdict
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import peewee
 
-from evcms_desktop.store.models import BaseModel
+from evcms_desktop.domain.text import log_safe
+from evcms_desktop.store.models import BaseModel, ChargePoint
 
 log = logging.getLogger(__name__)
 
+# Updates from a VALUES list (column1 is the id): one statement for many rows.
 _UPDATE_TRANSACTION = (
     'UPDATE "charging_transaction" SET'
-    ' "last_energy_wh" = COALESCE({p}, "last_energy_wh"),'
-    ' "last_power_kw" = COALESCE({p}, "last_power_kw"),'
-    ' "last_soc" = COALESCE({p}, "last_soc")'
-    ' WHERE "id" = {p}'
+    ' "last_energy_wh" = COALESCE(v.column2, "last_energy_wh"),'
+    ' "last_power_kw" = COALESCE(v.column3, "last_power_kw"),'
+    ' "last_soc" = COALESCE(v.column4, "last_soc")'
+    " FROM (VALUES {values}) AS v"
+    """ WHERE "charging_transaction"."id" = v.column1 AND "state" = 'active'"""
 )
+_UPDATE_SEEN = (
+    'UPDATE "charge_point" SET "last_seen_at" = v.column2'
+    ' FROM (VALUES {values}) AS v WHERE "charge_point"."id" = v.column1'
+)
+# PostgreSQL cannot type a VALUES column of NULLs: one row per statement there.
+_PG_UPDATE_TRANSACTION = (
+    'UPDATE "charging_transaction" SET'
+    ' "last_energy_wh" = COALESCE(%s, "last_energy_wh"),'
+    ' "last_power_kw" = COALESCE(%s, "last_power_kw"),'
+    ' "last_soc" = COALESCE(%s, "last_soc")'
+    """ WHERE "id" = %s AND "state" = 'active'"""
+)
+_PG_UPDATE_SEEN = 'UPDATE "charge_point" SET "last_seen_at" = %s WHERE "id" = %s'
 _DEFAULT_AUTOCHECKPOINT = 1000  # pages, SQLite's default
-_PG_ROWS_PER_INSERT = 1000  # well under PostgreSQL's 65,535 parameters per statement
+_MAX_RESTARTS = 3
+SWITCH_INTERVAL = 0.0005  # seconds
+# Rows per INSERT statement: one SQLite call (one release of the GIL) per chunk, not per row.
+_CHUNKS = (256, 64, 16, 4, 1)
+# Errors a row causes (a value the store cannot take, a missing foreign key); any other
+# database error is the store's (full, read-only, locked, damaged, gone).
+_ROW_ERRORS = (
+    peewee.IntegrityError,
+    peewee.DataError,
+    peewee.InterfaceError,
+    peewee.ProgrammingError,
+)
 
 
-@functools.lru_cache(maxsize=64)
+class StoreUnavailable(RuntimeError):
+    """The store cannot commit now; the message is not acknowledged."""
+
+
+@functools.lru_cache(maxsize=256)
 def _insert_statement(
     model: type[BaseModel], keys: tuple[str, ...], mark: str, rows: int = 1
 ) -> tuple[str, list[Callable[[Any], Any]]]:
-    """INSERT of `rows` rows (SQLite runs one-row statements through executemany)."""
     fields = [model._meta.fields[k] for k in keys]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     marks = "(" + ", ".join(mark for _ in fields) + ")"
-    values = ", ".join([marks] * rows)
+    values = ", ".join(marks for _ in range(rows))
     sql = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES {values}'
     return sql, [f.db_value for f in fields]
 
 
-class _Checkpointer:
-    """PASSIVE WAL checkpoints on a connection of its own, in a thread of its own."""
+def _insert(
+    cursor: Any, model: type[BaseModel], keys: tuple[str, ...], rows: list[Any], mark: str
+) -> None:
+    """Insert `rows` (dicts of field values)."""
+    _, converters = _insert_statement(model, keys, mark)
+    flat = [convert(row[k]) for row in rows for k, convert in zip(keys, converters, strict=True)]
+    _chunked(cursor, lambda size: _insert_statement(model, keys, mark, size)[0], flat, len(keys))
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
-        self._connection: sqlite3.Connection | None = None
 
-    def _checkpoint(self) -> None:
-        if self._connection is None:
-            self._connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        self._connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+@functools.lru_cache(maxsize=64)
+def _values_statement(template: str, width: int, rows: int) -> str:
+    marks = "(" + ", ".join("?" for _ in range(width)) + ")"
+    return template.format(values=", ".join(marks for _ in range(rows)))
 
-    async def checkpoint(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self.executor, self._checkpoint)
 
-    def close(self) -> None:
-        def close_connection() -> None:
-            if self._connection is not None:
-                self._connection.close()
+def _chunked(cursor: Any, statement: Callable[[int], str], flat: list[Any], width: int) -> None:
+    """Run multi-row statements of the sizes in _CHUNKS over `flat` (rows of `width`)."""
+    total, start = len(flat) // width, 0
+    for size in _CHUNKS:
+        count = (total - start) // size
+        if not count:
+            continue
+        step, first = size * width, start * width
+        cursor.executemany(
+            statement(size), [flat[first + i * step : first + (i + 1) * step] for i in range(count)]
+        )
+        start += count * size
 
-        self.executor.submit(close_connection).result()
-        self.executor.shutdown()
+
+@dataclass(eq=False)
+class _Item:
+    """The rows of one message (or one event), committed together or refused together."""
+
+    rows: list[tuple[type[BaseModel] | str, dict[str, Any]]]
+    origin: str
+    future: asyncio.Future[None] | None = None
+
+
+@dataclass(eq=False)
+class _Row:
+    item: _Item
+    table: type[BaseModel] | str  # a model to insert into, or "tx" / "seen" for updates
+    values: dict[str, Any]
+    done: bool = False
+
+
+@dataclass
+class _Outcome:
+    store_error: str | None = None
+    set_aside: list[tuple[_Row, str]] = field(default_factory=list)
+
+
+class _StoreFault(Exception):
+    pass
+
+
+class _RowFault(Exception):
+    pass
 
 
 class BatchWriter:
@@ -87,27 +160,52 @@ class BatchWriter:
         self,
         db: peewee.Database,
         *,
-        interval: float = 0.05,
-        max_rows: int = 2000,
+        set_aside_path: Path | None = None,
+        lock_timeout: float = 2.0,
+        retry_pause: float = 0.5,
         checkpoint_interval: float = 2.0,
+        max_backlog: int = 100_000,
+        on_health: Callable[[str | None], None] | None = None,
     ) -> None:
+        self.sqlite = isinstance(db, peewee.SqliteDatabase)
+        if self.sqlite and db.database == ":memory:":
+            raise ValueError("the batch writer needs a database file")
         self.db = db
-        self.interval = interval
+        self.set_aside_path = set_aside_path or Path(f"{db.database}.set-aside.jsonl")
+        self.lock_timeout = lock_timeout
+        self.retry_pause = retry_pause
         self.checkpoint_interval = checkpoint_interval
-        self._checkpointer: _Checkpointer | None = None
-        self.max_rows = max_rows
-        self._rows: dict[type[BaseModel], list[dict[str, Any]]] = defaultdict(list)
-        self._pending = 0
+        self.max_backlog = max_backlog
+        self.on_health = on_health
+        self.store_error: str | None = None  # what the store last said, while in trouble
+        self.stopped = False  # the writer gave up: nothing is acknowledged any more
+        self._items: list[_Item] = []
         self._tx_updates: dict[int, tuple[float | None, float | None, float | None]] = {}
+        self._seen: dict[int, Any] = {}
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._switch_interval: float | None = None
 
-    def add(self, model: type[BaseModel], row: dict[str, Any]) -> None:
-        """Queue a row; its keys are field names (a foreign key takes the id)."""
-        self._rows[model].append(row)
-        self._pending += 1
-        if self._pending >= self.max_rows:
-            self._wake.set()
+    # -- queueing (on the loop) ------------------------------------------------------
+
+    def add(self, model: type[BaseModel], row: dict[str, Any], origin: str = "") -> None:
+        """Queue a row nobody waits for; its keys are field names (a foreign key: the id)."""
+        self._items.append(_Item([(model, row)], origin))
+        self._wake.set()
+
+    async def write(self, rows: list[tuple[type[BaseModel], dict[str, Any]]], origin: str) -> None:
+        """Queue the rows of one message and return once they are committed (or set aside);
+        StoreUnavailable when they are not."""
+        if self.stopped or self._task is None:
+            raise StoreUnavailable("the store writer is not running")
+        if not rows:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._items.append(_Item(list(rows), origin, future))
+        self._wake.set()
+        await future
 
     def update_transaction(
         self,
@@ -123,82 +221,267 @@ class BatchWriter:
             old[1] if power_kw is None else power_kw,
             old[2] if soc is None else soc,
         )
+        self._wake.set()
+
+    def seen(self, charge_point_id: int, at: Any) -> None:
+        """When a charger was last heard from; only the latest time is written."""
+        self._seen[charge_point_id] = at
+        self._wake.set()
+
+    async def flush(self) -> None:
+        """Return once everything queued so far is committed (or refused)."""
+        if self._task is None or self.stopped:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._items.append(_Item([], "flush", future))
+        self._wake.set()
+        with contextlib.suppress(StoreUnavailable):
+            await future
+
+    # -- running ---------------------------------------------------------------------
 
     def start(self) -> None:
-        if isinstance(self.db, peewee.SqliteDatabase) and self.db.database != ":memory:":
+        # The writer thread gets the GIL back after each SQLite call; at the default 5 ms
+        # switch interval a busy loop made every commit wait tens of milliseconds.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
+        if self.sqlite:
             self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = _Checkpointer(self.db.database)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="batch-writer")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        self._closing = False
+        self.stopped = False
+        self._task = asyncio.get_running_loop().create_task(self._supervise(), name="writer")
+
+    async def stop(self) -> None:
+        """Commit what is queued, then close the writer's connection."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._executor is not None:
+            loop = asyncio.get_running_loop()
+            if self._items or self._tx_updates or self._seen:
+                await self._commit_round(loop)  # the supervisor gave up: one last try
+            self._fail_waiting(StoreUnavailable("the central system is stopping"))
+            await loop.run_in_executor(self._executor, self._close_connection)
+            self._executor.shutdown()
+            self._executor = None
+        if self.sqlite:
+            with contextlib.suppress(peewee.DatabaseError):
+                self.db.execute_sql(f"PRAGMA wal_autocheckpoint={_DEFAULT_AUTOCHECKPOINT}")
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
+
+    async def _supervise(self) -> None:
+        restarts = 0
+        while True:
+            try:
+                await self._run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                restarts += 1
+                log.critical(
+                    "The store writer failed (%d of %d)", restarts, _MAX_RESTARTS + 1, exc_info=exc
+                )
+                if restarts > _MAX_RESTARTS:
+                    self.stopped = True
+                    self._fail_waiting(StoreUnavailable("the store writer stopped"))
+                    self._set_health(f"the store writer stopped: {exc}")
+                    return
+                await asyncio.sleep(self.retry_pause)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_checkpoint = loop.time() + self.checkpoint_interval
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval)
-            self._wake.clear()
-            try:
-                self.flush()
-            except (peewee.DatabaseError, sqlite3.Error):
-                # The rows stay queued and are tried again on the next round.
-                log.exception("Writing a batch of %d rows failed", self._pending)
-            if self._checkpointer is not None and loop.time() >= next_checkpoint:
+            if not (self._items or self._tx_updates or self._seen):
+                if self._closing:
+                    return
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.checkpoint_interval)
+            trouble = await self._commit_round(loop)
+            if trouble and not self._closing:
+                await asyncio.sleep(self.retry_pause)
+            if loop.time() >= next_checkpoint and self._executor is not None:
                 next_checkpoint = loop.time() + self.checkpoint_interval
-                try:
-                    await self._checkpointer.checkpoint()
-                except sqlite3.Error:
-                    log.exception("WAL checkpoint failed")
+                await loop.run_in_executor(self._executor, self._checkpoint)
 
-    def flush(self) -> None:
-        """Write what is queued in one transaction (raw statements: peewee's per-value query
-        building cost ten times the SQLite work)."""
-        if not self._pending and not self._tx_updates:
-            return
-        rows, updates = self._rows, self._tx_updates
-        mark = self.db.param
-        multi_row = not isinstance(self.db, peewee.SqliteDatabase)
-        with self.db.atomic():
-            cursor = self.db.cursor()
-            for model, model_rows in rows.items():
-                keys = tuple(model_rows[0])
-                _, converters = _insert_statement(model, keys, mark)
-                values = [
-                    tuple(convert(row[k]) for k, convert in zip(keys, converters, strict=True))
-                    for row in model_rows
-                ]
-                if multi_row:
-                    self._insert_multi_row(cursor, model, keys, values)
+    async def _commit_round(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Commit everything queued now; True when the store was in trouble."""
+        items, updates, seen = self._items, self._tx_updates, self._seen
+        if not (items or updates or seen):
+            return False
+        self._items, self._tx_updates, self._seen = [], {}, {}
+        rows = [_Row(item, table, values) for item in items for table, values in item.rows]
+        housekeeping = _Item([], "summary")
+        rows += [_Row(housekeeping, "tx", {"id": k, "v": v}) for k, v in updates.items()]
+        rows += [_Row(housekeeping, "seen", {"id": k, "at": v}) for k, v in seen.items()]
+        assert self._executor is not None
+        outcome = await loop.run_in_executor(self._executor, self._commit, rows)
+        self._settle(items, rows, outcome)
+        return outcome.store_error is not None
+
+    def _settle(self, items: list[_Item], rows: list[_Row], outcome: _Outcome) -> None:
+        aside = {id(row) for row, _ in outcome.set_aside}
+        for row, error in outcome.set_aside:
+            log.warning(
+                "Set aside a %s row from %s: %s",
+                row.table if isinstance(row.table, str) else row.table._meta.table_name,
+                log_safe(row.item.origin),
+                log_safe(error),
+            )
+        stored: dict[int, bool] = {}
+        for row in rows:
+            ok = row.done or id(row) in aside
+            stored[id(row.item)] = stored.get(id(row.item), True) and ok
+        for item in items:
+            if stored.get(id(item), outcome.store_error is None):
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(None)
+            elif item.future is not None:
+                if not item.future.done():
+                    item.future.set_exception(
+                        StoreUnavailable(outcome.store_error or "not committed")
+                    )
+            else:
+                self._requeue(item, rows)
+        for row in rows:
+            if row.item.origin == "summary" and not row.done and id(row) not in aside:
+                if row.table == "tx":
+                    self._tx_updates.setdefault(row.values["id"], row.values["v"])
                 else:
-                    cursor.executemany(_insert_statement(model, keys, mark)[0], values)
-            if updates:
-                cursor.executemany(
-                    _UPDATE_TRANSACTION.format(p=mark),
-                    [(*values, tx_id) for tx_id, values in updates.items()],
-                )
-        self._rows = defaultdict(list)
-        self._tx_updates = {}
-        self._pending = 0
+                    self._seen.setdefault(row.values["id"], row.values["at"])
+        self._set_health(outcome.store_error)
 
-    def _insert_multi_row(
-        self,
-        cursor: Any,
-        model: type[BaseModel],
-        keys: tuple[str, ...],
-        values: list[tuple[Any, ...]],
-    ) -> None:
-        for first in range(0, len(values), _PG_ROWS_PER_INSERT):
-            chunk = values[first : first + _PG_ROWS_PER_INSERT]
-            sql, _ = _insert_statement(model, keys, self.db.param, len(chunk))
-            cursor.execute(sql, [value for row in chunk for value in row])
+    def _requeue(self, item: _Item, rows: list[_Row]) -> None:
+        left = [(r.table, r.values) for r in rows if r.item is item and not r.done]
+        if len(self._items) >= self.max_backlog:
+            log.warning("Dropped %d rows from %s: the backlog is full", len(left), item.origin)
+            return
+        self._items.insert(0, _Item(left, item.origin))  # type: ignore[arg-type]
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        self.flush()
-        if self._checkpointer is not None:
-            self._checkpointer.close()
-            self._checkpointer = None
-            self.db.execute_sql(f"PRAGMA wal_autocheckpoint={_DEFAULT_AUTOCHECKPOINT}")
+    def _fail_waiting(self, error: Exception) -> None:
+        for item in self._items:
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(error)
+        self._items = [i for i in self._items if i.future is None]
+
+    def _set_health(self, error: str | None) -> None:
+        if error == self.store_error:
+            return
+        if error is None:
+            log.warning("The store commits again")
+        else:
+            log.error("The store cannot commit: %s", error)
+        self.store_error = error
+        if self.on_health is not None:
+            self.on_health(error)
+
+    # -- the writer thread -------------------------------------------------------------
+
+    def _open(self) -> None:
+        """The writer thread's own connection (peewee keeps one per thread)."""
+        if self.db.connect(reuse_if_open=True):
+            if self.sqlite:
+                self.db.execute_sql(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
+                self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
+            else:
+                self.db.execute_sql(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+
+    def _close_connection(self) -> None:
+        if self.sqlite:
+            with contextlib.suppress(peewee.DatabaseError, sqlite3.Error):
+                self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        with contextlib.suppress(peewee.DatabaseError):
+            self.db.close()
+
+    def _checkpoint(self) -> None:
+        if not self.sqlite:
+            return
+        try:
+            self._open()
+            self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except peewee.DatabaseError:
+            log.warning("WAL checkpoint failed", exc_info=True)
+
+    def _commit(self, rows: list[_Row]) -> _Outcome:
+        outcome = _Outcome()
+        try:
+            self._commit_part(rows, outcome)
+        except _StoreFault as fault:
+            outcome.store_error = str(fault)
+        return outcome
+
+    def _commit_part(self, rows: list[_Row], outcome: _Outcome) -> None:
+        """Commit `rows` in one transaction; on a row's fault, split until it is alone."""
+        try:
+            self._transaction(rows)
+        except _RowFault as fault:
+            if len(rows) == 1:
+                self._set_aside(rows[0], str(fault.__cause__ or fault))
+                outcome.set_aside.append((rows[0], str(fault.__cause__ or fault)))
+                return
+            middle = len(rows) // 2
+            self._commit_part(rows[:middle], outcome)
+            self._commit_part(rows[middle:], outcome)
+            return
+        for row in rows:
+            row.done = True
+
+    def _transaction(self, rows: list[_Row]) -> None:
+        try:
+            self._open()
+            transaction = self.db.atomic("IMMEDIATE") if self.sqlite else self.db.atomic()
+            with transaction, peewee.__exception_wrapper__:
+                self._statements(rows)
+        except _ROW_ERRORS as exc:
+            raise _RowFault(str(exc)) from exc
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            raise _StoreFault(str(exc)) from exc
+        except Exception as exc:
+            raise _RowFault(repr(exc)) from exc
+
+    def _statements(self, rows: list[_Row]) -> None:
+        cursor = self.db.cursor()
+        mark = "?" if self.sqlite else "%s"
+        groups: dict[tuple[Any, ...], list[_Row]] = {}
+        for row in rows:
+            key = (row.table, tuple(row.values) if not isinstance(row.table, str) else ())
+            groups.setdefault(key, []).append(row)
+        for (table, keys), members in groups.items():
+            if table == "tx":
+                flat = [x for r in members for x in (r.values["id"], *r.values["v"])]
+                if self.sqlite:
+                    update = functools.partial(_values_statement, _UPDATE_TRANSACTION, 4)
+                    _chunked(cursor, update, flat, 4)
+                else:
+                    cursor.executemany(
+                        _PG_UPDATE_TRANSACTION, [(*r.values["v"], r.values["id"]) for r in members]
+                    )
+            elif table == "seen":
+                convert = ChargePoint.last_seen_at.db_value
+                if self.sqlite:
+                    flat = [x for r in members for x in (r.values["id"], convert(r.values["at"]))]
+                    _chunked(cursor, functools.partial(_values_statement, _UPDATE_SEEN, 2), flat, 2)
+                else:
+                    cursor.executemany(
+                        _PG_UPDATE_SEEN,
+                        [(convert(r.values["at"]), r.values["id"]) for r in members],
+                    )
+            else:
+                _insert(cursor, table, keys, [r.values for r in members], mark)
+
+    def _set_aside(self, row: _Row, error: str) -> None:
+        table = row.table if isinstance(row.table, str) else row.table._meta.table_name
+        record = {"table": table, "origin": row.item.origin, "error": error, "row": row.values}
+        try:
+            with self.set_aside_path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(record, default=repr, ensure_ascii=True) + "\n")
+        except (OSError, ValueError):
+            log.exception("Could not keep a set-aside row in %s", self.set_aside_path)

@@ -157,6 +157,7 @@ class Booking(BaseModel):
 class TransactionState(enum.StrEnum):
     ACTIVE = "active"
     FINISHED = "finished"
+    REFUSED = "refused"  # a StartTransaction answered with a status other than Accepted
 
 
 class ChargingTransaction(BaseModel):

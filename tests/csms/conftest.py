@@ -27,7 +27,6 @@ def config(tmp_path: Path) -> CsmsConfig:
         data_dir=tmp_path,
         port=0,
         tick_seconds=0.05,
-        writer_interval=0.01,
         response_timeout=5,
         probe_features=False,
     )

@@ -37,9 +37,7 @@ def test_replan_sends_profiles_the_charger_accepts(
         )
         bookings.append(service.confirm(outcome, outcome.plans[0]))
     assert {b.connector.charge_point.ident for b in bookings} == {"CP-A"}
-    config = CsmsConfig(
-        data_dir=tmp_path, port=0, tick_seconds=0.05, writer_interval=0.01, probe_features=False
-    )
+    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False)
     cs = CentralSystem(config, db, clock=lambda: NOW)
 
     async def scenario():
@@ -93,9 +91,7 @@ def test_a_new_booking_replans_the_day_on_a_limited_site(
     )
     first = service.plan(request)
     service.confirm(first, first.plans[0])
-    config = CsmsConfig(
-        data_dir=tmp_path, port=0, tick_seconds=0.05, writer_interval=0.01, probe_features=False
-    )
+    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False)
     cs = CentralSystem(config, db, clock=lambda: NOW)
 
     async def scenario() -> dict[int, list[dict]]:

@@ -1,0 +1,166 @@
+"""Plausibility of what a charger reports: readings, meter registers, session ends, clocks.
+
+Pure functions. A charger's numbers are not trusted: a reading is a finite number within
+the physical bounds of its measurand, the energy register only moves forward within a
+transaction, and a session is billed from what is plausible, never from raw numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+# A sampled value as text: OCPP sends numbers as strings. Longer ones are not numbers.
+MAX_VALUE_CHARS = 32
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
+
+# The largest energy register a meter can plausibly show, in Wh (10 GWh), and so the
+# bound of meterStart and meterStop.
+MAX_REGISTER_WH = 10_000_000_000
+# The most a charger can deliver: a DC charger's 1 MW, with a margin for meter rounding.
+MAX_POWER_KW = 1_000.0
+SESSION_ENERGY_MARGIN_WH = 1_000.0
+# A charger clock this far ahead of the server's, or before this date, is wrong.
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+EARLIEST_PLAUSIBLE = datetime(2010, 1, 1, tzinfo=UTC)
+
+# measurand prefix -> (base unit, {unit: factor to the base unit}, lower, upper bound)
+_ENERGY_UNITS = {"Wh": 1.0, "kWh": 1000.0, "varh": 1.0, "kvarh": 1000.0}
+_POWER_UNITS = {"W": 1.0, "kW": 1000.0, "var": 1.0, "kvar": 1000.0, "VA": 1.0, "kVA": 1000.0}
+_BOUNDS: dict[str, tuple[str, dict[str, float], float, float]] = {
+    "Energy": ("Wh", _ENERGY_UNITS, 0.0, float(MAX_REGISTER_WH)),
+    "Power.Factor": ("", {"": 1.0}, -1.0, 1.0),
+    "Power": ("W", _POWER_UNITS, -MAX_POWER_KW * 1000, MAX_POWER_KW * 1000),
+    "Current": ("A", {"A": 1.0}, -5_000.0, 5_000.0),
+    "Voltage": ("V", {"V": 1.0}, 0.0, 2_000.0),
+    "Frequency": ("", {"": 1.0}, 0.0, 1_000.0),
+    "RPM": ("", {"": 1.0}, 0.0, 100_000.0),
+    "SoC": ("Percent", {"Percent": 1.0}, 0.0, 100.0),
+    "Temperature": ("Celsius", {"Celsius": 1.0, "K": 1.0, "Fahrenheit": 1.0}, 0.0, 0.0),
+}
+# Temperatures keep their unit: -100 to 200 degrees Celsius in each of them.
+_TEMPERATURE_BOUNDS = {
+    "Celsius": (-100.0, 200.0),
+    "K": (173.0, 473.0),
+    "Fahrenheit": (-148.0, 392.0),
+}
+
+
+class ImplausibleReading(ValueError):
+    """A reading that is not a number, not finite, or outside its physical bounds."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A checked reading: `value` as sent (a float) and `base` in the measurand's base unit
+    (Wh, W, A, V, Percent; temperatures as sent)."""
+
+    measurand: str
+    unit: str | None
+    value: float
+    base: float
+
+
+def _family(measurand: str) -> str:
+    for name in ("Power.Factor", "Energy", "Power", "Current", "Voltage", "Frequency", "RPM"):
+        if measurand.startswith(name):
+            return name
+    return measurand
+
+
+def check_reading(measurand: str, unit: str | None, text: str) -> Reading:
+    """The reading `text` of `measurand` in `unit`, checked; ImplausibleReading if not."""
+    if not isinstance(text, str) or len(text) > MAX_VALUE_CHARS or not _NUMBER.match(text):
+        shown = text[:MAX_VALUE_CHARS] if isinstance(text, str) else type(text).__name__
+        raise ImplausibleReading(f"{measurand}: {shown!r} is not a number")
+    value = float(text)
+    if not math.isfinite(value):
+        raise ImplausibleReading(f"{measurand}: {text!r} is not a finite number")
+    family = _family(measurand)
+    bounds = _BOUNDS.get(family)
+    if bounds is None:
+        raise ImplausibleReading(f"{measurand!r} is not an OCPP 1.6 measurand")
+    base_unit, factors, lower, upper = bounds
+    used = base_unit if unit is None else unit
+    if family in ("Frequency", "RPM", "Power.Factor") and unit is None:
+        used = ""
+    factor = factors.get(used)
+    if factor is None:
+        raise ImplausibleReading(f"{measurand}: unit {unit!r} does not fit")
+    if family == "Temperature":
+        lower, upper = _TEMPERATURE_BOUNDS[used]
+    base = value * factor
+    if not lower <= base <= upper:
+        raise ImplausibleReading(f"{measurand}: {text} {used} is outside {lower:g}..{upper:g}")
+    return Reading(measurand, unit, value, base)
+
+
+def check_register(previous_wh: float | None, reading_wh: float) -> None:
+    """An energy register does not run backwards within a transaction."""
+    if previous_wh is not None and reading_wh < previous_wh:
+        raise ImplausibleReading(
+            f"energy register ran backwards from {previous_wh:g} Wh to {reading_wh:g} Wh"
+        )
+
+
+def check_meter(value: int, what: str) -> int:
+    """meterStart or meterStop: an integer register reading in Wh within bounds."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ImplausibleReading(f"{what} must be an integer number of Wh")
+    if not 0 <= value <= MAX_REGISTER_WH:
+        raise ImplausibleReading(f"{what} {value} Wh is outside 0..{MAX_REGISTER_WH}")
+    return value
+
+
+@dataclass(frozen=True)
+class SessionEnergy:
+    """What a session is billed for; `review` says why the raw numbers were not used."""
+
+    energy_wh: float
+    review: str | None = None
+
+
+def session_energy(
+    meter_start: int,
+    meter_stop: int,
+    started: datetime,
+    stopped: datetime,
+    max_power_kw: float,
+    last_register_wh: float | None = None,
+) -> SessionEnergy:
+    """The energy to bill: meterStop - meterStart when that is plausible; else the last
+    plausible register reading, else nothing, with a reason for an operator to review."""
+    if stopped < started:
+        return SessionEnergy(0.0, f"stop time {stopped:%Y-%m-%d %H:%M:%S} is before the start")
+    hours = (stopped - started).total_seconds() / 3600
+    most = max(max_power_kw, 0.0) * 1000 * hours + SESSION_ENERGY_MARGIN_WH
+
+    def plausible(energy: float) -> bool:
+        return 0 <= energy <= most and 0 <= meter_start <= MAX_REGISTER_WH
+
+    raw = float(meter_stop - meter_start)
+    if not 0 <= meter_start <= MAX_REGISTER_WH:
+        why = f"meterStart {meter_start} Wh is outside 0..{MAX_REGISTER_WH}"
+    elif not 0 <= meter_stop <= MAX_REGISTER_WH:
+        why = f"meterStop {meter_stop} Wh is outside 0..{MAX_REGISTER_WH}"
+    elif meter_stop < meter_start:
+        why = f"meterStop {meter_stop} Wh is below meterStart {meter_start} Wh"
+    elif plausible(raw):
+        return SessionEnergy(raw)
+    else:
+        why = f"{raw / 1000:g} kWh in {hours:.2f} h is more than {max_power_kw:g} kW can deliver"
+    if last_register_wh is not None and plausible(last_register_wh - meter_start):
+        return SessionEnergy(
+            last_register_wh - meter_start, why + "; billed from the last meter reading"
+        )
+    return SessionEnergy(0.0, why + "; not billed")
+
+
+def clock_skew(reported: datetime, now: datetime) -> timedelta | None:
+    """How far a charger's timestamp is off when it is implausible (ahead of the server's
+    clock, or before 2010); None when it may be right (old ones may be queued offline)."""
+    if reported - now > MAX_CLOCK_AHEAD or reported < EARLIEST_PLAUSIBLE:
+        return reported - now
+    return None

@@ -1,0 +1,234 @@
+"""One test per defect of the hostile-input review: each failed on the code before it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from hostile_helpers import STAMP, RawCharger, meter_values, run, running
+
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.store.models import (
+    ChargingTransaction,
+    Connector,
+    Event,
+    MeterValue,
+    TransactionState,
+)
+from tests.conftest import NOW
+from tests.csms.conftest_helpers import FakeClock, book
+
+
+@pytest.mark.parametrize(
+    "poison",
+    [
+        '[2,"p1","DataTransfer",{"vendorId":"\\ud800"}]',
+        '[2,"p2","MeterValues",{"connectorId":9223372036854775808,"meterValue":'
+        '[{"timestamp":"' + STAMP + '","sampledValue":[{"value":"1"}]}]}]',
+    ],
+    ids=["lone-surrogate", "int-2-63"],
+)
+def test_one_poisoned_frame_does_not_stop_the_writer(db, station, config: CsmsConfig, poison):
+    """A frame SQLite cannot store once killed the writer: every later sample was
+    acknowledged and never stored."""
+    cs = CentralSystem(config, db)
+
+    async def scenario() -> list[list]:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            poisoned = await charger.send_raw(poison)
+            answers = []
+            for i in range(5):
+                answers.append(await charger.call("MeterValues", meter_values(None, str(100 + i))))
+                await asyncio.sleep(0.02)
+            await charger.close()
+            return [poisoned, *answers]
+
+    poisoned, *answers = run(scenario())
+    assert poisoned[0] in (3, 4)  # answered either way
+    assert all(a[0] == 3 for a in answers), answers
+    assert sorted(v.value for v in MeterValue.select()) == ["100", "101", "102", "103", "104"]
+
+
+def test_status_for_a_connector_the_charger_lacks_creates_none(db, station, config):
+    """StatusNotification with connectorId 77 on a 2-connector charger created #77."""
+    cs = CentralSystem(config, db)
+
+    async def scenario() -> list:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            answer = await charger.call(
+                "StatusNotification",
+                {"connectorId": 77, "errorCode": "NoError", "status": "Available"},
+            )
+            await charger.close()
+            return answer
+
+    assert run(scenario())[0] == 3  # answered, so the charger does not retry it
+    numbers = [
+        c.number
+        for c in Connector.select()
+        .join_from(Connector, Connector.charge_point.rel_model)
+        .where(Connector.charge_point.rel_model.ident == "CP-A")
+    ]
+    assert sorted(numbers) == [1, 2]
+    assert Event.select().where(Event.message.contains("77")).exists()
+
+
+def _booked_session(db, station, clock: FakeClock, config, steps) -> ChargingTransaction:
+    """Start a booked transaction on CP-A #1, run `steps(charger, tx_id)`, return it."""
+    booking = book(db, station, clock, minutes=120, energy_kwh="20")
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def scenario() -> int:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            tx_id = await charger.start(booking.code, **steps.get("start", {}))
+            await steps["then"](charger, tx_id)
+            await charger.close()
+            return tx_id
+
+    return ChargingTransaction.get_by_id(run(scenario()))
+
+
+def test_meter_start_far_below_zero_is_not_billed(db, station, config):
+    """meterStart -2^31 then a stop billed 2,147,483 kWh."""
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        clock.advance(hours=1)
+        stop = (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = await charger.call(
+            "StopTransaction", {"meterStop": 5000, "timestamp": stop, "transactionId": tx_id}
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(
+        db, station, clock, config, {"start": {"meter_start": -(2**31)}, "then": then}
+    )
+    assert tx.state == TransactionState.FINISHED
+    assert tx.energy_kwh <= Decimal(22)  # what one hour at 22 kW can be, at most
+    assert tx.price_total < Decimal(20)
+    assert Event.select().where(Event.kind == "session_review").exists()
+
+
+def test_stop_before_start_is_flagged_not_billed(db, station, config):
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        before = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = await charger.call(
+            "StopTransaction", {"meterStop": 90000, "timestamp": before, "transactionId": tx_id}
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"then": then})
+    assert tx.energy_kwh == 0
+    review = Event.get(Event.kind == "session_review")
+    assert "before the start" in review.message
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf", "abc", "1e400", "9" * 30000])
+def test_implausible_readings_are_not_stored(db, station, config, value):
+    """'NaN' broke the next StatusNotification; 'Infinity', 'abc' and 30,000-character
+    values were stored as readings."""
+    clock = FakeClock(NOW)
+    answers: list = []
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        answers.append(await charger.call("MeterValues", meter_values(tx_id, value)))
+        answers.append(
+            await charger.call(
+                "MeterValues", meter_values(tx_id, value, measurand="SoC", unit="Percent")
+            )
+        )
+        answers.append(
+            await charger.call(
+                "StatusNotification",
+                {"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEV"},
+            )
+        )
+
+    tx = _booked_session(db, station, clock, config, {"then": then})
+    assert [a[0] for a in answers] == [3, 3, 3], answers
+    assert not MeterValue.select().where(MeterValue.transaction == tx.id).exists()
+    assert not Event.select().where(Event.kind == "fully_charged").exists()
+
+
+def test_register_running_backwards_is_not_stored(db, station, config):
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        for value in ("1000", "2000", "500", "2500"):
+            assert (await charger.call("MeterValues", meter_values(tx_id, value)))[0] == 3
+
+    tx = _booked_session(db, station, clock, config, {"then": then})
+    stored = [
+        v.value
+        for v in MeterValue.select().where(MeterValue.transaction == tx.id).order_by(MeterValue.id)
+    ]
+    assert stored == ["1000", "2000", "2500"]
+
+
+def test_refused_start_is_not_left_open(db, station, config):
+    """Each StartTransaction refused for another charger's booking stayed active."""
+    clock = FakeClock(NOW)
+    other = book(db, station, clock, ident="CP-B")
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def scenario() -> list:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            answer = await charger.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": other.code, "meterStart": 0, "timestamp": STAMP},
+            )
+            await charger.close()
+            return answer
+
+    answer = run(scenario())
+    assert answer[2]["idTagInfo"]["status"] == "Invalid"
+    tx = ChargingTransaction.get_by_id(answer[2]["transactionId"])
+    assert tx.state != TransactionState.ACTIVE
+
+
+def test_deep_json_gets_a_callerror_and_the_connection_lives(db, station, config):
+    """JSON nested a few thousand deep closed the connection 1011."""
+    cs = CentralSystem(config, db)
+    deep = '[2,"d1","DataTransfer",{"vendorId":"V","data":' + "[" * 5000 + "]" * 5000 + "}]"
+
+    async def scenario() -> tuple[list, list]:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            answer = await charger.send_raw(deep)
+            after = await charger.call("Heartbeat", {})
+            await charger.close()
+            return answer, after
+
+    answer, after = run(scenario())
+    assert answer[0] == 4
+    assert after[0] == 3
+
+
+def test_a_newline_in_a_malformed_frame_forges_no_log_line(db, station, config, caplog):
+    cs = CentralSystem(config, db)
+    forged = "not json\n2026-12-01 06:00:00 INFO evcms_desktop: operator signed in"
+
+    async def scenario() -> list:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            answer = await charger.send_raw(forged)
+            await charger.close()
+            return answer
+
+    with caplog.at_level(logging.DEBUG):
+        assert run(scenario())[0] == 4
+    for record in caplog.records:
+        assert "\n" not in record.getMessage(), record.getMessage()

@@ -1,0 +1,144 @@
+"""The store made to fail: chargers get InternalError (and keep their data) or keep being
+answered in time; nothing acknowledged is lost; the operator is told."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hostile_helpers import RawCharger, meter_values, run, running
+
+from evcms_desktop.csms.events import EventKind
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.store.models import MeterValue
+
+LOCK_SECONDS = 10.0
+
+
+def _stored_values() -> set[str]:
+    return {v for (v,) in MeterValue.select(MeterValue.value).tuples()}
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _meter_until(charger: RawCharger, stop: asyncio.Event, tag: str) -> tuple[set, list]:
+    acknowledged: set[str] = set()
+    errors: list[str] = []
+    seq = 0
+    while not stop.is_set():
+        seq += 1
+        value = f"{tag}{seq:05d}"
+        answer = await charger.call("MeterValues", meter_values(None, value))
+        if answer[0] == 3:
+            acknowledged.add(value)
+        else:
+            errors.append(answer[2])
+        await asyncio.sleep(0.05)
+    return acknowledged, errors
+
+
+def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_path: Path):
+    """Another connection holds the write lock for 10 s: heartbeats stay quick, meter
+    values are refused with InternalError (not acknowledged and dropped), none is lost."""
+    cs = CentralSystem(config, db)
+    events: list = []
+    cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
+    locked, released = threading.Event(), threading.Event()
+
+    def hold_lock() -> None:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        locked.set()
+        time.sleep(LOCK_SECONDS)
+        other.execute("COMMIT")
+        other.close()
+        released.set()
+
+    async def scenario() -> tuple[set, list, list[float]]:
+        async with running(cs):
+            meter = await RawCharger.connect(cs, "CP-A")
+            beat = await RawCharger.connect(cs, "CP-B")
+            await meter.boot()
+            await beat.boot()
+            threading.Thread(target=hold_lock, daemon=True).start()
+            await asyncio.get_running_loop().run_in_executor(None, locked.wait)
+            stop = asyncio.Event()
+            metering = asyncio.create_task(_meter_until(meter, stop, "1"))
+            rtts: list[float] = []
+            while not released.is_set():
+                t0 = time.perf_counter()
+                assert (await beat.call("Heartbeat", {}))[0] == 3
+                rtts.append(time.perf_counter() - t0)
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(1.0)  # the store commits again
+            stop.set()
+            acknowledged, errors = await metering
+            await meter.close()
+            await beat.close()
+            return acknowledged, errors, rtts
+
+    acknowledged, errors, rtts = run(scenario())
+    assert _percentile(rtts, 0.99) < 0.25, f"heartbeat p99 {_percentile(rtts, 0.99):.3f} s"
+    assert errors and all(e == "InternalError" for e in errors), errors
+    assert acknowledged and acknowledged <= _stored_values()
+    assert [e.data["error"] is None for e in events] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("fault", "repair"),
+    [
+        ("PRAGMA max_page_count={pages}", "PRAGMA max_page_count=1073741823"),
+        ("PRAGMA query_only=1", "PRAGMA query_only=0"),
+    ],
+    ids=["disk-full", "read-only"],
+)
+def test_store_that_cannot_commit(db, station, config: CsmsConfig, fault, repair):
+    """With the disk full (200 samples acknowledged, 120 stored) or the file read-only,
+    no sample was refused: now each is refused with InternalError until the store works."""
+    cs = CentralSystem(config, db)
+    events: list = []
+    cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
+
+    def on_writer(sql: str) -> None:
+        connection = cs.writer._open()  # the writer's own connection, in its thread
+        pages = connection.execute("PRAGMA page_count").fetchone()[0]
+        connection.execute(sql.format(pages=pages))
+
+    async def scenario() -> tuple[set, list, set, list]:
+        loop = asyncio.get_running_loop()
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            await loop.run_in_executor(cs.writer._executor, on_writer, fault)
+            during: set[str] = set()
+            refused: list[str] = []
+            for seq in range(5000):  # a page with room left may still take a few rows
+                value = f"2{seq:05d}"
+                answer = await charger.call("MeterValues", meter_values(None, value))
+                if answer[0] == 3:
+                    during.add(value)
+                else:
+                    refused.append(answer[2])
+                if len(refused) >= 10:
+                    break
+            await loop.run_in_executor(cs.writer._executor, on_writer, repair)
+            stop = asyncio.Event()
+            metering = asyncio.create_task(_meter_until(charger, stop, "3"))
+            await asyncio.sleep(0.5)
+            stop.set()
+            after, later_errors = await metering
+            await charger.close()
+            return during, refused, after, later_errors
+
+    during, refused, after, later_errors = run(scenario())
+    assert len(refused) == 10 and set(refused) == {"InternalError"}
+    assert after and not later_errors
+    assert during | after <= _stored_values()
+    assert events and events[0].data["error"] is not None and events[-1].data["error"] is None
