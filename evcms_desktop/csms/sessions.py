@@ -414,6 +414,8 @@ class SessionLedger:
         tx = ChargingTransaction.get_or_none(
             (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
         )
+        if tx is not None and tx.state == TransactionState.FINISHED:
+            return MeterSummary(None, None, 0)  # a stop resent: its data is stored already
         connector = tx.connector_number if tx is not None else 0
         return self.record_meter_values(
             cp, connector, tx.id if tx is not None else None, transaction_data, now

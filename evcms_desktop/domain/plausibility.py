@@ -80,8 +80,10 @@ def check_reading(measurand: str, unit: str | None, text: str) -> Reading:
         raise ImplausibleReading(f"{measurand}: {text!r} is not a finite number")
     family = _family(measurand)
     bounds = _BOUNDS.get(family)
-    if bounds is None:
-        raise ImplausibleReading(f"{measurand!r} is not an OCPP 1.6 measurand")
+    if bounds is None:  # a measurand outside 1.6's list (a tolerated quirk): any unit
+        if not -MAX_REGISTER_WH <= value <= MAX_REGISTER_WH:
+            raise ImplausibleReading(f"{measurand}: {text} is outside ±{MAX_REGISTER_WH}")
+        return Reading(measurand, unit, value, value)
     base_unit, factors, lower, upper = bounds
     used = base_unit if unit is None else unit
     if family in ("Frequency", "RPM", "Power.Factor") and unit is None:

@@ -36,7 +36,7 @@ def test_a_running_session_without_booking_costs_so_far_what_its_stop_would_char
 
     ledger = SessionLedger(db, BatchWriter(db))
     cp = ChargePoint.get(ChargePoint.ident == "CP-A")
-    outcome = ledger.stop(cp, tx.id, 12000, now, "Remote", None, None)
+    outcome = ledger.stop(cp, tx.id, 12000, now, "Remote", None)
     assert outcome.price is not None and outcome.price.total == so_far
     assert session_cost(ChargingTransaction.get_by_id(tx.id), tariff, calendar, now) == so_far
 
