@@ -121,7 +121,7 @@ class CentralSystem:
     async def start(self) -> None:
         """Read back the stored state and listen."""
         raise_open_file_limit()
-        if isinstance(self.db, peewee.SqliteDatabase):
+        if self.writer.sqlite:
             self.db.execute_sql(f"PRAGMA busy_timeout={int(self.config.loop_busy_timeout_ms)}")
         self.writer.start()
         self.ledger.load_open()
@@ -153,7 +153,7 @@ class CentralSystem:
         await self.writer.stop()
         self.deviations.flush()
         await self.presence.stop()
-        if isinstance(self.db, peewee.SqliteDatabase):
+        if self.writer.sqlite:
             self.db.execute_sql(f"PRAGMA busy_timeout={PRAGMAS['busy_timeout']}")
 
     def url(self, host: str | None = None) -> str:

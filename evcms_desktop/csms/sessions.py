@@ -464,12 +464,8 @@ class SessionLedger:
         station = booking.station if booking else cp.station
         open_entry = self.open.get(tx.id)
         last_register = open_entry.energy_wh if open_entry is not None else tx.last_energy_wh
-        connector = Connector.get_or_none(
-            (Connector.charge_point == cp) & (Connector.number == tx.connector_number)
-        )
-        max_power = float(connector.max_power_kw) if connector is not None else 22.0
         billed = session_energy(
-            tx.meter_start_wh, meter_stop, tx.started_at, timestamp, max_power, last_register
+            tx.meter_start_wh, meter_stop, tx.started_at, timestamp, last_register
         )
         if billed.review is not None:
             log.warning("%s: transaction %s flagged for review: %s", cp.ident, tx.id, billed.review)

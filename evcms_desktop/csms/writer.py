@@ -167,7 +167,7 @@ class BatchWriter:
         max_backlog: int = 100_000,
         on_health: Callable[[str | None], None] | None = None,
     ) -> None:
-        self.sqlite = isinstance(db, peewee.SqliteDatabase)
+        self.sqlite = isinstance(getattr(db, "obj", db), peewee.SqliteDatabase)  # or a proxy
         if self.sqlite and db.database == ":memory:":
             raise ValueError("the batch writer needs a database file")
         self.db = db

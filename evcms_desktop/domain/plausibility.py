@@ -19,9 +19,8 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
 # The largest energy register a meter can plausibly show, in Wh (10 GWh), and so the
 # bound of meterStart and meterStop.
 MAX_REGISTER_WH = 10_000_000_000
-# The most a charger can deliver: a DC charger's 1 MW, with a margin for meter rounding.
+# The most a charger can deliver: a DC charger's 1 MW.
 MAX_POWER_KW = 1_000.0
-SESSION_ENERGY_MARGIN_WH = 1_000.0
 # A charger clock this far ahead of the server's, or before this date, is wrong.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(2010, 1, 1, tzinfo=UTC)
@@ -129,30 +128,25 @@ def session_energy(
     meter_stop: int,
     started: datetime,
     stopped: datetime,
-    max_power_kw: float,
     last_register_wh: float | None = None,
 ) -> SessionEnergy:
-    """The energy to bill: meterStop - meterStart when that is plausible; else the last
-    plausible register reading, else nothing, with a reason for an operator to review."""
+    """The energy to bill: meterStop - meterStart when both are plausible registers, the
+    stop is not below the start and not before it in time; else the last plausible
+    register reading of the session, else nothing, with a reason for an operator."""
     if stopped < started:
         return SessionEnergy(0.0, f"stop time {stopped:%Y-%m-%d %H:%M:%S} is before the start")
-    hours = (stopped - started).total_seconds() / 3600
-    most = max(max_power_kw, 0.0) * 1000 * hours + SESSION_ENERGY_MARGIN_WH
 
     def plausible(energy: float) -> bool:
-        return 0 <= energy <= most and 0 <= meter_start <= MAX_REGISTER_WH
+        return 0 <= meter_start <= MAX_REGISTER_WH and 0 <= energy <= MAX_REGISTER_WH
 
-    raw = float(meter_stop - meter_start)
     if not 0 <= meter_start <= MAX_REGISTER_WH:
         why = f"meterStart {meter_start} Wh is outside 0..{MAX_REGISTER_WH}"
     elif not 0 <= meter_stop <= MAX_REGISTER_WH:
         why = f"meterStop {meter_stop} Wh is outside 0..{MAX_REGISTER_WH}"
     elif meter_stop < meter_start:
         why = f"meterStop {meter_stop} Wh is below meterStart {meter_start} Wh"
-    elif plausible(raw):
-        return SessionEnergy(raw)
     else:
-        why = f"{raw / 1000:g} kWh in {hours:.2f} h is more than {max_power_kw:g} kW can deliver"
+        return SessionEnergy(float(meter_stop - meter_start))
     if last_register_wh is not None and plausible(last_register_wh - meter_start):
         return SessionEnergy(
             last_register_wh - meter_start, why + "; billed from the last meter reading"
