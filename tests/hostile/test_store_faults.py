@@ -107,9 +107,9 @@ def test_store_that_cannot_commit(db, station, config: CsmsConfig, fault, repair
     cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
 
     def on_writer(sql: str) -> None:
-        connection = cs.writer._open()  # the writer's own connection, in its thread
-        pages = connection.execute("PRAGMA page_count").fetchone()[0]
-        connection.execute(sql.format(pages=pages))
+        cs.writer._open()  # the writer's own connection: peewee keeps one per thread
+        pages = cs.db.execute_sql("PRAGMA page_count").fetchone()[0]
+        cs.db.execute_sql(sql.format(pages=pages))
 
     async def scenario() -> tuple[set, list, set, list]:
         loop = asyncio.get_running_loop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from datetime import timedelta
@@ -166,19 +167,25 @@ def test_the_batch_writer_writes_big_batches_whole(db, connector):
         charge_point=connector.charge_point, connector_number=1, id_tag="T",
         meter_start_wh=0, started_at=NOW,
     )  # fmt: skip
-    writer = BatchWriter(db)
-    for i in range(2_345):  # more than one multi-row INSERT on PostgreSQL
-        writer.add(
-            MeterValue,
-            {
-                "charge_point": connector.charge_point_id, "connector_number": 1,
-                "transaction": tx.id, "timestamp": NOW + timedelta(seconds=i), "value": str(i),
-                "measurand": "Energy.Active.Import.Register", "unit": "Wh", "phase": None,
-                "context": "Sample.Periodic", "location": None,
-            },
-        )  # fmt: skip
-    writer.update_transaction(tx.id, energy_wh=2344.0, soc=55.5)
-    writer.flush()
+
+    async def write() -> None:  # the writer is a thread fed from the event loop
+        writer = BatchWriter(db)
+        writer.start()
+        for i in range(2_345):  # more than one multi-row INSERT
+            writer.add(
+                MeterValue,
+                {
+                    "charge_point": connector.charge_point_id, "connector_number": 1,
+                    "transaction": tx.id, "timestamp": NOW + timedelta(seconds=i),
+                    "value": str(i), "measurand": "Energy.Active.Import.Register", "unit": "Wh",
+                    "phase": None, "context": "Sample.Periodic", "location": None,
+                },
+            )  # fmt: skip
+        writer.update_transaction(tx.id, energy_wh=2344.0, soc=55.5)
+        await writer.flush()
+        await writer.stop()
+
+    asyncio.run(write())
     values = [int(m.value) for m in MeterValue.select().order_by(MeterValue.timestamp)]
     assert values == list(range(2_345))
     assert MeterValue.select().order_by(MeterValue.id.desc()).get().timestamp == NOW + timedelta(
