@@ -14,6 +14,7 @@ from evcms_desktop.app.config import (
     DEFAULT_HOST,
     DEFAULT_PATH_PREFIX,
     DEFAULT_PORT,
+    MAX_CONNECTIONS_LIMIT,
     AppConfig,
 )
 from evcms_desktop.store.database import (
@@ -88,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--tls-cert", type=Path, metavar="PEM", help="server certificate chain")
     server.add_argument("--tls-key", type=Path, metavar="PEM", help="server private key")
     server.add_argument(
+        "--max-connections",
+        type=_connection_count,
+        metavar="N",
+        help="chargers connected at once, at most (Settings, else 10000); more get HTTP 503",
+    )
+    server.add_argument(
         "--accept-unknown",
         action="store_true",
         default=None,
@@ -144,7 +151,18 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         strict=args.strict,
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
+        max_connections=args.max_connections,
     )
+
+
+def _connection_count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if not 1 <= count <= MAX_CONNECTIONS_LIMIT:
+        raise argparse.ArgumentTypeError(f"give 1 to {MAX_CONNECTIONS_LIMIT}")
+    return count
 
 
 def main(argv: Sequence[str] | None = None) -> int:

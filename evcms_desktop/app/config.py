@@ -15,6 +15,9 @@ from evcms_desktop.store.settings import DEFAULT_PING, ping_seconds
 from evcms_desktop.store.stations import default_station, find_station
 
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
+DEFAULT_SECURITY_PROFILE = 1  # HTTP Basic auth
+DEFAULT_MAX_CONNECTIONS = 10_000
+MAX_CONNECTIONS_LIMIT = 100_000
 
 
 @dataclass
@@ -33,6 +36,7 @@ class AppConfig:
     strict: bool | None = None  # refuse what the tolerant reading of chargers would repair
     ping_interval: int | None = None  # seconds; 0: no pings
     ping_timeout: int | None = None  # seconds without a pong before a connection is dead
+    max_connections: int | None = None  # chargers connected (and handshaking) at most
 
     @property
     def data_dir(self) -> Path:
@@ -59,13 +63,15 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         host=pick("host", DEFAULT_HOST),
         port=int(pick("port", DEFAULT_PORT)),
         path_prefix=pick("path_prefix", DEFAULT_PATH_PREFIX),
-        security_profile=int(pick("security_profile", 0)),
+        # Secure by default: profile 0 (no password) must be chosen explicitly.
+        security_profile=int(pick("security_profile", DEFAULT_SECURITY_PROFILE)),
         tls_cert=Path(cert) if cert else None,
         tls_key=Path(key) if key else None,
         accept_unknown=bool(pick("accept_unknown", False)),
         strict=bool(pick("strict", False)),
         ping_interval=ping_seconds(pick("ping_interval", DEFAULT_PING), DEFAULT_PING),
         ping_timeout=ping_seconds(pick("ping_timeout", DEFAULT_PING), DEFAULT_PING),
+        max_connections=int(pick("max_connections", DEFAULT_MAX_CONNECTIONS)),
     )
 
 

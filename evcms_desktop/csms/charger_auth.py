@@ -33,8 +33,12 @@ class Verdict:
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
-    """The user and password of an `Authorization: Basic` header, or None."""
-    header = request.headers.get("Authorization")
+    """The user and password of one `Authorization: Basic` header, or None (also when the
+    request has two: which one counts would be a guess)."""
+    headers = request.headers.get_all("Authorization")
+    if len(headers) != 1:
+        return None
+    header = headers[0]
     if not header or not header.lower().startswith("basic "):
         return None
     try:

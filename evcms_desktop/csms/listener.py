@@ -50,6 +50,25 @@ def raise_open_file_limit() -> int:
     return soft
 
 
+class RedactCredentials(logging.Filter):
+    """websockets logs every handshake header at DEBUG: never a charger's password."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if (
+            isinstance(args, tuple)
+            and len(args) >= 2
+            and isinstance(args[0], str)
+            and args[0].lower() in ("authorization", "proxy-authorization")
+        ):
+            record.args = (args[0], "[redacted]", *args[2:])
+        return True
+
+
+_WEBSOCKET_LOG = logging.getLogger("evcms_desktop.csms.websocket")
+_WEBSOCKET_LOG.addFilter(RedactCredentials())
+
+
 def _unauthorized(connection: ServerConnection) -> Response:
     response = connection.respond(HTTPStatus.UNAUTHORIZED, "Unauthorized\n")
     response.headers["WWW-Authenticate"] = 'Basic realm="EVCMS", charset="UTF-8"'
@@ -77,6 +96,7 @@ class Listener:
         self._auth = ChargerAuth(config.security_profile, config.accept_unknown)
         self._server: Server | None = None
         self._frozen_sessions = 0
+        self._open_connections: set[ServerConnection] = set()  # handshaking or connected
 
     async def start(self) -> None:
         """Listen; `self.port` is then the bound port."""
@@ -92,7 +112,7 @@ class Listener:
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
             select_subprotocol=self._select_subprotocol,
-            logger=logging.getLogger("evcms_desktop.csms.websocket"),
+            logger=_WEBSOCKET_LOG,
         )
         self.port = next(iter(self._server.sockets)).getsockname()[1]
 
@@ -135,11 +155,17 @@ class Listener:
                 "Refused %s: path %r is not %s/{id}", peer, request.path, self.config.path_prefix
             )
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown endpoint\n")
-        if len(self.sessions) >= self.config.max_connections:
+        if len(self._open_connections) >= self.config.max_connections:
             log.warning(
-                "Refused %s from %s: %d connections already", ident, peer, len(self.sessions)
+                "Refused %s from %s: %d connections already",
+                ident,
+                peer,
+                len(self._open_connections),
             )
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections\n")
+        # The slot is taken before the password check awaits, so the cap is exact.
+        self._open_connections.add(connection)
+        self._tasks.spawn(self._free_slot_when_closed(connection))
         verdict = await self._auth.check(ident, request, peer)
         if verdict.refused == HTTPStatus.NOT_FOUND:
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point\n")
@@ -150,6 +176,12 @@ class Listener:
         cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
         connection.strict = self.config.strict if cp is None else strict_for(cp, self.config.strict)
         return None
+
+    async def _free_slot_when_closed(self, connection: ServerConnection) -> None:
+        try:
+            await connection.wait_closed()
+        finally:
+            self._open_connections.discard(connection)
 
     def _select_subprotocol(
         self, connection: ServerConnection, offered: Sequence[str]
