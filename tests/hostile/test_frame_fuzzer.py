@@ -11,12 +11,12 @@ import json
 import math
 from typing import Any
 
-from hostile_helpers import STAMP, RawCharger, run, running
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import Connector, MeterValue
+from tests.hostile.helpers import STAMP, RawCharger, run, running
 
 FRAMES_PER_EXAMPLE = 40
 EXAMPLES = 60  # 2,400 frames in all

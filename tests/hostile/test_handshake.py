@@ -8,14 +8,14 @@ import base64
 import logging
 
 import pytest
-from hostile_helpers import RawCharger, run, running
 from websockets.exceptions import InvalidStatus
 
 from evcms_desktop.app.cli import build_parser, config_from_args
-from evcms_desktop.app.config import AppConfig, csms_config
+from evcms_desktop.app.config import csms_config
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import ChargePoint, Connector, Station
+from tests.hostile.helpers import RawCharger, run, running
 
 PASSWORD = "correct-horse-battery"
 
@@ -97,8 +97,9 @@ def test_the_connection_cap_is_exact(db, station, config: CsmsConfig):
 
 def test_a_new_installation_asks_for_passwords():
     """The console listened with security profile 0: anyone could act as any charger."""
-    assert csms_config(AppConfig.defaults(), {}).security_profile == 1
-    assert csms_config(AppConfig.defaults(), {"security_profile": 0}).security_profile == 0
+    fresh = config_from_args(build_parser().parse_args(["--headless"]))
+    assert csms_config(fresh, {}).security_profile == 1
+    assert csms_config(fresh, {"security_profile": 0}).security_profile == 0
 
 
 def test_max_connections_is_settable_from_the_command_line():

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import peewee
-from hostile_helpers import RawCharger, meter_values, run
 
 from evcms_desktop.store.models import MeterValue
+from tests.hostile.helpers import RawCharger, meter_values, run
 
 CHILD = Path(__file__).with_name("serve_child.py")
 CHARGERS = ("CP-A", "CP-B")

@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from hostile_helpers import STAMP, RawCharger, meter_values, run, running
 
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import (
@@ -19,7 +18,8 @@ from evcms_desktop.store.models import (
     TransactionState,
 )
 from tests.conftest import NOW
-from tests.csms.conftest_helpers import FakeClock, book
+from tests.csms.helpers import FakeClock, book
+from tests.hostile.helpers import STAMP, RawCharger, meter_values, run, running
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 
 import pytest
-from hostile_helpers import RawCharger, meter_values, run, running
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import MeterValue
+from tests.hostile.helpers import RawCharger, meter_values, run, running
 
 LOCK_SECONDS = 10.0
 
