@@ -161,6 +161,8 @@ def test_headless_serves_until_terminated(db_target: str, station):
             "127.0.0.1",
             "--port",
             "0",
+            "--security-profile",  # explicit: a new installation asks for passwords
+            "0",
         ],
         stderr=subprocess.PIPE,
         text=True,
