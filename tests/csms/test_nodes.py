@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from conftest_helpers import FakeClock, Recorder, book, run, running, until, url
+from tests.csms.helpers import FakeClock, Recorder, book, run, running, until, url
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.nodes import LEADER_LOCK
