@@ -12,7 +12,6 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from tests.csms.helpers import FakeClock, Recorder, book, run, running, until, url
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.nodes import LEADER_LOCK
@@ -32,6 +31,7 @@ from evcms_desktop.store.models import (
     TransactionState,
     utcnow,
 )
+from tests.csms.helpers import FakeClock, Recorder, book, run, running, until, url
 
 pytestmark = pytest.mark.postgresql
 
@@ -131,7 +131,7 @@ def _headless_node(url_: str) -> tuple[subprocess.Popen[str], int]:
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     process = subprocess.Popen(
         [sys.executable, "-m", "evcms_desktop", "--db", url_, "--headless",
-         "--host", "127.0.0.1", "--port", "0"],
+         "--host", "127.0.0.1", "--port", "0", "--security-profile", "0"],
         stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     assert process.stderr is not None
