@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -117,7 +117,9 @@ def site_schedule(
     fit = schedule_problem(run, site_limit_kw, "fit")
     points: tuple[FrontierPoint, ...] = ()
     if frontier:
-        points = tuple(cost_peak_frontier(fit, options, progress=progress))
+        points = tuple(
+            _with_booked(run, p) for p in cost_peak_frontier(fit, options, progress=progress)
+        )
         best_fit = points[0].schedule
     else:
         best_fit = plan_site(fit, options, progress=progress)
@@ -125,6 +127,18 @@ def site_schedule(
     if _rank(booked) < _rank(best_fit):
         return booked, "booked", points
     return best_fit, "fit", points
+
+
+def _with_booked(run: EvaluationRun, point: FrontierPoint) -> FrontierPoint:
+    """The point, or the "booked" schedule under its limit when that is better.
+
+    The "booked" windows lie inside the "fit" ones, so the point's bound holds for it too.
+    """
+    limit = None if point.limit_kw is None else Decimal(f"{point.limit_kw:.3f}")
+    booked = solve_schedule(schedule_problem(run, limit, "booked"), placement="window")
+    if _rank(booked) < _rank(point.schedule):
+        return FrontierPoint(point.limit_kw, replace(booked, bound=point.schedule.bound))
+    return point
 
 
 @dataclass(frozen=True)
