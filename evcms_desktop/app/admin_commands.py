@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, AppConfig], int]
 DRIVER_DATA_CHECK_SECONDS = 3600
+QUIET_KINDS = (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES)
 
 
 class CommandError(Exception):
@@ -82,7 +83,8 @@ def _guarded(handler: Handler) -> Handler:
 
 
 def _log_event(event: CsmsEvent) -> None:
-    if event.kind not in (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES):
+    """The events the central system does not log itself (it logs the notifications)."""
+    if not event.is_notification and event.kind not in QUIET_KINDS:
         log.info("[%s] %s", event.kind.value, event.message)
 
 
@@ -239,6 +241,9 @@ def _book(args: argparse.Namespace, config: AppConfig) -> int:
         _out("  " + _plan_line(plan, calendar.to_local, station.currency))
     for kind, reason in outcome.unavailable.items():
         _out(f"  Plan {kind.value} ({kind.title}): not offered. {reason}")
+    if args.dry_run:
+        _out("Dry run: nothing was booked.")
+        return 0
     if args.plan == "cheapest":
         chosen = outcome.cheapest
     else:
@@ -246,6 +251,12 @@ def _book(args: argparse.Namespace, config: AppConfig) -> int:
         if chosen is None:
             raise CommandError(f"Plan {args.plan} is not offered for this request.")
     assert chosen is not None
+    if chosen.start != request.arrival:
+        asked, planned = calendar.to_local(request.arrival), calendar.to_local(chosen.start)
+        _out(
+            f"The {'cheapest ' if args.plan == 'cheapest' else ''}plan moves the arrival from"
+            f" {asked:%H:%M} to {planned:%a %H:%M}; --plan 1 keeps {asked:%H:%M}."
+        )
     booking = service.confirm(outcome, chosen)
     _out(f"Booked {chosen.name}.")
     _out(f"Booking ID: {booking.code}")
@@ -380,6 +391,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         default="cheapest",
         help="which plan to book (cheapest)",
     )
+    book.add_argument("--dry-run", action="store_true", help="show the plans and book nothing")
 
     bookings = subparsers.add_parser("bookings", help="list bookings")
     bookings.set_defaults(handler=_guarded(_bookings))

@@ -60,9 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="how much to log (default: INFO)",
+        help="how much to log (default: INFO for the console and --headless, WARNING for"
+        " commands, whose output is their answer)",
     )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
@@ -169,8 +169,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a frozen (PyInstaller) build spawns the evaluation
     parser = build_parser()
     args = parser.parse_args(argv)
+    command = getattr(args, "handler", None) is not None
     logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=args.log_level or ("WARNING" if command else "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         config = config_from_args(args)

@@ -11,6 +11,8 @@ import ssl
 from collections.abc import Sequence
 from pathlib import Path
 
+from websockets.exceptions import InvalidStatus
+
 from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.simulator.chargebox import ChargeBox
 
@@ -109,8 +111,12 @@ async def run_fleet(args: argparse.Namespace) -> int:
     ]
     outcomes = await asyncio.gather(*(_run_one(b, args) for b in boxes), return_exceptions=True)
     failed = [(b.id, o) for b, o in zip(boxes, outcomes, strict=True) if o is not None]
+    reasons: dict[str, list[str]] = {}
     for name, exc in failed:
-        log.error("%s could not start: %s", name, exc)
+        reasons.setdefault(describe_failure(exc), []).append(name)
+    for reason, names in reasons.items():
+        who = names[0] if len(names) == 1 else f"{len(names)} chargers ({names[0]} …)"
+        log.error("%s could not start: %s", who, reason)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -124,6 +130,21 @@ async def run_fleet(args: argparse.Namespace) -> int:
                 await box.stop_transaction(tx_id, "Local")
         await box.close()
     return 1 if len(failed) == len(boxes) else 0
+
+
+HTTP_HINTS = {
+    404: "unknown charger (add it with `evcms-desktop chargers add ID`, or let the server"
+    " take unknown chargers as Pending with --accept-unknown)",
+    401: "wrong or missing password (--password)",
+}
+
+
+def describe_failure(exc: BaseException) -> str:
+    """Why a charger could not start, in words: an HTTP refusal says what to do about it."""
+    if isinstance(exc, InvalidStatus):
+        status = exc.response.status_code
+        return f"HTTP {status}: {HTTP_HINTS.get(status, exc.response.reason_phrase)}"
+    return str(exc) or type(exc).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,87 @@
+"""What the command line answers: plans without booking, a moved arrival said aloud, no log
+noise on success, a refused charger explained, the headless log without repeats."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from evcms_desktop.app.admin_commands import _log_event
+from evcms_desktop.csms.events import EventBus, EventKind, Publisher
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.simulator.cli import build_parser, run_fleet
+from evcms_desktop.store.models import Booking
+from tests.csms.conftest_helpers import run, running, url
+
+
+@pytest.fixture
+def config(tmp_path) -> CsmsConfig:
+    return CsmsConfig(data_dir=tmp_path, port=0, probe_features=False)
+
+
+def _cli(db_path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evcms_desktop", "--db", str(db_path), *args],
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def _next_weekday() -> str:
+    day = datetime.now(UTC).date() + timedelta(days=2)
+    while day.weekday() >= 5:  # Peak On 08:00-11:00 on weekdays
+        day += timedelta(days=1)
+    return day.isoformat()
+
+
+BOOK = ["book", "--arrival", "08:15", "--duration", "60", "--energy", "17.6"]
+
+
+def test_a_dry_run_shows_the_plans_and_books_nothing(db_path, station):
+    result = _cli(db_path, *BOOK, "--date", _next_weekday(), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    assert "Plans for" in result.stdout
+    assert result.stdout.strip().endswith("Dry run: nothing was booked.")
+    assert result.stderr == ""
+    assert Booking.select().count() == 0
+
+
+def test_the_cheapest_plan_moving_the_arrival_is_said_and_nothing_is_logged(db_path, station):
+    result = _cli(db_path, *BOOK, "--date", _next_weekday())
+    assert result.returncode == 0, result.stderr
+    assert "The cheapest plan moves the arrival from 08:15 to " in result.stdout
+    assert "--plan 1 keeps 08:15." in result.stdout
+    assert result.stderr == ""  # a successful command prints no INFO line
+    assert Booking.select().count() == 1
+
+
+def test_a_refused_fleet_says_why_and_what_to_do(config, db, station, caplog):
+    async def go() -> int:
+        cs = CentralSystem(config, db)
+        async with running(cs):
+            args = build_parser().parse_args(
+                ["--url", url(cs), "--id", "SIM", "--count", "3", "--duration", "0.1"]
+            )
+            return await run_fleet(args)
+
+    with caplog.at_level(logging.ERROR):
+        assert run(go()) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert errors == [
+        "3 chargers (SIM-1 …) could not start: HTTP 404: unknown charger (add it with"
+        " `evcms-desktop chargers add ID`, or let the server take unknown chargers as"
+        " Pending with --accept-unknown)"
+    ]
+
+
+@pytest.mark.parametrize("kind", [EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED])
+def test_the_headless_log_prints_each_event_once(caplog, kind):
+    bus = EventBus()
+    bus.subscribe(_log_event)
+    publish = Publisher(bus, lambda: datetime.now(UTC))
+    with caplog.at_level(logging.INFO):
+        publish(kind, "CP-9 says hello", "CP-9")
+    assert sum("CP-9 says hello" in r.getMessage() for r in caplog.records) == 1
