@@ -125,12 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     from evcms_desktop.app import (
         admin_commands,
+        autostart,
         driver_data_command,
         evaluate_command,
         send_command,
     )
 
     admin_commands.register(subparsers)
+    autostart.register(subparsers)
     driver_data_command.register(subparsers)
     send_command.register(subparsers)
     evaluate_command.register(subparsers)

@@ -4,6 +4,7 @@ runs the central system."""
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
 import signal
 import sys
@@ -16,6 +17,12 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
+from evcms_desktop.app.station_pc import (
+    InstanceGuard,
+    enable_crash_log,
+    log_to_file,
+    previous_crash,
+)
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventBus
 from evcms_desktop.csms.server import CentralSystem
@@ -24,6 +31,7 @@ from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import server_settings
+from evcms_desktop.ui.dialogs.help import StationFiles
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.kiosk import KioskWindow
 from evcms_desktop.ui.main_window import MainWindow
@@ -63,12 +71,14 @@ class StationScreens(QObject):
         central: CentralSystem | None,
         server_text: str,
         url: str,
+        files: StationFiles | None = None,
     ) -> None:
         super().__init__()
         self.service, self.bus, self.session = service, bus, session
         self.central, self.server_text, self.url = central, server_text, url
         self.console: MainWindow | None = None
         self.kiosk: KioskWindow | None = None
+        self.files: StationFiles | None = files
         # Drivers' details past the retention are blanked at start and every hour.
         self.retention = QTimer(self, interval=DRIVER_DATA_CHECK_MS)
         self.retention.timeout.connect(self.blank_expired_driver_data)
@@ -82,22 +92,36 @@ class StationScreens(QObject):
     def show_console(self) -> MainWindow:
         self.session.set_role(Role.ATTENDANT)
         if self.console is None:
-            central = self.central
-            self.console = MainWindow(
-                self.service,
-                self.bus,
-                self.session,
-                commands=central.commands if central else None,
-                approver=central.approve if central else charger_admin.approve,
-                server_text=self.server_text,
-                ocpp_url=self.url,
-            )
-            self.console.closed.connect(self.closed)
-            self.console.kiosk_wanted.connect(self.show_kiosk)
+            self._make_console()
+        assert self.console is not None
         self.console.show()
         self.console.raise_()
         self.console.activateWindow()
         return self.console
+
+    def bring_to_front(self) -> None:
+        """A second console was started on this database: show this one instead."""
+        window = self.kiosk or self.console
+        if window is not None:
+            window.show()
+            window.raise_()
+            window.activateWindow()
+
+    def _make_console(self) -> None:
+        central = self.central
+        self.console = MainWindow(
+            self.service,
+            self.bus,
+            self.session,
+            commands=central.commands if central else None,
+            approver=central.approve if central else charger_admin.approve,
+            server_text=self.server_text,
+            ocpp_url=self.url,
+        )
+        self.console.closed.connect(self.closed)
+        self.console.kiosk_wanted.connect(self.show_kiosk)
+        if self.files is not None:
+            self.console.set_files(self.files)
 
     def show_kiosk(self) -> KioskWindow:
         self.session.set_role(Role.ATTENDANT)
@@ -125,7 +149,12 @@ def show_full_screen(window: QWidget) -> None:
 
 
 async def serve_window(
-    app: QApplication, config: AppConfig, db: peewee.SqliteDatabase, kiosk: bool
+    app: QApplication,
+    config: AppConfig,
+    db: peewee.SqliteDatabase,
+    kiosk: bool,
+    guard: InstanceGuard | None = None,
+    files: StationFiles | None = None,
 ) -> int:
     station = selected_site(config)
     service = BookingService(db, station)
@@ -139,7 +168,9 @@ async def serve_window(
         return 2
     bus = EventBus()
     central, server_text, url = await start_central(config, db, bus)
-    screens = StationScreens(service, bus, session, central, server_text, url)
+    screens = StationScreens(service, bus, session, central, server_text, url, files)
+    if guard is not None:
+        guard.raise_requested.connect(screens.bring_to_front)
     closed = asyncio.Event()
     screens.closed.connect(closed.set)
     if kiosk:
@@ -173,6 +204,13 @@ def stop_on_signals(app: QApplication, closed: asyncio.Event) -> QTimer:
     return timer
 
 
+def instance_key(config: AppConfig) -> str:
+    """One console per database (and site): an SQLite file by its full path."""
+    target = config.database
+    where = str(target.path.resolve()) if target.path is not None else str(target)
+    return f"{where}|{config.site or ''}"
+
+
 def run_console(config: AppConfig, *, kiosk: bool = False) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
@@ -181,11 +219,28 @@ def run_console(config: AppConfig, *, kiosk: bool = False) -> int:
     app.setQuitOnLastWindowClosed(False)  # the loop ends after the central system stopped
     if (icon := icon_path()) is not None:
         app.setWindowIcon(QIcon(str(icon)))
+    guard = InstanceGuard(instance_key(config))
+    if not guard.acquire():
+        sys.stderr.write(
+            f"evcms-desktop: a console is already running on {config.database};"
+            " it was brought to the front.\n"
+        )
+        return 3
+    data_dir = config.data_dir
+    crash = previous_crash(data_dir)
+    crash_stream = enable_crash_log(data_dir)
+    files = StationFiles(str(config.database), data_dir, log_to_file(data_dir), crash)
+    if crash:
+        log.warning("The last run stopped unexpectedly; its crash report is in Help")
     db = open_database(config.database)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
         with loop:
-            return loop.run_until_complete(serve_window(app, config, db, kiosk))
+            return loop.run_until_complete(serve_window(app, config, db, kiosk, guard, files))
     finally:
         db.close()
+        guard.release()
+        if crash_stream is not None:
+            faulthandler.disable()
+            crash_stream.close()

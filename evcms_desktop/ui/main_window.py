@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShowEvent
@@ -35,6 +36,7 @@ from evcms_desktop.ui.charts.meter import LiveMeterChart
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog
 from evcms_desktop.ui.dialogs.booking_details import BookingDetailsDialog
 from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
+from evcms_desktop.ui.dialogs.help import HelpDialog, StationFiles, tail
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.models.chargers import ChargersModel
 from evcms_desktop.ui.models.notifications import NotificationsModel
@@ -94,6 +96,7 @@ class MainWindow(QMainWindow):
         self.dialog: QWidget | None = None
         self.simulators: list[QWidget] = []
         self.quit_confirmed = False
+        self.files: StationFiles | None = None
 
         self.bridge = EventBridge(bus, self, accept=SiteFilter(station.id))
         self.chargers_model = ChargersModel(station, clock, self)
@@ -215,6 +218,24 @@ class MainWindow(QMainWindow):
         tools.addAction(self.kiosk_action)
         view = menu.addMenu("&View")
         view.addAction(self.notifications_dock.toggleViewAction())
+        refresh = view.addAction("Refresh")
+        refresh.setShortcut(QKeySequence.StandardKey.Refresh)
+        refresh.triggered.connect(self.refresh_store_views)
+        for index in range(self.tabs.count()):
+            go = QAction(self.tabs.tabText(index), self)
+            go.setShortcut(QKeySequence(f"Ctrl+{index + 1}"))
+            go.triggered.connect(lambda _=False, i=index: self.tabs.setCurrentIndex(i))
+            view.addAction(go)
+        find = QAction("Find a booking ID", self, shortcut=QKeySequence.StandardKey.Find)
+        find.triggered.connect(self.find_booking)
+        bookings_menu.addAction(find)
+        help_menu = menu.addMenu("&Help")
+        self.help_action = help_menu.addAction("About, files and shortcuts…")
+        self.help_action.setShortcut(QKeySequence.StandardKey.HelpContents)
+        self.help_action.triggered.connect(self.show_help)
+        self.new_booking_action.setToolTip("Plan a booking for a driver (Ctrl+N)")
+        self.sign_in_action.setToolTip("Remote commands, charger approval and settings")
+        self.sign_out_action.setToolTip("Back to attendant: view, book and check in")
 
     # Events
     def _on_event(self, event: CsmsEvent) -> None:
@@ -262,6 +283,29 @@ class MainWindow(QMainWindow):
     def _settings_saved(self) -> None:
         self.setWindowTitle(f"{self.station.name} – {APP_NAME}")
         self.refresh_store_views()
+
+    def find_booking(self) -> None:
+        self.tabs.setCurrentWidget(self.bookings)
+        self.bookings.search.setFocus()
+        self.bookings.search.selectAll()
+
+    def set_files(self, files: StationFiles) -> None:
+        """Where this console keeps its files; a crash of the last run is told about."""
+        self.files = files
+        if files.crash_report:
+            text = "The console stopped unexpectedly last time: Help shows the crash report."
+            self.notifications_model.add_message(text, "crash")
+            self.statusBar().showMessage(text, 30_000)
+
+    def show_help(self) -> HelpDialog:
+        database = Path(self.service.db.database)
+        files = self.files or StationFiles(str(database), database.parent)
+        log_text = tail(files.log_file) if files.log_file else ""
+        dialog = HelpDialog(files, log_text, self)
+        if files.crash_report:
+            dialog.show_crash()
+        self._open(dialog)
+        return dialog
 
     def enter_kiosk(self) -> None:
         """Operators only; the kiosk is left with its numeric PIN, so one must be set."""
