@@ -71,7 +71,13 @@ def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[Fi
 
     connectors = site.connectors
     if not connectors:
-        errors.append(FieldError("connector", f"{site.name} has no connectors to book."))
+        errors.append(
+            FieldError(
+                "connector",
+                f"{site.name} has no connectors to book yet: an operator adds chargers"
+                " under Settings > Chargers.",
+            )
+        )
     if request.connector_id is not None:
         chosen = site.connector(request.connector_id)
         if chosen is None:

@@ -51,6 +51,7 @@ from evcms_desktop.evaluation.tables import CASES, PAPER_TABLE3
 from evcms_desktop.store.models import Station
 from evcms_desktop.store.stations import load_site
 from evcms_desktop.ui.charts.evaluation_figures import FIGURES
+from evcms_desktop.ui.formatting import plural
 from evcms_desktop.ui.frontier_view import FrontierView
 
 log = logging.getLogger(__name__)
@@ -365,7 +366,8 @@ class AnalysisTab(QWidget):
             self.results.addTab(widget, name.removesuffix(".png").replace("figure", "Figure "))
         limit = f", site limit {c.site_limit_kw} kW" if c.site_limit_kw else ""
         self.status.setText(
-            f"{len(report.run.rows)} requests on {len(report.run.setup.connector_powers_kw)}"
+            f"{plural(len(report.run.rows), 'request')} on"
+            f" {len(report.run.setup.connector_powers_kw)}"
             f" connectors{limit}; the site schedule ({c.placement} placement,"
             f" {len(c.schedule.unmet)} not met) was solved by {c.schedule.method}"
             f" in {c.schedule.seconds:.2f} s."

@@ -76,3 +76,8 @@ def fmt_percent(value: float | None) -> str:
 def state_text(value: str) -> str:
     """'checked_in' -> 'Checked in'."""
     return value.replace("_", " ").capitalize()
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 session', '2 sessions'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

@@ -114,6 +114,7 @@ class MainWindow(QMainWindow):
         self.demand = DemandView(station, clock)
         self.ocpp_log = OcppLogView(self.ocpp_model)
         self.settings = SettingsView(station, session, approver)
+        self.settings.listening.setText(f"{server_text} (this run's command line wins)")
         self.tabs = QTabWidget()
         for widget, title in (
             (self.today, "Today"),
@@ -279,6 +280,7 @@ class MainWindow(QMainWindow):
         )
         self.sign_in_action.setVisible(not operator)
         self.sign_out_action.setVisible(operator)
+        self.chargers.panel.note.setVisible(not operator)
 
     def _settings_saved(self) -> None:
         self.setWindowTitle(f"{self.station.name} – {APP_NAME}")

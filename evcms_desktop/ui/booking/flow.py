@@ -7,12 +7,13 @@ plans are worked out again.
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
 from evcms_desktop.domain.plans import Plan, PlanOutcome
-from evcms_desktop.domain.validation import BookingRequestError
+from evcms_desktop.domain.validation import BookingRequestError, FieldError, validate_request
 from evcms_desktop.store.bookings import BookingService, SlotTakenError
 from evcms_desktop.store.models import Booking
 from evcms_desktop.store.stations import station_calendar
@@ -21,6 +22,9 @@ from evcms_desktop.ui.booking.form import BookingForm
 from evcms_desktop.ui.booking.plans import PlansPage
 
 log = logging.getLogger(__name__)
+
+# More than this is no car's battery (the largest hold about this much): a typo, or a van.
+LARGEST_BATTERY_KWH = Decimal(120)
 
 
 class BookingFlow(QWidget):
@@ -63,7 +67,12 @@ class BookingFlow(QWidget):
         return ("form", "plans", "done")[self.stack.currentIndex()]
 
     def _show(self, page: str) -> None:
-        self.stack.setCurrentIndex(("form", "plans", "done").index(page))
+        index = ("form", "plans", "done").index(page)
+        for i in range(self.stack.count()):  # only the page shown sets the size
+            policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
+            self.stack.widget(i).setSizePolicy(policy, policy)
+        self.stack.setCurrentIndex(index)
+        self.stack.adjustSize()
         self.page_changed.emit(page)
 
     def back(self) -> None:
@@ -74,13 +83,36 @@ class BookingFlow(QWidget):
         """Back to an empty request (also what the kiosk's idle timeout does)."""
         self.outcome = None
         self.booking = None
+        self._asked_energy: Decimal | None = None
         self.form.reset(self.service.clock())
         self._show("form")
 
     def submit(self) -> bool:
-        """Plan the typed request; errors are shown beside their fields."""
+        """Plan the typed request; all its errors are shown at once beside their fields.
+
+        An energy no car's battery holds is asked about once: a second Show plans with
+        the same number plans it.
+        """
+        request = self.form.request()
+        unreadable = self.form.number_errors()
+        if unreadable:
+            fields = {e.field for e in unreadable}
+            others = validate_request(self.site, request, self.service.clock())
+            self.form.show_errors(unreadable + [e for e in others if e.field not in fields])
+            return False
+        energy = request.energy_kwh
+        if energy is not None and energy > LARGEST_BATTERY_KWH and energy != self._asked_energy:
+            self._asked_energy = energy
+            question = FieldError(
+                "energy",
+                f"{energy} kWh is more than a car's battery holds (the largest take about"
+                f" {LARGEST_BATTERY_KWH} kWh). Check the number, or press Show plans again"
+                " to plan it anyway.",
+            )
+            self.form.show_errors([question])
+            return False
         try:
-            self.outcome = self.service.plan(self.form.request())
+            self.outcome = self.service.plan(request)
         except BookingRequestError as exc:
             self.form.show_errors(exc.errors)
             return False

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QTime, Signal
 from PySide6.QtWidgets import (
+    QAbstractSpinBox,
     QComboBox,
     QDateEdit,
     QFormLayout,
@@ -21,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.domain.site import Site
-from evcms_desktop.domain.validation import BookingRequestError, FieldError, PlanRequest
+from evcms_desktop.domain.validation import FieldError, PlanRequest
 from evcms_desktop.store.bookings import DriverDetails
 
 FIELDS = ("arrival", "duration", "energy", "power", "connector", "general")
@@ -78,6 +79,9 @@ class BookingForm(QWidget):
         self.time.setDisplayFormat("HH:mm")
         self.duration = QSpinBox(minimum=15, maximum=24 * 60, singleStep=15, value=60)
         self.duration.setSuffix(" min")
+        self.duration.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
+        self.duration_hint = QLabel("From 15 min to 24 h, in steps of 15 min.")
+        self.duration_hint.setObjectName("counterTitle")
         self.energy = QLineEdit(placeholderText="e.g. 20")
         self.power = QLineEdit(placeholderText="optional")
         self.connector = QComboBox()
@@ -98,6 +102,7 @@ class BookingForm(QWidget):
         form.addRow("Arrival", when)
         form.addRow("", self.errors["arrival"])
         form.addRow("Duration", self.duration)
+        form.addRow("", self.duration_hint)
         form.addRow("", self.errors["duration"])
         form.addRow("Energy (kWh)", self.energy)
         form.addRow("", self.errors["energy"])
@@ -155,17 +160,24 @@ class BookingForm(QWidget):
                     self.errors[name].clear()
                     self.errors[name].hide()
 
+    def number_errors(self) -> list[FieldError]:
+        """The amounts that cannot be read as numbers."""
+        errors = []
+        for name, edit in (("energy", self.energy), ("power", self.power)):
+            try:
+                _parse_amount(edit.text())
+            except ValueError:
+                errors.append(FieldError(name, NUMBER_HINT))
+        return errors
+
     def request(self) -> PlanRequest:
-        """The request as typed; raises BookingRequestError when a field cannot be read."""
-        errors: list[FieldError] = []
+        """The request as typed; an amount that cannot be read counts as not given."""
         amounts: dict[str, Decimal | None] = {}
         for name, edit in (("energy", self.energy), ("power", self.power)):
             try:
                 amounts[name] = _parse_amount(edit.text())
             except ValueError:
-                errors.append(FieldError(name, NUMBER_HINT))
-        if errors:
-            raise BookingRequestError(errors)
+                amounts[name] = None
         day = self.date.date().toPython()
         at = self.time.time().toPython().replace(second=0, microsecond=0)
         return PlanRequest(

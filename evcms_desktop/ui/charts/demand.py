@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import station_calendar
-from evcms_desktop.ui.formatting import local_qdate
+from evcms_desktop.ui.formatting import local_qdate, plural
 from evcms_desktop.ui.stats import HourlyDemand, hourly_demand
 from evcms_desktop.ui.theme import PEAK_OFF, PEAK_OFF_LIGHT, PEAK_ON, PEAK_ON_LIGHT
 
@@ -115,6 +115,6 @@ class DemandView(QWidget):
             return "No bookings on this day."
         total = sum(demand.energy_optimized)
         return (
-            f"{sum(demand.sessions_optimized)} sessions, {total:.1f} kWh. "
+            f"{plural(sum(demand.sessions_optimized), 'session')}, {total:.1f} kWh. "
             f"Share of energy in Peak On: {asked:.0%} as asked, {booked:.0%} as booked."
         )

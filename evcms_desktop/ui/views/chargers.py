@@ -49,12 +49,12 @@ class ActionsPanel(QWidget):
         self.result = QLabel("")
         self.result.setObjectName("actionResult")
         self.result.setWordWrap(True)
-        note = QLabel("Actions need an operator sign-in.")
-        note.setObjectName("counterTitle")
-        note.setWordWrap(True)
+        self.note = QLabel("Actions need an operator sign-in.")
+        self.note.setObjectName("counterTitle")
+        self.note.setWordWrap(True)
         layout.addWidget(self.result)
         layout.addStretch(1)
-        layout.addWidget(note)
+        layout.addWidget(self.note)
         self.setFixedWidth(220)
         self.set_row(None)
 
@@ -118,8 +118,19 @@ class ChargersView(QWidget):
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
+        self.empty = QLabel(
+            "No chargers yet. An operator adds them under Settings > Chargers (or lets"
+            " unknown ones wait for approval); to try the console without hardware, start"
+            " a simulated one with Tools > Charge-box simulator."
+        )
+        self.empty.setObjectName("emptyState")
+        self.empty.setWordWrap(True)
+        for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
+            signal.connect(self._show_empty)
         left_layout.addWidget(self.filter)
+        left_layout.addWidget(self.empty)
         left_layout.addWidget(self.table)
+        self._show_empty()
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(left)
         split.addWidget(chart)
@@ -128,6 +139,9 @@ class ChargersView(QWidget):
         layout = QHBoxLayout(self)
         layout.addWidget(split, 1)
         layout.addWidget(self.panel)
+
+    def _show_empty(self, *_: object) -> None:
+        self.empty.setVisible(self.proxy.sourceModel().rowCount() == 0)
 
     def selected_row(self) -> ChargerRow | None:
         indexes = self.table.selectionModel().selectedRows()

@@ -46,6 +46,12 @@ class OcppLogView(QWidget):
         top.addWidget(QLabel("Action"))
         top.addWidget(self.action)
         top.addStretch(1)
+        note = QLabel(
+            "Messages since this console started; they are not kept across restarts (the"
+            " notifications and each charger's deviations are)."
+        )
+        note.setObjectName("counterTitle")
+        top.addWidget(note)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table)

@@ -83,4 +83,4 @@ class SessionsView(QWidget):
             self.message.setText(f"Could not write {path}: {exc.strerror}")
             return
         log.info("Exported %d sessions to %s", count, path)
-        self.message.setText(f"Exported {count} sessions to {path}.")
+        self.message.setText(f"Exported {count} session{'s' * (count != 1)} to {path}.")

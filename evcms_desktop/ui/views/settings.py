@@ -215,6 +215,10 @@ class SettingsView(QWidget):
         self.ping_interval.setSpecialValueText("off")
         self.ping_timeout = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
         self.ping_timeout.setSpecialValueText("off")
+        self.listening = QLabel("")
+        self.listening.setObjectName("counterTitle")
+        self.listening.setWordWrap(True)
+        form.addRow("Now", self.listening)
         form.addRow("Listening port", self.port)
         form.addRow("Security profile", self.profile)
         form.addRow("TLS certificate", self.tls_cert)
@@ -394,6 +398,8 @@ class SettingsView(QWidget):
             except charger_admin.ChargerAdminError as exc:
                 self.charger_message.setText(str(exc))
                 return
+            self.charger_message.setObjectName("")
+            self.charger_message.setStyleSheet("")
             self.charger_message.setText(done)
             self.load_chargers()
             self.chargers_changed.emit()
@@ -437,6 +443,9 @@ class SettingsView(QWidget):
 
     def _role_changed(self) -> None:
         operator = self.session.is_operator
+        if not operator:  # what the last operator did is not the next person's business
+            self.charger_message.clear()
+            self.message.clear()
         self.body.setEnabled(operator)
         self.locked.setVisible(not operator)
         self.sign_in.setVisible(not operator)
