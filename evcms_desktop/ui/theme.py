@@ -80,6 +80,7 @@ QPushButton#secondary { background: #e3e9ef; color: #1b2733; }
 QPushButton#staff { min-height: 36px; font-size: 11pt; background: transparent; color: #8a9aa8; }
 QLineEdit, QDateEdit, QTimeEdit, QSpinBox, QComboBox, QDoubleSpinBox { min-height: 56px; }
 QAbstractSpinBox::up-button, QAbstractSpinBox::down-button { width: 56px; }
+QDateEdit::drop-down, QComboBox::drop-down { width: 56px; }
 QLabel#kioskTitle { font-size: 28pt; font-weight: 700; color: #1b2733; }
 QLabel#confirmTitle { font-size: 32pt; }
 QLabel#codeLabel { font-size: 16pt; }
