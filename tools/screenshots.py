@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QTime
+from PySide6.QtCore import Qt, QTime
 from PySide6.QtWidgets import QApplication, QDialog, QWidget
 
 from evcms_desktop.csms.events import EventBus
@@ -43,7 +43,7 @@ from evcms_desktop.store.models import (
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog
 from evcms_desktop.ui.kiosk import KioskWindow
-from evcms_desktop.ui.main_window import NARROW_WIDTH, MainWindow
+from evcms_desktop.ui.main_window import DOCK_WIDTH, NARROW_WIDTH, MainWindow
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, OPERATOR_KEY, Credentials, Role, Session
 from evcms_desktop.ui.theme import icon_path
 
@@ -222,6 +222,7 @@ async def shoot_console(
 ) -> None:
     window.resize(width, height)
     window.notifications_dock.setVisible(width >= NARROW_WIDTH)
+    window.resizeDocks([window.notifications_dock], [DOCK_WIDTH], Qt.Orientation.Horizontal)
     await settle(0.5)
     for name, tab, operator in (
         ("console-today.png", window.today, False),
