@@ -15,7 +15,7 @@ from evcms_desktop.csms.events import EventBus, EventKind, Publisher
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.cli import build_parser, run_fleet
 from evcms_desktop.store.models import Booking
-from tests.csms.conftest_helpers import run, running, url
+from tests.csms.helpers import run, running, url
 
 
 @pytest.fixture
