@@ -22,6 +22,7 @@ from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.server import CentralSystem
+from evcms_desktop.domain.outcome import outcome_reason
 from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
@@ -30,6 +31,7 @@ from evcms_desktop.store.bookings import BookingService, SlotTakenError, booking
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.deviations import summarize
 from evcms_desktop.store.models import (
+    ChargingTransaction,
     Connector,
     database_proxy,
     utcnow,
@@ -298,8 +300,23 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             f"#{tx.id:<6} {tx.charge_point.ident} #{tx.connector_number}"
             f"  {started:%Y-%m-%d %H:%M}-{stopped}  {tx.id_tag:<12} {energy:>12}  {cost}"
             + (f"  ({tx.stop_reason})" if tx.stop_reason else "")
+            + _quote(tx, station.currency)
         )
     return 0
+
+
+def _quote(tx: ChargingTransaction, currency: str) -> str:
+    """The booking's quote beside the outcome, and why they differ."""
+    if tx.booking_id is None:
+        return "  (no booking)"
+    booking = tx.booking
+    text = f"  booked {booking.energy_kwh:.2f} kWh {format_money(booking.price_total, currency)}"
+    if tx.energy_kwh is not None and tx.price_total is not None:
+        reason = outcome_reason(
+            booking.energy_kwh, booking.price_total, tx.energy_kwh, tx.price_total
+        )
+        text += f": {reason}" if reason else ": as quoted"
+    return text
 
 
 # -- sites ---------------------------------------------------------------------------

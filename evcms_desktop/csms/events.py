@@ -43,6 +43,8 @@ class EventKind(enum.StrEnum):
     CLOCK_SKEW = "clock_skew"  # a charger's clock is far from the server's
     SESSION_REVIEW = "session_review"  # a session not billed from its raw meter numbers
     STORE_TROUBLE = "store_trouble"  # the store cannot commit (data: {"error": ... or None})
+    BOOKED_ENERGY_REACHED = "booked_energy_reached"
+    PLAN_NOT_LIMITED = "plan_not_limited"  # the charger took no TxProfile for a booking
 
 
 # Kinds a person is told about (the Notifications list); the rest feed views and logs.
@@ -54,6 +56,8 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.EV_CONNECTED,
         EventKind.CHARGING_STARTED,
         EventKind.FULLY_CHARGED,
+        EventKind.BOOKED_ENERGY_REACHED,
+        EventKind.PLAN_NOT_LIMITED,
         EventKind.SESSION_STOPPED,
         EventKind.BOOKING_NO_SHOW,
         EventKind.SESSION_REVIEW,
@@ -157,7 +161,8 @@ def publish_session_stopped(publish: Publish, ident: str, outcome: StopOutcome) 
     publish(
         EventKind.SESSION_STOPPED,
         f"Session {tx.id} at {ident} #{tx.connector_number} stopped:"
-        f" {tx.energy_kwh} kWh, {outcome.price.total} {outcome.currency}",
+        f" {tx.energy_kwh} kWh, {outcome.price.total} {outcome.currency}"
+        + (f"; {outcome.explanation}" if outcome.explanation else ""),
         ident,
         tx.connector_number,
         data={
@@ -167,5 +172,9 @@ def publish_session_stopped(publish: Publish, ident: str, outcome: StopOutcome) 
             "cost": str(outcome.price.total),
             "currency": outcome.currency,
             "reason": tx.stop_reason,
+            "quoted": None if outcome.quoted is None else str(outcome.quoted),
+            "booked_kwh": None if outcome.booked_kwh is None else str(outcome.booked_kwh),
+            "billed_kwh": str(outcome.billed_kwh),
+            "explanation": outcome.explanation,
         },
     )

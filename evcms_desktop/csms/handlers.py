@@ -25,6 +25,7 @@ from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import CsmsEvent, EventKind, Publish, publish_session_stopped
+from evcms_desktop.csms.plan_keeper import PlanKeeper
 from evcms_desktop.csms.protocol import (
     OcppEndpoint,
     TimestampError,
@@ -73,6 +74,7 @@ class SessionContext:
     emit: Callable[[CsmsEvent], None]  # the bus itself, for the frequent events
     commands: CommandService
     deviations: DeviationRecorder
+    plan_keeper: PlanKeeper
 
 
 class ChargerSession(OcppEndpoint):
@@ -91,6 +93,8 @@ class ChargerSession(OcppEndpoint):
         self._refilled = time.monotonic()
         self._rate_breached = False
         self.connector_status: dict[int, str] = {}
+        self._to_limit: OpenTransaction | None = None  # a booked start, for its TxProfile
+        self._reached: OpenTransaction | None = None  # at its booked energy just now
         self.strict = strict_for(cp, context.config.strict)
         self.tz: tzinfo = timezone_for(cp)
         if connection.subprotocol is None:
@@ -325,7 +329,15 @@ class ChargerSession(OcppEndpoint):
                 connector_id,
                 outcome.status,
             )
+        if outcome.status == AuthStatus.ACCEPTED and outcome.booking is not None:
+            self._to_limit = self.context.ledger.open.get(outcome.transaction_id)
         return call_result.StartTransaction(transaction_id=outcome.transaction_id, id_tag_info=info)
+
+    @after(Action.start_transaction)
+    async def after_start_transaction(self, **_: Any) -> None:
+        tx, self._to_limit = self._to_limit, None
+        if tx is not None:
+            await self.context.plan_keeper.limit_at_start(self.id, tx)
 
     @on(Action.meter_values)
     async def on_meter_values(
@@ -362,7 +374,16 @@ class ChargerSession(OcppEndpoint):
         tx = summary.transaction
         if tx is not None and summary.soc is not None and summary.soc >= 100:
             self._fully_charged(tx, "the battery is at 100 %")
+        if tx is not None and tx.target_met and not tx.booked_energy_reached:
+            tx.booked_energy_reached = True
+            self._reached = tx
         return call_result.MeterValues()
+
+    @after(Action.meter_values)
+    async def after_meter_values(self, **_: Any) -> None:
+        tx, self._reached = self._reached, None
+        if tx is not None:
+            await self.context.plan_keeper.energy_reached(self.id, tx)
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(

@@ -31,6 +31,7 @@ from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, Even
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
 from evcms_desktop.csms.nodes import NodePresence
+from evcms_desktop.csms.plan_keeper import PlanKeeper
 from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.csms.replanner import Replanner
 from evcms_desktop.csms.session_timers import SessionTimers
@@ -79,6 +80,7 @@ class CentralSystem:
         )
         self.tasks = BackgroundTasks()
         self.deviations = DeviationRecorder(self._announce_deviation)
+        self.plan_keeper = PlanKeeper(self.commands, self.publish)
         self._context = SessionContext(
             config,
             self.ledger,
@@ -87,6 +89,7 @@ class CentralSystem:
             self.bus.publish,
             self.commands,
             self.deviations,
+            self.plan_keeper,
         )
         self.listener = Listener(
             config,

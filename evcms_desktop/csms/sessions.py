@@ -54,6 +54,7 @@ from evcms_desktop.store.models import (
     TransactionState,
 )
 from evcms_desktop.store.sessions import session_price
+from evcms_desktop.store.settings import continue_past_booked_energy
 from evcms_desktop.store.stations import station_calendar, station_tariff
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,7 @@ class OpenTransaction:
     soc: float | None = None
     power_kw: float | None = None
     fully_charged: bool = False
+    booked_energy_reached: bool = False
     stop_requested_at: datetime | None = None
 
     @property
@@ -135,6 +137,10 @@ class StopOutcome:
     currency: str = "GBP"
     booking_code: str | None = None
     review: str | None = None  # why the session was not billed from the raw meter numbers
+    quoted: Decimal | None = None  # the booking's price
+    booked_kwh: Decimal | None = None
+    billed_kwh: Decimal = Decimal(0)
+    explanation: str = ""  # why the bill is not the quote
 
 
 @dataclass
@@ -470,11 +476,12 @@ class SessionLedger:
         if billed.review is not None:
             log.warning("%s: transaction %s flagged for review: %s", cp.ident, tx.id, billed.review)
         energy_kwh = (Decimal(repr(billed.energy_wh)) / WH_PER_KWH).quantize(Decimal("0.001"))
+        billed_kwh, explanation = _billed(energy_kwh, booking)
         price = session_price(
             station_tariff(station),
             station_calendar(station),
             booking,
-            energy_kwh,
+            billed_kwh,
             tx.started_at,
             timestamp,
         )
@@ -516,6 +523,10 @@ class SessionLedger:
             currency=station.currency,
             booking_code=booking.code if booking else None,
             review=billed.review,
+            quoted=booking.price_total if booking else None,
+            booked_kwh=booking.energy_kwh if booking else None,
+            billed_kwh=billed_kwh,
+            explanation=explanation,
         )
 
     @staticmethod
@@ -526,3 +537,21 @@ class SessionLedger:
         if same_tag and tx.booking_id is not None:
             return AuthStatus.ACCEPTED
         return AuthStatus.INVALID
+
+
+def _billed(delivered: Decimal, booking: Booking | None) -> tuple[Decimal, str]:
+    """The energy billed and, when the bill is not the quote, why.
+
+    The plan is the contract: energy past the booked amount (the meter's last interval
+    before the stop) is not billed, unless the station lets sessions continue past it.
+    """
+    if booking is None:
+        return delivered, ""
+    booked = booking.energy_kwh
+    if delivered > booked:
+        if continue_past_booked_energy():
+            return delivered, f"{delivered - booked:.3f} kWh past the booked {booked} kWh billed"
+        return booked, ""
+    if delivered < booked:
+        return delivered, f"{booked - delivered:.3f} kWh of the booked {booked} kWh not delivered"
+    return delivered, ""

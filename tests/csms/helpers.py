@@ -132,8 +132,12 @@ async def raw_connect(cs: CentralSystem, ident: str = "CP-A", **kwargs: Any) -> 
 
 
 async def exchange(ws: Any, frame: str | bytes) -> Any:
-    """Send one frame and return the decoded answer."""
+    """Send one frame and return the decoded answer (calls of the central system, such
+    as a booked start's TxProfile, are passed over unanswered)."""
     import json
 
     await ws.send(frame)
-    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        if not (isinstance(message, list) and message[:1] == [2]):
+            return message

@@ -18,6 +18,7 @@ from evcms_desktop.store.models import (
     MeterValue,
     TransactionState,
 )
+from evcms_desktop.store.settings import set_continue_past_booked_energy
 from tests.csms.helpers import FakeClock, Recorder, book, raw_connect, run, running, until, url
 
 
@@ -389,6 +390,7 @@ def test_transaction_lost_by_charger_is_closed_at_booked_end(db, station, clock,
 
 
 def test_fully_charged_when_target_met_and_ev_suspends(db, station, clock, config):
+    set_continue_past_booked_energy(True)  # not stopped at the booked energy
     booking = book(db, station, clock, minutes=30, energy_kwh="8.8")
     cs = CentralSystem(config, db, clock=clock)
     recorder = Recorder(cs)
@@ -397,11 +399,12 @@ def test_fully_charged_when_target_met_and_ev_suspends(db, station, clock, confi
         async with running(cs):
             box = await booted(cs, clock)
             tx_id, _ = await box.charge(booking.code)
-            await box.meter(tx_id, seconds=600)  # 3.7 kWh of 8.8
+            await until(lambda: bool(box.connectors[1].profiles))  # held to 17.6 kW
+            await box.meter(tx_id, seconds=600)  # 2.9 kWh of 8.8
             await box.status(1, "SuspendedEV")
             await box.status(1, "Charging")
             assert not recorder.of(EventKind.FULLY_CHARGED)
-            await box.meter(tx_id, seconds=900)  # 9.2 kWh
+            await box.meter(tx_id, seconds=1500)  # 10.3 kWh
             await box.status(1, "SuspendedEV")
             event = await recorder.wait_for(EventKind.FULLY_CHARGED)
             assert event.data["booking_code"] == booking.code

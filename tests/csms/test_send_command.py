@@ -62,7 +62,7 @@ async def send(db_target: str, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
-@pytest.mark.timeout(300)  # 19 command-line processes, twice (SQLite and PostgreSQL)
+@pytest.mark.timeout(600)  # nineteen processes of the command line, on a shared machine
 def test_every_action_from_the_command_line(
     db, db_target, station, clock: FakeClock, config: CsmsConfig
 ):

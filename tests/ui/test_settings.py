@@ -5,7 +5,10 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from evcms_desktop.app.cli import build_parser, config_from_args
+from evcms_desktop.app.config import csms_config
 from evcms_desktop.store.models import ChargePoint, Station
+from evcms_desktop.store.settings import continue_past_booked_energy, server_settings
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role
 from tests.ui.conftest import run
@@ -91,3 +94,22 @@ def test_a_frontier_point_becomes_the_site_limit_for_operators_only(
     window.settings.site_limit.setValue(0)  # "none"
     assert window.settings.save()
     assert Station.get().site_power_limit_kw is None
+
+
+def test_reading_pings_and_booked_energy_settings_are_saved(qtbot, station, window_factory):
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load()
+    assert not settings.strict.isChecked() and not settings.continue_past.isChecked()
+    assert (settings.ping_interval.value(), settings.ping_timeout.value()) == (60, 60)
+    settings.strict.setChecked(True)
+    settings.continue_past.setChecked(True)
+    settings.ping_interval.setValue(20)
+    settings.ping_timeout.setValue(0)
+    assert settings.save()
+    saved = server_settings()
+    assert (saved["strict"], saved["ping_interval"], saved["ping_timeout"]) == (True, 20, 0)
+    assert continue_past_booked_energy()
+    config = csms_config(config_from_args(build_parser().parse_args([])), saved)
+    assert (config.strict, config.ping_interval, config.ping_timeout) == (True, 20, None)

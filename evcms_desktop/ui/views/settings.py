@@ -41,8 +41,10 @@ from evcms_desktop.store.settings import (
     DEFAULT_PING,
     MAX_PING_SECONDS,
     SERVER_KEY,
+    continue_past_booked_energy,
     ping_seconds,
     server_settings,
+    set_continue_past_booked_energy,
     write_setting,
 )
 from evcms_desktop.store.stations import station_calendar
@@ -211,6 +213,9 @@ class SettingsView(QWidget):
         self.strict = QCheckBox(
             "Read chargers strictly (refuse what the tolerant reading would repair)"
         )
+        self.continue_past = QCheckBox(
+            "Booked sessions continue past their booked energy (the extra is billed)"
+        )
         self.ping_interval = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
         self.ping_interval.setSpecialValueText("off")
         self.ping_timeout = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
@@ -225,6 +230,7 @@ class SettingsView(QWidget):
         form.addRow("TLS key", self.tls_key)
         form.addRow(self.accept_unknown)
         form.addRow(self.strict)
+        form.addRow(self.continue_past)
         form.addRow("Ping chargers every", self.ping_interval)
         form.addRow("Dead after no pong for", self.ping_timeout)
         return box
@@ -295,6 +301,7 @@ class SettingsView(QWidget):
         self.tls_key.setText(server.get("tls_key") or "")
         self.accept_unknown.setChecked(bool(server.get("accept_unknown", False)))
         self.strict.setChecked(bool(server.get("strict", False)))
+        self.continue_past.setChecked(continue_past_booked_energy())
         self.ping_interval.setValue(ping_seconds(server.get("ping_interval"), DEFAULT_PING) or 0)
         self.ping_timeout.setValue(ping_seconds(server.get("ping_timeout"), DEFAULT_PING) or 0)
         self.load_chargers()
@@ -363,6 +370,7 @@ class SettingsView(QWidget):
             },
         )
         driver_data.set_retention_days(self.retention.value())
+        set_continue_past_booked_energy(self.continue_past.isChecked())
         log.info("Settings saved")
         self.message.setText("Saved. The listener's options apply at the next start.")
         self.saved.emit()
