@@ -1,5 +1,6 @@
-"""Screenshots of a charger's tools: what its frames needed tolerated, its configuration
-editor and its charging profiles drawn as the composite schedule.
+"""Screenshots of a charger's tools (what its frames needed tolerated, its configuration
+editor, its charging profiles drawn as the composite schedule) and of the Sessions tab
+with each booked session's quote beside its bill.
 
 A real central system on a throw-away database; a charger first sends a few quirky
 frames of the kinds seen in the field, then the simulated charger connects under the same
@@ -15,9 +16,12 @@ import json
 import logging
 import sys
 import tempfile
+from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import peewee
 import qasync
 from PySide6.QtWidgets import QApplication
 from websockets.asyncio.client import connect
@@ -25,12 +29,24 @@ from websockets.asyncio.client import connect
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.protocol import format_timestamp
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.domain.plans import PlanKind
+from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
-from evcms_desktop.store.models import Station, utcnow
+from evcms_desktop.store.models import (
+    ChargePoint,
+    ChargingTransaction,
+    Connector,
+    Station,
+    TransactionState,
+    utcnow,
+)
+from evcms_desktop.store.settings import set_continue_past_booked_energy
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog
 from evcms_desktop.ui.theme import CONSOLE_STYLE
+from evcms_desktop.ui.views.sessions import SessionsView
 
 log = logging.getLogger("charger_screenshots")
 
@@ -149,10 +165,60 @@ async def shoot(out: Path, data_dir: Path) -> None:
         await asyncio.sleep(0.3)
         dialog.grab().save(str(out / "charger-profiles.png"))
         dialog.close()
+        await booked_sessions(box, db)
+        view = SessionsView(Station.get())
+        view.resize(1360, 300)
+        view.show()
+        view.refresh()
+        await asyncio.sleep(0.3)
+        view.grab().save(str(out / "sessions-quote-vs-bill.png"))
+        view.close()
     finally:
         await box.close()
         await cs.stop()
         db.close()
+
+
+async def booked_sessions(box: ChargeBox, db: peewee.SqliteDatabase) -> None:
+    """Three booked sessions: stopped at the booked energy, continued past it with the
+    station's setting, and unplugged early."""
+    for connector, kwh, seconds, continues, unplug in (
+        (1, "5", 3700, False, False),
+        (2, "5", 4700, True, True),
+        (1, "8", 1800, False, True),
+    ):
+        set_continue_past_booked_energy(continues)
+        service = BookingService(db, Station.get())
+        outcome = service.plan(
+            PlanRequest(
+                arrival=utcnow(),
+                duration=timedelta(hours=1),
+                energy_kwh=Decimal(kwh),
+                connector_id=connector_id(IDENT, connector),
+            )
+        )
+        plan = outcome.plan(PlanKind.DURATION)
+        assert plan is not None, outcome.unavailable
+        booking = service.confirm(outcome, plan)
+        tx_id, _ = await box.charge(booking.code, connector)
+        await until(lambda c=connector: bool(box.connectors[c].profiles))
+        await box.meter(tx_id, seconds=seconds)
+        if unplug:
+            await box.stop_transaction(tx_id, "EVDisconnected")
+        await until(
+            lambda t=tx_id: ChargingTransaction.get_by_id(t).state == TransactionState.FINISHED
+        )
+        box.connectors[connector].profiles.clear()
+    set_continue_past_booked_energy(False)
+
+
+def connector_id(ident: str, number: int) -> int:
+    return (
+        Connector.select(Connector.id)
+        .join(ChargePoint)
+        .where((ChargePoint.ident == ident) & (Connector.number == number))
+        .scalar()
+    )
 
 
 def main() -> int:

@@ -23,6 +23,7 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.server import CentralSystem
 from evcms_desktop.domain.outcome import outcome_reason
+from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
@@ -213,7 +214,7 @@ def _plan_line(plan: Plan, tz_to_local: Callable[[datetime], datetime], currency
     label = Connector.get_by_id(plan.connector_id).label
     peak = "Peak On " if plan.peak_on else "Peak Off"
     return (
-        f"{plan.name:<22} {start:%Y-%m-%d %H:%M}-{end:%H:%M}  {label:<12}"
+        f"{plan.name:<22} {start:%Y-%m-%d %H:%M}-{end:%H:%M} {start:%Z}  {label:<12}"
         f" {plan.energy_kwh:.2f} kWh  {plan.power_kw:.2f} kW  ACM {plan.acm.normalize()}"
         f"  {peak}  {format_money(plan.price.total, currency)}"
     )
@@ -227,8 +228,14 @@ def _book(args: argparse.Namespace, config: AppConfig) -> int:
         arrival_time = time.fromisoformat(args.arrival)
     except ValueError as exc:
         raise CommandError(f"Use --arrival HH:MM ({exc}).") from exc
+    offset = arrival_time.utcoffset()
+    arrival_time = arrival_time.replace(tzinfo=None)
+    try:
+        arrival = resolve_local(calendar.tz, day, arrival_time, offset)
+    except LocalTimeError as exc:
+        raise CommandError(str(exc)) from None
     request = PlanRequest(
-        arrival=calendar.local_to_utc(day, arrival_time),
+        arrival=arrival,
         duration=timedelta(minutes=args.duration),
         energy_kwh=_decimal(args.energy, "--energy"),
         power_kw=_decimal(args.power, "--power"),

@@ -146,6 +146,17 @@ class CommandService:
             ),
         )
 
+    async def send_local_list(
+        self, cp_id: str, version: int, entries: list[dict[str, Any]]
+    ) -> CommandResult:
+        """Replace the charger's local authorization list (`entries` in camelCase)."""
+        return await self.send(
+            cp_id,
+            call.SendLocalList(
+                list_version=version, update_type="Full", local_authorization_list=entries
+            ),
+        )
+
     async def cancel_reservation(self, cp_id: str, reservation_id: int) -> CommandResult:
         return await self.send(cp_id, call.CancelReservation(reservation_id=reservation_id))
 

@@ -93,6 +93,7 @@ class ChargerSession(OcppEndpoint):
         self._refilled = time.monotonic()
         self._rate_breached = False
         self.connector_status: dict[int, str] = {}
+        self.booted = False  # accepted at a BootNotification on this connection
         self._to_limit: OpenTransaction | None = None  # a booked start, for its TxProfile
         self._reached: OpenTransaction | None = None  # at its booked energy just now
         self.strict = strict_for(cp, context.config.strict)
@@ -200,6 +201,7 @@ class ChargerSession(OcppEndpoint):
                 data={"vendor": charge_point_vendor, "model": charge_point_model},
             )
             status, interval = "Accepted", self.context.config.heartbeat_seconds
+            self.booted = True
         return call_result.BootNotification(
             current_time=format_timestamp(now), interval=interval, status=status
         )

@@ -30,6 +30,7 @@ from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
+from evcms_desktop.csms.local_list import LocalListSync
 from evcms_desktop.csms.nodes import NodePresence
 from evcms_desktop.csms.plan_keeper import PlanKeeper
 from evcms_desktop.csms.protocol import websocket_url
@@ -111,6 +112,12 @@ class CentralSystem:
             config.command_poll_seconds,
             config.node,
         )
+        self.local_lists = LocalListSync(
+            self.commands,
+            lambda: {i for i, s in self.listener.sessions.items() if s.booted},
+            self.tasks,
+            clock,
+        )
         self._ticker: asyncio.Task[None] | None = None
         self._queue_server: asyncio.Task[None] | None = None
         self.bus.subscribe(self._persist)
@@ -186,6 +193,7 @@ class CentralSystem:
             self.tasks.spawn(self.commands.trigger_message(ident, "BootNotification"))
 
     def _new_session(self, cp: ChargePoint, connection: ServerConnection) -> ChargerSession:
+        self.local_lists.forget(cp.ident)
         return ChargerSession(self._context, cp, connection)
 
     def _persist(self, event: CsmsEvent) -> None:
@@ -240,7 +248,9 @@ class CentralSystem:
             if self.presence.leads()
             else ()
         )
-        for step in (*once_only, self.listener.freeze_long_lived, self._flush_deviations):
+        # each node's own chargers
+        own = (self.listener.freeze_long_lived, self._flush_deviations, self.local_lists.tick)
+        for step in (*once_only, *own):
             try:
                 step(now)
             except Exception:

@@ -11,7 +11,7 @@ import itertools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 Window = tuple[time, time]
@@ -121,3 +121,41 @@ class PeakIndex:
 
     def is_peak_on(self, start: datetime, end: datetime) -> bool:
         return any(a < end and b > start for a, b in self.intervals)
+
+
+class LocalTimeError(ValueError):
+    """A local wall-clock time that does not exist, or happens twice, on a clock change."""
+
+
+def resolve_local(tz: tzinfo, day: date, at: time, offset: timedelta | None = None) -> datetime:
+    """`at` on `day` in `tz`, in UTC.
+
+    A time skipped when the clocks go forward is refused; one that happens twice when
+    they go back needs its UTC `offset` to say which.
+    """
+    naive = datetime.combine(day, at)
+    first, second = naive.replace(tzinfo=tz, fold=0), naive.replace(tzinfo=tz, fold=1)
+    if first.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != naive:
+        raise LocalTimeError(
+            f"{day} {at:%H:%M} does not exist in {tz} (the clocks go forward); choose another time."
+        )
+    if first.utcoffset() == second.utcoffset():
+        if offset is not None and offset != first.utcoffset():
+            raise LocalTimeError(
+                f"{day} {at:%H:%M} in {tz} is at {_offset(first.utcoffset())}, not"
+                f" {_offset(offset)}."
+            )
+        return first.astimezone(UTC)
+    for candidate in (first, second):
+        if offset == candidate.utcoffset():
+            return candidate.astimezone(UTC)
+    raise LocalTimeError(
+        f"{day} {at:%H:%M} happens twice in {tz} (the clocks go back): say which, with"
+        f" {at:%H:%M}{_offset(first.utcoffset())} or {at:%H:%M}{_offset(second.utcoffset())}."
+    )
+
+
+def _offset(delta: timedelta | None) -> str:
+    minutes = int((delta or timedelta(0)).total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"

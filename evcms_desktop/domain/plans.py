@@ -205,7 +205,7 @@ class _Planner:
             self.site.step,
             self.site.horizon,
             accept=lambda start, end: not self.peaks.is_peak_on(start, end),
-            not_before=self.now,
+            not_before=max(self.now, self.request.earliest or self.request.arrival),
         )
         if not found.found:
             self.unavailable[kind] = "No Peak Off slot is free near the arrival time."
@@ -247,7 +247,9 @@ class _Planner:
             # Peak On gets them too (docs/reading-the-paper.md, "When Eco plans ...").
             if requested_peak_on or (plan is not None and plan.peak_on):
                 eco_plan = self.place_eco(eco, shape)
-                if eco_plan is not None:
+                if eco_plan is not None and plan is not None and _same_slot(eco_plan, plan):
+                    self.unavailable[eco] = SAME_AS.format(kind.value)
+                elif eco_plan is not None:
                     plans.append(eco_plan)
             else:
                 self.unavailable[eco] = f"The request and Plan {kind.value} are in Peak Off."
@@ -263,6 +265,17 @@ class _Planner:
             plans=tuple(plans),
             unavailable=dict(sorted(self.unavailable.items())),
         )
+
+
+def _same_slot(a: Plan, b: Plan) -> bool:
+    """The same booking for the driver: same slot, connector and power (so same price)."""
+    return (a.start, a.end, a.connector_id, a.power_kw, a.price.total) == (
+        b.start,
+        b.end,
+        b.connector_id,
+        b.power_kw,
+        b.price.total,
+    )
 
 
 def _with_saving(plan: Plan, saving: Decimal) -> Plan:

@@ -38,6 +38,9 @@ class PlanRequest:
     energy_kwh: Decimal | None = None
     power_kw: Decimal | None = None
     connector_id: int | None = None
+    # The earliest start the driver accepts for an Eco plan (None: the arrival; a driver
+    # cannot charge before arriving).
+    earliest: datetime | None = None
 
 
 def describe_duration(delta: timedelta) -> str:

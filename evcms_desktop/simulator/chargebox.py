@@ -23,7 +23,12 @@ from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
 from websockets.asyncio.client import ClientConnection, connect
 
-from evcms_desktop.csms.protocol import SUBPROTOCOL, OcppEndpoint, format_timestamp
+from evcms_desktop.csms.protocol import (
+    SUBPROTOCOL,
+    OcppEndpoint,
+    format_timestamp,
+    parse_timestamp,
+)
 from evcms_desktop.simulator.profiles import limit_kw
 
 COMPOSITE_STEP_SECONDS = 60
@@ -117,6 +122,8 @@ class ChargeBox(OcppEndpoint):
         self.connectors = {n: ConnectorState() for n in range(1, connectors + 1)}
         self.local_list: dict[str, Any] = {}  # idTag -> idTagInfo (SendLocalList)
         self.local_list_version = 0
+        self._provisional = 0  # ids of transactions started offline count down from -1
+        self._offline_starts: list[int] = []  # their provisional ids, as queued
         self.configuration: dict[str, tuple[str, bool]] = {
             "HeartbeatInterval": ("300", False),
             "MeterValueSampleInterval": (str(int(meter_interval)), False),
@@ -211,7 +218,9 @@ class ChargeBox(OcppEndpoint):
     async def flush_queue(self) -> None:
         while self.queue:
             payload = self.queue.pop(0)
-            await self.call(payload)
+            answer = await self.call(payload)
+            if isinstance(payload, call.StartTransaction):
+                self._renumber(self._offline_starts.pop(0), answer.transaction_id)
             self.say(f"sent queued {type(payload).__name__}")
 
     async def heartbeat(self) -> str:
@@ -244,15 +253,16 @@ class ChargeBox(OcppEndpoint):
     ) -> tuple[int, str]:
         state = self.connectors[connector]
         started = timestamp or self.clock()
-        answer = await self.call(
-            call.StartTransaction(
-                connector_id=connector,
-                id_tag=id_tag,
-                meter_start=int(state.meter_wh),
-                timestamp=format_timestamp(started),
-                reservation_id=reservation_id,
-            )
+        payload = call.StartTransaction(
+            connector_id=connector,
+            id_tag=id_tag,
+            meter_start=int(state.meter_wh),
+            timestamp=format_timestamp(started),
+            reservation_id=reservation_id,
         )
+        if not self.connected:
+            return self._start_offline(payload, state, started)
+        answer = await self.call(payload)
         status = answer.id_tag_info["status"]
         self.say(f"StartTransaction {id_tag} on #{connector}: {answer.transaction_id} {status}")
         tx = SimTransaction(
@@ -262,6 +272,41 @@ class ChargeBox(OcppEndpoint):
         state.transaction = tx
         state.reservation = None
         return tx.id, status
+
+    def _start_offline(
+        self, payload: call.StartTransaction, state: ConnectorState, started: datetime
+    ) -> tuple[int, str]:
+        """Start from the local authorization list while offline: the transaction runs
+        under a provisional id, and its StartTransaction waits in the queue."""
+        entry = self.local_list.get(payload.id_tag) or {}
+        expiry = entry.get("expiry_date")
+        valid = entry.get("status") == "Accepted" and (
+            expiry is None or parse_timestamp(expiry) > started
+        )
+        if not valid:
+            self.say(f"offline: {payload.id_tag} is not on the local list")
+            return 0, "Invalid"
+        self._provisional -= 1
+        tx = SimTransaction(
+            self._provisional, payload.connector_id, payload.id_tag, self.new_battery(), started
+        )
+        self.transactions[tx.id] = tx
+        state.transaction = tx
+        state.reservation = None
+        self.queue.append(payload)
+        self._offline_starts.append(tx.id)
+        self.say(f"offline: started {payload.id_tag} from the local list ({tx.id})")
+        return tx.id, "Accepted"
+
+    def _renumber(self, provisional: int, transaction_id: int) -> None:
+        """The central system's id for a transaction started offline, everywhere."""
+        tx = self.transactions.pop(provisional, None)
+        if tx is not None:
+            tx.id = transaction_id
+            self.transactions[transaction_id] = tx
+        for queued in self.queue:
+            if getattr(queued, "transaction_id", None) == provisional:
+                queued.transaction_id = transaction_id
 
     def _samples(self, tx: SimTransaction, context: str) -> list[dict[str, Any]]:
         meter = self.connectors[tx.connector].meter_wh

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import peewee
 
@@ -75,6 +76,27 @@ def bookings_between(
     if state:
         query = query.where(Booking.state == state)
     return list(query)
+
+
+def upcoming_booking_codes(start: datetime, end: datetime) -> dict[str, list[tuple[str, datetime]]]:
+    """Bookings still to be used that touch [start, end): {charger id: [(booking ID, end
+    of its window)]}, for the chargers' local authorization lists."""
+    query = cast(
+        "Iterable[tuple[str, str, datetime]]",
+        Booking.select(ChargePoint.ident, Booking.code, Booking.end)
+        .join(Connector)
+        .join(ChargePoint)
+        .where(
+            Booking.state.in_([s.value for s in BLOCKING_STATES])
+            & (Booking.start < end)
+            & (Booking.end > start)
+        )
+        .tuples(),
+    )
+    codes: dict[str, list[tuple[str, datetime]]] = defaultdict(list)
+    for ident, code, until in query:
+        codes[ident].append((code, until))
+    return dict(codes)
 
 
 def busy_intervals(

@@ -262,3 +262,45 @@ def test_strict_and_ping_options_reach_the_central_system():
     assert (saved.strict, saved.ping_interval, saved.ping_timeout) == (False, 60, 60)
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--ping-interval", "-5"])
+
+
+def test_book_refuses_a_skipped_local_time_and_asks_about_a_repeated_one(
+    db_target, station, capsys
+):
+    assert (
+        cli(
+            db_target,
+            "book",
+            "--date",
+            "2027-03-28",
+            "--arrival",
+            "01:30",
+            "--duration",
+            "30",
+            "--energy",
+            "5",
+        )
+        == 1
+    )
+    assert (
+        cli(
+            db_target,
+            "book",
+            "--date",
+            "2027-10-31",
+            "--arrival",
+            "01:30",
+            "--duration",
+            "30",
+            "--energy",
+            "5",
+        )
+        == 1
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "evcms-desktop: 2027-03-28 01:30 does not exist in Europe/London (the clocks go"
+        " forward); choose another time.",
+        "evcms-desktop: 2027-10-31 01:30 happens twice in Europe/London (the clocks go back):"
+        " say which, with 01:30+01:00 or 01:30+00:00.",
+    ]

@@ -1,8 +1,17 @@
-from datetime import UTC, datetime, time, timedelta
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from evcms_desktop.domain.peak import PeakCalendar, PeakIndex, format_window, parse_window
+from evcms_desktop.domain.peak import (
+    LocalTimeError,
+    PeakCalendar,
+    PeakIndex,
+    format_window,
+    parse_window,
+    resolve_local,
+)
 
 CAL = PeakCalendar()
 
@@ -92,3 +101,48 @@ def test_peak_index_agrees_with_the_calendar():
         a = start + timedelta(minutes=15 * quarter)
         b = a + timedelta(minutes=45)
         assert index.is_peak_on(a, b) == CAL.is_peak_on(a, b), a
+
+
+LONDON = ZoneInfo("Europe/London")
+CHANGE = date(2026, 10, 25)  # the clocks go back at 02:00 BST
+
+
+@pytest.mark.parametrize(
+    ("day", "at", "offset", "utc"),
+    [
+        (date(2026, 12, 1), time(17), None, datetime(2026, 12, 1, 17, tzinfo=UTC)),
+        (date(2026, 7, 1), time(17), timedelta(hours=1), datetime(2026, 7, 1, 16, tzinfo=UTC)),
+        (
+            date(2026, 10, 25),
+            time(1, 30),
+            timedelta(hours=1),
+            datetime(2026, 10, 25, 0, 30, tzinfo=UTC),
+        ),
+        (date(2026, 10, 25), time(1, 30), timedelta(0), datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+    ],
+)
+def test_local_times_resolve_to_one_instant(day, at, offset, utc):
+    assert resolve_local(LONDON, day, at, offset) == utc
+
+
+@pytest.mark.parametrize(
+    ("day", "at", "offset", "message"),
+    [
+        (
+            date(2026, 3, 29),
+            time(1, 30),
+            None,
+            "does not exist in Europe/London (the clocks go forward)",
+        ),
+        (
+            date(2026, 10, 25),
+            time(1, 30),
+            None,
+            "the clocks go back): say which, with 01:30+01:00 or 01:30+00:00",
+        ),
+        (date(2026, 7, 1), time(17), timedelta(0), "is at +01:00, not +00:00"),
+    ],
+)
+def test_clock_change_times_are_refused_or_asked_about(day, at, offset, message):
+    with pytest.raises(LocalTimeError, match=re.escape(message)):
+        resolve_local(LONDON, day, at, offset)

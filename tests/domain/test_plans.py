@@ -45,9 +45,10 @@ def test_peak_on_request_yields_two_eco_plans():
     )
     assert p1.peak_on and p2.peak_on and p1.acm == p2.acm == Decimal("0.5")
     assert p1.price.total == p2.price.total == Decimal("10.50")
-    # The nearest Peak Off slots: before the 16:00 window rather than after 22:00.
-    assert (p3.start, p3.end) == (tue(15), tue(16))
-    assert (p4.start, p4.end) == (tue(14, 15), tue(16))
+    # The nearest Peak Off slots not before the arrival: the driver cannot charge before
+    # arriving, so after the 16:00-22:00 window rather than before it.
+    assert (p3.start, p3.end) == (tue(22), tue(23))
+    assert (p4.start, p4.end) == (tue(22), tue(23, 45))
     for eco in (p3, p4):
         assert not eco.peak_on and eco.acm == 0
         assert eco.price.total == Decimal("9.00")
@@ -179,3 +180,29 @@ def test_a_site_without_connectors_cannot_be_booked():
     with pytest.raises(BookingRequestError) as caught:
         generate_plans(Site("Empty", ()), request(tue(12)), Occupancy(), NOW)
     assert "no connectors" in caught.value.for_field("connector")[0]
+
+
+def test_eco_plans_start_earlier_only_when_the_driver_says_so():
+    asked = request(tue(17))
+    early = PlanRequest(**{**asked.__dict__, "earliest": tue(14)})
+    outcome = generate_plans(SITE, early, Occupancy(), NOW)
+    p3, p4 = outcome.plan(PlanKind.DURATION_ECO), outcome.plan(PlanKind.POWER_ECO)
+    assert (p3.start, p3.end) == (tue(15), tue(16))
+    assert (p4.start, p4.end) == (tue(14, 15), tue(16))
+    for plan in generate_plans(SITE, asked, Occupancy(), NOW).plans:
+        assert plan.start >= asked.arrival
+
+
+def test_plan_4_is_not_offered_when_it_is_plan_2():
+    # 15:00 for 90 minutes reaches into Peak On; at 17.6 kW Plan 2 takes 30 minutes, all in
+    # Peak Off, and the nearest Peak Off slot from the arrival is that same slot.
+    outcome = generate_plans(
+        SITE,
+        request(tue(15), duration=timedelta(minutes=90), energy="8.8", power="17.6"),
+        Occupancy(),
+        NOW,
+    )
+    p2 = outcome.plan(PlanKind.POWER)
+    assert (p2.start, p2.end, p2.peak_on) == (tue(15), tue(15, 30), False)
+    assert outcome.plan(PlanKind.POWER_ECO) is None
+    assert outcome.unavailable[PlanKind.POWER_ECO] == "The same as Plan 2 for this request."

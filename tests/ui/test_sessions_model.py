@@ -44,3 +44,48 @@ def test_running_session_costs_so_far_and_finished_one_its_final_price(qtbot, se
     column = [c.title for c in model.columns].index("Cost")
     shown = {model.data(model.index(row, column)) for row in range(model.rowCount())}
     assert shown == {"£4.60 so far", "£2.70"}
+
+
+def test_the_quote_is_shown_beside_the_bill_with_why_they_differ(qtbot, service, station):
+    outcome = service.plan(
+        PlanRequest(NOW + timedelta(hours=6), timedelta(hours=1), Decimal("17.6"))
+    )
+    booking = service.confirm(outcome, outcome.cheapest)
+    cp = ChargePoint.get(ChargePoint.ident == "CP-A")
+
+    def finished(number: int, kwh: str, price: Decimal) -> ChargingTransaction:
+        return ChargingTransaction.create(
+            charge_point=cp,
+            connector_number=number,
+            booking=booking,
+            id_tag=booking.code,
+            meter_start_wh=0,
+            started_at=NOW + timedelta(hours=6, minutes=number),
+            stopped_at=NOW + timedelta(hours=7),
+            state="finished",
+            energy_kwh=Decimal(kwh),
+            price_total=price,
+        )
+
+    quoted = booking.price_total
+    rows = {
+        "as quoted": finished(1, "17.6", quoted),
+        "stopped at the booked energy; the last reading's extra not billed": finished(
+            2, "17.9", quoted
+        ),
+        "2.400 kWh past the booking billed": finished(3, "20.0", quoted + Decimal("1.20")),
+        "7.600 kWh of the booking not delivered": finished(4, "10.0", quoted - Decimal("3.80")),
+    }
+    model = SessionsModel(station, clock=lambda: NOW + timedelta(hours=8))
+    model.load(NOW - timedelta(days=1), NOW + timedelta(days=1))
+    titles = [c.title for c in model.columns]
+    booked, quote, why = (titles.index(t) for t in ("Booked", "Quoted", "Quote vs bill"))
+    shown = {
+        model.data(model.index(r, why)): (
+            model.data(model.index(r, booked)),
+            model.data(model.index(r, quote)),
+        )
+        for r in range(model.rowCount())
+    }
+    assert set(shown) == set(rows)
+    assert set(shown.values()) == {("17.60 kWh", f"£{quoted}")}

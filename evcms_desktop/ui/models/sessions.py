@@ -10,6 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject
 
+from evcms_desktop.domain.outcome import outcome_reason
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.models import ChargingTransaction, Station, utcnow
 from evcms_desktop.store.sessions import is_running, session_cost, session_energy, sessions_between
@@ -56,8 +57,16 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
                     True,
                 ),
                 Column("Cost", self.cost_text, self.cost, True),
+                Column(
+                    "Booked",
+                    lambda t: fmt_kwh(t.booking.energy_kwh) if t.booking_id else DASH,
+                    lambda t: t.booking.energy_kwh if t.booking_id else 0,
+                    True,
+                ),
+                Column("Quoted", self.quote_text, self.quote, True),
                 Column("Booking", lambda t: t.booking.code if t.booking_id else DASH),
                 Column("Stop reason", lambda t: t.stop_reason or DASH),
+                Column("Quote vs bill", self.difference),
             ],
             parent,
         )
@@ -69,6 +78,26 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
         cost = self.cost(tx)
         money = format_money(cost, self.station.currency)
         return f"{money} so far" if is_running(tx) else money
+
+    def quote(self, tx: ChargingTransaction) -> Decimal:
+        return tx.booking.price_total if tx.booking_id else Decimal(0)
+
+    def quote_text(self, tx: ChargingTransaction) -> str:
+        if not tx.booking_id:
+            return DASH
+        return format_money(tx.booking.price_total, self.station.currency)
+
+    def difference(self, tx: ChargingTransaction) -> str:
+        """Why the bill is not the quote; "as quoted" when it is."""
+        if not tx.booking_id:
+            return "no booking"
+        if is_running(tx) or tx.energy_kwh is None or tx.price_total is None:
+            return "running"
+        booking = tx.booking
+        reason = outcome_reason(
+            booking.energy_kwh, booking.price_total, tx.energy_kwh, tx.price_total
+        )
+        return reason or "as quoted"
 
     def time_taken(self, tx: ChargingTransaction) -> timedelta:
         return (tx.stopped_at or self.clock()) - tx.started_at
