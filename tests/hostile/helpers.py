@@ -51,8 +51,13 @@ class RawCharger:
         return cls(ws)
 
     async def send_raw(self, frame: str) -> list[Any]:
+        """Send a frame and return the answer; the central system's own calls (a booked
+        start's TxProfile, the local list) are passed over unanswered."""
         await self.ws.send(frame)
-        return json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), 10))
+            if not (isinstance(message, list) and message[:1] == [2]):
+                return message
 
     async def call(self, action: str, payload: dict[str, Any]) -> list[Any]:
         unique_id = f"m{next(self._ids)}"
