@@ -51,6 +51,11 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, AppConfig], int]
 DRIVER_DATA_CHECK_SECONDS = 3600
+# Bounds on what a person may type: the store's times and money stay representable.
+FIRST_DATE = date(2000, 1, 1)
+LAST_DATE = date(2099, 12, 31)
+MAX_QUANTITY = Decimal(1_000_000)
+MAX_CONNECTORS = 64
 QUIET_KINDS = (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES)
 
 
@@ -62,9 +67,22 @@ def _out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
 
 
-def _guarded(handler: Handler) -> Handler:
+def _never(_args: argparse.Namespace) -> bool:
+    return False
+
+
+def _always(_args: argparse.Namespace) -> bool:
+    return True
+
+
+def _guarded(
+    handler: Handler, reads_only: Callable[[argparse.Namespace], bool] = _never
+) -> Handler:
+    """Run `handler` on the opened store, its user errors in one line. A command that only
+    reads refuses a database file that does not exist rather than creating an empty one."""
+
     def run(args: argparse.Namespace, config: AppConfig) -> int:
-        db = open_database(config.database)
+        db = open_database(config.database, create=not reads_only(args))
         try:
             return handler(args, config)
         except (
@@ -132,6 +150,10 @@ def _password(args: argparse.Namespace) -> str | None:
     if args.password == "-":
         return sys.stdin.readline().rstrip("\n")
     if args.password == "prompt":
+        if not sys.stdin.isatty():
+            raise CommandError(
+                "--password prompt needs a terminal; use --password - to read it from stdin"
+            )
         return getpass.getpass(f"Password for {args.ident}: ")
     return args.password
 
@@ -197,16 +219,37 @@ def _decimal(text: str | None, what: str) -> Decimal | None:
     if text is None:
         return None
     try:
-        return Decimal(text)
+        value = Decimal(text)
     except InvalidOperation as exc:
         raise CommandError(f"{what} {text!r} is not a number.") from exc
+    if not value.is_finite() or abs(value) > MAX_QUANTITY:
+        raise CommandError(f"{what} {text!r} is not a number this command can use.")
+    return value
 
 
 def _date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError as exc:
         raise CommandError(f"Use dates like 2026-12-01 ({exc}).") from exc
+    if not FIRST_DATE <= day <= LAST_DATE:
+        raise CommandError(f"Use a date from {FIRST_DATE} to {LAST_DATE}, not {day}.")
+    return day
+
+
+def _count(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"give {low} to {high}, not {value}")
+        return value
+
+    return parse
 
 
 def _plan_line(plan: Plan, tz_to_local: Callable[[datetime], datetime], currency: str) -> str:
@@ -356,7 +399,10 @@ def _sites(args: argparse.Namespace, config: AppConfig) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `chargers`, `book`, `bookings` and `sessions` to the command line."""
     chargers = subparsers.add_parser("chargers", help="list, add, approve or remove chargers")
-    chargers.set_defaults(handler=_guarded(_chargers), chargers_action="list")
+    chargers.set_defaults(
+        handler=_guarded(_chargers, lambda a: a.chargers_action in (None, "list")),
+        chargers_action="list",
+    )
     actions = chargers.add_subparsers(dest="chargers_action", metavar="ACTION")
     actions.add_parser("list", help="list the chargers")
     password_help = (
@@ -365,7 +411,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add = actions.add_parser("add", help="register a charger")
     add.add_argument("ident", help="its charge point id")
     add.add_argument("--password", help=password_help)
-    add.add_argument("--connectors", type=int, default=2, help="number of connectors (2)")
+    add.add_argument(
+        "--connectors",
+        type=_count(1, MAX_CONNECTORS),
+        default=2,
+        help="number of connectors (2)",
+    )
     add.add_argument("--max-power", default="22", help="kW per connector (22)")
     passwd = actions.add_parser("passwd", help="set a charger's password")
     passwd.add_argument("ident", help="its charge point id")
@@ -373,7 +424,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     approve = actions.add_parser("approve", help="approve a Pending charger")
     approve.add_argument("ident", help="its charge point id")
     approve.add_argument(
-        "--connectors", type=int, default=2, help="connectors to create for it (2)"
+        "--connectors",
+        type=_count(1, MAX_CONNECTORS),
+        default=2,
+        help="connectors to create for it (2)",
     )
     remove = actions.add_parser("remove", help="refuse a charger from now on")
     remove.add_argument("ident", help="its charge point id")
@@ -392,7 +446,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
 
     sites = subparsers.add_parser("sites", help="list or add the sites in this database")
-    sites.set_defaults(handler=_guarded(_sites), sites_action="list")
+    sites.set_defaults(
+        handler=_guarded(_sites, lambda a: a.sites_action in (None, "list")), sites_action="list"
+    )
     site_actions = sites.add_subparsers(dest="sites_action", metavar="ACTION")
     site_actions.add_parser("list", help="list the sites")
     site_add = site_actions.add_parser("add", help="add a site with its own tariff and zone")
@@ -406,7 +462,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     book.set_defaults(handler=_guarded(_book))
     book.add_argument("--date", required=True, help="day of arrival, YYYY-MM-DD (local)")
     book.add_argument("--arrival", required=True, help="arrival time, HH:MM (local)")
-    book.add_argument("--duration", type=int, required=True, help="minutes")
+    book.add_argument("--duration", type=_count(1, 7 * 24 * 60), required=True, help="minutes")
     book.add_argument("--energy", help="energy wanted, kWh")
     book.add_argument("--power", help="charging power, kW")
     book.add_argument(
@@ -418,11 +474,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     book.add_argument("--dry-run", action="store_true", help="show the plans and book nothing")
 
     bookings = subparsers.add_parser("bookings", help="list bookings")
-    bookings.set_defaults(handler=_guarded(_bookings))
+    bookings.set_defaults(handler=_guarded(_bookings, _always))
     bookings.add_argument("--date", help="first day, YYYY-MM-DD (today)")
-    bookings.add_argument("--days", type=int, default=7, help="number of days (7)")
+    bookings.add_argument("--days", type=_count(1, 3660), default=7, help="number of days (7)")
 
     sessions = subparsers.add_parser("sessions", help="list charging sessions")
-    sessions.set_defaults(handler=_guarded(_sessions))
-    sessions.add_argument("--limit", type=int, default=50, help="at most this many (50)")
+    sessions.set_defaults(handler=_guarded(_sessions, _always))
+    sessions.add_argument(
+        "--limit", type=_count(1, 100_000), default=50, help="at most this many (50)"
+    )
     sessions.add_argument("--active", action="store_true", help="only running sessions")

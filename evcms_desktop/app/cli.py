@@ -8,6 +8,9 @@ import multiprocessing
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
+
+import peewee
 
 from evcms_desktop import APP_NAME, __version__
 from evcms_desktop.app.config import (
@@ -28,6 +31,23 @@ from evcms_desktop.store.stations import SiteError
 log = logging.getLogger(__name__)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes answered in one line, pointing at --help, instead of the usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"give a port from 0 to 65535, not {value}")
+    return value
+
+
 def _seconds(text: str) -> int:
     try:
         value = int(text)
@@ -39,7 +59,7 @@ def _seconds(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="evcms-desktop",
         description=f"{APP_NAME}: operator console and OCPP 1.6J central system for EV charging.",
         epilog="Without a command the console window opens and the central system listens.",
@@ -75,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument(
         "--host", help=f"listen address (Settings, else {DEFAULT_HOST}); the same for below"
     )
-    server.add_argument("--port", type=int, help=f"listen port ({DEFAULT_PORT}; 0: any free)")
+    server.add_argument("--port", type=_port, help=f"listen port ({DEFAULT_PORT}; 0: any free)")
     server.add_argument(
         "--path-prefix",
         help=f"WebSocket path before the charge point id ({DEFAULT_PATH_PREFIX})",
@@ -190,3 +210,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (DatabaseError, SiteError) as exc:
         print(f"evcms-desktop: {exc}", file=sys.stderr)  # noqa: T201
         return 2
+    except (OSError, EOFError, peewee.PeeweeException) as exc:
+        # What the system refused (a port in use, a file that cannot be read, a closed
+        # stdin, a store that failed mid-command): one line; --log-level DEBUG shows where.
+        log.debug("The command failed", exc_info=True)
+        print(f"evcms-desktop: {_one_line(exc)}", file=sys.stderr)  # noqa: T201
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return "no input to read (standard input is closed)"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text

@@ -18,7 +18,7 @@ from typing import Any
 
 from ocpp.messages import MessageType
 
-from evcms_desktop.app.admin_commands import CommandError
+from evcms_desktop.app.admin_commands import CommandError, _always
 from evcms_desktop.app.admin_commands import _guarded as guarded
 from evcms_desktop.app.config import AppConfig
 from evcms_desktop.csms.command_queue import CSMS_ACTIONS, CommandPayloadError, build_call
@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         " name=value in the message's camelCase names; strings as they are, other values"
         " as JSON (key='[\"HeartbeatInterval\"]').",
     )
-    send.set_defaults(handler=guarded(_send))
+    send.set_defaults(handler=guarded(_send, _always))
     send.add_argument("charger", metavar="CHARGER", help="its charge point id")
     send.add_argument("action", metavar="ACTION", help=", ".join(CSMS_ACTIONS))
     send.add_argument("fields", nargs="*", metavar="field=value", help="the message's fields")

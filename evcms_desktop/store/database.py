@@ -194,18 +194,28 @@ def _check_version(db: peewee.Database, where: str) -> int | None:
     return version
 
 
-def _open_sqlite(path: Path) -> peewee.SqliteDatabase:
+def _open_sqlite(path: Path, create: bool) -> peewee.SqliteDatabase:
     if path.exists() and path.is_dir():
         raise DatabaseError(f"--db: {path} is a folder, not a database file")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not create and not path.exists():
+        raise DatabaseError(
+            f"no database at {path}; check --db (the console or a command that writes creates one)"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
     db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10)
     database_proxy.initialize(db)
-    db.connect(reuse_if_open=True)
     try:
+        db.connect(reuse_if_open=True)
         version = _check_version(db, str(path))
     except DatabaseError:
         db.close()
         raise
+    except peewee.DatabaseError as exc:
+        db.close()
+        raise DatabaseError(_sqlite_trouble(path, exc)) from None
     if version is None:
         _create(db, str(path))
     elif version < SCHEMA_VERSION:
@@ -213,6 +223,18 @@ def _open_sqlite(path: Path) -> peewee.SqliteDatabase:
         log.info("Backed up %s (schema %d) to %s before upgrading", path.name, version, backup)
         _apply_steps(db, version)
     return db
+
+
+def _sqlite_trouble(path: Path, exc: peewee.DatabaseError) -> str:
+    """One line saying what is wrong with an SQLite file and what to do about it."""
+    reason = str(exc).strip() or type(exc).__name__
+    if "not a database" in reason or "malformed" in reason:
+        return f"{path} is not a readable database ({reason}); restore it from a backup"
+    if "readonly" in reason or "read-only" in reason:
+        return f"{path} is read-only ({reason}); give this user write access to it"
+    if "locked" in reason:
+        return f"{path} is locked by another program ({reason}); try again when it is done"
+    return f"cannot open {path} ({reason}); check the path and its permissions"
 
 
 def postgres_connect_arguments(url: str) -> dict[str, Any]:
@@ -263,13 +285,18 @@ def _open_postgres(target: DatabaseTarget, station_name: str) -> PostgresStore:
 
 
 def open_database(
-    target: str | Path | DatabaseTarget, *, station_name: str = "EVCMS Station"
+    target: str | Path | DatabaseTarget,
+    *,
+    station_name: str = "EVCMS Station",
+    create: bool = True,
 ) -> peewee.Database:
-    """Open (creating or upgrading) the store at `target` and bind the models to it."""
+    """Open (creating or upgrading) the store at `target` and bind the models to it.
+
+    With `create` false a missing SQLite file is refused instead of made."""
     where = parse_target(target)
     if where.path is None:
         return _open_postgres(where, station_name)
-    db = _open_sqlite(where.path)
+    db = _open_sqlite(where.path, create)
     with db.atomic():
         _ensure_station(station_name)
     return db

@@ -1,0 +1,118 @@
+"""Every mistake on the command line is answered in one line with a non-zero exit status.
+
+Each case runs the real program in a subprocess, as a user would, on a real SQLite file.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
+
+def run(*args: str, stdin: str | None = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "evcms_desktop", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        input=stdin,
+        timeout=120,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0, result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = tmp_path / "evcms.sqlite3"
+    result = run("--db", str(path), "chargers", "add", "CP-1", "--password", "p" * 20)
+    assert result.returncode == 0, result.stderr
+    return str(path)
+
+
+BOOK = ["book", "--date", "2099-06-01", "--arrival", "17:00"]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ([*BOOK, "--duration", "60", "--energy", "nan"], "--energy 'nan'"),
+        ([*BOOK, "--duration", "60", "--power", "Infinity"], "--power 'Infinity'"),
+        ([*BOOK, "--duration", "60", "--energy", "1e400"], "--energy '1e400'"),
+        ([*BOOK, "--duration", "99999999999999999999", "--energy", "10"], "--duration"),
+        (
+            [
+                "book",
+                "--date",
+                "9999-12-31",
+                "--arrival",
+                "23:59",
+                "--duration",
+                "60",
+                "--energy",
+                "10",
+            ],
+            "2099-12-31",
+        ),
+        (["bookings", "--days", "99999999999"], "--days"),
+        (["bookings", "--days", "-1"], "--days"),
+        (["sessions", "--limit", "99999999999999999999999"], "--limit"),
+        (["sessions", "--limit", "-1"], "--limit"),
+        (["chargers", "add", "CP-2", "--connectors", "100000"], "--connectors"),
+    ],
+)
+def test_out_of_range_values_get_one_line(db: str, args: list[str], says: str) -> None:
+    assert says in one_line_error(run("--db", db, *args))
+
+
+@pytest.mark.parametrize(
+    "args", [["--port", "70000", "--headless"], ["--port", "nan", "--headless"]]
+)
+def test_usage_mistakes_get_one_line_not_the_usage_text(tmp_path: Path, args: list[str]) -> None:
+    line = one_line_error(run("--db", str(tmp_path / "x.sqlite3"), *args))
+    assert "--port" in line and "--help" in line
+
+
+def test_a_read_only_command_does_not_create_a_missing_database(tmp_path: Path) -> None:
+    missing = tmp_path / "typo" / "evcms.sqlite3"
+    for command in (["bookings"], ["sessions"], ["chargers", "list"], ["sites"]):
+        line = one_line_error(run("--db", str(missing), *command))
+        assert "no database at" in line and str(missing) in line
+    assert not missing.parent.exists()
+
+
+def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
+    garbage = tmp_path / "notes.db"
+    garbage.write_text("these are not the tables you are looking for\n" * 100)
+    line = one_line_error(run("--db", str(garbage), "bookings"))
+    assert str(garbage) in line and "not" in line
+
+
+def test_a_closed_stdin_for_a_password_prompt_is_one_line(db: str) -> None:
+    line = one_line_error(run("--db", db, "chargers", "passwd", "CP-1", "--password", "prompt"))
+    assert "needs a terminal" in line
+    assert line.startswith("evcms-desktop:")
+
+
+def test_a_port_in_use_is_one_line(db: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(
+            "--db", db, "--headless", "--host", "127.0.0.1", "--port", str(port),
+            "--security-profile", "1",
+        )  # fmt: skip
+    line = one_line_error(result)
+    assert "address already in use" in line.lower() or "in use" in line.lower()
