@@ -118,6 +118,7 @@ class StationScreens(QObject):
             server_text=self.server_text,
             ocpp_url=self.url,
         )
+        fit_to_screen(self.console)
         self.console.closed.connect(self.closed)
         self.console.kiosk_wanted.connect(self.show_kiosk)
         if self.files is not None:
@@ -138,6 +139,18 @@ class StationScreens(QObject):
         self.kiosk = None
         log.info("Kiosk mode left; the console is open, signed out")
         self.show_console()
+
+
+def fit_to_screen(window: QWidget) -> None:
+    """No larger than the screen's free area, where it starts: a bare X server (no window
+    manager, as on many station PCs) leaves a window that overflows the screen clipped."""
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    if screen is None:
+        return
+    free = screen.availableGeometry()
+    if window.width() > free.width() or window.height() > free.height():
+        window.resize(window.size().boundedTo(free.size()))
+        window.move(free.topLeft())
 
 
 def show_full_screen(window: QWidget) -> None:

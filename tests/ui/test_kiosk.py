@@ -145,6 +145,8 @@ def test_leaving_the_kiosk_opens_the_console_signed_out_and_the_central_system_s
     qtbot.addWidget(console)
     assert console.isVisible()
     assert not session.is_operator and console.role_label.text() == "Attendant"
+    free = console.screen().availableGeometry().size()
+    assert console.size() == console.size().boundedTo(free).expandedTo(console.minimumSize())
 
     async def still_serving() -> bool:
         _reader, writer = await asyncio.open_connection("127.0.0.1", central.port)
