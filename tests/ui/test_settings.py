@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
 from evcms_desktop.app.cli import build_parser, config_from_args
 from evcms_desktop.app.config import csms_config
 from evcms_desktop.store.models import ChargePoint, Station
@@ -113,3 +117,37 @@ def test_reading_pings_and_booked_energy_settings_are_saved(qtbot, station, wind
     assert continue_past_booked_energy()
     config = csms_config(config_from_args(build_parser().parse_args([])), saved)
     assert (config.strict, config.ping_interval, config.ping_timeout) == (True, 20, None)
+
+
+def _wheel(widget: QWidget, steps: int) -> None:
+    """A real wheel event through Qt's dispatch, as a mouse over `widget` sends it."""
+    centre = QPointF(widget.rect().center())
+    event = QWheelEvent(
+        centre,
+        QPointF(widget.mapToGlobal(centre.toPoint())),
+        QPoint(0, 0),
+        QPoint(0, 120 * steps),
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+        Qt.ScrollPhase.NoScrollPhase,
+        False,
+    )
+    QApplication.sendEvent(widget, event)
+
+
+def test_scrolling_the_settings_page_changes_no_value(qtbot, station, window_factory):
+    window = window_factory()
+    window.show()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    window.tabs.setCurrentWidget(settings)
+    settings.load()
+    before = (settings.ping_interval.value(), settings.profile.currentIndex())
+    _wheel(settings.ping_interval, -3)
+    _wheel(settings.profile, -1)
+    assert (settings.ping_interval.value(), settings.profile.currentIndex()) == before
+
+    settings.ping_interval.setFocus()  # clicked into: the wheel is the user's to turn
+    qtbot.waitUntil(settings.ping_interval.hasFocus, timeout=2000)
+    _wheel(settings.ping_interval, 2)
+    assert settings.ping_interval.value() == before[0] + 2

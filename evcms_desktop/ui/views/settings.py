@@ -49,6 +49,7 @@ from evcms_desktop.store.settings import (
 )
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Session
+from evcms_desktop.ui.wheel_guard import guard_wheel
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ class SettingsView(QWidget):
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.body)
+        self._wheel_guard = guard_wheel(self.body)
         layout = QVBoxLayout(self)
         layout.addLayout(lock_row)
         layout.addWidget(scroll)
