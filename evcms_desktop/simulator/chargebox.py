@@ -172,6 +172,11 @@ class ChargeBox(OcppEndpoint):
         self.fail_pending(ConnectionError("connection closed"))
         self.say(f"disconnected (code {ws.close_code})")
 
+    async def wait_disconnected(self) -> None:
+        """Return when the current connection has closed (at once when there is none)."""
+        if self._reader is not None:
+            await asyncio.shield(self._reader)
+
     async def disconnect(self) -> None:
         """Close the connection; transactions keep running (and metering is queued)."""
         if self._connection is not None:

@@ -73,6 +73,10 @@ def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+RECONNECT_FIRST_SECONDS = 1.0
+RECONNECT_MAX_SECONDS = 60.0
+
+
 async def _heartbeats(box: ChargeBox) -> None:
     while True:
         await asyncio.sleep(int(box.configuration["HeartbeatInterval"][0]))
@@ -80,14 +84,35 @@ async def _heartbeats(box: ChargeBox) -> None:
             await box.heartbeat()
 
 
-async def _run_one(box: ChargeBox, args: argparse.Namespace) -> None:
+async def _bring_up(box: ChargeBox) -> None:
     await box.connect()
     status = await box.boot()
     if status != "Accepted":
         log.warning("%s: BootNotification %s", box.id, status)
     for number in box.connectors:
         await box.status(number, "Available")
+
+
+async def _stay_connected(box: ChargeBox) -> None:
+    """As a real charger does: when the link drops (the central system restarted, the
+    network failed), reconnect after a delay that doubles up to a bound, boot again and send
+    what was queued meanwhile."""
+    delay = RECONNECT_FIRST_SECONDS
+    while True:
+        await box.wait_disconnected()
+        await asyncio.sleep(delay)
+        try:
+            await _bring_up(box)
+        except Exception as exc:  # whatever went wrong, a charger tries again later
+            delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            box.say(f"reconnecting in {delay:.0f} s: {describe_failure(exc)}")
+        else:
+            delay = RECONNECT_FIRST_SECONDS
+
+
+async def _run_one(box: ChargeBox, args: argparse.Namespace) -> None:
     box.spawn(_heartbeats(box))
+    await _bring_up(box)
     if args.booking:
         tx_id, status = await box.charge(args.booking, args.connector)
         log.info("%s: charging with %s: %s (transaction %s)", box.id, args.booking, status, tx_id)
@@ -122,8 +147,15 @@ async def run_fleet(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    # A charger the central system refused (HTTP 401, 404) stays down; one whose link failed
+    # keeps trying, as real chargers do.
+    retrying = [b for b, o in zip(boxes, outcomes, strict=True) if not isinstance(o, InvalidStatus)]
+    keepers = [asyncio.create_task(_stay_connected(b)) for b in retrying]
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), args.duration)
+    for keeper in keepers:
+        keeper.cancel()
+    await asyncio.gather(*keepers, return_exceptions=True)
     for box in boxes:
         for tx_id in list(box.transactions):
             with contextlib.suppress(ConnectionError, TimeoutError):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import os
 import re
 import signal
@@ -227,6 +229,35 @@ def test_chargebox_command_runs_several_chargers(db, station, config: CsmsConfig
         "SIM-3",
     ]
     assert len(recorder.of(EventKind.STATUS_CHANGED)) == 6
+
+
+def test_chargebox_command_reconnects_after_the_central_system_restarts(
+    db, station, config: CsmsConfig
+):
+    charger_admin.add_charger("SIM", PASSWORD)
+    first = CentralSystem(config, db)
+    booted_first = Recorder(first)
+
+    async def scenario() -> tuple[int, list[str]]:
+        await first.start()
+        argv = ["--url", url(first), "--id", "SIM", "--password", PASSWORD]
+        argv += ["--duration", "20", "--log-level", "WARNING"]
+        args = chargebox_cli.build_parser().parse_args(argv)
+        fleet = asyncio.create_task(chargebox_cli.run_fleet(args))
+        await booted_first.wait_for(EventKind.CHARGER_BOOTED, timeout=10)
+        await first.stop()  # the station PC restarts
+        second = CentralSystem(dataclasses.replace(config, port=first.port), db)
+        booted_again = Recorder(second)
+        async with running(second):
+            await booted_again.wait_for(EventKind.CHARGER_BOOTED, timeout=15)
+            fleet.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fleet
+            return second.port, [e.charge_point for e in booted_again.of(EventKind.CHARGER_BOOTED)]
+
+    port, booted = run(scenario(), timeout=60)
+    assert booted == ["SIM"]
+    assert port == first.port
 
 
 def test_chargers_reading_settings_and_tolerated_column(db_target: str, station, capsys):
