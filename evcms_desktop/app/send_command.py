@@ -66,6 +66,8 @@ def parse_fields(action: str, fields: list[str]) -> dict[str, Any]:
             raise CommandError(
                 f"{action} has no field {name!r}; its fields: {', '.join(known) or 'none'}"
             )
+        if name in payload:  # never guess which of two values was meant (Reset type=...)
+            raise CommandError(f"{name} is given twice; give each field once.")
         if known[name].get("type") == "string":
             payload[name] = text
             continue

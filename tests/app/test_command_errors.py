@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from evcms_desktop.app.admin_commands import CommandError
+from evcms_desktop.app.send_command import parse_fields
+
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
 
@@ -116,3 +119,9 @@ def test_a_port_in_use_is_one_line(db: str) -> None:
         )  # fmt: skip
     line = one_line_error(result)
     assert "address already in use" in line.lower() or "in use" in line.lower()
+
+
+def test_send_refuses_a_field_given_twice() -> None:
+    with pytest.raises(CommandError, match="type is given twice"):
+        parse_fields("Reset", ["type=Soft", "type=Hard"])
+    assert parse_fields("Reset", ["type=Soft"]) == {"type": "Soft"}

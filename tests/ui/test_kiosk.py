@@ -86,6 +86,20 @@ def test_kiosk_books_looks_up_and_forgets_after_idle(qtbot, service, credentials
     assert kiosk.lookup_result.text() == ""
 
 
+def test_a_single_plan_is_not_called_the_cheapest(qtbot, service, credentials):
+    kiosk = _kiosk(qtbot, service, credentials)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))  # Peak Off: no Eco plans
+    qtbot.keyClicks(form.energy, "17.6")  # one hour at the connector's full rate
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    outcome = kiosk.flow.outcome
+    assert outcome is not None and len(outcome.plans) == 1  # Plan 2 would be Plan 1
+    cards = kiosk.flow.plans.cards
+    assert len(cards) == 1
+    assert not cards[0].property("cheapest")  # nothing to be cheaper than
+
+
 def _book_at_kiosk(qtbot, kiosk) -> str:
     qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
     form = kiosk.flow.form

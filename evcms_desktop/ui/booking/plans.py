@@ -209,7 +209,9 @@ class PlansPage(QWidget):
         for card in self.cards:
             self.row.removeWidget(card)
             card.deleteLater()
-        cheapest = outcome.cheapest
+        # "Cheapest" only where it saves something against another plan on show.
+        prices = {plan.price.total for plan in outcome.plans}
+        cheapest = outcome.cheapest if len(prices) > 1 else None
         self.cards = [
             DriverPlanCard(plan, self.site, self.tz, request.arrival, cheapest=plan is cheapest)
             if self.driver
