@@ -86,3 +86,18 @@ def test_the_kiosk_fits_1366x768_with_driver_words_and_big_targets(qtbot, servic
     _touch_targets_are_big_enough(kiosk)
     assert kiosk.minimumSizeHint().height() <= 768
     assert kiosk.height() == 768  # the plans did not push the window past the screen
+
+
+def test_a_newly_loaded_table_fits_at_once(qtbot, service, window_factory):
+    """What a person sees on opening a tab: the rows just loaded fit without waiting for the
+    once-a-second refit of live changes."""
+    window = window_factory()
+    bookings = window.bookings
+    assert bookings.model.rowCount() == 0
+    outcome = service.plan(
+        PlanRequest(arrival=NOW + timedelta(hours=1), duration=timedelta(hours=1), energy_kwh=10)
+    )
+    service.confirm(outcome, outcome.plans[0], DriverDetails("Alexandra Long-Name", None))
+    bookings.refresh()
+    assert bookings.model.rowCount() == 1
+    assert _fits(bookings.table)

@@ -38,8 +38,8 @@ def fit_columns(table: QTableView) -> None:
     last one takes what is left, and a scroll bar appears when the view is too narrow.
 
     Measuring is not free with hundreds of live rows, so it looks at the rows in view
-    only, and follows changes at most once a second rather than on each (as
-    ResizeToContents would).
+    only, and follows live changes at most once a second rather than on each (as
+    ResizeToContents would); a reset (a newly loaded set of rows) is fitted at once.
     """
     table.setWordWrap(False)
     header = table.horizontalHeader()
@@ -54,7 +54,8 @@ def fit_columns(table: QTableView) -> None:
             timer.start()
 
     model = table.model()
-    for signal in (model.modelReset, model.rowsInserted, model.dataChanged, model.layoutChanged):
+    model.modelReset.connect(table.resizeColumnsToContents)  # a new set of rows: fit at once
+    for signal in (model.rowsInserted, model.dataChanged, model.layoutChanged):
         signal.connect(soon)
     table.verticalScrollBar().valueChanged.connect(soon)  # other rows came into view
     table.resizeColumnsToContents()
