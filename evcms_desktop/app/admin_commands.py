@@ -18,6 +18,7 @@ from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from evcms_desktop.app.arguments import whole_number
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
@@ -237,21 +238,6 @@ def _date(text: str) -> date:
     return day
 
 
-def _count(low: int, high: int) -> Callable[[str], int]:
-    """An argparse type: a whole number from `low` to `high`."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"give {low} to {high}, not {value}")
-        return value
-
-    return parse
-
-
 def _plan_line(plan: Plan, tz_to_local: Callable[[datetime], datetime], currency: str) -> str:
     start, end = tz_to_local(plan.start), tz_to_local(plan.end)
     label = Connector.get_by_id(plan.connector_id).label
@@ -413,7 +399,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("--password", help=password_help)
     add.add_argument(
         "--connectors",
-        type=_count(1, MAX_CONNECTORS),
+        type=whole_number(1, MAX_CONNECTORS),
         default=2,
         help="number of connectors (2)",
     )
@@ -425,7 +411,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     approve.add_argument("ident", help="its charge point id")
     approve.add_argument(
         "--connectors",
-        type=_count(1, MAX_CONNECTORS),
+        type=whole_number(1, MAX_CONNECTORS),
         default=2,
         help="connectors to create for it (2)",
     )
@@ -462,7 +448,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     book.set_defaults(handler=_guarded(_book))
     book.add_argument("--date", required=True, help="day of arrival, YYYY-MM-DD (local)")
     book.add_argument("--arrival", required=True, help="arrival time, HH:MM (local)")
-    book.add_argument("--duration", type=_count(1, 7 * 24 * 60), required=True, help="minutes")
+    book.add_argument(
+        "--duration", type=whole_number(1, 7 * 24 * 60), required=True, help="minutes"
+    )
     book.add_argument("--energy", help="energy wanted, kWh")
     book.add_argument("--power", help="charging power, kW")
     book.add_argument(
@@ -476,11 +464,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     bookings = subparsers.add_parser("bookings", help="list bookings")
     bookings.set_defaults(handler=_guarded(_bookings, _always))
     bookings.add_argument("--date", help="first day, YYYY-MM-DD (today)")
-    bookings.add_argument("--days", type=_count(1, 3660), default=7, help="number of days (7)")
+    bookings.add_argument(
+        "--days", type=whole_number(1, 3660), default=7, help="number of days (7)"
+    )
 
     sessions = subparsers.add_parser("sessions", help="list charging sessions")
     sessions.set_defaults(handler=_guarded(_sessions, _always))
     sessions.add_argument(
-        "--limit", type=_count(1, 100_000), default=50, help="at most this many (50)"
+        "--limit", type=whole_number(1, 100_000), default=50, help="at most this many (50)"
     )
     sessions.add_argument("--active", action="store_true", help="only running sessions")

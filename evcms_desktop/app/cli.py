@@ -177,6 +177,16 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
     )
 
 
+def _check_tls_files(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A certificate without its key (or a path that is not there) is a mistake to say, not
+    a reason to fall back on a self-signed certificate."""
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together; give both, or neither")
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not path.is_file():
+            parser.error(f"{option}: no file at {path}")
+
+
 def _connection_count(text: str) -> int:
     try:
         count = int(text)
@@ -191,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     multiprocessing.freeze_support()  # a frozen (PyInstaller) build spawns the evaluation
     parser = build_parser()
     args = parser.parse_args(argv)
+    _check_tls_files(parser, args)
     command = getattr(args, "handler", None) is not None
     logging.basicConfig(
         level=args.log_level or ("WARNING" if command else "INFO"),

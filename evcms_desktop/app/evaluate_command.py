@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from evcms_desktop.app.arguments import whole_number
 from evcms_desktop.app.config import AppConfig
 
 if TYPE_CHECKING:
@@ -40,13 +41,6 @@ class ProgressBar:
         self.stream.flush()
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
 def _kilowatts(text: str) -> Decimal:
     try:
         value = Decimal(text)
@@ -69,11 +63,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             " not touched."
         ),
     )
-    parser.add_argument("--bookings", type=_positive_int, default=500, help="requests (500)")
+    parser.add_argument(
+        "--bookings", type=whole_number(1, 20_000), default=500, help="requests (500)"
+    )
     parser.add_argument("--seed", type=int, default=1, help="scenario seed (1)")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--connectors", type=_positive_int, default=4, help="connectors (4)")
-    parser.add_argument("--days", type=_positive_int, default=14, help="days in the period (14)")
+    parser.add_argument("--connectors", type=whole_number(1, 64), default=4, help="connectors (4)")
+    parser.add_argument(
+        "--days", type=whole_number(1, 366), default=14, help="days in the period (14)"
+    )
     parser.add_argument(
         "--site-limit", type=_kilowatts, default=None, metavar="KW", help="site power limit (none)"
     )

@@ -125,3 +125,27 @@ def test_send_refuses_a_field_given_twice() -> None:
     with pytest.raises(CommandError, match="type is given twice"):
         parse_fields("Reset", ["type=Soft", "type=Hard"])
     assert parse_fields("Reset", ["type=Soft"]) == {"type": "Soft"}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["evaluate", "--bookings", "99999999999999", "--out", "x"], "--bookings"),
+        (["evaluate", "--bookings", "nan", "--out", "x"], "'nan' is not a whole number"),
+        (["--headless", "--security-profile", "2", "--tls-cert", "c.pem"], "go together"),
+        (
+            [
+                "--headless",
+                "--security-profile",
+                "2",
+                "--tls-cert",
+                "missing.pem",
+                "--tls-key",
+                "missing.key",
+            ],
+            "no file at missing.pem",
+        ),
+    ],
+)
+def test_evaluate_and_tls_mistakes_get_one_line(tmp_path: Path, args: list[str], says: str) -> None:
+    assert says in one_line_error(run("--db", str(tmp_path / "x.sqlite3"), *args))
