@@ -5,32 +5,21 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 
 from evcms_desktop.csms.server import CentralSystem
+from tests.csms import helpers as csms_helpers
 
 T = TypeVar("T")
 STAMP = "2026-12-01T06:00:00Z"
 
 
 def run(coro: Awaitable[T], timeout: float = 60) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
-
-
-@asynccontextmanager
-async def running(cs: CentralSystem) -> AsyncIterator[CentralSystem]:
-    await cs.start()
-    try:
-        yield cs
-    finally:
-        await cs.stop()
+    """The central system's tests' bounded runner, with room for thousands of frames."""
+    return csms_helpers.run(coro, timeout)
 
 
 class RawCharger:

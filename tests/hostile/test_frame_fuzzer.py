@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import Connector, MeterValue
-from tests.hostile.helpers import STAMP, RawCharger, run, running
+from tests.csms.helpers import running
+from tests.hostile.helpers import STAMP, RawCharger, run
 
 FRAMES_PER_EXAMPLE = 40
 EXAMPLES = 60  # 2,400 frames in all

@@ -15,7 +15,8 @@ from evcms_desktop.app.config import csms_config
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import ChargePoint, Connector, Station
-from tests.hostile.helpers import RawCharger, run, running
+from tests.csms.helpers import running
+from tests.hostile.helpers import RawCharger, run
 
 PASSWORD = "correct-horse-battery"
 

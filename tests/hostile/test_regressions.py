@@ -18,8 +18,8 @@ from evcms_desktop.store.models import (
     TransactionState,
 )
 from tests.conftest import NOW
-from tests.csms.helpers import FakeClock, book
-from tests.hostile.helpers import STAMP, RawCharger, meter_values, run, running
+from tests.csms.helpers import FakeClock, book, running
+from tests.hostile.helpers import STAMP, RawCharger, meter_values, run
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,8 @@ import pytest
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.models import MeterValue
-from tests.hostile.helpers import RawCharger, meter_values, run, running
+from tests.csms.helpers import running
+from tests.hostile.helpers import RawCharger, meter_values, run
 
 LOCK_SECONDS = 10.0
 
