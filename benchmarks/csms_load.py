@@ -191,7 +191,7 @@ def generator_main(args: argparse.Namespace) -> None:
 # -- the central system side -----------------------------------------------------------
 
 
-def prepare_database(path: Path, n: int) -> Any:
+def prepare_database(path: Path | str, n: int) -> Any:
     from evcms_desktop.store.database import open_database
     from evcms_desktop.store.models import ChargePoint, Connector, Station
 

@@ -32,6 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.csms_load import prepare_database  # noqa: E402
 from evcms_desktop.csms.listener import raise_open_file_limit  # noqa: E402
 from evcms_desktop.csms.protocol import websocket_url  # noqa: E402
 from tests.postgres import PostgresServer, find_bindir  # noqa: E402
@@ -104,25 +105,10 @@ def meter_values(tx_id: int, seq: int) -> dict[str, Any]:
     }
 
 
-def prepare(target: str, n: int) -> None:
-    from evcms_desktop.store.database import open_database
-    from evcms_desktop.store.models import ChargePoint, Connector, Station
-
-    db = open_database(target)
-    station = Station.get()
-    with db.atomic():
-        ChargePoint.insert_many(
-            [{"ident": f"BENCH-{i}", "station": station.id} for i in range(n)]
-        ).execute()
-        ids = [cp.id for cp in ChargePoint.select(ChargePoint.id)]
-        Connector.insert_many([{"charge_point": cid, "number": 1} for cid in ids]).execute()
-    db.close()
-
-
 def start_node(target: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "evcms_desktop", "--db", target, "--headless",
-         "--host", "127.0.0.1", "--port", "0", "--log-level", "INFO"],
+         "--host", "127.0.0.1", "--port", "0", "--security-profile", "0", "--log-level", "INFO"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert process.stderr is not None
@@ -188,7 +174,7 @@ async def load(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_setup(name: str, target: str, nodes: int, args: argparse.Namespace, pg_port: int | None):
-    prepare(target, args.n)
+    prepare_database(target, args.n).close()
     started = [start_node(target) for _ in range(nodes)]
     try:
         cpu0 = [process_cpu(p.pid) for p, _ in started]
