@@ -99,9 +99,14 @@ class EventBus:
         self._subscribers: list[Subscriber] = []
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
-        """Add a subscriber; returns the function that removes it."""
+        """Add a subscriber; returns the function that removes it (once or more)."""
         self._subscribers.append(subscriber)
-        return lambda: self._subscribers.remove(subscriber)
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+
+        return unsubscribe
 
     def publish(self, event: CsmsEvent) -> None:
         for subscriber in list(self._subscribers):

@@ -30,6 +30,9 @@ class EventBridge(QObject):
         self.bus = bus
         self.accept = accept
         self._unsubscribe: Callable[[], None] | None = bus.subscribe(self._on_event)
+        # A bridge deleted without detach() (its window deleted while its close was
+        # refused) must not stay subscribed: the bus would call into a deleted object.
+        self.destroyed.connect(self._unsubscribe)
 
     def _on_event(self, event: CsmsEvent) -> None:
         if self.accept is not None and not self.accept(event):
