@@ -32,6 +32,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -66,6 +70,8 @@ DIVE_SECONDS = 2.0  # a day's rounding may take this long even when its share is
 _TOL = 1e-6
 
 Progress = Callable[[int, int], None]
+_banner_lock = threading.Lock()
+_banner_logged = threading.Event()  # set once the first HiGHS instance is made
 
 
 @dataclass(frozen=True)
@@ -328,9 +334,37 @@ def _run(h: highspy.Highs, *, integer: bool) -> _Solved:
     return _Solved(x, value, dual if np.isfinite(dual) else -np.inf, optimal)
 
 
+def _new_highs() -> highspy.Highs:
+    """A HiGHS instance. The first one of a process writes HiGHS' banner to the standard
+    output before any option can silence it: that banner goes to the log instead."""
+    with _banner_lock:
+        if _banner_logged.is_set():
+            return highspy.Highs()
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what Python wrote before stays on the standard output
+        try:
+            saved = os.dup(1)
+        except OSError:  # no standard output at all (a windowed app): nothing to silence
+            _banner_logged.set()
+            return highspy.Highs()
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 1)
+            try:
+                h = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+            caught.seek(0)
+            banner = caught.read().decode(errors="replace")
+        _banner_logged.set()
+    for line in banner.splitlines():
+        log.debug("HiGHS: %s", line)
+    return h
+
+
 def _load(model: _Model, lower: np.ndarray, upper: np.ndarray, *, integer: bool) -> highspy.Highs:
     """A HiGHS instance holding the model (integer or its LP relaxation), quiet, one thread."""
-    h = highspy.Highs()
+    h = _new_highs()
     h.silent()
     h.setOptionValue("threads", 1)
     matrix = model.constraint.A.tocsc()
@@ -598,17 +632,19 @@ def plan_sessions(
         preview = [int(i) for i in np.flatnonzero((index == day + 1) & (inst.firsts < end + ahead))]
         remaining = FORWARD_SHARE * options.time_budget_s - (time.perf_counter() - began)
         share = remaining / (len(days) - done)
-        result = solve_chunk(
-            inst,
-            items + preview,
-            load,
-            cars,
-            limit,
-            stretch=options.stretch,
-            time_limit_s=share,
-            mip_rel_gap=options.mip_rel_gap,
-            mip_abs_gap=options.mip_abs_gap,
-        )
+        result = None  # the time budget is spent: the heuristic's sessions
+        if share > 0:
+            result = solve_chunk(
+                inst,
+                items + preview,
+                load,
+                cars,
+                limit,
+                stretch=options.stretch,
+                time_limit_s=share,
+                mip_rel_gap=options.mip_rel_gap,
+                mip_abs_gap=options.mip_abs_gap,
+            )
         if result is not None:
             log.debug(
                 "Day %d: %d bookings (+%d preview), %.4f against a bound of %.4f, served %d",

@@ -11,6 +11,7 @@ least cost under a site limit ε for falling ε, each point a real schedule with
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -23,6 +24,7 @@ from scipy import sparse
 from scipy.optimize import linprog
 
 from evcms_desktop.schedule.milp import (
+    MAX_POWER_CHANGES,
     Instance,
     MilpOptions,
     Session,
@@ -237,10 +239,10 @@ def plan_site(
     """The MILP's schedule of the problem (its site limit kept), or the heuristic's.
 
     The old heuristic (solver.py, "fit" placement ahead of the exact LP over power, about
-    a second) schedules the problem as well, and the better of the two (least energy
-    short, then cheapest) is returned: its `method` says which. The MILP's sessions draw
-    a steady power; the heuristic's power may change from slot to slot. A day HiGHS found
-    nothing for in time gets greedy sessions. `compete=False`: the MILP's schedule only.
+    a second) schedules the problem as well, and when its schedule keeps the bound on
+    power changes (keeps_power_bound) the better of the two (least energy short, then
+    cheapest) is returned: its `method` says which. A day HiGHS found nothing for in time
+    gets greedy steady sessions. `compete=False`: the MILP's schedule only.
     """
     options = options or MilpOptions()
     began = time.perf_counter()
@@ -286,7 +288,11 @@ def plan_site(
         seconds=0.0,
         bound=bound,
     )
-    if heuristic is not None and _rank(heuristic) < _rank(schedule):
+    if (
+        heuristic is not None
+        and keeps_power_bound(heuristic)
+        and _rank(heuristic) < _rank(schedule)
+    ):
         schedule = heuristic
     seconds = time.perf_counter() - began
     log.info(
@@ -298,6 +304,24 @@ def plan_site(
         result.chunks,
     )
     return replace(schedule, bound=bound, seconds=seconds)
+
+
+def power_changes(powers: Sequence[float]) -> int:
+    """How often a session's power changes level from one slot to the next."""
+    return sum(1 for a, b in itertools.pairwise(powers) if abs(a - b) > _TOL)
+
+
+def keeps_power_bound(schedule: Schedule) -> bool:
+    """Every plan one contiguous session whose power changes at most MAX_POWER_CHANGES times.
+
+    The heuristic's LP may switch a charger on and off from slot to slot: such a schedule
+    is never sent, however cheap.
+    """
+    return all(
+        all(kw > _TOL for kw in plan.powers_kw)
+        and power_changes(plan.powers_kw) <= MAX_POWER_CHANGES
+        for plan in schedule.plans.values()
+    )
 
 
 def _rank(schedule: Schedule) -> tuple[float, Decimal]:
