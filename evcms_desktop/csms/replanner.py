@@ -14,7 +14,7 @@ from evcms_desktop.csms.background import BackgroundTasks
 from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock
 from evcms_desktop.csms.events import EventKind, Publish
-from evcms_desktop.csms.schedule_applier import replan_day
+from evcms_desktop.csms.schedule_applier import AppliedPlan, replan_day
 from evcms_desktop.csms.sessions import SessionLedger
 from evcms_desktop.store.models import Booking, Station
 from evcms_desktop.store.stations import station_calendar
@@ -39,6 +39,7 @@ class Replanner:
         self._bookings_signature: tuple[Any, ...] | None = None
         self._replanning: asyncio.Task[None] | None = None
         self._replan_again = False
+        self._applied: dict[int, AppliedPlan] = {}  # by station id: what its chargers hold
 
     def watch_bookings(self, now: datetime) -> None:
         """Tell subscribers when bookings changed, and re-plan the sites with a limit."""
@@ -76,7 +77,12 @@ class Replanner:
             end = datetime.combine(now.astimezone(tz).date() + timedelta(days=1), time(0), tz)
             try:
                 schedule, results = await replan_day(
-                    self.commands, station, now, end, transactions=running
+                    self.commands,
+                    station,
+                    now,
+                    end,
+                    transactions=running,
+                    applied=self._applied.setdefault(station.id, AppliedPlan()),
                 )
             except Exception:
                 log.exception("Re-planning the day of %s failed", station.name)

@@ -7,8 +7,12 @@ TxDefaultProfile on its connector before that. Limits are rounded down (W to the
 A to 0.1 A), so a charger obeying them never draws more than the schedule allows. The
 profile id is the booking's id, so a re-plan replaces the profile instead of stacking.
 
-`replan_day` reads the day's bookings from the store, schedules them and sends the
-profiles: call it after a booking is confirmed (a new booking re-plans the rest of the day).
+`replan_day` reads the day's bookings from the store, schedules them on the site's MILP
+(schedule/optimal.py) and sends the profiles: call it after a booking is confirmed (a new
+booking re-plans the rest of the day). The past is not re-planned and a session under way
+keeps the plan it was sent; the solve has a time budget (the heuristic's sessions where it
+runs out), keeps the sessions already sent unless a change gains more than a few pence,
+and only profiles that differ from the ones the chargers hold are sent.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
@@ -28,8 +32,9 @@ from evcms_desktop.schedule import (
     Schedule,
     ScheduleBooking,
     ScheduleProblem,
-    solve_schedule,
 )
+from evcms_desktop.schedule.milp import LIVE_OPTIONS
+from evcms_desktop.schedule.optimal import plan_site
 from evcms_desktop.store.models import BLOCKING_STATES, Booking, ChargePoint, Connector, Station
 from evcms_desktop.store.stations import station_calendar, station_tariff
 
@@ -134,34 +139,39 @@ def profile_requests(
     transactions: Mapping[Any, int] | None = None,
     unit: RateUnit = "W",
     not_before: datetime | None = None,
+    sent: Mapping[Any, ProfileRequest] | None = None,
 ) -> list[ProfileRequest]:
     """The SetChargingProfile requests a schedule needs, booking by booking.
 
     profile_ids defaults to the booking ids (which must then be ints); transactions maps
     a booking to its running transaction; plans ending before `not_before` are skipped.
+    `sent` holds the requests the chargers accepted before: one asked again unchanged is
+    left out, and a booking that had a profile gets a new one even at full power (the
+    same id replaces the old limit).
     """
     out: list[ProfileRequest] = []
+    sent = sent or {}
     for booking_id, plan in schedule.plans.items():
         target = targets[plan.connector_id]
         end = plan.first_slot + len(plan.powers_kw) * plan.slot
         if not_before is not None and end <= not_before:
             continue
-        if not needs_profile(plan, target.max_power_kw):
+        if not needs_profile(plan, target.max_power_kw) and booking_id not in sent:
             continue
         profile_id = (profile_ids or {}).get(booking_id, booking_id)
-        out.append(
-            ProfileRequest(
-                booking_id=booking_id,
-                charge_point=target.charge_point,
-                connector=target.connector,
-                profile=charging_profile(
-                    plan,
-                    int(profile_id),
-                    transaction_id=(transactions or {}).get(booking_id),
-                    unit=unit,
-                ),
-            )
+        request = ProfileRequest(
+            booking_id=booking_id,
+            charge_point=target.charge_point,
+            connector=target.connector,
+            profile=charging_profile(
+                plan,
+                int(profile_id),
+                transaction_id=(transactions or {}).get(booking_id),
+                unit=unit,
+            ),
         )
+        if sent.get(booking_id) != request:
+            out.append(request)
     return out
 
 
@@ -244,6 +254,41 @@ def day_problem(
     return problem, targets
 
 
+@dataclass
+class AppliedPlan:
+    """What a station's chargers were last sent: the schedule, and each accepted request."""
+
+    schedule: Schedule | None = None
+    sent: dict[Any, ProfileRequest] = field(default_factory=dict)
+
+
+def plan_live(
+    problem: ScheduleProblem,
+    fixed: Mapping[Any, BookingPlan],
+    previous: Mapping[Any, BookingPlan],
+    time_budget_s: float,
+) -> Schedule:
+    """The site's MILP within the budget; if HiGHS fails outright, the heuristic's sessions."""
+    try:
+        return plan_site(
+            problem,
+            replace(LIVE_OPTIONS, time_budget_s=time_budget_s),
+            compete=False,
+            fixed=fixed,
+            previous=previous,
+        )
+    except Exception:
+        log.exception("The site's MILP failed: the heuristic's sessions instead")
+        return plan_site(
+            problem,
+            replace(LIVE_OPTIONS, time_budget_s=0),
+            compete=False,
+            with_bound=False,
+            fixed=fixed,
+            previous=previous,
+        )
+
+
 async def replan_day(
     commands: ProfileCommands,
     station: Station,
@@ -252,15 +297,37 @@ async def replan_day(
     *,
     transactions: Mapping[Any, int] | None = None,
     unit: RateUnit = "W",
+    applied: AppliedPlan | None = None,
+    time_budget_s: float = LIVE_OPTIONS.time_budget_s,
 ) -> tuple[Schedule, list[tuple[ProfileRequest, Any]]]:
-    """Schedule the rest of the day from `now` and send the profiles it needs.
+    """Schedule the rest of the day from `now` and send the profiles that changed.
 
-    The solve (a tenth of a second or more) runs in a worker thread, off the loop that
-    serves the chargers.
+    `applied` (updated here) is what the last re-plan sent: a booking with a running
+    transaction keeps its plan from it, the others keep their sessions where that costs
+    no more than a few pence, and a profile is sent only if it differs from the one its
+    charger accepted. The solve runs in a worker thread, off the loop that serves the
+    chargers.
     """
+    applied = applied if applied is not None else AppliedPlan()
     problem, targets = day_problem(station, now, end)
-    schedule = await asyncio.to_thread(solve_schedule, problem)
+    before = applied.schedule.plans if applied.schedule is not None else {}
+    running = transactions or {}
+    fixed = {booking_id: plan for booking_id, plan in before.items() if booking_id in running}
+    schedule = await asyncio.to_thread(plan_live, problem, fixed, before, time_budget_s)
     for unmet in schedule.unmet:
         log.warning("Booking %s cannot be met in full: %s", unmet.booking_id, unmet.reason)
-    requests = profile_requests(schedule, targets, transactions=transactions, unit=unit)
-    return schedule, await send_profiles(commands, requests)
+    requests = [
+        r
+        for r in profile_requests(
+            schedule, targets, transactions=transactions, unit=unit, sent=applied.sent
+        )
+        if r.booking_id not in fixed  # under way: the profile it holds stands
+    ]
+    results = await send_profiles(commands, requests)
+    for request, result in results:
+        if getattr(result, "ok", True):
+            applied.sent[request.booking_id] = request
+        else:
+            applied.sent.pop(request.booking_id, None)
+    applied.schedule = schedule
+    return schedule, results

@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import highspy
@@ -62,6 +62,7 @@ FAIRNESS = 0.01  # the first booking weighs 1 % more than the last
 PEAK_WEIGHT = 1e-4  # GBP per kW of peak: among equal costs, the lower peak
 MAX_POWER_CHANGES = 0  # a session draws one steady power from its start to its end
 PARTIAL_LEVELS = (1.0, 0.75, 0.5, 0.25)  # of the connector's power, for a partial session
+KEEP_BONUS = 0.05  # GBP: what keeping a session already sent is worth
 DIVE_SHARE = 0.99  # a rounding round fixes every candidate at least this much chosen
 FORWARD_SHARE = 0.6  # of the time budget for the rolling horizon; the rest for repairs
 REPAIR_REACH = 8  # slots either side of a short booking's window re-planned with it
@@ -84,6 +85,12 @@ class MilpOptions:
     lookahead: timedelta = timedelta(hours=6)
     mip_rel_gap: float = 1e-4
     mip_abs_gap: float = 0.05  # GBP per day: five pence
+    # A coarser set of candidate sessions solves faster (the live re-plan's budget).
+    start_step: int = 1
+    lengths: int = 0
+
+
+LIVE_OPTIONS = MilpOptions(time_budget_s=1.5, start_step=2, lengths=4)  # a re-plan of a day
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,11 @@ class Instance:
     k: float  # kWh into the battery per kW drawn for one slot
     pdc: float
     connectors: int
+    # Sessions a re-plan would rather keep (those already sent), by booking index: each is
+    # a candidate, KEEP_BONUS cheaper, so a change is made only where it gains more.
+    preferred: dict[int, Session] = field(default_factory=dict)
+    start_step: int = 1  # slots between the starts of a booking's candidate sessions
+    lengths: int = 0  # most session lengths per booking, spread evenly; 0: every length
 
     @classmethod
     def of(cls, problem: ScheduleProblem) -> Instance:
@@ -179,9 +191,15 @@ def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candida
         running = np.concatenate([[0.0], np.cumsum(unit)])
         fewest = inst.fewest_slots(i)
         most = min(width, max(fewest, math.floor(fewest * stretch)))
-        for n in range(fewest, most + 1):
+        lengths = range(fewest, most + 1)
+        if inst.lengths and len(lengths) > inst.lengths:
+            spread = np.linspace(fewest, most, inst.lengths)
+            lengths = sorted({round(n) for n in spread})
+        for n in lengths:
             p = need / (inst.k * n)
-            starts = np.arange(0, width - n + 1)
+            starts = np.arange(0, width - n + 1, inst.start_step)
+            if starts[-1] != width - n:
+                starts = np.append(starts, width - n)  # the latest start, always
             owner += [i] * len(starts)
             first += list(f + starts)
             slots += [n] * len(starts)
@@ -199,6 +217,18 @@ def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candida
                 slots.append(n)
                 power.append(p)
                 cost.append(p * float(running[s + n] - running[s]) + inst.penalty(i) * short)
+        kept = inst.preferred.get(i)
+        if kept is not None and f <= kept.first and kept.last <= last and kept.slots > 0:
+            delivered = kept.power * kept.slots * inst.k
+            if 0 < kept.power <= cap + _TOL and delivered <= need + _TOL:
+                owner.append(i)
+                first.append(kept.first)
+                slots.append(kept.slots)
+                power.append(kept.power)
+                a, b = kept.first - f, kept.last - f
+                short = max(0.0, need - delivered)
+                charge = kept.power * float(running[b] - running[a])
+                cost.append(charge + inst.penalty(i) * short - KEEP_BONUS)
     return _Candidates(
         owner=np.array(owner, dtype=int),
         first=np.array(first, dtype=int),
@@ -616,6 +646,7 @@ def plan_sessions(
 ) -> MilpPlan:
     """The rolling horizon: day by day, earlier days fixed, within the time budget."""
     began = time.perf_counter()
+    inst.start_step, inst.lengths = max(1, options.start_step), max(0, options.lengths)
     per_slot = (inst.start + timedelta(minutes=15)) - inst.start
     chunk = max(1, int(options.chunk / per_slot))
     ahead = int(options.lookahead / per_slot)

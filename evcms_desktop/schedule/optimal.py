@@ -15,8 +15,9 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -49,10 +50,18 @@ _TOL = 1e-6
 
 
 def _colour(
-    inst: Instance, sessions: dict[int, Session], connector_ids: Sequence[int]
+    inst: Instance,
+    sessions: dict[int, Session],
+    connector_ids: Sequence[int],
+    busy: Mapping[int, int] | None = None,
 ) -> dict[int, int]:
-    """Connectors for sessions of which at most len(connector_ids) overlap at any slot."""
+    """Connectors for sessions of which at most len(connector_ids) overlap at any slot.
+
+    A booking keeps the connector it booked when that one is free; `busy` gives the slot
+    from which each connector held by a fixed session is free.
+    """
     free_at = dict.fromkeys(connector_ids, -1)  # the slot each connector is free from
+    free_at.update({c: last for c, last in (busy or {}).items() if c in free_at})
     out: dict[int, int] = {}
     for i in sorted(sessions, key=lambda i: (sessions[i].first, sessions[i].last)):
         s = sessions[i]
@@ -228,6 +237,38 @@ def least_peak_bound(problem: ScheduleProblem) -> float:
     return float(result.fun) if result.status == 0 else 0.0
 
 
+def _slot_of(inst: Instance, moment: datetime, slot: timedelta) -> int:
+    return int((moment - inst.start) // slot)
+
+
+def _trimmed(plan: BookingPlan, inst: Instance) -> BookingPlan | None:
+    """The part of a plan from the horizon's start on (None if nothing is left)."""
+    skip = max(0, -(-(inst.start - plan.first_slot) // plan.slot))
+    powers = plan.powers_kw[skip:]
+    if not powers:
+        return None
+    first = _slot_of(inst, plan.first_slot, plan.slot) + skip
+    share = inst.share[first : first + len(powers)]
+    return replace(
+        plan,
+        first_slot=plan.first_slot + skip * plan.slot,
+        powers_kw=powers,
+        delivered_kwh=sum(powers) * inst.k,
+        peak_on_kwh=float(np.dot(powers[: len(share)], share) * inst.k),
+    )
+
+
+def _steady_session(plan: BookingPlan, inst: Instance) -> Session | None:
+    """A plan sent before as a session of the new grid, if it is one steady session."""
+    powers = plan.powers_kw
+    if not powers or any(abs(p - powers[0]) > _TOL for p in powers) or powers[0] <= _TOL:
+        return None
+    first = _slot_of(inst, plan.first_slot, plan.slot)
+    if first < 0 or first + len(powers) > inst.slots:
+        return None
+    return Session(first, len(powers), float(powers[0]))
+
+
 def plan_site(
     problem: ScheduleProblem,
     options: MilpOptions | None = None,
@@ -235,6 +276,8 @@ def plan_site(
     progress: Progress | None = None,
     with_bound: bool = True,
     compete: bool = True,
+    fixed: Mapping[Hashable, BookingPlan] | None = None,
+    previous: Mapping[Hashable, BookingPlan] | None = None,
 ) -> Schedule:
     """The MILP's schedule of the problem (its site limit kept), or the heuristic's.
 
@@ -243,6 +286,11 @@ def plan_site(
     power changes (keeps_power_bound) the better of the two (least energy short, then
     cheapest) is returned: its `method` says which. A day HiGHS found nothing for in time
     gets greedy steady sessions. `compete=False`: the MILP's schedule only.
+
+    A re-plan passes `fixed`, the plans of sessions under way, kept as they are from the
+    horizon's start (their load and connectors are taken), and `previous`, the plans
+    already sent: a booking keeps its session unless changing it gains more than
+    KEEP_BONUS.
     """
     options = options or MilpOptions()
     began = time.perf_counter()
@@ -250,7 +298,30 @@ def plan_site(
         return solve_schedule(problem)
     limit = float(problem.site_limit_kw) if problem.site_limit_kw is not None else None
     inst = Instance.of(problem)
-    result = plan_sessions(inst, limit, options, progress=progress)
+    index = {b.id: i for i, b in enumerate(inst.bookings)}
+    kept: dict[Hashable, BookingPlan] = {}
+    for booking_id, plan in (fixed or {}).items():
+        part = _trimmed(plan, inst) if booking_id in index else None
+        if part is not None:
+            kept[booking_id] = part
+    fixed_load = np.zeros(inst.slots)
+    fixed_cars = np.zeros(inst.slots, dtype=int)
+    busy: dict[int, int] = {}
+    for booking_id, plan in kept.items():
+        inst.needs[index[booking_id]] = 0.0  # nothing left for the model to schedule
+        a = _slot_of(inst, plan.first_slot, plan.slot)
+        powers = np.asarray(plan.powers_kw)[: max(0, inst.slots - a)]
+        fixed_load[a : a + len(powers)] += powers
+        fixed_cars[a : a + len(powers)] += 1
+        busy[plan.connector_id] = max(busy.get(plan.connector_id, -1), a + len(powers))
+    for booking_id, plan in (previous or {}).items():
+        if booking_id in index and booking_id not in kept:
+            session = _steady_session(plan, inst)
+            if session is not None:
+                inst.preferred[index[booking_id]] = session
+    result = plan_sessions(
+        inst, limit, options, fixed_load=fixed_load, fixed_cars=fixed_cars, progress=progress
+    )
     bound = relaxation_bound(problem, limit) if with_bound else None
     if result.fallback_chunks:
         log.warning(
@@ -258,12 +329,12 @@ def plan_site(
             result.fallback_chunks,
             result.chunks,
         )
-    heuristic = solve_schedule(problem, placement="fit") if compete else None
+    heuristic = solve_schedule(problem, placement="fit") if compete and not kept else None
     sessions = result.sessions
-    connectors = _colour(inst, sessions, problem.connector_ids)
-    site_kw = np.zeros(inst.slots)
-    cars = np.zeros(inst.slots, dtype=int)
-    plans: dict[Hashable, BookingPlan] = {}
+    connectors = _colour(inst, sessions, problem.connector_ids, busy)
+    site_kw = fixed_load.copy()
+    cars = fixed_cars.copy()
+    plans: dict[Hashable, BookingPlan] = dict(kept)
     for i, s in sessions.items():
         plans[inst.bookings[i].id] = _booking_plan(problem, inst, i, s, connectors[i])
         site_kw[s.first : s.last] += s.power
@@ -272,6 +343,8 @@ def plan_site(
         site_kw = np.minimum(site_kw, limit)  # clears HiGHS' feasibility tolerance
     unmet: list[Unmet] = []
     for i, b in enumerate(inst.bookings):
+        if b.id in kept:
+            continue  # under way: what it gets is what it was sent
         plan = plans.get(b.id)
         delivered = plan.delivered_kwh if plan else 0.0
         short = float(b.energy_kwh) - delivered
