@@ -41,7 +41,12 @@ from evcms_desktop.evaluation.runner import BookedSlot, EvaluationRow, Evaluatio
 from evcms_desktop.evaluation.tables import CASES, mean
 from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem, solve_schedule
 from evcms_desktop.schedule.milp import MilpOptions
-from evcms_desktop.schedule.optimal import FrontierPoint, cost_peak_frontier, plan_site
+from evcms_desktop.schedule.optimal import (
+    FrontierPoint,
+    cost_peak_frontier,
+    keeps_power_bound,
+    plan_site,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -123,10 +128,24 @@ def site_schedule(
         best_fit = points[0].schedule
     else:
         best_fit = plan_site(fit, options, progress=progress)
-    booked = solve_schedule(schedule_problem(run, site_limit_kw, "booked"), placement="window")
+    booked = _booked_schedule(run, site_limit_kw)
     if _rank(booked) < _rank(best_fit):
         return booked, "booked", points
     return best_fit, "fit", points
+
+
+def _booked_schedule(run: EvaluationRun, site_limit_kw: Decimal | None) -> Schedule:
+    """The LP over the "booked" windows, if its sessions keep the bound on power changes.
+
+    The LP may switch a charger's power from slot to slot, which no site would send; then
+    the heuristic's steady sessions over the same windows (each booking the cheapest
+    full-power session that fits: without a limit, never dearer than the greedy's own).
+    """
+    problem = schedule_problem(run, site_limit_kw, "booked")
+    booked = solve_schedule(problem, placement="window")
+    if keeps_power_bound(booked):
+        return booked
+    return plan_site(problem, MilpOptions(time_budget_s=0), compete=False, with_bound=False)
 
 
 def _with_booked(run: EvaluationRun, point: FrontierPoint) -> FrontierPoint:
@@ -135,7 +154,7 @@ def _with_booked(run: EvaluationRun, point: FrontierPoint) -> FrontierPoint:
     The "booked" windows lie inside the "fit" ones, so the point's bound holds for it too.
     """
     limit = None if point.limit_kw is None else Decimal(f"{point.limit_kw:.3f}")
-    booked = solve_schedule(schedule_problem(run, limit, "booked"), placement="window")
+    booked = _booked_schedule(run, limit)
     if _rank(booked) < _rank(point.schedule):
         return FrontierPoint(point.limit_kw, replace(booked, bound=point.schedule.bound))
     return point

@@ -663,8 +663,8 @@ def plan_sessions(
         preview = [int(i) for i in np.flatnonzero((index == day + 1) & (inst.firsts < end + ahead))]
         remaining = FORWARD_SHARE * options.time_budget_s - (time.perf_counter() - began)
         share = remaining / (len(days) - done)
-        result = None  # the time budget is spent: the heuristic's sessions
-        if share > 0:
+        result = None  # no time at all: the heuristic's sessions
+        if options.time_budget_s > 0:
             result = solve_chunk(
                 inst,
                 items + preview,
