@@ -58,6 +58,14 @@ def _seconds(text: str) -> int:
     return value
 
 
+def _file_port(text: str) -> int:
+    if text == "off":
+        return -1
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535, or off)")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="evcms-desktop",
@@ -113,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_connection_count,
         metavar="N",
         help="chargers connected at once, at most (Settings, else 10000); more get HTTP 503",
+    )
+    server.add_argument(
+        "--file-port",
+        type=_file_port,
+        metavar="PORT",
+        help="HTTP(S) port for firmware downloads and diagnostics uploads (the OCPP port"
+        " plus one; 0: any free port; off: not served)",
     )
     server.add_argument(
         "--accept-unknown",
@@ -174,6 +189,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         ping_interval=args.ping_interval,
         ping_timeout=args.ping_timeout,
         max_connections=args.max_connections,
+        file_port=args.file_port,
     )
 
 

@@ -37,6 +37,7 @@ class AppConfig:
     ping_interval: int | None = None  # seconds; 0: no pings
     ping_timeout: int | None = None  # seconds without a pong before a connection is dead
     max_connections: int | None = None  # chargers connected (and handshaking) at most
+    file_port: int | None = None  # firmware and diagnostics over HTTP; -1: not served
 
     @property
     def data_dir(self) -> Path:
@@ -58,10 +59,14 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         return default if value is None else value
 
     cert, key = pick("tls_cert", None), pick("tls_key", None)
+    port = int(pick("port", DEFAULT_PORT))
+    # Firmware and diagnostics: the port after the OCPP one by default (any free one
+    # when the OCPP port is any free one).
+    file_port = pick("file_port", port + 1 if port else 0)
     return CsmsConfig(
         data_dir=config.data_dir,
         host=pick("host", DEFAULT_HOST),
-        port=int(pick("port", DEFAULT_PORT)),
+        port=port,
         path_prefix=pick("path_prefix", DEFAULT_PATH_PREFIX),
         # Secure by default: profile 0 (no password) must be chosen explicitly.
         security_profile=int(pick("security_profile", DEFAULT_SECURITY_PROFILE)),
@@ -72,6 +77,7 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         ping_interval=ping_seconds(pick("ping_interval", DEFAULT_PING), DEFAULT_PING),
         ping_timeout=ping_seconds(pick("ping_timeout", DEFAULT_PING), DEFAULT_PING),
         max_connections=int(pick("max_connections", DEFAULT_MAX_CONNECTIONS)),
+        file_port=None if int(file_port) < 0 else int(file_port),
     )
 
 

@@ -23,11 +23,20 @@ from evcms_desktop.app.admin_commands import _guarded as guarded
 from evcms_desktop.app.config import AppConfig
 from evcms_desktop.csms.command_queue import CSMS_ACTIONS, CommandPayloadError, build_call
 from evcms_desktop.csms.commands import OK_STATUSES
+from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.protocol import schema_validator
 from evcms_desktop.store import command_queue
 from evcms_desktop.store.models import ChargePoint, ChargePointState, CommandState, utcnow
+from evcms_desktop.store.notices import recent_events
 
 POLL_SECONDS = 0.1
+FOLLOW_POLL_SECONDS = 0.5
+FOLLOWED = frozenset({"UpdateFirmware", "GetDiagnostics"})
+TRANSFER_KINDS = [
+    EventKind.FIRMWARE_STATUS.value,
+    EventKind.DIAGNOSTICS_STATUS.value,
+    EventKind.TRANSFER_FINISHED.value,
+]
 ARGUMENT_MAX = 10_000
 ANSWER_GRACE = 60.0  # seconds more once a central system has claimed the command
 
@@ -87,6 +96,8 @@ def _send(args: argparse.Namespace, config: AppConfig) -> int:
     cp = ChargePoint.get_or_none(ChargePoint.ident == args.charger)
     if cp is None or cp.state == ChargePointState.REMOVED:
         raise CommandError(f"No charger has the id {args.charger!r}.")
+    latest = recent_events(TRANSFER_KINDS, limit=1)
+    baseline = latest[0].id if latest else 0
     command_id = command_queue.enqueue(args.charger, args.action, payload, _user())
     deadline = time.monotonic() + args.timeout
     claimed = False
@@ -108,8 +119,28 @@ def _send(args: argparse.Namespace, config: AppConfig) -> int:
     if outcome.state == CommandState.DONE and outcome.result is not None:
         sys.stdout.write(json.dumps(outcome.result, indent=2, sort_keys=True) + "\n")
     if outcome.state == CommandState.DONE and outcome.status in OK_STATUSES:
+        if args.follow is not None and args.action in FOLLOWED:
+            return _follow(args.charger, baseline, args.follow)
         return 0
     raise CommandError(outcome.detail or f"{args.charger} answered {outcome.status}")
+
+
+def _follow(ident: str, after_id: int, seconds: float) -> int:
+    """Print the transfer's steps as the central system records them, until it ends."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for event in reversed(recent_events(TRANSFER_KINDS, after_id=after_id)):
+            after_id = max(after_id, event.id)
+            if event.charge_point != ident:
+                continue
+            sys.stdout.write(f"{event.timestamp:%H:%M:%S} {event.message}\n")
+            sys.stdout.flush()
+            if event.kind == EventKind.TRANSFER_FINISHED:
+                if (event.data or {}).get("ok"):
+                    return 0
+                raise CommandError(event.message)
+        time.sleep(FOLLOW_POLL_SECONDS)
+    raise CommandError(f"The transfer had not ended after {seconds:g} s.")
 
 
 def _user() -> str | None:
@@ -126,7 +157,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Send an OCPP 1.6 command to a charger through the central system"
         " running on this database, and print the charger's answer as JSON. Fields are"
         " name=value in the message's camelCase names; strings as they are, other values"
-        " as JSON (key='[\"HeartbeatInterval\"]').",
+        " as JSON (key='[\"HeartbeatInterval\"]'). location=evcms:firmware/FILE"
+        " (UpdateFirmware) and location=evcms:diagnostics (GetDiagnostics) stand for the"
+        " central system's own HTTP(S) server.",
     )
     send.set_defaults(handler=guarded(_send, _always))
     send.add_argument("charger", metavar="CHARGER", help="its charge point id")
@@ -137,4 +170,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         type=_timeout,
         default=40.0,
         help="seconds to wait for a central system to take the command (40)",
+    )
+    send.add_argument(
+        "--follow",
+        type=_timeout,
+        metavar="S",
+        help="UpdateFirmware, GetDiagnostics: print the transfer's steps until it ends"
+        " (exit 0: installed or stored), for at most S seconds",
     )

@@ -50,6 +50,8 @@ CSMS_ACTIONS = (
     "UpdateFirmware",
 )
 _NO_ANSWER = frozenset({OFFLINE, TIMED_OUT, ERROR})
+# Fills in what only the serving central system knows (its own URLs); ValueError refuses.
+Resolve = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
 
 class CommandPayloadError(ValueError):
@@ -78,6 +80,7 @@ class CommandQueueServer:
         clock: Clock,
         poll_seconds: float,
         node: str,
+        resolve: Resolve | None = None,
     ) -> None:
         self._commands = commands
         self._is_connected = is_connected
@@ -86,6 +89,7 @@ class CommandQueueServer:
         self._poll_seconds = poll_seconds
         self.node = node  # who claimed a command, when several serve one database
         self._wake = asyncio.Event()
+        self._resolve = resolve
 
     def wake(self) -> None:
         """Serve the queue now rather than at the next poll."""
@@ -122,8 +126,11 @@ class CommandQueueServer:
 
     async def _send(self, row: QueuedCommand) -> None:
         try:
-            payload = build_call(row.action, row.payload)
-        except CommandPayloadError as exc:
+            fields = row.payload
+            if self._resolve is not None:
+                fields = self._resolve(row.charge_point, row.action, fields)
+            payload = build_call(row.action, fields)
+        except ValueError as exc:  # CommandPayloadError too
             command_queue.finish(
                 row.id, done=False, status=ERROR, result=None, detail=str(exc), now=self._clock()
             )

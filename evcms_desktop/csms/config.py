@@ -24,6 +24,10 @@ class CsmsConfig:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     accept_unknown: bool = False
+    # Firmware and diagnostics over HTTP (HTTPS with security profile 2), on its own port
+    # (0: any free one, see `CentralSystem.transfers.port`); None: not served.
+    file_port: int | None = 0
+    max_upload_bytes: int = 20 * 1024 * 1024  # a larger diagnostics upload is refused
     strict: bool = False  # refuse what the tolerant reading would repair (per charger too)
     # Limits against abuse.
     max_frame_bytes: int = 64 * 1024  # larger frames get a CALLERROR

@@ -37,7 +37,7 @@ class EventKind(enum.StrEnum):
     BOOKINGS_CHANGED = "bookings_changed"
     OCPP_MESSAGE = "ocpp_message"
     PROTOCOL_ERROR = "protocol_error"
-    CHARGER_REPORT = "charger_report"  # DataTransfer, diagnostics and firmware status
+    CHARGER_REPORT = "charger_report"  # DataTransfer from a charger
     CHARGER_DEVIATION = "charger_deviation"  # a kind of quirk first tolerated since start
     READING_REFUSED = "reading_refused"  # implausible meter values, not stored
     CLOCK_SKEW = "clock_skew"  # a charger's clock is far from the server's
@@ -45,6 +45,9 @@ class EventKind(enum.StrEnum):
     STORE_TROUBLE = "store_trouble"  # the store cannot commit (data: {"error": ... or None})
     BOOKED_ENERGY_REACHED = "booked_energy_reached"
     PLAN_NOT_LIMITED = "plan_not_limited"  # the charger took no TxProfile for a booking
+    FIRMWARE_STATUS = "firmware_status"  # a step of a firmware update (csms.file_transfers)
+    DIAGNOSTICS_STATUS = "diagnostics_status"  # a step of a diagnostics upload
+    TRANSFER_FINISHED = "transfer_finished"  # firmware installed or failed; diagnostics stored
 
 
 # Kinds a person is told about (the Notifications list); the rest feed views and logs.
@@ -58,6 +61,7 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.FULLY_CHARGED,
         EventKind.BOOKED_ENERGY_REACHED,
         EventKind.PLAN_NOT_LIMITED,
+        EventKind.TRANSFER_FINISHED,
         EventKind.SESSION_STOPPED,
         EventKind.BOOKING_NO_SHOW,
         EventKind.SESSION_REVIEW,
@@ -71,6 +75,8 @@ PERSISTED_KINDS = NOTIFICATION_KINDS | {
     EventKind.CHARGER_BOOTED,
     EventKind.PROTOCOL_ERROR,
     EventKind.CHARGER_REPORT,
+    EventKind.FIRMWARE_STATUS,
+    EventKind.DIAGNOSTICS_STATUS,
     EventKind.CHARGER_DEVIATION,
     EventKind.READING_REFUSED,
 }

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import Any, Protocol
 
 from ocpp.exceptions import (
     InternalError,
@@ -63,6 +63,13 @@ def _timestamp(text: str) -> datetime:
         raise TypeConstraintViolationError(description=str(exc)) from exc
 
 
+class TransferReports(Protocol):
+    """Where a charger's firmware and diagnostics statuses go (csms.file_transfers)."""
+
+    def firmware_status(self, ident: str, status: str) -> None: ...
+    def diagnostics_status(self, ident: str, status: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class SessionContext:
     """What a charger's session may use of the central system, and nothing more."""
@@ -75,6 +82,7 @@ class SessionContext:
     commands: CommandService
     deviations: DeviationRecorder
     plan_keeper: PlanKeeper
+    transfers: TransferReports
 
 
 class ChargerSession(OcppEndpoint):
@@ -434,22 +442,12 @@ class ChargerSession(OcppEndpoint):
 
     @on(Action.diagnostics_status_notification)
     def on_diagnostics_status(self, status: str) -> call_result.DiagnosticsStatusNotification:
-        self.context.publish(
-            EventKind.CHARGER_REPORT,
-            f"{self.id}: diagnostics {status}",
-            self.id,
-            data={"diagnostics_status": status},
-        )
+        self.context.transfers.diagnostics_status(self.id, status)
         return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
     def on_firmware_status(self, status: str) -> call_result.FirmwareStatusNotification:
-        self.context.publish(
-            EventKind.CHARGER_REPORT,
-            f"{self.id}: firmware {status}",
-            self.id,
-            data={"firmware_status": status},
-        )
+        self.context.transfers.firmware_status(self.id, status)
         return call_result.FirmwareStatusNotification()
 
     # -- helpers ---------------------------------------------------------------------

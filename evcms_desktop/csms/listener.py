@@ -95,18 +95,20 @@ class Listener:
         self._clock = clock
         self._auth = ChargerAuth(config.security_profile, config.accept_unknown)
         self._server: Server | None = None
+        self.tls: ssl.SSLContext | None = None  # once started, with security profile 2
         self._frozen_sessions = 0
         self._open_connections: set[ServerConnection] = set()  # handshaking or connected
 
     async def start(self) -> None:
         """Listen; `self.port` is then the bound port."""
+        self.tls = self._ssl_context()
         self._server = await serve(
             self._serve_connection,
             self.config.host,
             self.config.port,
             subprotocols=[SUBPROTOCOL],
             process_request=self._process_request,
-            ssl=self._ssl_context(),
+            ssl=self.tls,
             max_size=self.config.max_websocket_message,
             compression=None,  # chargers rarely ask, and it costs memory per connection
             ping_interval=self.config.ping_interval,

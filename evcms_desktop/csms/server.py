@@ -28,6 +28,7 @@ from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
+from evcms_desktop.csms.file_transfers import FileTransfers
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
 from evcms_desktop.csms.local_list import LocalListSync
@@ -82,6 +83,16 @@ class CentralSystem:
         self.tasks = BackgroundTasks()
         self.deviations = DeviationRecorder(self._announce_deviation)
         self.plan_keeper = PlanKeeper(self.commands, self.publish)
+        self.transfers = FileTransfers(
+            config.data_dir,
+            self.commands,
+            self._local_address,
+            self.publish,
+            clock,
+            host=config.host,
+            port=config.file_port or 0,
+            max_upload_bytes=config.max_upload_bytes,
+        )
         self._context = SessionContext(
             config,
             self.ledger,
@@ -91,6 +102,7 @@ class CentralSystem:
             self.commands,
             self.deviations,
             self.plan_keeper,
+            self.transfers,
         )
         self.listener = Listener(
             config,
@@ -111,6 +123,7 @@ class CentralSystem:
             clock,
             config.command_poll_seconds,
             config.node,
+            self.transfers.resolve_location,
         )
         self.local_lists = LocalListSync(
             self.commands,
@@ -141,7 +154,11 @@ class CentralSystem:
             log.info("%d transactions still open from before", len(self.ledger.open))
         try:
             await self.listener.start()
+            if self.config.file_port is not None:
+                self.transfers.tls = self.listener.tls
+                await self.transfers.start()
         except BaseException:
+            await self.listener.stop()
             await self.writer.stop()  # port taken, bad certificate: leave nothing running
             raise
         loop = asyncio.get_running_loop()
@@ -160,6 +177,7 @@ class CentralSystem:
                 timer.cancel()
         self.tasks.cancel_all()
         await self.listener.stop()
+        await self.transfers.stop()
         await self.writer.stop()
         self.deviations.flush()
         await self.presence.stop()
@@ -172,6 +190,14 @@ class CentralSystem:
             host = "127.0.0.1" if self.config.host in ("0.0.0.0", "::") else self.config.host
         tls = self.config.security_profile == 2
         return websocket_url(host, self.port, self.config.path_prefix, tls=tls)
+
+    def _local_address(self, charge_point_id: str) -> str | None:
+        """The address a connected charger reached us on: the host of the URLs it is given."""
+        session = self.session(charge_point_id)
+        if session is None:
+            return None
+        address = session._connection.local_address
+        return str(address[0]) if address else None
 
     def is_connected(self, charge_point_id: str) -> bool:
         return charge_point_id in self.listener.sessions

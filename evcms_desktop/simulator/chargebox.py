@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextlib
 import logging
 import ssl
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,6 +36,7 @@ from evcms_desktop.simulator.profiles import limit_kw
 COMPOSITE_STEP_SECONDS = 60
 FULL_POWER_KW = 22.0  # a connector without a profile limit
 PHASE_VOLTS = 230.0
+MAX_DOWNLOAD = 64 * 1024 * 1024  # a firmware file larger than this is not taken
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +138,18 @@ class ChargeBox(OcppEndpoint):
         self.boot_status: str | None = None
         self._reader: asyncio.Task[None] | None = None
         self.transactions: dict[int, SimTransaction] = {}
+        self.firmware_version = "1.0"
+        self.firmware: bytes | None = None  # the last firmware downloaded
+        self.diagnostics_size = 4096  # bytes of diagnostics it uploads (0: it has none)
+        self.uploaded_diagnostics: bytes | None = None
+        self.transfer_timeout = 30.0
+        self.recent_log: collections.deque[str] = collections.deque(maxlen=100)
 
     # -- connection ------------------------------------------------------------------
 
     def say(self, text: str) -> None:
         log.debug("%s: %s", self.id, text)
+        self.recent_log.append(text)
         if self.on_log is not None:
             self.on_log(text)
 
@@ -211,7 +221,7 @@ class ChargeBox(OcppEndpoint):
                 charge_point_vendor=vendor,
                 charge_point_model=model,
                 charge_point_serial_number=f"SIM-{self.id}",
-                firmware_version="1.0",
+                firmware_version=self.firmware_version,
             )
         )
         self.boot_status = answer.status
@@ -660,8 +670,26 @@ class ChargeBox(OcppEndpoint):
 
     @on(Action.get_diagnostics)
     def on_get_diagnostics(self, location: str, **_: Any) -> call_result.GetDiagnostics:
-        # No diagnostics file is kept: 1.6 answers without a fileName.
-        return call_result.GetDiagnostics()
+        if self.diagnostics_size <= 0:
+            return call_result.GetDiagnostics()  # 1.6: no fileName, nothing to upload
+        return call_result.GetDiagnostics(file_name=f"{self.id}-diagnostics.log")
+
+    @after(Action.get_diagnostics)
+    async def after_get_diagnostics(self, location: str, **_: Any) -> None:
+        if self.diagnostics_size <= 0:
+            return
+        url = location if location.endswith("/") else location + "/"
+        content = self._diagnostics_content()
+        await self._report(call.DiagnosticsStatusNotification(status="Uploading"))
+        try:
+            await asyncio.to_thread(self._http, "PUT", url + f"{self.id}-diagnostics.log", content)
+        except (OSError, ValueError) as exc:  # urllib's errors are OSErrors
+            self.say(f"diagnostics upload failed: {exc}")
+            await self._report(call.DiagnosticsStatusNotification(status="UploadFailed"))
+            return
+        self.uploaded_diagnostics = content
+        self.say(f"diagnostics uploaded, {len(content)} bytes")
+        await self._report(call.DiagnosticsStatusNotification(status="Uploaded"))
 
     @on(Action.update_firmware)
     def on_update_firmware(
@@ -669,3 +697,62 @@ class ChargeBox(OcppEndpoint):
     ) -> call_result.UpdateFirmware:
         self.say(f"UpdateFirmware from {location} at {retrieve_date}")
         return call_result.UpdateFirmware()
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(
+        self, location: str, retrieve_date: str, retries: int | None = None, **_: Any
+    ) -> None:
+        wait = (parse_timestamp(retrieve_date) - self.clock()).total_seconds() / self.time_scale
+        await asyncio.sleep(min(max(wait, 0.0), 24 * 3600))
+        data: bytes | None = None
+        for _attempt in range(max(1, min(retries or 1, 5))):
+            await self._report(call.FirmwareStatusNotification(status="Downloading"))
+            try:
+                data = await asyncio.to_thread(self._http, "GET", location)
+                break
+            except (OSError, ValueError) as exc:
+                self.say(f"firmware download failed: {exc}")
+        if data is None:
+            await self._report(call.FirmwareStatusNotification(status="DownloadFailed"))
+            return
+        await self._report(call.FirmwareStatusNotification(status="Downloaded"))
+        self.firmware = data
+        await self._report(call.FirmwareStatusNotification(status="Installing"))
+        name = location.rstrip("/").rsplit("/", 1)[-1]
+        self.firmware_version = name[:50] or "downloaded"
+        self.say(f"firmware {self.firmware_version} installed, {len(data)} bytes")
+        await self._report(call.FirmwareStatusNotification(status="Installed"))
+
+    # -- firmware and diagnostics over HTTP -------------------------------------------
+
+    def _http(self, method: str, url: str, data: bytes | None = None) -> bytes:
+        """One HTTP(S) request (in a thread); the answer's body, at most MAX_DOWNLOAD bytes."""
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an HTTP(S) URL")
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/octet-stream")
+        context = self.ssl_context if url.startswith("https://") else None
+        with urllib.request.urlopen(
+            request, timeout=self.transfer_timeout, context=context
+        ) as answer:
+            body: bytes = answer.read(MAX_DOWNLOAD + 1)
+        if len(body) > MAX_DOWNLOAD:
+            raise ValueError(f"the download is over {MAX_DOWNLOAD} bytes")
+        return body
+
+    def _diagnostics_content(self) -> bytes:
+        """A diagnostics file of `diagnostics_size` bytes: what this box said lately."""
+        text = f"{self.id} diagnostics at {format_timestamp(self.clock())}\n"
+        text += "".join(f"{line}\n" for line in self.recent_log)
+        data = text.encode()
+        while len(data) < self.diagnostics_size:
+            data += b"." * min(79, self.diagnostics_size - len(data) - 1) + b"\n"
+        return data[: self.diagnostics_size]
+
+    async def _report(self, payload: Any) -> None:
+        """A status notification, dropped (and said) when the box is offline."""
+        try:
+            await self.send(payload)
+        except ConnectionError:
+            self.say(f"offline: {type(payload).__name__} {payload.status} not sent")

@@ -295,6 +295,20 @@ def test_strict_and_ping_options_reach_the_central_system():
         build_parser().parse_args(["--ping-interval", "-5"])
 
 
+def test_the_file_port_follows_the_ocpp_port_unless_given():
+    def file_port(*argv: str) -> int | None:
+        return csms_config(config_from_args(build_parser().parse_args(list(argv))), {}).file_port
+
+    assert file_port() == 9001
+    assert file_port("--port", "9100") == 9101
+    assert file_port("--port", "0") == 0
+    assert file_port("--file-port", "8080") == 8080
+    assert file_port("--file-port", "off") is None
+    for bad in ("70000", "-1", "http"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["--file-port", bad])
+
+
 def test_book_refuses_a_skipped_local_time_and_asks_about_a_repeated_one(
     db_target, station, capsys
 ):

@@ -67,6 +67,8 @@ def test_every_action_from_the_command_line(
     db, db_target, station, clock: FakeClock, config: CsmsConfig
 ):
     config.command_poll_seconds = 0.05
+    (config.data_dir / "firmware").mkdir()
+    (config.data_dir / "firmware" / "fw.bin").write_bytes(b"firmware 2")
     booking = book(db, station, clock)
     cs = CentralSystem(config, db, clock=clock)
     tried: list[str] = []
@@ -129,14 +131,25 @@ def test_every_action_from_the_command_line(
             )
             assert list(box.local_list) == ["K7QX4M9ZTP"]
             assert (await ok("GetLocalListVersion")) == {"listVersion": 3}
+            box.diagnostics_size = 0
             answer, err = await refused("GetDiagnostics", "location=http://127.0.0.1:9/up")
             assert answer == {}
             assert "no diagnostics" in err
+            box.diagnostics_size = 100
+            answer = await ok("GetDiagnostics", "location=evcms:diagnostics")
+            assert answer == {"fileName": "CP-A-diagnostics.log"}
             await ok(
                 "UpdateFirmware",
-                "location=http://127.0.0.1:9/fw.bin",
+                "location=evcms:firmware/fw.bin",
                 "retrieveDate=2026-12-01T06:00:00Z",
             )
+            transfers = cs.transfers.state("CP-A")
+            for _ in range(1000):
+                if transfers.firmware_status == "Installed" and box.uploaded_diagnostics:
+                    break
+                await asyncio.sleep(0.01)
+            assert box.firmware == b"firmware 2"
+            assert len(cs.transfers.received_files("CP-A")) == 1
             await ok("RemoteStartTransaction", f"idTag={booking.code}", "connectorId=1")
             for _ in range(500):
                 if ChargingTransaction.select().exists():
@@ -200,3 +213,48 @@ def test_no_central_system_running_is_said_in_one_line(db, db_target, station, c
 def test_timeout_must_be_a_positive_number(db_target, timeout, capsys):
     with pytest.raises(SystemExit):
         main(["--db", db_target, "send", "CP-A", "ClearCache", "--timeout", timeout])
+
+
+def test_send_follows_a_firmware_update_and_a_diagnostics_upload(
+    db, db_target, station, clock: FakeClock, config: CsmsConfig
+):
+    config.command_poll_seconds = 0.05
+    config.max_upload_bytes = 1000
+    (config.data_dir / "firmware").mkdir()
+    (config.data_dir / "firmware" / "fw-3.bin").write_bytes(b"firmware 3")
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def scenario() -> list[tuple[int, str, str]]:
+        async with running(cs):
+            box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            firmware = await send(
+                db_target,
+                "CP-A",
+                "UpdateFirmware",
+                "location=evcms:firmware/fw-3.bin",
+                "retrieveDate=2026-12-01T06:00:00Z",
+                "--follow",
+                "60",
+            )
+            box.diagnostics_size = 5000
+            diagnostics = await send(
+                db_target, "CP-A", "GetDiagnostics", "location=evcms:diagnostics", "--follow", "60"
+            )
+            await box.close()
+            return [firmware, diagnostics]
+
+    (code, out, err), (d_code, d_out, d_err) = run(scenario(), timeout=180)
+    assert (code, err) == (0, ""), (out, err)
+    lines = out.splitlines()
+    assert lines[0] == "{}"
+    steps = [line.split(" ", 1)[1] for line in lines[1:]]
+    assert steps[0] == "CP-A: UpdateFirmware with fw-3.bin"
+    assert "CP-A: fw-3.bin: Downloading" in steps
+    assert steps[-1] == "CP-A: firmware fw-3.bin Installed"
+    assert d_code == 1
+    assert d_err.strip() == (
+        "evcms-desktop: CP-A: diagnostics upload of 5000 bytes refused (at most 1000)"
+    )
+    assert '"fileName": "CP-A-diagnostics.log"' in d_out
