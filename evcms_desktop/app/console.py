@@ -118,6 +118,8 @@ class StationScreens(QObject):
             server_text=self.server_text,
             ocpp_url=self.url,
         )
+        if central is not None:
+            self.console.actions.transfers = central.transfers
         fit_to_screen(self.console)
         self.console.closed.connect(self.closed)
         self.console.kiosk_wanted.connect(self.show_kiosk)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QDialog, QWidget
 
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import station_calendar
-from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog
+from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog, Transfers
 from evcms_desktop.ui.dialogs.confirm import ConfirmDialog
 from evcms_desktop.ui.dialogs.remote_start import RemoteStartDialog
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
@@ -87,6 +87,7 @@ class ConnectorActions(QObject):
         self.clock = clock
         self.tasks: set[asyncio.Task[None]] = set()
         self.dialog: QDialog | None = None
+        self.transfers: Transfers | None = None  # firmware and diagnostics, when served
 
     def _open(self, dialog: QDialog) -> None:
         self.dialog = dialog
@@ -196,6 +197,7 @@ class ConnectorActions(QObject):
                     self.commands,  # type: ignore[arg-type]
                     tz,
                     self.parent_widget,
+                    self.transfers,
                 )
             )
 

@@ -164,3 +164,41 @@ def test_the_chargers_tab_opens_the_tools_for_an_operator(
     assert isinstance(tools, ChargerToolsDialog)
     assert tools.ident == "CP-A" and tools.windowTitle() == "Charger CP-A"
     tools.reject()
+
+
+def test_firmware_and_diagnostics_with_their_progress(qtbot, central, box, tmp_path):
+    firmware = tmp_path / "outside" / "fw 2.1.bin"
+    firmware.parent.mkdir()
+    firmware.write_bytes(b"new firmware" * 1000)
+    dialog = ChargerToolsDialog("CP-A", 1, central.commands, LONDON, transfers=central.transfers)
+    qtbot.addWidget(dialog)
+    assert not dialog.firmware_button.isEnabled()
+    assert "No firmware file yet" in dialog.firmware_state.text()
+    dialog.add_firmware(firmware)
+    assert dialog.firmware_choice.currentText() == "fw_2.1.bin"
+    assert dialog.firmware_button.isEnabled()
+    dialog.update_firmware()
+    qtbot.waitUntil(lambda: "Installed" in dialog.firmware_state.text(), timeout=20_000)
+    assert dialog.firmware_state.text() == "Firmware fw_2.1.bin: Installed"
+    assert box.firmware == firmware.read_bytes()
+    shown = _cells(dialog.steps, 2)
+    for status in ("Installed", "Installing", "Downloaded", "Downloading", "Requested"):
+        assert status in shown
+    assert shown[0] == "Installed"  # newest first
+    dialog.get_diagnostics()
+    qtbot.waitUntil(lambda: dialog.received.rowCount() == 1, timeout=20_000)
+    qtbot.waitUntil(lambda: "Uploaded" in dialog.diagnostics_state.text(), timeout=20_000)
+    assert "CP-A-diagnostics.log is coming" in dialog.transfer_result.text()
+    assert dialog.received.item(0, 1).text() == "4096"
+    dialog.received.selectRow(0)
+    assert dialog.received_text.toPlainText().startswith("CP-A diagnostics at")
+
+
+def test_firmware_and_diagnostics_without_a_server_say_so(qtbot):
+    dialog = ChargerToolsDialog("CP-A", 1, None, LONDON)
+    qtbot.addWidget(dialog)
+    assert not dialog.firmware_button.isEnabled()
+    assert not dialog.diagnostics_button.isEnabled()
+    assert dialog.firmware_state.text() == (
+        "Firmware and diagnostics are not served by this console."
+    )

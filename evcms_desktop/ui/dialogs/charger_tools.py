@@ -1,6 +1,7 @@
 """One charger's tools: what its frames needed tolerated, its configuration (read and
-edited), the charging profiles it holds drawn as its composite schedule, and the other
-commands (TriggerMessage, ClearCache, DataTransfer).
+edited), the charging profiles it holds drawn as its composite schedule, its firmware
+update and diagnostics upload with their progress, and the other commands
+(TriggerMessage, ClearCache, DataTransfer).
 
 Commands run as asyncio tasks; every answer is explained in words next to what asked.
 """
@@ -11,21 +12,24 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDialog,
+    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTableWidget,
@@ -79,6 +83,8 @@ _INTEGER_KEYS = frozenset(
 )
 _BOOLEAN_VALUES = ("true", "false")
 SCHEDULE_SECONDS = 6 * 3600
+PROGRESS_MS = 500  # how often the firmware and diagnostics progress is looked at
+SHOWN_BYTES = 64 * 1024  # of a received diagnostics file
 
 
 class Answer(Protocol):
@@ -129,6 +135,39 @@ def _show(label: QLabel, ok: bool, text: str) -> None:
     label.setText(text)
 
 
+class Step(Protocol):
+    at: datetime
+    what: str
+    status: str
+    detail: str
+
+
+class Progress(Protocol):
+    firmware_file: str | None
+    firmware_status: str | None
+    diagnostics_status: str | None
+    steps: list[Any]
+
+
+class Received(Protocol):
+    path: Path
+    size: int
+    received: datetime
+
+
+class Transfers(Protocol):
+    """What this dialog asks of the central system's firmware and diagnostics server."""
+
+    def firmware_files(self) -> list[str]: ...
+    def add_firmware(self, source: Path) -> str: ...
+    def received_files(self, ident: str) -> list[Any]: ...
+    def state(self, ident: str) -> Progress: ...
+    async def update_firmware(
+        self, ident: str, name: str, retrieve_at: datetime | None = None, retries: int | None = None
+    ) -> Answer: ...
+    async def get_diagnostics(self, ident: str) -> Answer: ...
+
+
 class ChargerToolsDialog(QDialog):
     def __init__(
         self,
@@ -137,9 +176,11 @@ class ChargerToolsDialog(QDialog):
         commands: ChargerCommands | None,
         tz: ZoneInfo,
         parent: QWidget | None = None,
+        transfers: Transfers | None = None,
     ) -> None:
         super().__init__(parent)
         self.ident = ident
+        self.transfers = transfers
         self.connector = max(connector, 1)
         self.commands = commands
         self.tz = tz
@@ -150,10 +191,16 @@ class ChargerToolsDialog(QDialog):
         self.tabs.addTab(self._tolerated_tab(), "Tolerated")
         self.tabs.addTab(self._configuration_tab(), "Configuration")
         self.tabs.addTab(self._profiles_tab(), "Charging profiles")
+        self.tabs.addTab(self._transfers_tab(), "Firmware and diagnostics")
         self.tabs.addTab(self._commands_tab(), "Commands")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         self.load_deviations()
+        self._shown_steps = -1
+        self._progress_timer = QTimer(self)
+        self._progress_timer.timeout.connect(self.show_progress)
+        self._progress_timer.start(PROGRESS_MS)
+        self.show_progress()
 
     # -- running commands ----------------------------------------------------------
 
@@ -408,6 +455,165 @@ class ChargerToolsDialog(QDialog):
             f"{len(periods)} period(s) from {local:%H:%M} for {duration // 3600} h;"
             f" lowest {min(ys):.1f} kW, highest {max(ys):.1f} kW",
         )
+
+    # -- firmware and diagnostics --------------------------------------------------
+
+    def _transfers_tab(self) -> QWidget:
+        page = QWidget()
+        self.firmware_choice = QComboBox()
+        add = QPushButton("Add firmware file…")
+        add.clicked.connect(self.choose_firmware)
+        self.firmware_button = QPushButton("Update firmware")
+        self.firmware_button.clicked.connect(self.update_firmware)
+        self.diagnostics_button = QPushButton("Get diagnostics")
+        self.diagnostics_button.clicked.connect(self.get_diagnostics)
+        self.firmware_state = QLabel("")
+        self.diagnostics_state = QLabel("")
+        self.transfer_result = _result_label()
+        self.steps = QTableWidget(0, 4)
+        self.steps.setHorizontalHeaderLabels(["Time", "Of", "Status", "What happened"])
+        self.steps.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.steps.verticalHeader().setVisible(False)
+        self.steps.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.received = QTableWidget(0, 3)
+        self.received.setHorizontalHeaderLabels(["Diagnostics file received", "Bytes", "Time"])
+        self.received.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.received.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.received.verticalHeader().setVisible(False)
+        self.received.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.received.itemSelectionChanged.connect(self._show_received)
+        self._received_paths: list[Path] = []
+        self.received_text = QPlainTextEdit(readOnly=True)
+        self.received_text.setPlaceholderText("Select a received file to read it here.")
+        firmware = QHBoxLayout()
+        firmware.addWidget(QLabel("Firmware file"))
+        firmware.addWidget(self.firmware_choice, 1)
+        firmware.addWidget(add)
+        firmware.addWidget(self.firmware_button)
+        diagnostics = QHBoxLayout()
+        diagnostics.addWidget(self.diagnostics_state, 1)
+        diagnostics.addWidget(self.diagnostics_button)
+        files = QHBoxLayout()
+        files.addWidget(self.received, 1)
+        files.addWidget(self.received_text, 1)
+        layout = QVBoxLayout(page)
+        layout.addLayout(firmware)
+        layout.addWidget(self.firmware_state)
+        layout.addLayout(diagnostics)
+        layout.addWidget(self.transfer_result)
+        layout.addWidget(self.steps, 1)
+        layout.addLayout(files, 1)
+        self._fill_firmware_choice()
+        return page
+
+    def _fill_firmware_choice(self, selected: str | None = None) -> None:
+        names = self.transfers.firmware_files() if self.transfers is not None else []
+        self.firmware_choice.clear()
+        self.firmware_choice.addItems(names)
+        if selected in names:
+            self.firmware_choice.setCurrentText(selected)
+        self.firmware_button.setEnabled(bool(names) and self.transfers is not None)
+        self.diagnostics_button.setEnabled(self.transfers is not None)
+        if self.transfers is None:
+            self.firmware_state.setText("Firmware and diagnostics are not served by this console.")
+        elif not names:
+            self.firmware_state.setText("No firmware file yet: add one to offer it.")
+
+    def choose_firmware(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Firmware file for chargers")
+        if path:
+            self.add_firmware(Path(path))
+
+    def add_firmware(self, source: Path) -> None:
+        if self.transfers is None:
+            return
+        try:
+            name = self.transfers.add_firmware(source)
+        except (OSError, ValueError) as exc:
+            _show(self.transfer_result, False, f"The file could not be added: {exc}")
+            return
+        self._fill_firmware_choice(name)
+        _show(self.transfer_result, True, f"{name} is ready to send.")
+
+    def update_firmware(self) -> None:
+        name = self.firmware_choice.currentText()
+        if self.transfers is None or not name:
+            return
+        transfers = self.transfers
+        self._run(
+            self.transfer_result,
+            lambda: transfers.update_firmware(self.ident, name),
+            self._explain_transfer(f"UpdateFirmware with {name}"),
+        )
+
+    def get_diagnostics(self) -> None:
+        if self.transfers is None:
+            return
+        transfers = self.transfers
+        self._run(
+            self.transfer_result,
+            lambda: transfers.get_diagnostics(self.ident),
+            self._explain_transfer("GetDiagnostics"),
+        )
+
+    def _explain_transfer(self, action: str) -> Callable[[Answer], None]:
+        def done(answer: Answer) -> None:
+            if answer.ok:
+                file_name = answer.payload.get("fileName")
+                text = f"{action}: accepted" + (f"; {file_name} is coming" if file_name else "")
+                _show(self.transfer_result, True, text)
+            else:
+                _show(self.transfer_result, False, f"{action}: {answer.detail or answer.status}")
+            self.show_progress()
+
+        return done
+
+    def show_progress(self) -> None:
+        """The firmware and diagnostics states, their steps and the files received."""
+        if self.transfers is None:
+            return
+        state = self.transfers.state(self.ident)
+        if len(state.steps) == self._shown_steps:
+            return
+        self._shown_steps = len(state.steps)
+        if state.firmware_status is not None:
+            self.firmware_state.setText(
+                f"Firmware {state.firmware_file or ''}: {state.firmware_status}"
+            )
+        self.diagnostics_state.setText(
+            f"Diagnostics: {state.diagnostics_status or 'none asked for yet'}"
+        )
+        steps = list(reversed(state.steps))
+        self.steps.setRowCount(len(steps))
+        for r, step in enumerate(steps):
+            local = step.at.astimezone(self.tz).strftime("%H:%M:%S")
+            for c, text in enumerate([local, step.what, step.status, step.detail]):
+                self.steps.setItem(r, c, QTableWidgetItem(text))
+        for column in range(3):
+            self.steps.resizeColumnToContents(column)
+        files = self.transfers.received_files(self.ident)
+        self.received.setRowCount(len(files))
+        self._received_paths = [f.path for f in files]
+        for r, f in enumerate(files):
+            cells = [f.path.name, str(f.size), f.received.astimezone(self.tz).strftime("%H:%M")]
+            for c, text in enumerate(cells):
+                self.received.setItem(r, c, QTableWidgetItem(text))
+
+    def _show_received(self) -> None:
+        rows = self.received.selectionModel().selectedRows()
+        if not rows:
+            return
+        path = self._received_paths[rows[0].row()]
+        try:
+            with path.open("rb") as f:
+                data = f.read(SHOWN_BYTES + 1)
+        except OSError as exc:
+            self.received_text.setPlainText(f"{path.name} cannot be read: {exc}")
+            return
+        text = data[:SHOWN_BYTES].decode("utf-8", "replace")
+        if len(data) > SHOWN_BYTES:
+            text += f"\n… (the first {SHOWN_BYTES // 1024} KiB of {path})"
+        self.received_text.setPlainText(text)
 
     # -- other commands ------------------------------------------------------------
 
