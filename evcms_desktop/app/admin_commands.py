@@ -23,7 +23,7 @@ from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.server import CentralSystem
-from evcms_desktop.domain.outcome import outcome_reason
+from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
@@ -38,7 +38,7 @@ from evcms_desktop.store.models import (
     database_proxy,
     utcnow,
 )
-from evcms_desktop.store.sessions import latest_sessions
+from evcms_desktop.store.sessions import bills_of, latest_sessions
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import (
     SiteError,
@@ -311,12 +311,20 @@ def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
     rows = bookings_between(station, start, end)
     if not rows:
         _out("No bookings.")
+    bills = bills_of(b.id for b in rows)
     for b in rows:
         s, e = calendar.to_local(b.start), calendar.to_local(b.end)
+        bill = bills.get(b.id)
+        money = (
+            f"quoted {format_money(b.price_total, station.currency)}"
+            if bill is None
+            else quote_beside_bill(
+                b.energy_kwh, b.price_total, bill.energy_kwh, bill.price_total, station.currency
+            )
+        )
         _out(
             f"{b.code}  {s:%Y-%m-%d %H:%M}-{e:%H:%M}  {b.connector.label:<12}"
-            f" {b.energy_kwh:.2f} kWh  plan {b.plan}  {b.state:<10}"
-            f" {format_money(b.price_total, station.currency)}"
+            f" {b.energy_kwh:.2f} kWh  plan {b.plan}  {b.state:<10} {money}"
         )
     return 0
 

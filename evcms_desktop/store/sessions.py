@@ -9,6 +9,8 @@ time it ran.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -144,3 +146,38 @@ def stored_samples(ident: str, connector: int, since: datetime) -> list[tuple[fl
         slot = by_time.setdefault(mv.timestamp.timestamp(), [math.nan, math.nan])
         slot[1 if quantity is Quantity.SOC else 0] = number
     return [(t, p, s) for t, (p, s) in sorted(by_time.items())]
+
+
+@dataclass(frozen=True)
+class Bill:
+    """What a booking's finished sessions delivered and were billed, together."""
+
+    energy_kwh: Decimal
+    price_total: Decimal
+
+
+def bills_of(booking_ids: Iterable[int]) -> dict[int, Bill]:
+    """The bill of each of these bookings that has finished sessions (priced ones)."""
+    ids = list(booking_ids)
+    bills: dict[int, Bill] = {}
+    for chunk in range(0, len(ids), 500):
+        rows = ChargingTransaction.select(
+            ChargingTransaction.booking,
+            ChargingTransaction.energy_kwh,
+            ChargingTransaction.price_total,
+        ).where(
+            ChargingTransaction.booking.in_(ids[chunk : chunk + 500])
+            & (ChargingTransaction.state == TransactionState.FINISHED.value)
+            & ChargingTransaction.energy_kwh.is_null(False)
+            & ChargingTransaction.price_total.is_null(False)
+        )
+        for tx in rows:
+            booking_id = tx.booking_id
+            if booking_id is None:  # cannot be: the query asks for these bookings
+                continue
+            before = bills.get(booking_id, Bill(Decimal(0), Decimal(0)))
+            bills[booking_id] = Bill(
+                before.energy_kwh + Decimal(tx.energy_kwh),
+                before.price_total + Decimal(tx.price_total),
+            )
+    return bills

@@ -28,13 +28,14 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX
+from evcms_desktop.domain.outcome import quote_beside_bill, running_beside_quote
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Booking, ChargingTransaction, TransactionState, utcnow
 from evcms_desktop.store.sessions import session_cost, session_energy
 from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.booking.flow import BookingFlow
-from evcms_desktop.ui.formatting import fmt_kwh, fmt_span, state_text
+from evcms_desktop.ui.formatting import fmt_span, state_text
 from evcms_desktop.ui.roles import Credentials
 from evcms_desktop.ui.theme import CONSOLE_STYLE, KIOSK_STYLE
 
@@ -85,11 +86,19 @@ def booking_status(service: BookingService, code: str) -> str:
     elif tx.state == TransactionState.ACTIVE.value:
         energy = session_energy(tx) or Decimal(0)
         so_far = session_cost(tx, station_tariff(station), calendar, utcnow())
-        lines.append(f"Charging: {fmt_kwh(energy)}, {format_money(so_far, currency)} so far")
+        lines.append(
+            "Charging: "
+            + running_beside_quote(
+                booking.energy_kwh, booking.price_total, energy, so_far, currency
+            )
+        )
+    elif tx.energy_kwh is None or tx.price_total is None:
+        lines.append(f"Quoted {format_money(booking.price_total, currency)}; not billed yet")
     else:
-        energy = session_energy(tx)
-        total = tx.price_total if tx.price_total is not None else booking.price_total
-        lines.append(f"Charged {fmt_kwh(energy)}: {format_money(total, currency)}")
+        text = quote_beside_bill(
+            booking.energy_kwh, booking.price_total, tx.energy_kwh, tx.price_total, currency
+        )
+        lines.append(text[0].upper() + text[1:])
     return "<br>".join(lines)
 
 

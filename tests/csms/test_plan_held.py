@@ -87,6 +87,16 @@ def test_a_booked_session_is_held_to_its_plan_and_billed_as_quoted(
     assert line.endswith(
         f"{tx.energy_kwh:.3f} kWh  {price}  (Remote)  booked 5.00 kWh {price}: {why}"
     )
+    # `bookings` labels its price the quote and puts the bill beside it.
+    assert main(["--db", db_target, "bookings", "--date", "2026-12-01"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(
+            f"booked 5.00 kWh, quoted {price}; delivered {tx.energy_kwh:.2f} kWh, billed {price}:"
+            f" {why}"
+        )
+    )
 
 
 def test_with_the_setting_the_session_continues_and_the_extra_is_billed(
@@ -113,5 +123,14 @@ def test_with_the_setting_the_session_continues_and_the_extra_is_billed(
         .out.strip()
         .endswith(
             f"booked 5.00 kWh £{booking.price_total}: {extra:.3f} kWh past the booking billed"
+        )
+    )
+    assert main(["--db", db_target, "bookings", "--date", "2026-12-01"]) == 0
+    assert (
+        capsys.readouterr()
+        .out.strip()
+        .endswith(
+            f"booked 5.00 kWh, quoted £{booking.price_total}; delivered {tx.energy_kwh:.2f} kWh,"
+            f" billed £{tx.price_total}: {extra:.3f} kWh past the booking billed"
         )
     )

@@ -11,12 +11,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import peewee
 from PySide6.QtCore import QObject, QTimer
 
 from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.domain.outcome import running_beside_quote
 from evcms_desktop.domain.readings import session_energy_kwh
 from evcms_desktop.store.models import (
     Booking,
@@ -28,7 +30,8 @@ from evcms_desktop.store.models import (
     TransactionState,
     utcnow,
 )
-from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.store.sessions import session_price
+from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.formatting import (
     DASH,
     fmt_clock,
@@ -69,6 +72,7 @@ class ChargerRow:
     meter_start_wh: float = 0.0
     started_at: datetime | None = None
     booking_code: str | None = None
+    booking: Booking | None = None  # of the running session, for its quote
     last_message_at: datetime | None = None
 
     @property
@@ -99,6 +103,7 @@ def _session_fields(tx: ChargingTransaction | None) -> dict[str, Any]:
             "meter_start_wh": 0.0,
             "started_at": None,
             "booking_code": None,
+            "booking": None,
             "power_kw": None,
             "energy_kwh": None,
             "soc": None,
@@ -109,6 +114,7 @@ def _session_fields(tx: ChargingTransaction | None) -> dict[str, Any]:
         "meter_start_wh": float(tx.meter_start_wh),
         "started_at": tx.started_at,
         "booking_code": tx.booking.code if tx.booking_id else tx.id_tag,
+        "booking": tx.booking if tx.booking_id else None,
         "power_kw": tx.last_power_kw,
         "energy_kwh": None if energy is None else float(energy),
         "soc": tx.last_soc,
@@ -184,7 +190,9 @@ class ChargersModel(RecordTableModel[ChargerRow]):
     ) -> None:
         self.station = station
         self.clock = clock
-        self.tz = station_calendar(station).tz
+        self.calendar = station_calendar(station)
+        self.tz = self.calendar.tz
+        self.tariff = station_tariff(station)
         super().__init__(self._columns(), parent)
         self._index: dict[tuple[str, int], int] = {}
         self._dirty: set[int] = set()
@@ -243,12 +251,26 @@ class ChargersModel(RecordTableModel[ChargerRow]):
                 True,
             ),
             Column("Booking", lambda r: r.booking_code or DASH),
+            Column("Booked vs delivered", _when_charging(self._against_quote)),
             Column(
                 "Last message",
                 lambda r: fmt_clock(r.last_message_at, self.tz),
                 lambda r: r.last_message_at.timestamp() if r.last_message_at else 0.0,
             ),
         ]
+
+    def _against_quote(self, row: ChargerRow) -> str:
+        """Booked kWh and quote beside what is delivered and costs so far."""
+        booking = row.booking
+        if booking is None or row.started_at is None:
+            return "no booking"
+        energy = Decimal(str(row.energy_kwh or 0)).quantize(Decimal("0.001"))
+        so_far = session_price(
+            self.tariff, self.calendar, booking, energy, row.started_at, self.clock()
+        ).total
+        return running_beside_quote(
+            booking.energy_kwh, booking.price_total, energy, so_far, self.station.currency
+        )
 
     def _elapsed(self, row: ChargerRow) -> timedelta | None:
         return None if row.started_at is None else self.clock() - row.started_at
