@@ -45,6 +45,8 @@ class CsmsConfig:
     authorize_grace: timedelta | None = None  # None: the station's setting (15 min)
     stop_grace: timedelta = timedelta(0)  # after the booked end, before RemoteStop
     stop_retry: timedelta = timedelta(minutes=1)
+    # After the booked end (and the stop), before a car still plugged in is told to move.
+    overstay_grace: timedelta = timedelta(minutes=10)
     reservation_lead: timedelta = timedelta(minutes=15)
     probe_features: bool = True  # ask each booted charger for SupportedFeatureProfiles
     command_poll_seconds: float = 0.5  # how often the command queue is read

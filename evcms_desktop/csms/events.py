@@ -45,10 +45,18 @@ class EventKind(enum.StrEnum):
     STORE_TROUBLE = "store_trouble"  # the store cannot commit (data: {"error": ... or None})
     BOOKED_ENERGY_REACHED = "booked_energy_reached"
     PLAN_NOT_LIMITED = "plan_not_limited"  # the charger took no TxProfile for a booking
+    CAR_OVERSTAYING = "car_overstaying"  # still plugged in after its booking's end
     FIRMWARE_STATUS = "firmware_status"  # a step of a firmware update (csms.file_transfers)
     DIAGNOSTICS_STATUS = "diagnostics_status"  # a step of a diagnostics upload
     TRANSFER_FINISHED = "transfer_finished"  # firmware installed or failed; diagnostics stored
 
+
+# What the driver of a booking is told ("My booking"), besides the attendant.
+DRIVER_KINDS = (
+    EventKind.BOOKED_ENERGY_REACHED,
+    EventKind.FULLY_CHARGED,
+    EventKind.CAR_OVERSTAYING,
+)
 
 # Kinds a person is told about (the Notifications list); the rest feed views and logs.
 NOTIFICATION_KINDS = frozenset(
@@ -60,6 +68,7 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.CHARGING_STARTED,
         EventKind.FULLY_CHARGED,
         EventKind.BOOKED_ENERGY_REACHED,
+        EventKind.CAR_OVERSTAYING,
         EventKind.PLAN_NOT_LIMITED,
         EventKind.TRANSFER_FINISHED,
         EventKind.SESSION_STOPPED,

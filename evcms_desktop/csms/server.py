@@ -267,6 +267,7 @@ class CentralSystem:
             (
                 *((self.ledger.sync_open,) if self.presence.multi_node else ()),
                 self.timers.auto_stop,
+                self.timers.overstays,
                 self.timers.no_shows,
                 self.timers.mirror_reservations,
                 self.replanner.watch_bookings,

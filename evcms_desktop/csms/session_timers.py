@@ -1,5 +1,6 @@
 """The timers of bookings and sessions, run on every tick of the central system:
-auto-stop at the booked end, no-shows, and reservations mirrored onto the chargers."""
+auto-stop at the booked end, cars staying past it, no-shows, and reservations mirrored
+onto the chargers."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from evcms_desktop.store.models import (
     Connector,
     Station,
 )
+from evcms_desktop.store.notices import booking_events
+from evcms_desktop.store.sessions import overstaying
+from evcms_desktop.store.stations import station_calendar
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class SessionTimers:
         self._publish = publish
         self._tasks = tasks
         self._clock = clock
+        self._overstays_told: set[int] = set()  # booking ids
 
     # -- auto-stop at the booked end --------------------------------------------------------
 
@@ -75,6 +80,31 @@ class SessionTimers:
                 "Closed transaction %s, unknown to %s, at %s Wh", transaction_id, ident, meter_stop
             )
             publish_session_stopped(self._publish, ident, outcome)
+
+    # -- cars staying past the booked end --------------------------------------------------
+
+    def overstays(self, now: datetime) -> None:
+        """Tell the driver and the attendant, once per booking, that its car is still
+        plugged in after its booked end."""
+        staying = overstaying(now, self.config.stop_grace + self.config.overstay_grace)
+        told = self._overstays_told & {b.id for b in staying}
+        for booking in staying:
+            if booking.id in told:
+                continue
+            told.add(booking.id)
+            if booking_events(booking.code, [EventKind.CAR_OVERSTAYING.value]):
+                continue  # told before a restart, or by another node
+            connector = booking.connector
+            end = station_calendar(booking.station).to_local(booking.end)
+            self._publish(
+                EventKind.CAR_OVERSTAYING,
+                f"Booking {booking.code}: the car at {connector.label} is still plugged in"
+                f" after its booked end at {end:%H:%M}; please move it",
+                connector.charge_point.ident,
+                connector.number,
+                data={"booking_code": booking.code, "booking_id": booking.id},
+            )
+        self._overstays_told = told
 
     # -- no-shows ---------------------------------------------------------------------------
 

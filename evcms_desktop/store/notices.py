@@ -53,3 +53,14 @@ def recent_events(
             | (Event.charge_point.is_null() & Event.booking_code.is_null())
         )
     return list(Event.select().where(where).order_by(Event.id.desc()).limit(limit))
+
+
+def booking_events(code: str, kinds: Iterable[str], limit: int = 20) -> list[Event]:
+    """The events of these kinds about one booking, oldest first."""
+    rows = (
+        Event.select()
+        .where((Event.booking_code == code) & Event.kind.in_(list(kinds)))
+        .order_by(Event.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(list(rows)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import peewee
@@ -32,8 +32,10 @@ from evcms_desktop.domain.tariff import (
 )
 from evcms_desktop.store.models import (
     Booking,
+    BookingState,
     ChargePoint,
     ChargingTransaction,
+    Connector,
     MeterValue,
     Station,
     TransactionState,
@@ -181,3 +183,37 @@ def bills_of(booking_ids: Iterable[int]) -> dict[int, Bill]:
                 before.price_total + Decimal(tx.price_total),
             )
     return bills
+
+
+# Connector statuses with a car plugged in (OCPP 1.6 ChargePointStatus).
+OCCUPIED_STATUSES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
+
+
+def overstaying(now: datetime, grace: timedelta) -> list[Booking]:
+    """Bookings whose end (and `grace`) has passed while their car still occupies the
+    connector: it reports a car plugged in, and its latest session is the booking's."""
+    candidates = (
+        Booking.select(Booking, Connector, ChargePoint)
+        .join(Connector)
+        .join(ChargePoint)
+        .where(
+            Booking.state.in_([BookingState.CHARGING.value, BookingState.COMPLETED.value])
+            & (Booking.end <= now - grace)
+            & (Booking.end > now - timedelta(days=1))
+            & Connector.status.in_(OCCUPIED_STATUSES)
+        )
+    )
+    found = []
+    for booking in candidates:
+        latest = (
+            ChargingTransaction.select(ChargingTransaction.booking)
+            .where(
+                (ChargingTransaction.charge_point == booking.connector.charge_point)
+                & (ChargingTransaction.connector_number == booking.connector.number)
+            )
+            .order_by(ChargingTransaction.started_at.desc())
+            .first()
+        )
+        if latest is not None and latest.booking_id == booking.id:
+            found.append(booking)
+    return found

@@ -8,6 +8,7 @@ to the start screen and forgets what was typed.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -27,11 +28,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from evcms_desktop.csms.events import DRIVER_KINDS
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX
 from evcms_desktop.domain.outcome import quote_beside_bill, running_beside_quote
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Booking, ChargingTransaction, TransactionState, utcnow
+from evcms_desktop.store.notices import booking_events
 from evcms_desktop.store.sessions import session_cost, session_energy
 from evcms_desktop.store.stations import station_calendar, station_tariff
 from evcms_desktop.ui.booking.flow import BookingFlow
@@ -99,6 +102,8 @@ def booking_status(service: BookingService, code: str) -> str:
             booking.energy_kwh, booking.price_total, tx.energy_kwh, tx.price_total, currency
         )
         lines.append(text[0].upper() + text[1:])
+    for event in booking_events(booking.code, [kind.value for kind in DRIVER_KINDS]):
+        lines.append(f"{calendar.to_local(event.timestamp):%H:%M} {html.escape(event.message)}")
     return "<br>".join(lines)
 
 
