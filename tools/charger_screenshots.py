@@ -42,8 +42,7 @@ from evcms_desktop.store.models import (
     TransactionState,
     utcnow,
 )
-from evcms_desktop.store.settings import set_continue_past_booked_energy
-from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.store.stations import set_continue_past_booked_energy, station_calendar
 from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog
 from evcms_desktop.ui.theme import CONSOLE_STYLE
 from evcms_desktop.ui.views.sessions import SessionsView
@@ -198,7 +197,7 @@ async def booked_sessions(box: ChargeBox, db: peewee.SqliteDatabase) -> None:
         (2, "5", 4700, True, True),
         (1, "8", 1800, False, True),
     ):
-        set_continue_past_booked_energy(continues)
+        set_continue_past_booked_energy(Station.get(), continues)
         service = BookingService(db, Station.get())
         outcome = service.plan(
             PlanRequest(
@@ -220,7 +219,7 @@ async def booked_sessions(box: ChargeBox, db: peewee.SqliteDatabase) -> None:
             lambda t=tx_id: ChargingTransaction.get_by_id(t).state == TransactionState.FINISHED
         )
         box.connectors[connector].profiles.clear()
-    set_continue_past_booked_energy(False)
+    set_continue_past_booked_energy(Station.get(), False)
 
 
 def connector_id(ident: str, number: int) -> int:

@@ -44,7 +44,9 @@ from evcms_desktop.store.stations import (
     SiteError,
     add_station,
     charger_count,
+    find_station,
     list_stations,
+    set_continue_past_booked_energy,
     station_calendar,
 )
 
@@ -377,12 +379,24 @@ def _sites(args: argparse.Namespace, config: AppConfig) -> int:
         )
         _out(f"Added site {site.name!r} ({site.timezone}); choose it with --site {site.name!r}.")
         return 0
+    if args.sites_action == "set":
+        site = find_station(args.name)
+        keep_going = args.past_booked_energy == "continue"
+        set_continue_past_booked_energy(site, keep_going)
+        what = (
+            "continue past their booked energy, the extra billed"
+            if keep_going
+            else "stop at their booked energy"
+        )
+        _out(f"{site.name}: booked sessions {what}.")
+        return 0
     for site in list_stations():
         chargers = charger_count(site)
         limit = f"{site.site_power_limit_kw} kW" if site.site_power_limit_kw else "no limit"
         _out(
             f"{site.id:<4} {site.name:<30} {site.timezone:<20} {site.energy_price}"
             f" {site.currency}/kWh  {chargers} charger(s)  {limit}"
+            + ("  continues past booked energy" if site.continue_past_booked_energy else "")
         )
     return 0
 
@@ -451,6 +465,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     site_add.add_argument("--currency", default="GBP", help="ISO code (GBP)")
     site_add.add_argument("--energy-price", help="per kWh (the default tariff's 0.50)")
     site_add.add_argument("--power-limit", help="site power limit, kW (none)")
+    site_set = site_actions.add_parser("set", help="change a site's setting")
+    site_set.add_argument("name", help="the site's name")
+    site_set.add_argument(
+        "--past-booked-energy",
+        choices=["stop", "continue"],
+        required=True,
+        help="at a booking's energy: stop the session (the default), or continue and bill"
+        " the extra",
+    )
 
     book = subparsers.add_parser("book", help="plan and book a charging slot")
     book.set_defaults(handler=_guarded(_book))

@@ -15,7 +15,7 @@ from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.events import EventKind, Publish
 from evcms_desktop.csms.sessions import OpenTransaction
 from evcms_desktop.store.models import Booking
-from evcms_desktop.store.settings import continue_past_booked_energy
+from evcms_desktop.store.stations import continues_past_booked_energy
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class PlanKeeper:
 
     async def energy_reached(self, ident: str, tx: OpenTransaction) -> None:
         """The booked energy is delivered: tell, and stop unless the station continues."""
-        keep_going = continue_past_booked_energy()
+        keep_going = continues_past_booked_energy(tx.booking_id)
         self._publish(
             EventKind.BOOKED_ENERGY_REACHED,
             f"Booked energy reached at {ident} #{tx.connector}: {tx.delivered_kwh:.2f} of"

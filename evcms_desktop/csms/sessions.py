@@ -54,8 +54,11 @@ from evcms_desktop.store.models import (
     TransactionState,
 )
 from evcms_desktop.store.sessions import session_price
-from evcms_desktop.store.settings import continue_past_booked_energy
-from evcms_desktop.store.stations import station_calendar, station_tariff
+from evcms_desktop.store.stations import (
+    continues_past_booked_energy,
+    station_calendar,
+    station_tariff,
+)
 
 log = logging.getLogger(__name__)
 
@@ -549,7 +552,7 @@ def _billed(delivered: Decimal, booking: Booking | None) -> tuple[Decimal, str]:
         return delivered, ""
     booked = booking.energy_kwh
     if delivered > booked:
-        if continue_past_booked_energy():
+        if continues_past_booked_energy(booking.id):
             return delivered, f"{delivered - booked:.3f} kWh past the booked {booked} kWh billed"
         return booked, ""
     if delivered < booked:

@@ -12,9 +12,9 @@ import peewee
 from playhouse.migrate import SqliteMigrator, migrate
 
 from evcms_desktop.store.fields import UTCDateTimeField
-from evcms_desktop.store.models import ChargerDeviation, Node, QueuedCommand
+from evcms_desktop.store.models import ChargerDeviation, Node, QueuedCommand, Setting, Station
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -55,4 +55,20 @@ def _to_5(migrator: SqliteMigrator) -> None:
     migrator.database.create_tables([Node])
 
 
-STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5}
+def _to_6(migrator: SqliteMigrator) -> None:
+    """6: whether booked sessions continue past their booked energy is a site's setting;
+    the one setting of the whole application before becomes every site's."""
+    column = peewee.BooleanField(null=True, default=False)
+    migrate(migrator.add_column("station", "continue_past_booked_energy", column))
+    before = Setting.get_or_none(Setting.key == "sessions")
+    carried = (
+        before is not None
+        and isinstance(before.value, dict)
+        and before.value.get("continue_past_booked_energy")
+    )
+    Station.update(continue_past_booked_energy=carried is True).execute()
+    if before is not None:
+        before.delete_instance()
+
+
+STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}

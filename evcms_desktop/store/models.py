@@ -60,6 +60,9 @@ class Station(BaseModel):
     horizon_hours = peewee.IntegerField(default=24)
     authorize_grace_minutes = peewee.IntegerField(default=15)
     site_power_limit_kw = DecimalTextField(null=True)
+    # schema 6: booked sessions go on past their booked energy, the extra billed (null
+    # as False: SQLite adds a NOT NULL column by rebuilding the table, cascading deletes)
+    continue_past_booked_energy = peewee.BooleanField(null=True, default=False)
 
 
 class ChargePointState(enum.StrEnum):

@@ -8,7 +8,6 @@ from evcms_desktop.store.models import Setting
 
 SERVER_KEY = "server"
 DEFAULT_PING = 60
-SESSIONS_KEY = "sessions"
 MAX_PING_SECONDS = 3600
 
 
@@ -38,15 +37,3 @@ def ping_seconds(value: Any, default: int) -> int | None:
     if not 0 <= value <= MAX_PING_SECONDS:  # NaN is not in range either
         return default
     return int(value) or None
-
-
-def continue_past_booked_energy() -> bool:
-    """Whether a booked session goes on past its booked energy, the extra billed, instead
-    of being stopped there (the default: the plan the driver chose is the contract)."""
-    return read_setting(SESSIONS_KEY, {}).get("continue_past_booked_energy") is True
-
-
-def set_continue_past_booked_energy(value: bool) -> None:
-    sessions = dict(read_setting(SESSIONS_KEY, {}))
-    sessions["continue_past_booked_energy"] = bool(value)
-    write_setting(SESSIONS_KEY, sessions)

@@ -15,6 +15,7 @@ from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.store.models import (
+    Booking,
     ChargePoint,
     ChargePointState,
     Connector,
@@ -192,3 +193,22 @@ def charge_point_station(ident: str) -> int | None:
 
 def charger_count(station: Station) -> int:
     return ChargePoint.select().where(ChargePoint.station == station).count()
+
+
+def continues_past_booked_energy(booking_id: int | None) -> bool:
+    """Whether the site of this booking lets its sessions go on past the booked energy,
+    the extra billed (by default they are stopped there: the plan is the contract)."""
+    if booking_id is None:
+        return False
+    value = (
+        Station.select(Station.continue_past_booked_energy)
+        .join(Booking, on=(Booking.station == Station.id))
+        .where(Booking.id == booking_id)
+        .scalar()
+    )
+    return bool(value)
+
+
+def set_continue_past_booked_energy(station: Station, value: bool) -> None:
+    Station.update(continue_past_booked_energy=value).where(Station.id == station.id).execute()
+    station.continue_past_booked_energy = value

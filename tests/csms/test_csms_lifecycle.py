@@ -18,7 +18,7 @@ from evcms_desktop.store.models import (
     MeterValue,
     TransactionState,
 )
-from evcms_desktop.store.settings import set_continue_past_booked_energy
+from evcms_desktop.store.stations import set_continue_past_booked_energy
 from tests.csms.helpers import FakeClock, Recorder, book, raw_connect, run, running, until, url
 
 
@@ -390,7 +390,7 @@ def test_transaction_lost_by_charger_is_closed_at_booked_end(db, station, clock,
 
 
 def test_fully_charged_when_target_met_and_ev_suspends(db, station, clock, config):
-    set_continue_past_booked_energy(True)  # not stopped at the booked energy
+    set_continue_past_booked_energy(station, True)  # not stopped at the booked energy
     booking = book(db, station, clock, minutes=30, energy_kwh="8.8")
     cs = CentralSystem(config, db, clock=clock)
     recorder = Recorder(cs)

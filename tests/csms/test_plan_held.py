@@ -14,7 +14,7 @@ from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.plans import PlanKind
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox
 from evcms_desktop.store.models import ChargingTransaction, TransactionState
-from evcms_desktop.store.settings import set_continue_past_booked_energy
+from evcms_desktop.store.stations import add_station, set_continue_past_booked_energy
 from tests.csms.helpers import FakeClock, Recorder, book, run, running, until, url
 
 
@@ -59,6 +59,8 @@ def _charge(cs: CentralSystem, clock: FakeClock, code: str, minutes: int) -> tup
 def test_a_booked_session_is_held_to_its_plan_and_billed_as_quoted(
     db, db_target, station, clock: FakeClock, config: CsmsConfig, capsys
 ):
+    # Another site's sessions continue past their booked energy: not this one's.
+    set_continue_past_booked_energy(add_station("Elsewhere"), True)
     # 5 kWh in 60 minutes: Plan 1 sets the power to what that needs.
     booking = book(db, station, clock, minutes=60, energy_kwh="5", kind=PlanKind.DURATION)
     plan_kw = float(booking.power_kw)
@@ -102,7 +104,7 @@ def test_a_booked_session_is_held_to_its_plan_and_billed_as_quoted(
 def test_with_the_setting_the_session_continues_and_the_extra_is_billed(
     db, db_target, station, clock: FakeClock, config: CsmsConfig, capsys
 ):
-    set_continue_past_booked_energy(True)
+    set_continue_past_booked_energy(station, True)
     config.stop_grace = timedelta(hours=1)  # no stop at the booked end in this test
     booking = book(db, station, clock, minutes=60, energy_kwh="5", kind=PlanKind.DURATION)
     cs = CentralSystem(config, db, clock=clock)

@@ -6,7 +6,7 @@ import pytest
 
 from evcms_desktop.store.database import DatabaseError, open_database, read_version
 from evcms_desktop.store.migrations import SCHEMA_VERSION
-from evcms_desktop.store.models import Booking, ChargePoint, Event, Station
+from evcms_desktop.store.models import Booking, ChargePoint, Event, Setting, Station
 
 V1_SQL = (Path(__file__).parent / "schema_v1.sql").read_text()
 
@@ -80,3 +80,28 @@ def test_a_foreign_sqlite_file_is_refused(tmp_path):
         conn.execute("CREATE TABLE notes (x)")
     with pytest.raises(DatabaseError, match="not an EVCMS Desktop database"):
         open_database(other)
+
+
+@pytest.mark.parametrize("before", [True, False, None])
+def test_continuing_past_the_booked_energy_becomes_each_sites_setting(tmp_path, before):
+    """Schema 6: the application-wide setting of before becomes every site's."""
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(V1_SQL)
+        copied = (
+            "timezone, currency, energy_price, max_power_kw, efficiency, peak_demand_charge,"
+            " service_charge, step_minutes, horizon_hours, authorize_grace_minutes"
+        )
+        conn.execute(
+            f"INSERT INTO station (name, {copied}) SELECT 'Second Yard', {copied}"
+            " FROM station WHERE id = 1"
+        )
+        if before is not None:
+            value = '{"continue_past_booked_energy": %s}' % ("true" if before else "false")
+            conn.execute("INSERT INTO setting VALUES ('sessions', ?)", (value,))
+    db = open_database(old)
+    sites = list(Station.select().order_by(Station.id))
+    assert len(sites) == 2
+    assert [s.continue_past_booked_energy for s in sites] == [bool(before)] * 2
+    assert Setting.get_or_none(Setting.key == "sessions") is None
+    db.close()

@@ -19,6 +19,7 @@ from evcms_desktop.store.stations import (
     SiteError,
     add_station,
     charge_point_station,
+    continues_past_booked_energy,
     find_station,
 )
 from tests.conftest import NOW
@@ -152,3 +153,35 @@ def test_the_command_line_adds_sites_and_works_on_the_one_it_is_given(db_target,
     err = capsys.readouterr().err.strip().splitlines()
     assert err[0].startswith("evcms-desktop: No site is named 'Nowhere'; the sites are")
     assert err[1] == "evcms-desktop: A site named 'HUDSON YARD' exists already."
+
+
+def test_continuing_past_the_booked_energy_is_each_sites_own(db_target, db, two_sites, capsys):
+    london, new_york = two_sites
+
+    def cli(*args: str) -> int:
+        return main(["--db", db_target, "--log-level", "WARNING", *args])
+
+    def booking_at(site: Station) -> Booking:
+        service = BookingService(db, site, clock=lambda: NOW)
+        outcome = service.plan(request())
+        return service.confirm(outcome, outcome.cheapest)
+
+    at_london, at_new_york = booking_at(london), booking_at(new_york)
+    assert not continues_past_booked_energy(at_london.id)
+    assert cli("sites", "set", "Hudson Yard", "--past-booked-energy", "continue") == 0
+    assert capsys.readouterr().out.strip() == (
+        "Hudson Yard: booked sessions continue past their booked energy, the extra billed."
+    )
+    assert continues_past_booked_energy(at_new_york.id)
+    assert not continues_past_booked_energy(at_london.id)
+    assert not continues_past_booked_energy(None)
+    assert cli("sites") == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[1].endswith("continues past booked energy")
+    assert "continues" not in listed[0]
+    assert cli("sites", "set", "Hudson Yard", "--past-booked-energy", "stop") == 0
+    assert not continues_past_booked_energy(at_new_york.id)
+    assert cli("sites", "set", "Nowhere", "--past-booked-energy", "stop") == 1
+    with pytest.raises(SystemExit):
+        cli("sites", "set", "Hudson Yard", "--past-booked-energy", "maybe")
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from evcms_desktop.app.cli import build_parser, config_from_args
 from evcms_desktop.app.config import csms_config
 from evcms_desktop.store.models import ChargePoint, Station
-from evcms_desktop.store.settings import continue_past_booked_energy, server_settings
+from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role
 from tests.ui.conftest import run
@@ -114,7 +114,7 @@ def test_reading_pings_and_booked_energy_settings_are_saved(qtbot, station, wind
     assert settings.save()
     saved = server_settings()
     assert (saved["strict"], saved["ping_interval"], saved["ping_timeout"]) == (True, 20, 0)
-    assert continue_past_booked_energy()
+    assert Station.get().continue_past_booked_energy  # the site's, not the application's
     config = csms_config(config_from_args(build_parser().parse_args([])), saved)
     assert (config.strict, config.ping_interval, config.ping_timeout) == (True, 20, None)
 

@@ -41,10 +41,8 @@ from evcms_desktop.store.settings import (
     DEFAULT_PING,
     MAX_PING_SECONDS,
     SERVER_KEY,
-    continue_past_booked_energy,
     ping_seconds,
     server_settings,
-    set_continue_past_booked_energy,
     write_setting,
 )
 from evcms_desktop.store.stations import station_calendar
@@ -149,6 +147,10 @@ class SettingsView(QWidget):
         self.site_limit_hint = QLabel()
         self.site_limit_hint.setObjectName("hint")
         form.addRow("Site power limit", self.site_limit)
+        self.continue_past = QCheckBox(
+            "Booked sessions at this site continue past their booked energy (the extra is billed)"
+        )
+        form.addRow(self.continue_past)
         form.addRow(self.site_limit_hint)
         self.station_error = _error()
         form.addRow(self.station_error)
@@ -215,9 +217,6 @@ class SettingsView(QWidget):
         self.strict = QCheckBox(
             "Read chargers strictly (refuse what the tolerant reading would repair)"
         )
-        self.continue_past = QCheckBox(
-            "Booked sessions continue past their booked energy (the extra is billed)"
-        )
         self.ping_interval = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
         self.ping_interval.setSpecialValueText("off")
         self.ping_timeout = QSpinBox(minimum=0, maximum=MAX_PING_SECONDS, suffix=" s")
@@ -232,7 +231,6 @@ class SettingsView(QWidget):
         form.addRow("TLS key", self.tls_key)
         form.addRow(self.accept_unknown)
         form.addRow(self.strict)
-        form.addRow(self.continue_past)
         form.addRow("Ping chargers every", self.ping_interval)
         form.addRow("Dead after no pong for", self.ping_timeout)
         return box
@@ -303,7 +301,7 @@ class SettingsView(QWidget):
         self.tls_key.setText(server.get("tls_key") or "")
         self.accept_unknown.setChecked(bool(server.get("accept_unknown", False)))
         self.strict.setChecked(bool(server.get("strict", False)))
-        self.continue_past.setChecked(continue_past_booked_energy())
+        self.continue_past.setChecked(bool(s.continue_past_booked_energy))
         self.ping_interval.setValue(ping_seconds(server.get("ping_interval"), DEFAULT_PING) or 0)
         self.ping_timeout.setValue(ping_seconds(server.get("ping_timeout"), DEFAULT_PING) or 0)
         self.load_chargers()
@@ -357,6 +355,7 @@ class SettingsView(QWidget):
         for field, value in values.items():
             setattr(s, field, value)
         s.site_power_limit_kw = self._site_limit()
+        s.continue_past_booked_energy = self.continue_past.isChecked()
         s.save()
         write_setting(
             SERVER_KEY,
@@ -372,7 +371,6 @@ class SettingsView(QWidget):
             },
         )
         driver_data.set_retention_days(self.retention.value())
-        set_continue_past_booked_energy(self.continue_past.isChecked())
         log.info("Settings saved")
         self.message.setText("Saved. The listener's options apply at the next start.")
         self.saved.emit()
