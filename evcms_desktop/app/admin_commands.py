@@ -15,7 +15,7 @@ import logging
 import signal
 import sys
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
 
 from evcms_desktop.app.arguments import whole_number
@@ -251,6 +251,23 @@ def _plan_line(plan: Plan, tz_to_local: Callable[[datetime], datetime], currency
     )
 
 
+def _earliest(text: str | None, tz: tzinfo, day: date, arrival: time) -> datetime | None:
+    """`--earliest HH:MM`: on the arrival's day, or the day before when later than it."""
+    if text is None:
+        return None
+    try:
+        earliest = time.fromisoformat(text)
+    except ValueError as exc:
+        raise CommandError(f"Use --earliest HH:MM ({exc}).") from exc
+    offset = earliest.utcoffset()
+    earliest = earliest.replace(tzinfo=None)
+    on = day - timedelta(days=1) if earliest > arrival else day
+    try:
+        return resolve_local(tz, on, earliest, offset)
+    except LocalTimeError as exc:
+        raise CommandError(f"--earliest: {exc}") from None
+
+
 def _book(args: argparse.Namespace, config: AppConfig) -> int:
     station = selected_site(config)
     calendar = station_calendar(station)
@@ -270,13 +287,19 @@ def _book(args: argparse.Namespace, config: AppConfig) -> int:
         duration=timedelta(minutes=args.duration),
         energy_kwh=_decimal(args.energy, "--energy"),
         power_kw=_decimal(args.power, "--power"),
+        earliest=_earliest(args.earliest, calendar.tz, day, arrival_time),
     )
     service = BookingService(database_proxy.obj, station)
     outcome = service.plan(request)
     if not outcome.plans:
         reasons = "; ".join(outcome.unavailable.values()) or "no plan fits this request"
         raise CommandError(f"No plan can be offered: {reasons}")
-    _out(f"Plans for {day} {arrival_time:%H:%M}, {describe_duration(request.duration)}:")
+    earlier = (
+        ""
+        if request.earliest is None
+        else f" (Eco plans from {calendar.to_local(request.earliest):%a %H:%M})"
+    )
+    _out(f"Plans for {day} {arrival_time:%H:%M}, {describe_duration(request.duration)}{earlier}:")
     for plan in outcome.plans:
         _out("  " + _plan_line(plan, calendar.to_local, station.currency))
     for kind, reason in outcome.unavailable.items():
@@ -479,6 +502,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     book.set_defaults(handler=_guarded(_book))
     book.add_argument("--date", required=True, help="day of arrival, YYYY-MM-DD (local)")
     book.add_argument("--arrival", required=True, help="arrival time, HH:MM (local)")
+    book.add_argument(
+        "--earliest",
+        metavar="HH:MM",
+        help="the earliest start the driver accepts for an Eco plan (local; by default"
+        " Eco plans never start before the arrival)",
+    )
     book.add_argument(
         "--duration", type=whole_number(1, 7 * 24 * 60), required=True, help="minutes"
     )

@@ -10,6 +10,8 @@ from evcms_desktop.domain.site import Site
 
 # A request made for "now" from a form is a little in the past by the time it is submitted.
 PAST_TOLERANCE = timedelta(minutes=2)
+# How much earlier than the arrival a driver may offer to come for an Eco plan.
+MAX_EARLIER = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,23 @@ def describe_duration(delta: timedelta) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def _earliest_errors(request: PlanRequest, now: datetime) -> list[FieldError]:
+    """The driver's earlier start: before the arrival, not past, at most MAX_EARLIER."""
+    earliest = request.earliest
+    if earliest is None or request.arrival.tzinfo is None:
+        return []
+    if earliest.tzinfo is None:
+        return [FieldError("earliest", "The earlier time needs a time zone.")]
+    if earliest > request.arrival:
+        return [FieldError("earliest", "The earlier time must not be after the arrival.")]
+    if request.arrival - earliest > MAX_EARLIER:
+        hours = int(MAX_EARLIER.total_seconds() // 3600)
+        return [FieldError("earliest", f"Come at most {hours} hours before the arrival.")]
+    if earliest < now - PAST_TOLERANCE:
+        return [FieldError("earliest", "The earlier time has passed.")]
+    return []
+
+
 def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[FieldError]:
     errors: list[FieldError] = []
     if request.arrival.tzinfo is None:
@@ -57,6 +76,7 @@ def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[Fi
         errors.append(
             FieldError("arrival", f"The arrival time has passed. Choose {local:%H:%M} or later.")
         )
+    errors.extend(_earliest_errors(request, now))
     if request.duration <= timedelta(0):
         errors.append(FieldError("duration", "The duration must be longer than zero."))
     elif request.duration > site.max_session:

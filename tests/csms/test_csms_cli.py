@@ -10,7 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -349,3 +349,28 @@ def test_book_refuses_a_skipped_local_time_and_asks_about_a_repeated_one(
         "evcms-desktop: 2027-10-31 01:30 happens twice in Europe/London (the clocks go back):"
         " say which, with 01:30+01:00 or 01:30+00:00.",
     ]
+
+
+def test_book_takes_the_drivers_earlier_time_for_eco_plans(db_target, station, capsys):
+    # A weekday at least two days ahead on the real clock (the command plans from now),
+    # 17:00 London: Peak On (16:00-22:00 on weekdays).
+    ahead = (datetime.now(UTC) + timedelta(days=2)).date()
+    while ahead.weekday() >= 5:
+        ahead += timedelta(days=1)
+    day = ahead.isoformat()
+    asked = ["book", "--date", day, "--arrival", "17:00", "--duration", "60", "--energy", "8.8"]
+
+    def eco_starts(*extra: str) -> list[str]:
+        assert cli(db_target, *asked, *extra, "--dry-run") == 0
+        out = capsys.readouterr().out.splitlines()
+        return [line.split()[5].split("-")[0] for line in out if "Eco)" in line]
+
+    assert eco_starts() == ["22:00", "22:00"]  # never before the arrival without it
+    assert eco_starts("--earliest", "14:00") == ["15:00", "15:30"]  # Peak Off before 16:00
+    for bad, message in [
+        ("18:00", "Come at most 12 hours before the arrival."),
+        ("1pm", "Use --earliest HH:MM"),
+    ]:
+        assert cli(db_target, *asked, "--earliest", bad, "--dry-run") == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err

@@ -103,3 +103,32 @@ def test_a_slot_taken_meanwhile_is_explained_and_plans_refreshed(qtbot, service,
     assert dialog.flow.plans.cards[0].plan.start > card.plan.start
     assert Booking.select().count() == 1
     assert datetime(2026, 12, 1, tzinfo=UTC) < card.plan.start
+
+
+def test_i_can_come_earlier_lets_an_eco_plan_start_before_the_arrival(qtbot, service):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    form.time.setTime(QTime(17, 0))  # Peak On (16:00-22:00) on the test's Tuesday
+    qtbot.keyClicks(form.energy, "8.8")
+    assert not form.earliest.isEnabled()
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    eco = {c.plan.kind.value: c.plan for c in dialog.flow.plans.cards if c.plan.kind.value > 2}
+    assert all(p.start >= datetime(2026, 12, 1, 17, tzinfo=UTC) for p in eco.values())
+
+    dialog.flow.back()
+    form.earlier.setChecked(True)
+    assert form.earliest.isEnabled()
+    form.earliest.setTime(QTime(14, 0))
+    assert form.request().earliest == datetime(2026, 12, 1, 14, tzinfo=UTC)
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    eco = {c.plan.kind.value: c.plan for c in dialog.flow.plans.cards if c.plan.kind.value > 2}
+    assert eco[3].start == datetime(2026, 12, 1, 15, tzinfo=UTC)  # Peak Off before 16:00
+
+    dialog.flow.back()
+    form.earliest.setTime(QTime(5, 30))  # before the test clock's 06:00
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "form"
+    assert form.errors["earliest"].text() == "The earlier time has passed."
+    assert form.errors["earliest"].isVisible()

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from PySide6.QtCore import QDate, QTime, Signal
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QCheckBox,
     QComboBox,
     QDateEdit,
     QFormLayout,
@@ -25,7 +26,7 @@ from evcms_desktop.domain.site import Site
 from evcms_desktop.domain.validation import FieldError, PlanRequest
 from evcms_desktop.store.bookings import DriverDetails
 
-FIELDS = ("arrival", "duration", "energy", "power", "connector", "general")
+FIELDS = ("arrival", "earliest", "duration", "energy", "power", "connector", "general")
 NUMBER_HINT = "Enter a number, like 20 or 12.5."
 
 
@@ -77,6 +78,14 @@ class BookingForm(QWidget):
         self.date.setDisplayFormat("ddd d MMM yyyy")
         self.time = QTimeEdit()
         self.time.setDisplayFormat("HH:mm")
+        self.earlier = QCheckBox("I can come earlier, from")
+        self.earlier.setToolTip(
+            "An Eco plan (Peak Off) never starts before your arrival unless you can come earlier"
+        )
+        self.earliest = QTimeEdit()
+        self.earliest.setDisplayFormat("HH:mm")
+        self.earliest.setEnabled(False)
+        self.earlier.toggled.connect(self.earliest.setEnabled)
         self.duration = QSpinBox(minimum=15, maximum=24 * 60, singleStep=15, value=60)
         self.duration.setSuffix(" min")
         self.duration.setCorrectionMode(QAbstractSpinBox.CorrectionMode.CorrectToNearestValue)
@@ -101,6 +110,11 @@ class BookingForm(QWidget):
         when.addWidget(self.time, 2)
         form.addRow("Arrival", when)
         form.addRow("", self.errors["arrival"])
+        earlier = QHBoxLayout()
+        earlier.addWidget(self.earlier)
+        earlier.addWidget(self.earliest, 1)
+        form.addRow("", earlier)
+        form.addRow("", self.errors["earliest"])
         form.addRow("Duration", self.duration)
         form.addRow("", self.duration_hint)
         form.addRow("", self.errors["duration"])
@@ -125,6 +139,8 @@ class BookingForm(QWidget):
         start = next_quarter(now).astimezone(self.tz)
         self.date.setDate(QDate(start.year, start.month, start.day))
         self.time.setTime(QTime(start.hour, start.minute))
+        self.earlier.setChecked(False)
+        self.earliest.setTime(QTime(start.hour, start.minute))
         self.duration.setValue(60)
         for edit in (self.energy, self.power, self.name, self.contact):
             edit.clear()
@@ -180,8 +196,15 @@ class BookingForm(QWidget):
                 amounts[name] = None
         day = self.date.date().toPython()
         at = self.time.time().toPython().replace(second=0, microsecond=0)
+        earliest = None
+        if self.earlier.isChecked():
+            # On the arrival's day, or the evening before when later than the arrival.
+            from_time = self.earliest.time().toPython().replace(second=0, microsecond=0)
+            on = day - timedelta(days=1) if from_time > at else day
+            earliest = datetime.combine(on, from_time, self.tz).astimezone(UTC)
         return PlanRequest(
             arrival=datetime.combine(day, at, self.tz).astimezone(UTC),
+            earliest=earliest,
             duration=timedelta(minutes=self.duration.value()),
             energy_kwh=amounts["energy"],
             power_kw=amounts["power"],
