@@ -139,6 +139,7 @@ class ChargeBox(OcppEndpoint):
         self._reader: asyncio.Task[None] | None = None
         self.transactions: dict[int, SimTransaction] = {}
         self.firmware_version = "1.0"
+        self._freed: list[int] = []  # connectors a CancelReservation freed, to announce
         self.firmware: bytes | None = None  # the last firmware downloaded
         self.diagnostics_size = 4096  # bytes of diagnostics it uploads (0: it has none)
         self.uploaded_diagnostics: bytes | None = None
@@ -571,15 +572,27 @@ class ChargeBox(OcppEndpoint):
         self.say(f"ReserveNow {reservation_id} for {id_tag} on #{connector_id} until {expiry_date}")
         return call_result.ReserveNow(status="Accepted")
 
+    @after(Action.reserve_now)
+    async def after_reserve_now(self, connector_id: int, reservation_id: int, **_: Any) -> None:
+        state = self.connectors.get(connector_id)
+        if state is not None and state.reservation == reservation_id:
+            await self.status(connector_id, "Reserved")
+
     @on(Action.cancel_reservation)
     def on_cancel_reservation(self, reservation_id: int) -> call_result.CancelReservation:
-        for state in self.connectors.values():
+        for number, state in self.connectors.items():
             if state.reservation == reservation_id:
                 state.reservation = None
                 state.status = "Available"
+                self._freed.append(number)
                 self.say(f"CancelReservation {reservation_id}")
                 return call_result.CancelReservation(status="Accepted")
         return call_result.CancelReservation(status="Rejected")
+
+    @after(Action.cancel_reservation)
+    async def after_cancel_reservation(self, reservation_id: int) -> None:
+        while self._freed:
+            await self.status(self._freed.pop(0), "Available")
 
     @on(Action.set_charging_profile)
     def on_set_charging_profile(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,6 +17,7 @@ from evcms_desktop.domain.site import ConnectorSpec, Site
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.store.models import (
     Booking,
+    BookingState,
     ChargePoint,
     ChargePointState,
     Connector,
@@ -212,3 +214,48 @@ def continues_past_booked_energy(booking_id: int | None) -> bool:
 def set_continue_past_booked_energy(station: Station, value: bool) -> None:
     Station.update(continue_past_booked_energy=value).where(Station.id == station.id).execute()
     station.continue_past_booked_energy = value
+
+
+@dataclass(frozen=True)
+class ConnectorReservation:
+    """A connector of a charger, its reported status, and the booking it is reserved for."""
+
+    number: int
+    status: str
+    booking_code: str | None = None
+    reservation_id: int | None = None  # a mirrored booking's is the booking's id
+    booking_start: datetime | None = None
+
+
+def connector_reservations(ident: str) -> list[ConnectorReservation]:
+    """Each connector of a charger with the booking reservation sent to it, if any."""
+    connectors = list(
+        Connector.select(Connector)
+        .join(ChargePoint)
+        .where(ChargePoint.ident == ident)
+        .order_by(Connector.number)
+    )
+    mirrored = {
+        b.connector.id: b
+        for b in Booking.select(Booking, Connector)
+        .join(Connector)
+        .where(
+            Connector.id.in_([c.id for c in connectors])
+            & Booking.reservation_sent
+            & (Booking.state == BookingState.CONFIRMED.value)
+        )
+        .order_by(Booking.start)
+    }
+    rows = []
+    for c in connectors:
+        booking = mirrored.get(c.id)
+        rows.append(
+            ConnectorReservation(
+                c.number,
+                c.status,
+                booking.code if booking else None,
+                booking.id if booking else None,
+                booking.start if booking else None,
+            )
+        )
+    return rows

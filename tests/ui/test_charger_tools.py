@@ -202,3 +202,47 @@ def test_firmware_and_diagnostics_without_a_server_say_so(qtbot):
     assert dialog.firmware_state.text() == (
         "Firmware and diagnostics are not served by this console."
     )
+
+
+def test_reservations_are_made_shown_per_connector_and_cancelled(qtbot, central, box):
+    dialog = ChargerToolsDialog("CP-A", 2, central.commands, LONDON)
+    qtbot.addWidget(dialog)
+    assert _cells(dialog.reservations, 0) == ["#1", "#2"]
+    assert _cells(dialog.reservations, 2) == ["none", "none"]
+    dialog.reserve_id_tag.setText("")
+    dialog.reserve()
+    assert "needs an idTag" in dialog.reservation_result.text()
+    dialog.reserve_id_tag.setText("FLEET-7")
+    dialog.reserve_minutes.setValue(30)
+    dialog.reserve()
+    qtbot.waitUntil(lambda: "ReserveNow #2" in dialog.reservation_result.text(), timeout=10_000)
+    assert dialog.reservation_result.text() == "ReserveNow #2 for FLEET-7: Accepted, reserved"
+    assert box.connectors[2].status == "Reserved"
+    rid = box.connectors[2].reservation
+    assert rid is not None and rid >= 1_000_000_000
+
+    def shown() -> list[str]:
+        dialog.load_reservations()  # the charger's StatusNotification reaches the store
+        return _cells(dialog.reservations, 1)
+
+    qtbot.waitUntil(lambda: shown()[1] == "Reserved", timeout=10_000)
+    assert _cells(dialog.reservations, 2) == ["none", str(rid)]
+    assert _cells(dialog.reservations, 3)[1] == "FLEET-7"
+    dialog.cancel_reservation()
+    assert "Select a connector" in dialog.reservation_result.text()  # nothing selected
+    dialog.reservations.selectRow(1)
+    dialog.cancel_reservation()
+    qtbot.waitUntil(lambda: "CancelReservation" in dialog.reservation_result.text(), timeout=10_000)
+    assert dialog.reservation_result.text() == f"CancelReservation {rid}: Accepted, cancelled"
+    assert box.connectors[2].reservation is None
+    qtbot.waitUntil(lambda: shown()[1] == "Available", timeout=10_000)
+    assert _cells(dialog.reservations, 2) == ["none", "none"]
+    # A charger with its connector in use answers Occupied, said in words.
+    box.connectors[1].transaction = object()  # type: ignore[assignment]
+    dialog.reserve_connector.setValue(1)
+    dialog.reserve()
+    qtbot.waitUntil(lambda: "ReserveNow #1" in dialog.reservation_result.text(), timeout=10_000)
+    assert dialog.reservation_result.text() == (
+        "ReserveNow #1 for FLEET-7: Occupied, the connector is in use"
+    )
+    box.connectors[1].transaction = None

@@ -1,7 +1,8 @@
 """One charger's tools: what its frames needed tolerated, its configuration (read and
 edited), the charging profiles it holds drawn as its composite schedule, its firmware
-update and diagnostics upload with their progress, and the other commands
-(TriggerMessage, ClearCache, DataTransfer).
+update and diagnostics upload with their progress, its reservations per connector
+(ReserveNow, CancelReservation), and the other commands (TriggerMessage, ClearCache,
+DataTransfer).
 
 Commands run as asyncio tasks; every answer is explained in words next to what asked.
 """
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 from evcms_desktop.csms.tolerance import DEVIATION_KINDS
 from evcms_desktop.store.deviations import deviations_of
 from evcms_desktop.store.models import ChargePoint
+from evcms_desktop.store.stations import connector_reservations
 from evcms_desktop.ui.theme import POWER_PEN
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,14 @@ _BOOLEAN_VALUES = ("true", "false")
 SCHEDULE_SECONDS = 6 * 3600
 PROGRESS_MS = 500  # how often the firmware and diagnostics progress is looked at
 SHOWN_BYTES = 64 * 1024  # of a received diagnostics file
+MANUAL_RESERVATIONS = 1_000_000_000  # reservation ids made here start here
+RESERVE_MEANINGS = {
+    "Accepted": "reserved",
+    "Faulted": "the connector is faulted",
+    "Occupied": "the connector is in use",
+    "Rejected": "the charger does not take reservations there",
+    "Unavailable": "the connector is unavailable",
+}
 
 
 class Answer(Protocol):
@@ -106,6 +116,16 @@ class ChargerCommands(Protocol):
         self, cp_id: str, message: str, connector_id: int | None = None
     ) -> Answer: ...
     async def clear_cache(self, cp_id: str) -> Answer: ...
+    async def reserve_now(
+        self,
+        cp_id: str,
+        connector_id: int,
+        expiry: datetime,
+        id_tag: str,
+        reservation_id: int,
+        parent_id_tag: str | None = None,
+    ) -> Answer: ...
+    async def cancel_reservation(self, cp_id: str, reservation_id: int) -> Answer: ...
     async def data_transfer(
         self, cp_id: str, vendor_id: str, message_id: str | None = None, data: str | None = None
     ) -> Answer: ...
@@ -192,10 +212,12 @@ class ChargerToolsDialog(QDialog):
         self.tabs.addTab(self._configuration_tab(), "Configuration")
         self.tabs.addTab(self._profiles_tab(), "Charging profiles")
         self.tabs.addTab(self._transfers_tab(), "Firmware and diagnostics")
+        self.tabs.addTab(self._reservations_tab(), "Reservations")
         self.tabs.addTab(self._commands_tab(), "Commands")
         layout = QVBoxLayout(self)
         layout.addWidget(self.tabs)
         self.load_deviations()
+        self.load_reservations()
         self._shown_steps = -1
         self._progress_timer = QTimer(self)
         self._progress_timer.timeout.connect(self.show_progress)
@@ -614,6 +636,137 @@ class ChargerToolsDialog(QDialog):
         if len(data) > SHOWN_BYTES:
             text += f"\n… (the first {SHOWN_BYTES // 1024} KiB of {path})"
         self.received_text.setPlainText(text)
+
+    # -- reservations --------------------------------------------------------------
+
+    def _reservations_tab(self) -> QWidget:
+        page = QWidget()
+        self.reservations = QTableWidget(0, 5)
+        self.reservations.setHorizontalHeaderLabels(
+            ["Connector", "Status", "Reservation", "For", "Until"]
+        )
+        self.reservations.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.reservations.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.reservations.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.reservations.verticalHeader().setVisible(False)
+        self.reservations.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.reserve_connector = QSpinBox(minimum=1, maximum=16, value=self.connector)
+        self.reserve_id_tag = QLineEdit(placeholderText="idTag (a booking ID or a card)")
+        self.reserve_id_tag.setMaxLength(20)
+        self.reserve_minutes = QSpinBox(minimum=1, maximum=24 * 60, value=15, suffix=" min")
+        reserve = QPushButton("Reserve")
+        reserve.clicked.connect(self.reserve)
+        cancel = QPushButton("Cancel the selected reservation")
+        cancel.clicked.connect(self.cancel_reservation)
+        refresh = QPushButton("Refresh")
+        refresh.clicked.connect(self.load_reservations)
+        self.reservation_result = _result_label()
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Connector"))
+        row.addWidget(self.reserve_connector)
+        row.addWidget(self.reserve_id_tag, 2)
+        row.addWidget(QLabel("for"))
+        row.addWidget(self.reserve_minutes)
+        row.addWidget(reserve)
+        buttons = QHBoxLayout()
+        buttons.addWidget(cancel)
+        buttons.addStretch(1)
+        buttons.addWidget(refresh)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.reservations, 1)
+        layout.addLayout(buttons)
+        layout.addLayout(row)
+        layout.addWidget(self.reservation_result)
+        self._reserved: dict[int, tuple[int, str, datetime]] = {}  # made here, by connector
+        self._reservation_ids: list[int | None] = []
+        return page
+
+    def load_reservations(self) -> None:
+        """Each connector's status, and the reservation it holds (a booking's or one made
+        here)."""
+        rows = connector_reservations(self.ident)
+        self.reservations.setRowCount(len(rows))
+        self._reservation_ids = []
+        for r, row in enumerate(rows):
+            made = self._reserved.get(row.number)
+            if made is not None and row.status != "Reserved":
+                made = None  # used, expired or cancelled at the charger
+            if made is not None:
+                rid, who, until = made
+                cells = [str(rid), who, until.astimezone(self.tz).strftime("%H:%M")]
+                self._reservation_ids.append(rid)
+            elif row.reservation_id is not None:
+                start = row.booking_start.astimezone(self.tz) if row.booking_start else None
+                cells = [
+                    str(row.reservation_id),
+                    f"booking {row.booking_code}",
+                    f"its start {start:%H:%M}" if start else "",
+                ]
+                self._reservation_ids.append(row.reservation_id)
+            else:
+                cells = ["none", "", ""]
+                self._reservation_ids.append(None)
+            for c, text in enumerate([f"#{row.number}", row.status, *cells]):
+                self.reservations.setItem(r, c, QTableWidgetItem(text))
+        for column in (0, 1, 2, 4):
+            self.reservations.resizeColumnToContents(column)
+
+    def reserve(self) -> None:
+        id_tag = self.reserve_id_tag.text().strip()
+        if not id_tag or len(id_tag) > 20:
+            _show(
+                self.reservation_result, False, "ReserveNow needs an idTag of 1 to 20 characters."
+            )
+            return
+        connector = self.reserve_connector.value()
+        expiry = datetime.now(self.tz) + timedelta(minutes=self.reserve_minutes.value())
+        # Bookings' reservations use the booking's id; these are kept far above them.
+        reservation_id = MANUAL_RESERVATIONS + int(expiry.timestamp()) % MANUAL_RESERVATIONS
+
+        def done(answer: Answer) -> None:
+            if answer.ok:
+                self._reserved[connector] = (reservation_id, id_tag, expiry)
+            meaning = RESERVE_MEANINGS.get(answer.status, answer.detail or answer.status)
+            _show(
+                self.reservation_result,
+                answer.ok,
+                f"ReserveNow #{connector} for {id_tag}: {answer.status}, {meaning}",
+            )
+            self.load_reservations()
+
+        self._run(
+            self.reservation_result,
+            lambda: self.commands.reserve_now(  # type: ignore[union-attr]
+                self.ident, connector, expiry, id_tag, reservation_id
+            ),
+            done,
+        )
+
+    def cancel_reservation(self) -> None:
+        rows = self.reservations.selectionModel().selectedRows()
+        chosen = self._reservation_ids[rows[0].row()] if rows else None
+        if chosen is None:
+            _show(self.reservation_result, False, "Select a connector that holds a reservation.")
+            return
+
+        def done(answer: Answer) -> None:
+            if answer.ok:
+                for number, made in list(self._reserved.items()):
+                    if made[0] == chosen:
+                        del self._reserved[number]
+            text = "cancelled" if answer.ok else "the charger holds no such reservation"
+            _show(
+                self.reservation_result,
+                answer.ok,
+                f"CancelReservation {chosen}: {answer.status}, {text}",
+            )
+            self.load_reservations()
+
+        self._run(
+            self.reservation_result,
+            lambda: self.commands.cancel_reservation(self.ident, chosen),  # type: ignore[union-attr]
+            done,
+        )
 
     # -- other commands ------------------------------------------------------------
 
