@@ -187,11 +187,15 @@ class SessionLedger:
         if connector is not None and connector != booked.number:
             return AuthStatus.INVALID
         state = BookingState(booking.state)
+        grace = self.grace_for(booking.station)
+        if state is BookingState.NO_SHOW and now <= booking.start + grace:
+            # A start the charger made in time while offline, arriving after the no-show
+            # was called: the no-show was wrong, and the start is judged as confirmed.
+            state = BookingState.CONFIRMED
         if state is BookingState.CANCELLED:
             return AuthStatus.BLOCKED
         if state in (BookingState.COMPLETED, BookingState.NO_SHOW):
             return AuthStatus.EXPIRED
-        grace = self.grace_for(booking.station)
         if now < booking.start - grace:
             return AuthStatus.INVALID  # 1.6 has no "not yet valid"
         if now >= booking.end:

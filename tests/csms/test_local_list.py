@@ -77,3 +77,38 @@ def test_an_offline_start_from_the_local_list_is_reconciled_and_priced(
     assert tx.started_at == booking.start.replace(minute=2)  # when it really started
     assert tx.energy_kwh > 0 and tx.price_total is not None
     assert Booking.get_by_id(booking.id).state == BookingState.COMPLETED
+
+
+def test_an_offline_start_is_reconciled_even_after_its_booking_was_called_a_no_show(
+    db, station, clock: FakeClock, config: CsmsConfig
+):
+    """The central system cannot see a start made offline: it calls the no-show at the
+    grace, and the start that arrives later, made in time, still counts."""
+    booking = book(db, station, clock, minutes=60, energy_kwh="5")
+    cs = CentralSystem(config, db, clock=clock)
+    recorder = Recorder(cs)
+
+    async def scenario() -> int:
+        async with running(cs):
+            box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            await box.boot()
+            await until(lambda: booking.code in box.local_list)
+            await box.disconnect()
+            clock.advance(minutes=2)
+            provisional, _ = await box.start_transaction(1, booking.code)
+            clock.advance(minutes=20)  # past the grace: the central system calls a no-show
+            await recorder.wait_for(EventKind.BOOKING_NO_SHOW)
+            assert Booking.get_by_id(booking.id).state == BookingState.NO_SHOW
+            await box.meter(provisional, seconds=20 * 60)
+            assert await box.stop_transaction(provisional, "EVDisconnected") is None
+            await box.connect()
+            await box.boot()
+            stopped = await recorder.wait_for(EventKind.SESSION_STOPPED, timeout=20)
+            await box.close()
+            return stopped.data["transaction_id"]
+
+    tx = ChargingTransaction.get_by_id(run(scenario()))
+    assert tx.booking_id == booking.id and tx.state == TransactionState.FINISHED
+    assert tx.price_total is not None
+    assert Booking.get_by_id(booking.id).state == BookingState.COMPLETED
