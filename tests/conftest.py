@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -27,6 +28,26 @@ if os.environ.get("CI"):
 
 # A Tuesday in December (GMT): 06:00 UTC is 06:00 in London.
 NOW = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _qt_garbage_on_the_gui_thread(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A Qt test's garbage is collected on the GUI thread when it ends, never later.
+
+    Widgets and QObjects in reference cycles (a window's tasks, a closed qasync loop's
+    timer) are destroyed only by Python's collector, on whichever thread it happens to
+    run: on a worker thread their destructors cannot stop their timers, and the next
+    processEvents() touches freed memory (the SIGSEGV that once needed a rerun in CI).
+    """
+    if "qapp" not in request.fixturenames:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        gc.enable()
 
 
 @pytest.fixture
