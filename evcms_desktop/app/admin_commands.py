@@ -184,6 +184,11 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
     elif action == "remove":
         charger_admin.remove(args.ident)
         _out(f"Removed {args.ident}.")
+    elif action == "unlock":
+        if charger_admin.unlock(args.ident):
+            _out(f"Unlocked {args.ident}; its next login is checked again.")
+        else:
+            _out(f"{args.ident} was not locked out.")
     elif action == "set":
         if args.strict is None and args.timezone is None:
             raise CommandError("Say what to set: --strict and/or --timezone.")
@@ -197,13 +202,17 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
         rows = charger_admin.list_chargers()
         if not rows:
             _out("No chargers.")
+        now = utcnow()
         for c in rows:
             seen = c.last_seen_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_seen_at else "never"
+            locked = c.locked_until is not None and c.locked_until > now
+            lockout = f"  LOCKED OUT until {c.locked_until:%Y-%m-%d %H:%M} UTC" if locked else ""
             _out(
                 f"{c.ident:<20} {c.state:<9} {c.connectors} conn."
                 f"  {'online ' if c.connected else 'offline'}"
                 f"  password: {'yes' if c.has_password else 'no ':<3}  last seen: {seen:<20}"
                 f"  reading: {_reading(c.strict):<8}  tolerated: {summarize(c.deviations)}"
+                f"{lockout}"
             )
     return 0
 
@@ -429,7 +438,9 @@ def _sites(args: argparse.Namespace, config: AppConfig) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add `chargers`, `book`, `bookings` and `sessions` to the command line."""
-    chargers = subparsers.add_parser("chargers", help="list, add, approve or remove chargers")
+    chargers = subparsers.add_parser(
+        "chargers", help="list, add, approve, remove or unlock chargers"
+    )
     chargers.set_defaults(
         handler=_guarded(_chargers, lambda a: a.chargers_action in (None, "list")),
         chargers_action="list",
@@ -462,6 +473,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
     remove = actions.add_parser("remove", help="refuse a charger from now on")
     remove.add_argument("ident", help="its charge point id")
+    unlock = actions.add_parser(
+        "unlock", help="lift a charger's lockout after repeated wrong passwords"
+    )
+    unlock.add_argument("ident", help="its charge point id")
     reading = actions.add_parser("set", help="how a charger's frames are read")
     reading.add_argument("ident", help="its charge point id")
     reading.add_argument(

@@ -1,11 +1,22 @@
-"""Adding, approving and removing chargers, and their Basic-auth passwords (argon2 hashes).
+"""Adding, approving, removing and unlocking chargers, and their Basic-auth passwords.
+
+A charger's password is a 16-40 character machine secret (OCPP 1.6 security whitepaper),
+not a person's password: it is stored as PBKDF2-HMAC-SHA256 with a per-charger salt and
+a low iteration count, about a millisecond, so that a thousand chargers reconnecting at
+once after a restart are checked in a second or two. A secret that long is not guessed by
+trying a word list against a stolen hash, so a slow memory-hard hash would only slow the
+restart. Argon2 hashes from before are still accepted (`needs_rehash` says to replace them).
 
 Used by the command line and by the console's settings; plain functions on the store.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +39,9 @@ IDENT_RE = re.compile(r"^[A-Za-z0-9._~:@-]{1,48}$")
 # OCPP 1.6 security whitepaper: the AuthorizationKey is 16 to 40 characters.
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
 
-_hasher = PasswordHasher()
+PBKDF2_SCHEME = "pbkdf2-sha256"
+PBKDF2_ITERATIONS = 1_000
+_argon2 = PasswordHasher()
 
 
 class ChargerAdminError(ValueError):
@@ -47,6 +60,7 @@ class ChargerInfo:
     last_seen_at: datetime | None
     strict: bool | None = None  # None: the central system's setting
     timezone: str | None = None  # None: the station's
+    locked_until: datetime | None = None  # refused after repeated wrong passwords
     deviations: dict[str, int] = field(default_factory=dict)  # tolerated, by kind
 
 
@@ -58,23 +72,64 @@ def check_ident(ident: str) -> str:
     return ident
 
 
-def hash_password(password: str) -> str:
+def check_password(password: str) -> str:
     if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
         raise ChargerAdminError(
             f"A charger password has {PASSWORD_MIN} to {PASSWORD_MAX} characters"
             " (OCPP 1.6 security whitepaper)."
         )
-    return _hasher.hash(password)
+    return password
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _pbkdf2(password: str, salt: bytes, iterations: int) -> bytes:
+    return hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+
+
+def hash_password(password: str) -> str:
+    """`pbkdf2-sha256$<iterations>$<salt>$<digest>` (base64) of a checked password."""
+    check_password(password)
+    salt = secrets.token_bytes(16)
+    digest = _pbkdf2(password, salt, PBKDF2_ITERATIONS)
+    return f"{PBKDF2_SCHEME}${PBKDF2_ITERATIONS}${_b64(salt)}${_b64(digest)}"
+
+
+def _verify_pbkdf2(password_hash: str, password: str) -> bool:
+    try:
+        scheme, iterations, salt, digest = password_hash.split("$")
+        rounds = int(iterations)
+        expected = base64.b64decode(digest, validate=True)
+        salt_bytes = base64.b64decode(salt, validate=True)
+    except ValueError:  # also binascii.Error
+        return False
+    if scheme != PBKDF2_SCHEME or not 1 <= rounds <= 1_000_000:
+        return False
+    return hmac.compare_digest(_pbkdf2(password, salt_bytes, rounds), expected)
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    """Slow on purpose (argon2): call it off the event loop."""
-    if not password_hash:
+    """Does `password` match? A PBKDF2 hash costs about a millisecond, an old Argon2 one
+    far more: call it off the event loop."""
+    if not password_hash or len(password) > PASSWORD_MAX:
         return False
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    if password_hash.startswith("$argon2"):
+        try:
+            return _argon2.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+    return _verify_pbkdf2(password_hash, password)
+
+
+def needs_rehash(password_hash: str) -> bool:
+    """Is this a hash of an older scheme or cost, to be replaced at the next login?"""
+    return not password_hash.startswith(f"{PBKDF2_SCHEME}${PBKDF2_ITERATIONS}$")
+
+
+# Unknown ids are checked against this, so that they cost what known ones cost.
+DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
 
 
 def _get(ident: str) -> ChargePoint:
@@ -161,10 +216,40 @@ def list_chargers(include_removed: bool = False) -> list[ChargerInfo]:
             last_seen_at=cp.last_seen_at,
             strict=cp.strict,
             timezone=cp.timezone,
+            locked_until=cp.locked_until,
             deviations=deviations.get(cp.ident, {}),
         )
         for cp in query
     ]
+
+
+def unlock(ident: str) -> bool:
+    """Lift a charger's lockout (a running central system sees it at the next attempt);
+    False when it was not locked."""
+    cp = _get(ident)
+    if cp.locked_until is None:
+        return False
+    cp.locked_until = None
+    cp.save(only=[ChargePoint.locked_until])
+    return True
+
+
+def create_pending(ident: str, password_hash: str | None, max_pending: int) -> ChargePoint:
+    """Record an unknown charger as Pending, unless `max_pending` wait already."""
+    check_ident(ident)
+    with ChargePoint._meta.database.atomic():
+        waiting = ChargePoint.select().where(ChargePoint.state == ChargePointState.PENDING).count()
+        if waiting >= max_pending:
+            raise ChargerAdminError(
+                f"{waiting} chargers wait for approval already (at most {max_pending});"
+                " approve or remove some"
+            )
+        return ChargePoint.create(
+            ident=ident,
+            station=Station.select().order_by(Station.id).get(),
+            state=ChargePointState.PENDING.value,
+            password_hash=password_hash,
+        )
 
 
 def set_strict(ident: str, strict: bool | None) -> None:

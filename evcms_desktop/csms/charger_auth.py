@@ -1,9 +1,13 @@
 """Who may connect: the charger must be known (or Pending when unknown ones are accepted),
 and from security profile 1 it must give its own id and password by HTTP Basic auth.
 
-The password is checked against its Argon2 hash once; a password argon2 accepted is
-remembered (as a SHA-256 of hash and password) so that a reconnecting charger does not
-cost another Argon2 run.
+Passwords are checked in a small pool of threads (`CsmsConfig.password_checks`), never on
+the loop. An unknown id is checked against a dummy hash, so that it costs what a known one
+costs and ids cannot be told apart by timing. Wrong passwords are counted per charger id
+and per source address: after a few, each next attempt must wait a doubling delay, and
+after more the id or address is locked out for a while (HTTP 429 with Retry-After). A
+known charger's lockout is stored (`ChargePoint.locked_until`) so that the operator sees
+it and can lift it (`charger_admin.unlock`); the next attempt then finds it lifted.
 """
 
 from __future__ import annotations
@@ -11,25 +15,35 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hashlib
-import hmac
 import logging
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
+import peewee
 from websockets.http11 import Request
 
 from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.config import Clock, CsmsConfig
+from evcms_desktop.csms.events import EventKind, Publish
+from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.models import ChargePoint, ChargePointState
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+ADDRESSES_PER_ID = 8  # the addresses remembered with an id's failures, lifted with it
+
 
 @dataclass(frozen=True)
 class Verdict:
-    refused: HTTPStatus | None  # NOT_FOUND or UNAUTHORIZED; None lets the charger in
-    password: str | None = None  # what it offered, kept for a Pending charger's record
+    refused: HTTPStatus | None  # NOT_FOUND, UNAUTHORIZED or TOO_MANY_REQUESTS; None: in
+    password_hash: str | None = None  # of what it offered, for a Pending charger's record
+    retry_after: int | None = None  # seconds, with TOO_MANY_REQUESTS
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -49,41 +63,238 @@ def basic_credentials(request: Request) -> tuple[str, str] | None:
     return (user, password) if sep else None
 
 
+@dataclass
+class Failures:
+    count: int
+    last: datetime
+    retry_at: datetime | None = None  # no attempt is checked before this
+    locked: bool = False
+    addresses: list[str] = field(default_factory=list)
+
+
+class FailureTable:
+    """Recent failed attempts by key (a charger id or an address): at most `capacity`
+    keys, the oldest dropped first; a key quiet for `forget_after` is forgotten."""
+
+    def __init__(
+        self,
+        free: int,
+        lock_after: int,
+        max_delay: timedelta,
+        lockout: timedelta,
+        forget_after: timedelta,
+        capacity: int,
+    ) -> None:
+        self.free = free
+        self.lock_after = lock_after
+        self.max_delay = max_delay
+        self.lockout = lockout
+        self.forget_after = forget_after
+        self.capacity = capacity
+        self._entries: OrderedDict[str, Failures] = OrderedDict()  # oldest failure first
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _expired(self, entry: Failures, now: datetime) -> bool:
+        if entry.retry_at is not None and now < entry.retry_at:
+            return False
+        return entry.locked or now - entry.last >= self.forget_after
+
+    def get(self, key: str, now: datetime) -> Failures | None:
+        entry = self._entries.get(key)
+        if entry is not None and self._expired(entry, now):
+            del self._entries[key]
+            return None
+        return entry
+
+    def retry_at(self, key: str, now: datetime) -> datetime | None:
+        """When `key` may try again, if not now."""
+        entry = self.get(key, now)
+        if entry is None or entry.retry_at is None or entry.retry_at <= now:
+            return None
+        return entry.retry_at
+
+    def failed(self, key: str, now: datetime) -> Failures:
+        """Count a failure; the entry says whether it now waits or is locked."""
+        entry = self.get(key, now)
+        if entry is None:
+            entry = self._entries[key] = Failures(0, now)
+        entry.count += 1
+        entry.last = now
+        self._entries.move_to_end(key)
+        if entry.count >= self.lock_after:
+            entry.locked = True
+            entry.retry_at = now + self.lockout
+        elif entry.count > self.free:
+            delay = timedelta(seconds=2 ** (entry.count - self.free - 1))
+            entry.retry_at = now + min(delay, self.max_delay)
+        while self._entries:
+            oldest_key, oldest = next(iter(self._entries.items()))
+            if len(self._entries) <= self.capacity and not self._expired(oldest, now):
+                break
+            del self._entries[oldest_key]
+        return entry
+
+    def lift(self, key: str) -> Failures | None:
+        return self._entries.pop(key, None)
+
+
 class ChargerAuth:
-    def __init__(self, security_profile: int, accept_unknown: bool) -> None:
-        self.security_profile = security_profile
-        self.accept_unknown = accept_unknown
-        self._verified: dict[str, bytes] = {}  # ident -> sha256 of a password argon2 accepted
+    def __init__(self, config: CsmsConfig, publish: Publish, clock: Clock) -> None:
+        self.config = config
+        self.security_profile = config.security_profile
+        self.accept_unknown = config.accept_unknown
+        self._publish = publish
+        self._clock = clock
+        tables = {
+            "max_delay": config.auth_max_delay,
+            "lockout": config.auth_lockout,
+            "forget_after": config.auth_forget_after,
+            "capacity": config.auth_table_size,
+        }
+        factor = config.auth_address_factor
+        self.ids = FailureTable(config.auth_free_failures, config.auth_lock_after, **tables)
+        self.addresses = FailureTable(
+            config.auth_free_failures * factor, config.auth_lock_after * factor, **tables
+        )
+        self._executor: ThreadPoolExecutor | None = None
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
+
+    async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
+        """Run password hashing in the bounded pool (hashlib lets go of the GIL)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=max(1, self.config.password_checks),
+                thread_name_prefix="password-check",
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
     async def check(self, ident: str, request: Request, peer: Any) -> Verdict:
         """May `ident` connect with this handshake request?"""
         cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
         known = cp is not None and cp.state != ChargePointState.REMOVED
-        if not known and not (self.accept_unknown and cp is None):
-            log.warning("Refused unknown charge point %s from %s", ident, peer)
-            if self.security_profile == 0:
-                return Verdict(HTTPStatus.NOT_FOUND)
-            return Verdict(HTTPStatus.UNAUTHORIZED)
         if self.security_profile == 0:
-            return Verdict(None)
+            if known or (self.accept_unknown and cp is None):
+                return Verdict(None)
+            log.warning("Refused unknown charge point %s from %s", ident, peer)
+            return Verdict(HTTPStatus.NOT_FOUND)
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+        now = self._clock()
+        stored_lock = cp.locked_until if known and cp is not None else None
+        if known and stored_lock is None and (entry := self.ids.get(ident, now)) and entry.locked:
+            self._lifted(ident, entry)  # by the operator, since it was stored
+        waits = [
+            self.addresses.retry_at(address, now),
+            self.ids.retry_at(ident, now),
+            stored_lock if stored_lock is not None and stored_lock > now else None,
+        ]
+        retry_at = max((w for w in waits if w is not None), default=None)
+        if retry_at is not None:
+            seconds = max(1, int((retry_at - now).total_seconds() + 0.999))
+            log.warning(
+                "Refused %s from %s: too many wrong passwords; next attempt in %d s",
+                ident,
+                peer,
+                seconds,
+            )
+            return Verdict(HTTPStatus.TOO_MANY_REQUESTS, retry_after=seconds)
         credentials = basic_credentials(request)
+        if cp is None and self.accept_unknown:
+            return await self._admit_unknown(ident, credentials, peer)
+        if credentials is None or credentials[0] != ident:
+            log.warning("Refused %s from %s: no or wrong Basic credentials", ident, peer)
+            self._failed(ident, address, cp if known else None, now)
+            return Verdict(HTTPStatus.UNAUTHORIZED)
+        password = credentials[1]
+        stored = cp.password_hash if known and cp is not None else None
+        ok = await self._off_loop(
+            charger_admin.verify_password, stored or charger_admin.DUMMY_HASH, password
+        )
+        if not (ok and stored):
+            if known:
+                log.warning("Refused %s from %s: wrong password", ident, peer)
+            else:
+                log.warning("Refused unknown charge point %s from %s", ident, peer)
+            self._failed(ident, address, cp if known else None, now)
+            return Verdict(HTTPStatus.UNAUTHORIZED)
+        self.ids.lift(ident)
+        assert cp is not None
+        if charger_admin.needs_rehash(stored):
+            await self._rehash(cp, stored, password)
+        return Verdict(None)
+
+    async def _admit_unknown(
+        self, ident: str, credentials: tuple[str, str] | None, peer: Any
+    ) -> Verdict:
         if credentials is None or credentials[0] != ident:
             log.warning("Refused %s from %s: no or wrong Basic credentials", ident, peer)
             return Verdict(HTTPStatus.UNAUTHORIZED)
-        password = credentials[1]
-        if cp is not None and known and not await self.password_ok(cp, password):
-            log.warning("Refused %s from %s: wrong password", ident, peer)
+        waiting = ChargePoint.select().where(ChargePoint.state == ChargePointState.PENDING)
+        if waiting.count() >= self.config.max_pending:
+            log.warning(
+                "Refused unknown charge point %s from %s: %d chargers wait for approval"
+                " already (max_pending); approve or remove some",
+                ident,
+                peer,
+                self.config.max_pending,
+            )
             return Verdict(HTTPStatus.UNAUTHORIZED)
-        return Verdict(None, password)
+        try:
+            password_hash = await self._off_loop(charger_admin.hash_password, credentials[1])
+        except charger_admin.ChargerAdminError as exc:
+            log.warning("Refused unknown charge point %s from %s: %s", ident, peer, exc)
+            return Verdict(HTTPStatus.UNAUTHORIZED)
+        return Verdict(None, password_hash)
 
-    async def password_ok(self, cp: ChargePoint, password: str) -> bool:
-        digest = hashlib.sha256(f"{cp.password_hash}\0{password}".encode()).digest()
-        remembered = self._verified.get(cp.ident)
-        if remembered is not None and hmac.compare_digest(remembered, digest):
-            return True
-        ok = await asyncio.get_running_loop().run_in_executor(
-            None, charger_admin.verify_password, cp.password_hash, password
+    async def _rehash(self, cp: ChargePoint, old: str, password: str) -> None:
+        """Replace an older hash (Argon2) by the current scheme, now that it matched."""
+        new = await self._off_loop(charger_admin.hash_password, password)
+        try:
+            ChargePoint.update(password_hash=new).where(
+                (ChargePoint.id == cp.id) & (ChargePoint.password_hash == old)
+            ).execute()
+        except peewee.PeeweeException as exc:
+            log.warning("Could not store %s's new password hash (next login): %s", cp.ident, exc)
+            return
+        log.info("Password hash of %s moved to %s", cp.ident, charger_admin.PBKDF2_SCHEME)
+
+    def _failed(self, ident: str, address: str, cp: ChargePoint | None, now: datetime) -> None:
+        by_address = self.addresses.failed(address, now)
+        if by_address.locked and by_address.count == self.addresses.lock_after:
+            self._announce(f"address {address}", by_address, None, {"address": address})
+        by_id = self.ids.failed(ident, now)
+        if address not in by_id.addresses:
+            by_id.addresses = [*by_id.addresses[-(ADDRESSES_PER_ID - 1) :], address]
+        if not by_id.locked or by_id.count != self.ids.lock_after:
+            return
+        if cp is None:  # an unknown id: told, but nothing to show in the charger list
+            self._announce(f"unknown id {log_safe(ident)}", by_id, None, {"ident": ident})
+            return
+        try:
+            ChargePoint.update(locked_until=by_id.retry_at).where(ChargePoint.id == cp.id).execute()
+        except peewee.PeeweeException as exc:
+            log.warning("Could not store the lockout of %s: %s", ident, exc)
+        self._announce(ident, by_id, ident, {"address": address})
+
+    def _announce(self, who: str, entry: Failures, ident: str | None, data: dict[str, Any]) -> None:
+        assert entry.retry_at is not None
+        until = entry.retry_at.strftime("%H:%M UTC")
+        message = f"{who} locked out until {until} after {entry.count} failed logins"
+        log.warning("%s", message)
+        self._publish(
+            EventKind.CHARGER_LOCKED_OUT,
+            message,
+            ident,
+            data={**data, "until": entry.retry_at.isoformat(), "failures": entry.count},
         )
-        if ok:
-            self._verified[cp.ident] = digest
-        return ok
+
+    def _lifted(self, ident: str, entry: Failures) -> None:
+        self.ids.lift(ident)
+        for address in entry.addresses:
+            self.addresses.lift(address)
+        log.info("Lockout of %s lifted by the operator", ident)

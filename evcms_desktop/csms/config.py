@@ -35,6 +35,18 @@ class CsmsConfig:
     rate_per_second: float = 20.0
     rate_burst: int = 60
     max_connections: int = 10_000
+    max_pending: int = 50  # unknown chargers waiting for approval (accept_unknown)
+    password_checks: int = 2  # passwords checked at once, in threads off the loop
+    # Wrong passwords, per charger id and per source address: after `free` failures each
+    # attempt waits a doubling delay (from 1 s, at most `auth_max_delay`); after
+    # `lock_after` failures the id or address is locked out for `auth_lockout`.
+    auth_free_failures: int = 3
+    auth_lock_after: int = 10
+    auth_address_factor: int = 5  # an address (many chargers behind one router) gets 5x
+    auth_max_delay: timedelta = timedelta(seconds=60)
+    auth_lockout: timedelta = timedelta(minutes=30)
+    auth_forget_after: timedelta = timedelta(minutes=15)  # failures this old are forgotten
+    auth_table_size: int = 10_000  # ids and addresses remembered, each (oldest dropped)
     # Timing.
     heartbeat_seconds: int = 300
     pending_retry_seconds: int = 60

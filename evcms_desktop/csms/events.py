@@ -49,6 +49,7 @@ class EventKind(enum.StrEnum):
     FIRMWARE_STATUS = "firmware_status"  # a step of a firmware update (csms.file_transfers)
     DIAGNOSTICS_STATUS = "diagnostics_status"  # a step of a diagnostics upload
     TRANSFER_FINISHED = "transfer_finished"  # firmware installed or failed; diagnostics stored
+    CHARGER_LOCKED_OUT = "charger_locked_out"  # an id or address, after wrong passwords
 
 
 # What the driver of a booking is told ("My booking"), besides the attendant.
@@ -76,6 +77,7 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.SESSION_REVIEW,
         EventKind.STORE_TROUBLE,
         EventKind.CLOCK_SKEW,
+        EventKind.CHARGER_LOCKED_OUT,
     }
 )
 

@@ -25,7 +25,7 @@ from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.tolerance import strict_for
 from evcms_desktop.store import nodes
-from evcms_desktop.store.models import ChargePoint, ChargePointState, Station
+from evcms_desktop.store.models import ChargePoint
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +93,7 @@ class Listener:
         self._open_transactions = open_transactions
         self._tasks = tasks
         self._clock = clock
-        self._auth = ChargerAuth(config.security_profile, config.accept_unknown)
+        self._auth = ChargerAuth(config, publish, clock)
         self._server: Server | None = None
         self.tls: ssl.SSLContext | None = None  # once started, with security profile 2
         self._frozen_sessions = 0
@@ -125,6 +125,7 @@ class Listener:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._auth.close()
         if self._frozen_sessions:
             gc.unfreeze()
             self._frozen_sessions = 0
@@ -171,10 +172,16 @@ class Listener:
         verdict = await self._auth.check(ident, request, peer)
         if verdict.refused == HTTPStatus.NOT_FOUND:
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point\n")
+        if verdict.refused == HTTPStatus.TOO_MANY_REQUESTS:
+            response = connection.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, "Too many failed logins: wait\n"
+            )
+            response.headers["Retry-After"] = str(verdict.retry_after or 1)
+            return response
         if verdict.refused is not None:
             return _unauthorized(connection)
-        if verdict.password is not None:
-            connection.offered_password = verdict.password  # for a Pending charger's record
+        if verdict.password_hash is not None:
+            connection.offered_password_hash = verdict.password_hash  # a Pending charger's
         cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
         connection.strict = self.config.strict if cp is None else strict_for(cp, self.config.strict)
         return None
@@ -198,13 +205,8 @@ class Listener:
 
     # -- the registry ----------------------------------------------------------------------
 
-    def _pending_charger(self, ident: str, password: str | None) -> ChargePoint:
-        cp = ChargePoint.create(
-            ident=ident,
-            station=Station.select().order_by(Station.id).get(),
-            state=ChargePointState.PENDING.value,
-            password_hash=charger_admin.hash_password(password) if password else None,
-        )
+    def _pending_charger(self, ident: str, password_hash: str | None) -> ChargePoint:
+        cp = charger_admin.create_pending(ident, password_hash, self.config.max_pending)
         log.warning("Unknown charge point %s connected; Pending until approved", ident)
         return cp
 
@@ -214,7 +216,7 @@ class Listener:
         cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
         if cp is None:
             try:
-                cp = self._pending_charger(ident, getattr(ws, "offered_password", None))
+                cp = self._pending_charger(ident, getattr(ws, "offered_password_hash", None))
             except charger_admin.ChargerAdminError as exc:
                 log.warning("Refused unknown %s: %s", ident, exc)
                 await ws.close(1008, "Unknown charge point")

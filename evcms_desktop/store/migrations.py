@@ -14,7 +14,7 @@ from playhouse.migrate import SqliteMigrator, migrate
 from evcms_desktop.store.fields import UTCDateTimeField
 from evcms_desktop.store.models import ChargerDeviation, Node, QueuedCommand, Setting, Station
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -71,4 +71,16 @@ def _to_6(migrator: SqliteMigrator) -> None:
         before.delete_instance()
 
 
-STEPS: dict[int, MigrationStep] = {2: _to_2, 3: _to_3, 4: _to_4, 5: _to_5, 6: _to_6}
+def _to_7(migrator: SqliteMigrator) -> None:
+    """7: a charger locked out after repeated wrong passwords, until when."""
+    migrate(migrator.add_column("charge_point", "locked_until", UTCDateTimeField(null=True)))
+
+
+STEPS: dict[int, MigrationStep] = {
+    2: _to_2,
+    3: _to_3,
+    4: _to_4,
+    5: _to_5,
+    6: _to_6,
+    7: _to_7,
+}

@@ -87,6 +87,7 @@ class ChargePoint(BaseModel):
     last_boot_at = UTCDateTimeField(null=True)
     last_seen_at = UTCDateTimeField(null=True)
     node = peewee.CharField(null=True)  # schema 5: the central system holding its connection
+    locked_until = UTCDateTimeField(null=True)  # schema 7: refused after wrong passwords
     created_at = UTCDateTimeField(default=utcnow)
 
 

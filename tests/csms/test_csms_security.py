@@ -152,7 +152,7 @@ def test_bad_credentials_get_401(db, station, config: CsmsConfig, password, user
 
 
 def test_right_password_accepted_twice(db, station, config: CsmsConfig):
-    """The second connection is checked against the remembered verification."""
+    """Each connection is checked; a wrong password after right ones is still refused."""
     config.security_profile = 1
     charger_admin.set_password("CP-A", PASSWORD)
     cs = CentralSystem(config, db)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import timedelta
 from decimal import Decimal
 
 from PySide6.QtCore import QPoint, QPointF, Qt
@@ -11,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop.app.cli import build_parser, config_from_args
 from evcms_desktop.app.config import csms_config
-from evcms_desktop.store.models import ChargePoint, Station
+from evcms_desktop.store.models import ChargePoint, Station, utcnow
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role
@@ -151,3 +152,25 @@ def test_scrolling_the_settings_page_changes_no_value(qtbot, station, window_fac
     qtbot.waitUntil(settings.ping_interval.hasFocus, timeout=2000)
     _wheel(settings.ping_interval, 2)
     assert settings.ping_interval.value() == before[0] + 2
+
+
+def test_an_operator_sees_a_lockout_and_lifts_it(qtbot, station, window_factory, qloop):
+    until = utcnow() + timedelta(minutes=20)
+    ChargePoint.update(locked_until=until).where(ChargePoint.ident == "CP-A").execute()
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load_chargers()
+    rows = [settings.chargers.item(i).text() for i in range(settings.chargers.count())]
+    [row] = [text for text in rows if text.startswith("CP-A ")]
+    assert f"LOCKED OUT until {until:%H:%M} UTC" in row
+    settings.chargers.setCurrentRow(rows.index(row))
+    assert settings.charger_id.text() == "CP-A"
+    qtbot.mouseClick(settings.unlock_button, Qt.MouseButton.LeftButton)
+    run(qtbot, settings.task)
+    assert ChargePoint.get(ChargePoint.ident == "CP-A").locked_until is None
+    assert settings.charger_message.text().startswith("Unlocked CP-A")
+    assert not any("LOCKED" in settings.chargers.item(i).text() for i in range(len(rows)))
+    qtbot.mouseClick(settings.unlock_button, Qt.MouseButton.LeftButton)
+    run(qtbot, settings.task)
+    assert settings.charger_message.text() == "CP-A was not locked out."

@@ -36,7 +36,7 @@ from evcms_desktop.csms.protocol import DEFAULT_PORT
 from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.store import driver_data
-from evcms_desktop.store.models import Station
+from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.settings import (
     DEFAULT_PING,
     MAX_PING_SECONDS,
@@ -187,11 +187,14 @@ class SettingsView(QWidget):
         self.password_button = QPushButton("Set password")
         self.approve_button = QPushButton("Approve")
         self.remove_button = QPushButton("Remove")
+        self.unlock_button = QPushButton("Unlock")
+        self.unlock_button.setToolTip("Lift a lockout after repeated wrong passwords")
         for button, handler in (
             (self.add_button, self.add_charger),
             (self.password_button, self.set_charger_password),
             (self.approve_button, self.approve_charger),
             (self.remove_button, self.remove_charger),
+            (self.unlock_button, self.unlock_charger),
         ):
             button.clicked.connect(handler)
             buttons.addWidget(button)
@@ -308,11 +311,15 @@ class SettingsView(QWidget):
 
     def load_chargers(self) -> None:
         self.chargers.clear()
+        now = utcnow()
         for info in charger_admin.list_chargers():
             online = "online" if info.connected else "offline"
             password = "password set" if info.has_password else "no password"
+            locked = info.locked_until is not None and info.locked_until > now
+            lockout = f", LOCKED OUT until {info.locked_until:%H:%M} UTC" if locked else ""
             self.chargers.addItem(
-                f"{info.ident}  ({info.state}, {info.connectors} connectors, {online}, {password})"
+                f"{info.ident}  ({info.state}, {info.connectors} connectors, {online},"
+                f" {password}{lockout})"
             )
 
     def save(self) -> bool:
@@ -444,6 +451,15 @@ class SettingsView(QWidget):
     def remove_charger(self) -> None:
         ident = self.charger_id.text().strip()
         self._charger_action(lambda: charger_admin.remove(ident), f"Removed {ident}.")
+
+    def unlock_charger(self) -> None:
+        ident = self.charger_id.text().strip()
+
+        def unlock() -> None:
+            if not charger_admin.unlock(ident):
+                raise charger_admin.ChargerAdminError(f"{ident} was not locked out.")
+
+        self._charger_action(unlock, f"Unlocked {ident}; its next login is checked again.")
 
     def showEvent(self, event: QShowEvent) -> None:
         self.load_chargers()  # connection state and new Pending chargers
