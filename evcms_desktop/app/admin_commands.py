@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 
 from evcms_desktop.app.arguments import whole_number
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
+from evcms_desktop.app.log_file import log_to_file
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.server import CentralSystem
@@ -120,6 +121,7 @@ async def _blank_expired_driver_data() -> None:
 
 
 async def _serve(config: AppConfig) -> None:
+    log_to_file(config.data_dir)
     db = open_database(config.database)
     cs = CentralSystem(csms_config(config, server_settings()), db)
     cs.bus.subscribe(_log_event)

@@ -25,7 +25,11 @@ from evcms_desktop.store.database import (
     default_database_path,
     parse_target,
 )
-from evcms_desktop.store.settings import MAX_PING_SECONDS
+from evcms_desktop.store.settings import (
+    DEFAULT_EVENT_RETENTION_DAYS,
+    MAX_EVENT_RETENTION_DAYS,
+    MAX_PING_SECONDS,
+)
 from evcms_desktop.store.stations import SiteError
 
 log = logging.getLogger(__name__)
@@ -155,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="a charger that does not answer a ping in S seconds is disconnected (60; 0: off)",
     )
+    server.add_argument(
+        "--event-retention-days",
+        type=_retention_days,
+        metavar="DAYS",
+        help=f"events older than this are pruned (Settings, else {DEFAULT_EVENT_RETENTION_DAYS})",
+    )
     subparsers = parser.add_subparsers(
         dest="command", metavar="COMMAND", help="run a command instead of opening the console"
     )
@@ -190,6 +200,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         ping_timeout=args.ping_timeout,
         max_connections=args.max_connections,
         file_port=args.file_port,
+        event_retention_days=args.event_retention_days,
     )
 
 
@@ -211,6 +222,16 @@ def _connection_count(text: str) -> int:
     if not 1 <= count <= MAX_CONNECTIONS_LIMIT:
         raise argparse.ArgumentTypeError(f"give 1 to {MAX_CONNECTIONS_LIMIT}")
     return count
+
+
+def _retention_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of days") from exc
+    if not 1 <= days <= MAX_EVENT_RETENTION_DAYS:
+        raise argparse.ArgumentTypeError(f"give 1 to {MAX_EVENT_RETENTION_DAYS} days")
+    return days
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,11 +11,15 @@ from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.csms.server import CsmsConfig
 from evcms_desktop.store.database import DatabaseTarget, default_database_path
 from evcms_desktop.store.models import Station
-from evcms_desktop.store.settings import DEFAULT_PING, ping_seconds
+from evcms_desktop.store.settings import (
+    DEFAULT_PING,
+    DEFAULT_SECURITY_PROFILE,
+    ping_seconds,
+    retention_days,
+)
 from evcms_desktop.store.stations import default_station, find_station
 
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
-DEFAULT_SECURITY_PROFILE = 1  # HTTP Basic auth
 DEFAULT_MAX_CONNECTIONS = 10_000
 MAX_CONNECTIONS_LIMIT = 100_000
 
@@ -38,6 +42,7 @@ class AppConfig:
     ping_timeout: int | None = None  # seconds without a pong before a connection is dead
     max_connections: int | None = None  # chargers connected (and handshaking) at most
     file_port: int | None = None  # firmware and diagnostics over HTTP; -1: not served
+    event_retention_days: int | None = None  # older events are pruned
 
     @property
     def data_dir(self) -> Path:
@@ -78,6 +83,7 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         ping_timeout=ping_seconds(pick("ping_timeout", DEFAULT_PING), DEFAULT_PING),
         max_connections=int(pick("max_connections", DEFAULT_MAX_CONNECTIONS)),
         file_port=None if int(file_port) < 0 else int(file_port),
+        event_retention_days=retention_days(pick("event_retention_days", None)),
     )
 
 

@@ -17,12 +17,8 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
-from evcms_desktop.app.station_pc import (
-    InstanceGuard,
-    enable_crash_log,
-    log_to_file,
-    previous_crash,
-)
+from evcms_desktop.app.log_file import log_to_file
+from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventBus
 from evcms_desktop.csms.server import CentralSystem

@@ -12,8 +12,6 @@ from __future__ import annotations
 import faulthandler
 import hashlib
 import logging
-import logging.handlers
-import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -23,7 +21,6 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 log = logging.getLogger(__name__)
 
 CRASH_LOG = "crash.log"
-APP_LOG = "evcms-desktop.log"
 CONNECT_MS = 500
 RAISE_MESSAGE = b"raise\n"
 
@@ -112,26 +109,3 @@ def enable_crash_log(data_dir: Path) -> TextIO | None:
         return None
     faulthandler.enable(file=stream, all_threads=True)
     return stream
-
-
-def log_to_file(data_dir: Path) -> Path | None:
-    """The application's log, also into the data directory (rotated, 5 x 1 MB)."""
-    path = data_dir / APP_LOG
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=1_000_000, backupCount=4, encoding="utf-8"
-        )
-    except OSError as exc:
-        log.warning("No log file: %s", exc)
-        return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger().addHandler(handler)
-    previous = sys.excepthook
-
-    def hook(kind, value, tb) -> None:  # type: ignore[no-untyped-def]
-        logging.getLogger("evcms_desktop").critical("Uncaught error", exc_info=(kind, value, tb))
-        previous(kind, value, tb)
-
-    sys.excepthook = hook
-    return path

@@ -34,6 +34,13 @@ class CsmsConfig:
     max_websocket_message: int = 1024 * 1024  # larger ones close the connection (1009)
     rate_per_second: float = 20.0
     rate_burst: int = 60
+    # A charger refused another burst's worth of messages in a row is disconnected (1008)
+    # and refused at the handshake (HTTP 429) for this long.
+    rate_cooldown_seconds: float = 60.0
+    # Refusals and reports of one charger: this many events per interval, then one event
+    # with the count of the rest (the Event table and the log grow by a bounded amount).
+    report_interval_seconds: float = 60.0
+    reports_per_interval: int = 5
     max_connections: int = 10_000
     max_pending: int = 50  # unknown chargers waiting for approval (accept_unknown)
     password_checks: int = 2  # passwords checked at once, in threads off the loop
@@ -65,4 +72,6 @@ class CsmsConfig:
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     node_heartbeat_seconds: float = 2.0  # several nodes on PostgreSQL: how often each beats
     node_expiry: timedelta = timedelta(seconds=10)  # a node silent this long is dead
+    event_retention_days: int = 90  # older events are pruned
+    prune_interval_seconds: float = 3600.0
     loop_busy_timeout_ms: int = 250  # the loop's own writes (starts, stops) wait no longer

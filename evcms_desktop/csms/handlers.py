@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -83,6 +85,71 @@ class SessionContext:
     deviations: DeviationRecorder
     plan_keeper: PlanKeeper
     transfers: TransferReports
+    # Called once when a charger keeps breaking the message rate: disconnect it (1008)
+    # and refuse it for a cool-down.
+    on_flood: Callable[[ChargerSession], None] = lambda _session: None
+
+
+class ReportThrottle:
+    """A charger's refusals and reports: the first few of each interval are logged and
+    published one by one, the rest counted and published as one event when the interval
+    ends (or the charger goes), so a misbehaving charger cannot fill the log or the store."""
+
+    def __init__(self, session: ChargerSession, context: SessionContext) -> None:
+        self._session = session
+        self._context = context
+        self._started = -float("inf")
+        self._sent = 0
+        self._held: Counter[str] = Counter()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def report(
+        self,
+        kind: EventKind,
+        message: str,
+        data: dict[str, Any],
+        label: str,
+        *,
+        detail: str = "",
+        always: bool = False,
+    ) -> None:
+        """Publish (and log, with `detail`) one report, unless this interval had enough."""
+        config = self._context.config
+        now = time.monotonic()
+        if now - self._started >= config.report_interval_seconds:
+            self._release()
+            self._started, self._sent = now, 0
+        if self._sent >= config.reports_per_interval and not always:
+            self._held[label] += 1
+            if self._timer is None:
+                delay = self._started + config.report_interval_seconds - now
+                self._timer = asyncio.get_running_loop().call_later(delay, self._release)
+            return
+        self._sent += 1
+        ident = self._session.id
+        text = message if message.startswith(ident) else f"{ident}: {message}"
+        log.warning("%s%s", log_safe(text, 500), detail)
+        self._context.publish(kind, message, ident, data=data)
+
+    def close(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._held:
+            return
+        held, self._held = self._held, Counter()
+        ident = self._session.id
+        counts = ", ".join(f"{label} x{count}" for label, count in held.most_common())
+        message = (
+            f"{ident}: {held.total()} more refusals and reports in"
+            f" {self._context.config.report_interval_seconds:g} s, not listed one by one"
+            f" ({counts})"
+        )
+        log.warning("%s", message)
+        self._context.publish(EventKind.PROTOCOL_ERROR, message, ident, data={"counts": dict(held)})
 
 
 class ChargerSession(OcppEndpoint):
@@ -99,7 +166,9 @@ class ChargerSession(OcppEndpoint):
         self.cp = cp
         self._tokens = float(context.config.rate_burst)
         self._refilled = time.monotonic()
-        self._rate_breached = False
+        self._refused_in_a_row = 0  # messages refused for the rate since one was admitted
+        self.flooding = False  # disconnected for the rate: what it still sends is dropped
+        self.reports = ReportThrottle(self, context)
         self.connector_status: dict[int, str] = {}
         self.booted = False  # accepted at a BootNotification on this connection
         self._to_limit: OpenTransaction | None = None  # a booked start, for its TxProfile
@@ -136,11 +205,24 @@ class ChargerSession(OcppEndpoint):
         data: dict[str, Any] = {"code": error.code, "unique_id": unique_id}
         if raw is not None:
             data["frame"] = raw[:500]
-        self.context.publish(
-            EventKind.PROTOCOL_ERROR, f"{error.code}: {error.description}", self.id, data=data
+        detail = "" if raw is None else f" (frame: {log_safe(raw, 200)})"
+        self.reports.report(
+            EventKind.PROTOCOL_ERROR,
+            f"{error.code}: {error.description}",
+            data,
+            error.code,
+            detail=detail,
         )
 
-    def admit(self, message: Call) -> None:
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        if not self.flooding:
+            await super().route_message(raw_msg)
+
+    def admit_malformed(self) -> bool:
+        return self._take_token()
+
+    def _take_token(self) -> bool:
+        """The per-charger token bucket that every CALL and malformed frame draws on."""
         now = time.monotonic()
         config = self.context.config
         self._tokens = min(
@@ -148,19 +230,40 @@ class ChargerSession(OcppEndpoint):
             self._tokens + (now - self._refilled) * config.rate_per_second,
         )
         self._refilled = now
-        if self._tokens < 1:
-            if not self._rate_breached:
-                log.warning(
-                    "%s: above %s messages/s; answering SecurityError until it slows down",
-                    self.id,
-                    config.rate_per_second,
-                )
-            self._rate_breached = True
-            raise SecurityError(
-                description=f"Message rate above {config.rate_per_second}/s: try again later"
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._refused_in_a_row = 0
+            return True
+        if not self._refused_in_a_row:
+            log.warning(
+                "%s: above %s messages/s; refusing until it slows down",
+                self.id,
+                config.rate_per_second,
             )
-        self._rate_breached = False
-        self._tokens -= 1
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row >= max(config.rate_burst, 1) and not self.flooding:
+            self.flooding = True
+            self.reports.report(
+                EventKind.PROTOCOL_ERROR,
+                f"{self.id} kept sending above {config.rate_per_second} messages/s:"
+                f" disconnected and refused for {config.rate_cooldown_seconds:g} s",
+                {"code": "RateLimit", "cooldown_seconds": config.rate_cooldown_seconds},
+                "RateLimit",
+                always=True,
+            )
+            self.context.on_flood(self)
+        return False
+
+    def cancel_background(self) -> None:
+        super().cancel_background()
+        self.reports.close()
+
+    def admit(self, message: Call) -> None:
+        if not self._take_token():
+            raise SecurityError(
+                description=f"Message rate above {self.context.config.rate_per_second}/s:"
+                " try again later"
+            )
         if self.cp.state == ChargePointState.PENDING and message.action not in _PENDING_ALLOWED:
             raise SecurityError(description="This charger awaits approval by an operator")
 
@@ -244,12 +347,12 @@ class ChargerSession(OcppEndpoint):
         at = _timestamp(kwargs["timestamp"]) if "timestamp" in kwargs else self.context.clock()
         if not self.known_connector(connector_id):
             # Answered (the charger would only retry) but never made a bookable connector.
-            self.context.publish(
+            self.reports.report(
                 EventKind.PROTOCOL_ERROR,
                 f"{self.id}: StatusNotification for connector {log_safe(connector_id, 24)},"
                 " which it does not have",
-                self.id,
-                data={"connector_id": str(connector_id)[:24], "status": status},
+                {"connector_id": str(connector_id)[:24], "status": status},
+                "UnknownConnector",
             )
             return call_result.StatusNotification()
         previous = self.connector_status.get(connector_id)
@@ -432,11 +535,11 @@ class ChargerSession(OcppEndpoint):
     @on(Action.data_transfer)
     def on_data_transfer(self, vendor_id: str, **kwargs: Any) -> call_result.DataTransfer:
         vendor = clean_text(vendor_id)
-        self.context.publish(
+        self.reports.report(
             EventKind.CHARGER_REPORT,
             f"{self.id}: DataTransfer from vendor {log_safe(vendor, 255)} (not handled)",
-            self.id,
-            data=clean_json({"vendor_id": vendor, **kwargs}),
+            clean_json({"vendor_id": vendor, **kwargs}),
+            "DataTransfer",
         )
         return call_result.DataTransfer(status="UnknownVendorId")
 
@@ -460,12 +563,12 @@ class ChargerSession(OcppEndpoint):
         """Write the checked samples; answer InternalError if the store cannot (the charger
         keeps the message and sends it again). Refused samples become one event."""
         if summary.rejected:
-            self.context.publish(
+            self.reports.report(
                 EventKind.READING_REFUSED,
                 f"{self.id}: {len(summary.rejected)} implausible reading(s) not stored"
                 f" ({log_safe(summary.rejected[0], 120)})",
-                self.id,
-                data={"reasons": [clean_text(r, 200) for r in summary.rejected[:10]]},
+                {"reasons": [clean_text(r, 200) for r in summary.rejected[:10]]},
+                "ImplausibleReading",
             )
         if summary.clock_skew is not None and not self._skew_warned:
             self._skew_warned = True

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import ssl
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from http import HTTPStatus
@@ -98,6 +100,7 @@ class Listener:
         self.tls: ssl.SSLContext | None = None  # once started, with security profile 2
         self._frozen_sessions = 0
         self._open_connections: set[ServerConnection] = set()  # handshaking or connected
+        self._cooling: dict[str, float] = {}  # charger id -> monotonic time it may return
 
     async def start(self) -> None:
         """Listen; `self.port` is then the bound port."""
@@ -158,6 +161,13 @@ class Listener:
                 "Refused %s: path %r is not %s/{id}", peer, request.path, self.config.path_prefix
             )
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown endpoint\n")
+        wait = self._cooling.get(ident, 0.0) - time.monotonic()
+        if wait > 0:
+            response = connection.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, "Too many messages: try again later\n"
+            )
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         if len(self._open_connections) >= self.config.max_connections:
             log.warning(
                 "Refused %s from %s: %d connections already",
@@ -252,6 +262,16 @@ class Listener:
                     ident,
                     data={"code": ws.close_code, "open_transactions": open_count},
                 )
+
+    def disconnect_flooder(self, session: ChargerSession) -> None:
+        """Close a charger that keeps breaking the message rate (1008, policy violation)
+        and refuse it at the handshake for the cool-down."""
+        now = time.monotonic()
+        for ident in [i for i, until in self._cooling.items() if until <= now]:
+            del self._cooling[ident]
+        self._cooling[session.id] = now + self.config.rate_cooldown_seconds
+        session.cancel_background()
+        self._tasks.spawn(session._connection.close(1008, "Message rate limit exceeded"))
 
     def _retire(self, old: ChargerSession) -> None:
         old.cancel_background()

@@ -314,7 +314,14 @@ class OcppEndpoint(V16ChargePoint):
         it answers (or "CallError" when unknown) and {"errorCode", "errorDescription"}."""
 
     def on_protocol_error(self, error: OCPPError, unique_id: str, raw: str | None) -> None:
-        """Called for every frame or payload answered (or dropped) as an error."""
+        """Called for every frame or payload answered (or dropped) as an error; logs it."""
+        frame = "" if raw is None else f": {log_safe(raw)}"
+        log.warning("%s: %s: %s%s", self.id, error.code, log_safe(error.description, 300), frame)
+
+    def admit_malformed(self) -> bool:
+        """Called for every malformed or oversized frame; False drops it unanswered (a
+        subclass counts it against a rate limit)."""
+        return True
 
     def admit(self, message: Call) -> None:
         """Raise an OCPPError to refuse a CALL before it is validated (rate limits)."""
@@ -357,15 +364,15 @@ class OcppEndpoint(V16ChargePoint):
 
     async def route_message(self, raw_msg: str | bytes) -> None:
         if self.max_frame is not None and self._frame_size(raw_msg) > self.max_frame:
-            await self._refuse_oversized(raw_msg)
+            if self.admit_malformed():
+                await self._refuse_oversized(raw_msg)
             return
         try:
             message = parse_frame(raw_msg)
         except FrameError as exc:
+            if not self.admit_malformed():
+                return
             text = raw_msg if isinstance(raw_msg, str) else repr(raw_msg[:200])
-            log.warning(
-                "%s: malformed frame (%s): %s", self.id, exc.error.description, log_safe(text)
-            )
             self.on_protocol_error(exc.error, exc.unique_id, text)
             if exc.answerable:
                 await self._send_error(exc.unique_id, exc.error)
@@ -395,7 +402,6 @@ class OcppEndpoint(V16ChargePoint):
             details={"frameBytes": size, "limit": self.max_frame},
         )
         unique_id = match.group(2) if match else UNKNOWN_UNIQUE_ID
-        log.warning("%s: %s", self.id, error.description)
         self.on_protocol_error(error, unique_id, head)
         if match is None or match.group(1) == "2":
             await self._send_error(unique_id, error)
@@ -429,13 +435,6 @@ class OcppEndpoint(V16ChargePoint):
             if not skip:
                 validate_message(result, msg.action)
         except OCPPError as error:
-            log.warning(
-                "%s: %s answered %s: %s",
-                self.id,
-                log_safe(msg.action, 40),
-                error.code,
-                log_safe(str(error), 300),
-            )
             self.on_protocol_error(error, msg.unique_id, None)
             await self._send_error(msg.unique_id, error, msg.action)
             return

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import peewee
 from websockets.asyncio.server import ServerConnection
@@ -39,14 +39,17 @@ from evcms_desktop.csms.replanner import Replanner
 from evcms_desktop.csms.session_timers import SessionTimers
 from evcms_desktop.csms.sessions import SessionLedger
 from evcms_desktop.csms.tolerance import DEVIATION_KINDS, Deviation
-from evcms_desktop.csms.writer import BatchWriter
+from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
 from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
+from evcms_desktop.store import notices
 from evcms_desktop.store.database import PRAGMAS
 from evcms_desktop.store.models import ChargePoint, Event, utcnow
 
 __all__ = ["CentralSystem", "CsmsConfig"]
 
 log = logging.getLogger(__name__)
+
+PRUNE_BATCH = 5_000  # events deleted per transaction
 
 
 class CentralSystem:
@@ -103,6 +106,7 @@ class CentralSystem:
             self.deviations,
             self.plan_keeper,
             self.transfers,
+            on_flood=self._disconnect_flooder,
         )
         self.listener = Listener(
             config,
@@ -133,6 +137,7 @@ class CentralSystem:
         )
         self._ticker: asyncio.Task[None] | None = None
         self._queue_server: asyncio.Task[None] | None = None
+        self._pruner: asyncio.Task[None] | None = None
         self.bus.subscribe(self._persist)
         self.bus.subscribe(self.presence.fan_out)
 
@@ -164,6 +169,7 @@ class CentralSystem:
         loop = asyncio.get_running_loop()
         self._ticker = loop.create_task(self._tick_forever())
         self._queue_server = loop.create_task(self.command_queue.run_forever())
+        self._pruner = loop.create_task(self._prune_forever())
         log.info(
             "Central system listening on %s/{chargePointId} (security profile %d)",
             self.url(self.config.host),
@@ -172,7 +178,7 @@ class CentralSystem:
 
     async def stop(self) -> None:
         """Close every connection, cancel the timers and write what is pending."""
-        for timer in (self._ticker, self._queue_server):
+        for timer in (self._ticker, self._queue_server, self._pruner):
             if timer is not None:
                 timer.cancel()
         self.tasks.cancel_all()
@@ -254,6 +260,30 @@ class CentralSystem:
             data={"error": error},
         )
 
+    async def prune_events(self) -> int:
+        """Delete the events older than the retention period, in batches on the writer's
+        thread (each a short transaction); how many went."""
+        before = self.clock() - timedelta(days=self.config.event_retention_days)
+        total = 0
+        while True:
+            pruned = await self.writer.run(
+                lambda: notices.prune_events(before, PRUNE_BATCH), "event pruning"
+            )
+            total += pruned
+            if pruned < PRUNE_BATCH:
+                break
+        if total:
+            log.info("Pruned %d events older than %d days", total, self.config.event_retention_days)
+        return total
+
+    async def _prune_forever(self) -> None:
+        while True:
+            try:
+                await self.prune_events()
+            except StoreUnavailable as exc:
+                log.warning("Events not pruned this time: %s", exc)
+            await asyncio.sleep(self.config.prune_interval_seconds)
+
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.tick_seconds)
@@ -282,6 +312,9 @@ class CentralSystem:
                 step(now)
             except Exception:
                 log.exception("Session timer %s failed", step.__name__)
+
+    def _disconnect_flooder(self, session: ChargerSession) -> None:
+        self.listener.disconnect_flooder(session)
 
     def _wake_command_queue(self) -> None:
         self.command_queue.wake()

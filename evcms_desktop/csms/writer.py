@@ -33,7 +33,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
@@ -41,6 +41,8 @@ from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.models import BaseModel, ChargePoint
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Updates from a VALUES list (column1 is the id): one statement for many rows.
 _UPDATE_TRANSACTION = (
@@ -228,6 +230,16 @@ class BatchWriter:
         self._seen[charge_point_id] = at
         self._wake.set()
 
+    async def run(self, job: Callable[[], T], origin: str) -> T:
+        """Run `job` (store work that needs answers: queries and writes) on the writer's
+        thread and connection, in one transaction of its own, and return its result. The
+        loop never waits on a lock for it; StoreUnavailable when the store cannot commit.
+        An error of the job's own is raised as it is."""
+        if self.stopped or self._executor is None:
+            raise StoreUnavailable("the store writer is not running")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._run_job, job, origin)
+
     async def flush(self) -> None:
         """Return once everything queued so far is committed (or refused)."""
         if self._task is None or self.stopped:
@@ -409,6 +421,18 @@ class BatchWriter:
             self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except peewee.DatabaseError:
             log.warning("WAL checkpoint failed", exc_info=True)
+
+    def _run_job(self, job: Callable[[], T], origin: str) -> T:
+        try:
+            self._open()
+            transaction = self.db.atomic("IMMEDIATE") if self.sqlite else self.db.atomic()
+            with transaction:
+                return job()
+        except _ROW_ERRORS:
+            raise
+        except (peewee.DatabaseError, sqlite3.Error) as exc:
+            log.error("%s not stored: %s", log_safe(origin), log_safe(exc))
+            raise StoreUnavailable(str(exc)) from exc
 
     def _commit(self, rows: list[_Row]) -> _Outcome:
         outcome = _Outcome()

@@ -5,6 +5,7 @@ them (console, command line, kiosk)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from evcms_desktop.store.models import Booking, ChargePoint, Event, Station
 
@@ -64,3 +65,10 @@ def booking_events(code: str, kinds: Iterable[str], limit: int = 20) -> list[Eve
         .limit(limit)
     )
     return list(reversed(list(rows)))
+
+
+def prune_events(before: datetime, batch: int = 5_000) -> int:
+    """Delete up to `batch` of the oldest events older than `before`; how many went. Small
+    batches keep each write transaction (and the lock it holds) short."""
+    oldest = Event.select(Event.id).where(Event.timestamp < before).order_by(Event.id).limit(batch)
+    return int(Event.delete().where(Event.id.in_(oldest)).execute())

@@ -9,6 +9,9 @@ from evcms_desktop.store.models import Setting
 SERVER_KEY = "server"
 DEFAULT_PING = 60
 MAX_PING_SECONDS = 3600
+DEFAULT_SECURITY_PROFILE = 1  # HTTP Basic auth: profile 0 is an explicit choice
+DEFAULT_EVENT_RETENTION_DAYS = 90
+MAX_EVENT_RETENTION_DAYS = 3650
 
 
 def read_setting(key: str, default: Any = None) -> Any:
@@ -37,3 +40,13 @@ def ping_seconds(value: Any, default: int) -> int | None:
     if not 0 <= value <= MAX_PING_SECONDS:  # NaN is not in range either
         return default
     return int(value) or None
+
+
+def retention_days(value: Any) -> int:
+    """A saved event retention in whole days (1 to MAX_EVENT_RETENTION_DAYS); anything else
+    is the default."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DEFAULT_EVENT_RETENTION_DAYS
+    if not 1 <= value <= MAX_EVENT_RETENTION_DAYS:  # NaN is not in range either
+        return DEFAULT_EVENT_RETENTION_DAYS
+    return int(value)

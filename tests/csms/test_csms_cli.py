@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -149,8 +150,9 @@ def test_booking_from_cli_is_seen_by_running_system(
     )
 
 
-def test_headless_serves_until_terminated(db_target: str, station):
+def test_headless_serves_until_terminated(db_target: str, station, tmp_path: Path):
     station._meta.database.close()
+    data_home = tmp_path / "data-home"  # the data directory when the store is PostgreSQL
     process = subprocess.Popen(
         [
             sys.executable,
@@ -168,7 +170,7 @@ def test_headless_serves_until_terminated(db_target: str, station):
         ],
         stderr=subprocess.PIPE,
         text=True,
-        env=ENV,
+        env={**ENV, "XDG_DATA_HOME": str(data_home)},
     )
     try:
         port = None
@@ -190,6 +192,10 @@ def test_headless_serves_until_terminated(db_target: str, station):
         assert run(scenario()) == "Accepted"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
+        # The log also goes to the rotating file in the data directory.
+        data_dir = data_home / "evcms-desktop" if "://" in db_target else Path(db_target).parent
+        logged = (data_dir / "evcms-desktop.log").read_text(encoding="utf-8")
+        assert "CP-A booted" in logged and "Stopping the central system" in logged
     finally:
         if process.poll() is None:
             process.kill()

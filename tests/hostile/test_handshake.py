@@ -108,3 +108,11 @@ def test_max_connections_is_settable_from_the_command_line():
     assert csms_config(config_from_args(args), {}).max_connections == 7
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--max-connections", "0"])
+
+
+@pytest.mark.parametrize("days", ["0", "3651", "NaN", "1e3"])
+def test_event_retention_from_the_command_line_is_checked(days: str, capsys):
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--event-retention-days", days])
+    assert exited.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -174,3 +174,24 @@ def test_an_operator_sees_a_lockout_and_lifts_it(qtbot, station, window_factory,
     qtbot.mouseClick(settings.unlock_button, Qt.MouseButton.LeftButton)
     run(qtbot, settings.task)
     assert settings.charger_message.text() == "CP-A was not locked out."
+
+
+def test_event_retention_and_the_default_profile(qtbot, station, window_factory):
+    """A new installation's Settings show profile 1 (saving them kept profile 0 before);
+    the event retention is saved and read by the central system, the command line first."""
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load()
+    assert settings.profile.currentIndex() == 1
+    assert settings.event_retention.value() == 90
+    settings.event_retention.setValue(30)
+    assert settings.save()
+    saved = server_settings()
+    assert (saved["security_profile"], saved["event_retention_days"]) == (1, 30)
+    assert (
+        csms_config(config_from_args(build_parser().parse_args([])), saved).event_retention_days
+        == 30
+    )
+    args = build_parser().parse_args(["--event-retention-days", "7"])
+    assert csms_config(config_from_args(args), saved).event_retention_days == 7

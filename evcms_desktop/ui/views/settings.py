@@ -39,9 +39,12 @@ from evcms_desktop.store import driver_data
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.settings import (
     DEFAULT_PING,
+    DEFAULT_SECURITY_PROFILE,
+    MAX_EVENT_RETENTION_DAYS,
     MAX_PING_SECONDS,
     SERVER_KEY,
     ping_seconds,
+    retention_days,
     server_settings,
     write_setting,
 )
@@ -236,6 +239,9 @@ class SettingsView(QWidget):
         form.addRow(self.strict)
         form.addRow("Ping chargers every", self.ping_interval)
         form.addRow("Dead after no pong for", self.ping_timeout)
+        self.event_retention = QSpinBox(minimum=1, maximum=MAX_EVENT_RETENTION_DAYS, suffix=" days")
+        self.event_retention.setToolTip("Events older than this are deleted (checked hourly).")
+        form.addRow("Keep events for", self.event_retention)
         return box
 
     def _kiosk_box(self) -> QGroupBox:
@@ -299,7 +305,7 @@ class SettingsView(QWidget):
             self.peak[day].setText(", ".join(described.get(day, [])))
         server = server_settings()
         self.port.setValue(int(server.get("port", DEFAULT_PORT)))
-        self.profile.setCurrentIndex(int(server.get("security_profile", 0)))
+        self.profile.setCurrentIndex(int(server.get("security_profile", DEFAULT_SECURITY_PROFILE)))
         self.tls_cert.setText(server.get("tls_cert") or "")
         self.tls_key.setText(server.get("tls_key") or "")
         self.accept_unknown.setChecked(bool(server.get("accept_unknown", False)))
@@ -307,6 +313,7 @@ class SettingsView(QWidget):
         self.continue_past.setChecked(bool(s.continue_past_booked_energy))
         self.ping_interval.setValue(ping_seconds(server.get("ping_interval"), DEFAULT_PING) or 0)
         self.ping_timeout.setValue(ping_seconds(server.get("ping_timeout"), DEFAULT_PING) or 0)
+        self.event_retention.setValue(retention_days(server.get("event_retention_days")))
         self.load_chargers()
 
     def load_chargers(self) -> None:
@@ -375,6 +382,7 @@ class SettingsView(QWidget):
                 "strict": self.strict.isChecked(),
                 "ping_interval": self.ping_interval.value(),
                 "ping_timeout": self.ping_timeout.value(),
+                "event_retention_days": self.event_retention.value(),
             },
         )
         driver_data.set_retention_days(self.retention.value())
