@@ -17,13 +17,14 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from evcms_desktop.app.arguments import whole_number
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.app.log_file import log_to_file
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
-from evcms_desktop.csms.server import CentralSystem
+from evcms_desktop.csms.server import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX, CentralSystem
 from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
@@ -39,6 +40,7 @@ from evcms_desktop.store.models import (
     database_proxy,
     utcnow,
 )
+from evcms_desktop.store.notices import last_event
 from evcms_desktop.store.sessions import bills_of, latest_sessions
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import (
@@ -131,6 +133,7 @@ async def _serve(config: AppConfig) -> None:
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises instead
             loop.add_signal_handler(sig, stop.set)
     await cs.start()
+    log.info("%s", store_health(config.data_dir))
     retention = asyncio.create_task(_blank_expired_driver_data())
     try:
         await stop.wait()
@@ -365,7 +368,29 @@ def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+def store_health(data_dir: Path) -> str:
+    """One line on the store's health: rows set aside, and the last time it could not
+    commit (as the central system recorded it)."""
+    parts = []
+    aside = data_dir / SET_ASIDE_FILE
+    try:
+        with aside.open("rb") as rows:
+            count = sum(1 for _ in rows)
+    except OSError:
+        count = 0
+    if count:
+        parts.append(f"{count} row(s) set aside in {aside}")
+    trouble = last_event(EventKind.STORE_TROUBLE.value, STORE_TROUBLE_PREFIX)
+    if trouble is not None:
+        parts.append(
+            f"last could not commit at {trouble.timestamp:%Y-%m-%d %H:%M} UTC"
+            f" ({' '.join(trouble.message.split())[:160]})"
+        )
+    return "Store: " + ("; ".join(parts) if parts else "no trouble recorded")
+
+
 def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
+    _out(store_health(config.data_dir))
     station = selected_site(config)
     calendar = station_calendar(station)
     rows = latest_sessions(station, args.limit, running_only=args.active)

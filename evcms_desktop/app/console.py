@@ -21,7 +21,7 @@ from evcms_desktop.app.log_file import log_to_file
 from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventBus
-from evcms_desktop.csms.server import CentralSystem
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store import driver_data
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
@@ -50,6 +50,13 @@ async def start_central(
         log.error("The central system could not listen: %s", exc)
         return None, f"Central system not listening: {exc.strerror or exc}", ""
     return central, f"Listening on {central.url(central.config.host)}/…", central.url()
+
+
+def security_warning(config: CsmsConfig) -> str:
+    """What the operator must be told about how chargers are let in ("" when nothing)."""
+    if config.security_profile == 0:
+        return "Security profile 0: chargers connect without a password"
+    return ""
 
 
 class StationScreens(QObject):
@@ -113,6 +120,7 @@ class StationScreens(QObject):
             approver=central.approve if central else charger_admin.approve,
             server_text=self.server_text,
             ocpp_url=self.url,
+            security_warning=security_warning(central.config) if central else "",
         )
         if central is not None:
             self.console.actions.transfers = central.transfers

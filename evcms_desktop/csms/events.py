@@ -43,6 +43,7 @@ class EventKind(enum.StrEnum):
     CLOCK_SKEW = "clock_skew"  # a charger's clock is far from the server's
     SESSION_REVIEW = "session_review"  # a session not billed from its raw meter numbers
     STORE_TROUBLE = "store_trouble"  # the store cannot commit (data: {"error": ... or None})
+    ROWS_SET_ASIDE = "rows_set_aside"  # rows the store refused, kept in a file (data: count)
     BOOKED_ENERGY_REACHED = "booked_energy_reached"
     PLAN_NOT_LIMITED = "plan_not_limited"  # the charger took no TxProfile for a booking
     CAR_OVERSTAYING = "car_overstaying"  # still plugged in after its booking's end
@@ -76,6 +77,7 @@ NOTIFICATION_KINDS = frozenset(
         EventKind.BOOKING_NO_SHOW,
         EventKind.SESSION_REVIEW,
         EventKind.STORE_TROUBLE,
+        EventKind.ROWS_SET_ASIDE,
         EventKind.CLOCK_SKEW,
         EventKind.CHARGER_LOCKED_OUT,
     }

@@ -50,6 +50,8 @@ __all__ = ["CentralSystem", "CsmsConfig"]
 log = logging.getLogger(__name__)
 
 PRUNE_BATCH = 5_000  # events deleted per transaction
+SET_ASIDE_FILE = "set-aside-rows.jsonl"  # in the data directory
+STORE_TROUBLE_PREFIX = "The store cannot commit"
 
 
 class CentralSystem:
@@ -67,8 +69,9 @@ class CentralSystem:
         self.publish = Publisher(self.bus, clock)
         self.writer = BatchWriter(
             db,
-            set_aside_path=config.data_dir / "set-aside-rows.jsonl",
+            set_aside_path=config.data_dir / SET_ASIDE_FILE,
             on_health=self._store_health,
+            on_set_aside=self._rows_set_aside,
         )
         self.store_error: str | None = None  # while the store cannot commit
         self.ledger = SessionLedger(db, self.writer, grace=config.authorize_grace)
@@ -175,6 +178,11 @@ class CentralSystem:
             self.url(self.config.host),
             self.config.security_profile,
         )
+        if self.config.security_profile == 0:
+            log.warning(
+                "Security profile 0: chargers connect without a password; anything on the"
+                " network can act as a registered charger (choose profile 1 or 2)"
+            )
 
     async def stop(self) -> None:
         """Close every connection, cancel the timers and write what is pending."""
@@ -255,9 +263,22 @@ class CentralSystem:
             EventKind.STORE_TROUBLE,
             "The store commits again"
             if error is None
-            else f"The store cannot commit ({log_safe(error, 200)}): chargers get InternalError"
+            else f"{STORE_TROUBLE_PREFIX} ({log_safe(error, 200)}): chargers get InternalError"
             " and keep their data",
             data={"error": error},
+        )
+
+    def _rows_set_aside(self, count: int) -> None:
+        path = self.writer.set_aside_path
+        self.publish(
+            EventKind.ROWS_SET_ASIDE,
+            f"{count} row(s) the store refused were set aside in {path.name}"
+            f" ({self.writer.set_aside_count} since start)",
+            data={
+                "count": count,
+                "total": self.writer.set_aside_count,
+                "file": str(path),
+            },
         )
 
     async def prune_events(self) -> int:

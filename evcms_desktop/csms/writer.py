@@ -168,6 +168,7 @@ class BatchWriter:
         checkpoint_interval: float = 2.0,
         max_backlog: int = 100_000,
         on_health: Callable[[str | None], None] | None = None,
+        on_set_aside: Callable[[int], None] | None = None,
     ) -> None:
         self.sqlite = isinstance(getattr(db, "obj", db), peewee.SqliteDatabase)  # or a proxy
         if self.sqlite and db.database == ":memory:":
@@ -179,6 +180,8 @@ class BatchWriter:
         self.checkpoint_interval = checkpoint_interval
         self.max_backlog = max_backlog
         self.on_health = on_health
+        self.on_set_aside = on_set_aside
+        self.set_aside_count = 0  # rows set aside since start
         self.store_error: str | None = None  # what the store last said, while in trouble
         self.stopped = False  # the writer gave up: nothing is acknowledged any more
         self._items: list[_Item] = []
@@ -348,6 +351,10 @@ class BatchWriter:
                 log_safe(row.item.origin),
                 log_safe(error),
             )
+        if outcome.set_aside:
+            self.set_aside_count += len(outcome.set_aside)
+            if self.on_set_aside is not None:
+                self.on_set_aside(len(outcome.set_aside))
         stored: dict[int, bool] = {}
         for row in rows:
             ok = row.done or id(row) in aside

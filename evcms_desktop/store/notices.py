@@ -72,3 +72,11 @@ def prune_events(before: datetime, batch: int = 5_000) -> int:
     batches keep each write transaction (and the lock it holds) short."""
     oldest = Event.select(Event.id).where(Event.timestamp < before).order_by(Event.id).limit(batch)
     return int(Event.delete().where(Event.id.in_(oldest)).execute())
+
+
+def last_event(kind: str, message_prefix: str = "") -> Event | None:
+    """The newest event of a kind (whose message starts so)."""
+    where = Event.kind == kind
+    if message_prefix:
+        where &= Event.message.startswith(message_prefix)
+    return Event.select().where(where).order_by(Event.id.desc()).first()

@@ -68,6 +68,12 @@ STORE_KINDS = {
 }
 
 
+WARNING_STYLE = "padding: 2px 10px; border-radius: 8px; background: #fff3cd; color: #7a4100;"
+ERROR_STYLE = (
+    "padding: 2px 10px; border-radius: 8px; background: #f8d7da; color: #842029; font-weight: 600;"
+)
+
+
 class MainWindow(QMainWindow):
     closed = Signal()
     kiosk_wanted = Signal()  # an operator switched this screen to the kiosk
@@ -82,6 +88,7 @@ class MainWindow(QMainWindow):
         clock: Callable[[], datetime] = utcnow,
         server_text: str = "Central system not running",
         ocpp_url: str = "",
+        security_warning: str = "",
     ) -> None:
         super().__init__()
         self.service = service
@@ -115,6 +122,7 @@ class MainWindow(QMainWindow):
         self.ocpp_log = OcppLogView(self.ocpp_model)
         self.settings = SettingsView(station, session, approver)
         self.settings.listening.setText(f"{server_text} (this run's command line wins)")
+        self.settings.set_running_warning(security_warning)
         self.tabs = QTabWidget()
         for widget, title in (
             (self.today, "Today"),
@@ -148,6 +156,18 @@ class MainWindow(QMainWindow):
 
         self.role_label = QLabel()
         self.server_label = QLabel(server_text)
+        # Trouble the operator must see until it is gone: not a message that times out.
+        self.security_label = QLabel(security_warning)
+        self.security_label.setObjectName("securityWarning")
+        self.security_label.setStyleSheet(WARNING_STYLE)
+        self.security_label.setVisible(bool(security_warning))
+        self.store_label = QLabel()
+        self.store_label.setObjectName("storeTrouble")
+        self.store_label.setVisible(False)
+        self._store_error: str | None = None
+        self._rows_set_aside = 0
+        self.statusBar().addPermanentWidget(self.store_label)
+        self.statusBar().addPermanentWidget(self.security_label)
         self.statusBar().addPermanentWidget(self.server_label)
         self.statusBar().addPermanentWidget(self.role_label)
         self._build_actions()
@@ -241,10 +261,37 @@ class MainWindow(QMainWindow):
     # Events
     def _on_event(self, event: CsmsEvent) -> None:
         self.chargers_model.apply(event)
+        if event.kind is EventKind.STORE_TROUBLE:
+            error = event.data.get("error")
+            self._store_error = str(error) if error is not None else None
+            self._show_store_state()
+        elif event.kind is EventKind.ROWS_SET_ASIDE:
+            total = event.data.get("total")
+            self._rows_set_aside = total if isinstance(total, int) else self._rows_set_aside + 1
+            self._show_store_state()
         if event.kind is EventKind.BOOKINGS_CHANGED:
             self.notifications_model.pull_notices()  # bookings made by another process
         if event.kind in STORE_KINDS and not self._store_refresh.isActive():
             self._store_refresh.start()
+
+    def _show_store_state(self) -> None:
+        """The store's trouble in the status bar while it lasts; rows set aside until the
+        console is restarted (they wait in a file for someone to look at them)."""
+        if self._store_error is not None:
+            text, style = f"Store cannot commit: {self._store_error[:120]}", ERROR_STYLE
+        elif self._rows_set_aside:
+            text, style = f"{self._rows_set_aside} row(s) set aside by the store", WARNING_STYLE
+        else:
+            self.store_label.setVisible(False)
+            return
+        self.store_label.setText(text)
+        self.store_label.setToolTip(
+            "Chargers get InternalError and keep their data until the store commits again."
+            if self._store_error is not None
+            else "Rows the store refused are kept in set-aside-rows.jsonl in the data directory."
+        )
+        self.store_label.setStyleSheet(style)
+        self.store_label.setVisible(True)
 
     def _notify(self, event: CsmsEvent) -> None:
         self.notifications_model.add_event(event)

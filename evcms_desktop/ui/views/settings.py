@@ -63,6 +63,12 @@ TARIFF_FIELDS = (
 )
 
 
+PROFILE_0_WARNING = (
+    "Profile 0: chargers connect without a password, so anything on the site network can"
+    " act as any registered charger. Use it only on a closed lab network."
+)
+
+
 def _error(text: str = "") -> QLabel:
     label = QLabel(text)
     label.setObjectName("fieldError")
@@ -233,6 +239,14 @@ class SettingsView(QWidget):
         form.addRow("Now", self.listening)
         form.addRow("Listening port", self.port)
         form.addRow("Security profile", self.profile)
+        self.running_warning = _error()
+        self.running_warning.setVisible(False)
+        form.addRow(self.running_warning)
+        self.profile_warning = _error(PROFILE_0_WARNING)
+        self.profile.currentIndexChanged.connect(
+            lambda index: self.profile_warning.setVisible(index == 0)
+        )
+        form.addRow(self.profile_warning)
         form.addRow("TLS certificate", self.tls_cert)
         form.addRow("TLS key", self.tls_key)
         form.addRow(self.accept_unknown)
@@ -276,6 +290,11 @@ class SettingsView(QWidget):
         form.addRow("Keep name and contact", self.retention)
         return box
 
+    def set_running_warning(self, text: str) -> None:
+        """What is wrong with how the central system runs now (e.g. profile 0)."""
+        self.running_warning.setText(f"Now: {text}" if text else "")
+        self.running_warning.setVisible(bool(text))
+
     def set_kiosk_pin(self) -> None:
         pin = self.kiosk_pin.text()
         if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
@@ -306,6 +325,7 @@ class SettingsView(QWidget):
         server = server_settings()
         self.port.setValue(int(server.get("port", DEFAULT_PORT)))
         self.profile.setCurrentIndex(int(server.get("security_profile", DEFAULT_SECURITY_PROFILE)))
+        self.profile_warning.setVisible(self.profile.currentIndex() == 0)
         self.tls_cert.setText(server.get("tls_cert") or "")
         self.tls_key.setText(server.get("tls_key") or "")
         self.accept_unknown.setChecked(bool(server.get("accept_unknown", False)))
