@@ -3,7 +3,9 @@ noise on success, a refused charger explained, the headless log without repeats.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -85,3 +87,39 @@ def test_the_headless_log_prints_each_event_once(caplog, kind):
     with caplog.at_level(logging.INFO):
         publish(kind, "CP-9 says hello", "CP-9")
     assert sum("CP-9 says hello" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_sessions_prints_the_store_health(db, db_path, station, config: CsmsConfig, capsys):
+    """`sessions` says whether the store had trouble: rows set aside, the last time the
+    central system could not commit."""
+    from evcms_desktop.app.cli import main
+    from evcms_desktop.store.models import MeterValue, utcnow
+
+    assert main(["--db", str(db_path), "sessions"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "Store: no trouble recorded"
+    cs = CentralSystem(config, db)
+
+    async def scenario() -> None:
+        async with running(cs):
+            refused = {"charge_point": 987_654, "connector_number": 1, "transaction": None,
+                       "timestamp": utcnow(), "measurand": "Energy.Active.Import.Register",
+                       "value": "1", "unit": "Wh", "phase": None, "context": None,
+                       "location": None}  # fmt: skip
+            cs.writer.add(MeterValue, refused, origin="test")
+            await cs.writer.flush()
+            other = sqlite3.connect(db_path, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # past the writer's 2 s bound
+            cs.writer.seen(1, utcnow())
+            while cs.store_error is None:
+                await asyncio.sleep(0.05)
+            other.execute("COMMIT")
+            other.close()
+            while cs.store_error is not None:
+                await asyncio.sleep(0.05)
+            await cs.writer.flush()
+
+    run(scenario())
+    assert main(["--db", str(db_path), "sessions"]) == 0
+    health = capsys.readouterr().out.splitlines()[0]
+    assert health.startswith("Store: 1 row(s) set aside in ")
+    assert "last could not commit at " in health and "database is locked" in health
