@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ocpp.exceptions import (
     InternalError,
@@ -52,6 +52,8 @@ from evcms_desktop.store.models import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # What a Pending charger may send until an operator approves it.
 _PENDING_ALLOWED = {"BootNotification", "Heartbeat", "StatusNotification"}
@@ -275,28 +277,33 @@ class ChargerSession(OcppEndpoint):
     # -- messages --------------------------------------------------------------------
 
     @on(Action.boot_notification)
-    def on_boot_notification(
+    async def on_boot_notification(
         self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
     ) -> call_result.BootNotification:
         now = self.context.clock()
-        self.cp = ChargePoint.get_by_id(self.cp.id)  # an operator may have approved it
-        self.cp.vendor = charge_point_vendor
-        self.cp.model = charge_point_model
-        self.cp.serial_number = kwargs.get("charge_point_serial_number") or kwargs.get(
-            "charge_box_serial_number"
-        )
-        self.cp.firmware_version = kwargs.get("firmware_version")
-        self.cp.last_boot_at = self.cp.last_seen_at = now
-        self.cp.save(
-            only=[
-                ChargePoint.vendor,
-                ChargePoint.model,
-                ChargePoint.serial_number,
-                ChargePoint.firmware_version,
-                ChargePoint.last_boot_at,
-                ChargePoint.last_seen_at,
-            ]
-        )
+
+        def record() -> ChargePoint:
+            cp = ChargePoint.get_by_id(self.cp.id)  # an operator may have approved it
+            cp.vendor = charge_point_vendor
+            cp.model = charge_point_model
+            cp.serial_number = kwargs.get("charge_point_serial_number") or kwargs.get(
+                "charge_box_serial_number"
+            )
+            cp.firmware_version = kwargs.get("firmware_version")
+            cp.last_boot_at = cp.last_seen_at = now
+            cp.save(
+                only=[
+                    ChargePoint.vendor,
+                    ChargePoint.model,
+                    ChargePoint.serial_number,
+                    ChargePoint.firmware_version,
+                    ChargePoint.last_boot_at,
+                    ChargePoint.last_seen_at,
+                ]
+            )
+            return cp
+
+        self.cp = await self._stored(record, "BootNotification")
         if self.cp.state == ChargePointState.PENDING:
             self.context.publish(
                 EventKind.CHARGER_PENDING,
@@ -329,9 +336,10 @@ class ChargerSession(OcppEndpoint):
         for entry in result.payload.get("configurationKey", []):
             if entry.get("key") == "SupportedFeatureProfiles":
                 supports = "Reservation" in (entry.get("value") or "")
-                ChargePoint.update(supports_reservation=supports).where(
+                query = ChargePoint.update(supports_reservation=supports).where(
                     ChargePoint.id == self.cp.id
-                ).execute()
+                )
+                await self._stored(query.execute, "SupportedFeatureProfiles")
                 self.cp.supports_reservation = supports
 
     @on(Action.heartbeat)
@@ -341,7 +349,7 @@ class ChargerSession(OcppEndpoint):
         return call_result.Heartbeat(current_time=format_timestamp(now))
 
     @on(Action.status_notification)
-    def on_status_notification(
+    async def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
         at = _timestamp(kwargs["timestamp"]) if "timestamp" in kwargs else self.context.clock()
@@ -355,12 +363,13 @@ class ChargerSession(OcppEndpoint):
                 "UnknownConnector",
             )
             return call_result.StatusNotification()
+        if connector_id > 0:
+            query = Connector.update(status=status, error_code=error_code, status_at=at).where(
+                (Connector.charge_point == self.cp.id) & (Connector.number == connector_id)
+            )
+            await self._stored(query.execute, "StatusNotification")
         previous = self.connector_status.get(connector_id)
         self.connector_status[connector_id] = status
-        if connector_id > 0:
-            Connector.update(status=status, error_code=error_code, status_at=at).where(
-                (Connector.charge_point == self.cp.id) & (Connector.number == connector_id)
-            ).execute()
         self.context.publish(
             EventKind.STATUS_CHANGED,
             f"{self.id} #{connector_id}: {status}"
@@ -397,7 +406,7 @@ class ChargerSession(OcppEndpoint):
         return call_result.Authorize(id_tag_info=info)
 
     @on(Action.start_transaction)
-    def on_start_transaction(
+    async def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
     ) -> call_result.StartTransaction:
         started = _timestamp(timestamp)
@@ -410,15 +419,18 @@ class ChargerSession(OcppEndpoint):
         except ImplausibleReading as exc:
             # Recorded (the charger may be delivering), never billed from: see ledger.stop.
             log.warning("%s: %s", self.id, exc)
-        outcome = self.context.ledger.start(
-            self.cp,
-            connector_id,
-            id_tag,
-            meter_start if int64_or_none(meter_start) is not None else -1,
-            started,
-            int64_or_none(kwargs.get("reservation_id")),
-            self.context.clock(),
-        )
+        try:
+            outcome = await self.context.ledger.start(
+                self.cp,
+                connector_id,
+                id_tag,
+                meter_start if int64_or_none(meter_start) is not None else -1,
+                started,
+                int64_or_none(kwargs.get("reservation_id")),
+                self.context.clock(),
+            )
+        except StoreUnavailable as exc:
+            raise InternalError(description=f"StartTransaction not stored: {exc}"[:255]) from exc
         info: dict[str, Any] = {"status": outcome.status}
         if outcome.expiry is not None:
             info["expiry_date"] = format_timestamp(outcome.expiry)
@@ -515,9 +527,12 @@ class ChargerSession(OcppEndpoint):
         if known_id is None:
             outcome = self.context.ledger.stop_unknown(id_tag)
         else:
-            outcome = self.context.ledger.stop(
-                self.cp, known_id, meter_stop, stopped, kwargs.get("reason"), id_tag
-            )
+            try:
+                outcome = await self.context.ledger.stop_stored(
+                    self.cp, known_id, meter_stop, stopped, kwargs.get("reason"), id_tag
+                )
+            except StoreUnavailable as exc:
+                raise InternalError(description=f"StopTransaction not stored: {exc}"[:255]) from exc
         tx = outcome.transaction
         if tx is None:
             self.context.publish(
@@ -558,6 +573,14 @@ class ChargerSession(OcppEndpoint):
     def known_connector(self, connector_id: int) -> bool:
         """0 (the charger itself) or one of the connectors it was registered with."""
         return connector_id == 0 or connector_id in self._connectors
+
+    async def _stored(self, job: Callable[[], T], action: str) -> T:
+        """Run store work on the writer's thread; InternalError when it cannot be stored
+        (the charger sends the message again)."""
+        try:
+            return await self.context.ledger.writer.run(job, f"{self.id} {action}")
+        except StoreUnavailable as exc:
+            raise InternalError(description=f"{action} not stored: {exc}"[:255]) from exc
 
     async def _store_readings(self, summary: MeterSummary, action: str) -> None:
         """Write the checked samples; answer InternalError if the store cannot (the charger

@@ -75,7 +75,9 @@ class SessionTimers:
             # close it with the last reading it sent, as OCPP has nothing else to offer.
             meter_stop = int(tx.energy_wh if tx.energy_wh is not None else tx.meter_start_wh)
             cp = ChargePoint.get(ChargePoint.ident == ident)
-            outcome = self.ledger.stop(cp, transaction_id, meter_stop, self._clock(), "Other", None)
+            outcome = await self.ledger.stop_stored(
+                cp, transaction_id, meter_stop, self._clock(), "Other", None
+            )
             log.warning(
                 "Closed transaction %s, unknown to %s, at %s Wh", transaction_id, ident, meter_stop
             )

@@ -3,7 +3,8 @@ StopTransaction checked against the bookings, recorded, and priced by Eq. (8).
 
 Synchronous and quick (indexed look-ups), called from the protocol handlers on the loop.
 Meter values are checked (domain.plausibility) and handed back as rows for the store
-writer, which the handler awaits before it answers; starts and stops are committed at once.
+writer, which the handler awaits before it answers; starts and stops run on the writer's
+thread (`BatchWriter.run`), so the loop never waits on a lock, and are answered once stored.
 A refused start is recorded as refused, never as an open transaction.
 
 Booking window (the idTag is a booking ID): Accepted on the booked charge point from
@@ -204,6 +205,12 @@ class SessionLedger:
             return AuthStatus.EXPIRED  # a no-show
         if any(t.booking_id == booking.id for t in self.open_for(cp.ident)):
             return AuthStatus.CONCURRENT_TX
+        running = ChargingTransaction.select().where(
+            (ChargingTransaction.booking == booking.id)
+            & (ChargingTransaction.state == TransactionState.ACTIVE)
+        )
+        if running.exists():  # stored, and not yet tracked on the loop
+            return AuthStatus.CONCURRENT_TX
         return AuthStatus.ACCEPTED
 
     def authorize(self, cp: ChargePoint, id_tag: str, now: datetime) -> AuthOutcome:
@@ -283,7 +290,7 @@ class SessionLedger:
             self._not_open[key] = known.id if known is not None else None
         return self._not_open[key]
 
-    def start(
+    async def start(
         self,
         cp: ChargePoint,
         connector: int,
@@ -293,7 +300,35 @@ class SessionLedger:
         reservation_id: int | None,
         now: datetime,
     ) -> StartOutcome:
-        with self.db.atomic("IMMEDIATE"):
+        """Judge and record a StartTransaction on the store writer's thread (the loop never
+        waits on a lock); StoreUnavailable when it cannot be stored."""
+        outcome, tx = await self.writer.run(
+            lambda: self._start_in_store(
+                cp, connector, id_tag, meter_start, timestamp, reservation_id, now
+            ),
+            f"{cp.ident} StartTransaction",
+        )
+        if tx is not None:
+            if outcome.status == AuthStatus.ACCEPTED:
+                self._not_open.pop((cp.id, tx.id), None)
+                self._track(self._open_entry(tx, cp.ident))
+            else:
+                self._not_open[cp.id, tx.id] = tx.id
+        return outcome
+
+    def _start_in_store(
+        self,
+        cp: ChargePoint,
+        connector: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: datetime,
+        reservation_id: int | None,
+        now: datetime,
+    ) -> tuple[StartOutcome, ChargingTransaction | None]:
+        """The store's part of a start: the transaction (new, or the one a retry names);
+        the new one comes back for the loop to track."""
+        with self.db.atomic():
             existing = ChargingTransaction.get_or_none(
                 (ChargingTransaction.charge_point == cp)
                 & (ChargingTransaction.connector_number == connector)
@@ -304,7 +339,7 @@ class SessionLedger:
                 refused = existing.state == TransactionState.REFUSED or not existing.booking_id
                 status = AuthStatus.INVALID if refused else AuthStatus.ACCEPTED
                 booking = existing.booking if existing.booking_id else None
-                return StartOutcome(existing.id, status, booking, retried=True)
+                return StartOutcome(existing.id, status, booking, retried=True), None
             booking = self.find_booking(id_tag, reservation_id)
             # The window is checked at the start's own time: a start the charger queued
             # while offline is judged by when it happened, not by when it arrived.
@@ -326,13 +361,8 @@ class SessionLedger:
                 booking.state = BookingState.CHARGING.value
                 booking.checked_in_at = booking.checked_in_at or now
                 booking.save(only=[Booking.state, Booking.checked_in_at])
-        if accepted:
-            self._not_open.pop((cp.id, tx.id), None)
-            self._track(self._open_entry(tx, cp.ident))
-        else:
-            self._not_open[cp.id, tx.id] = tx.id
         expiry = booking.end if accepted and booking is not None else None
-        return StartOutcome(tx.id, status, booking if accepted else None, False, expiry)
+        return StartOutcome(tx.id, status, booking if accepted else None, False, expiry), tx
 
     def record_meter_values(
         self,
@@ -439,7 +469,44 @@ class SessionLedger:
         """A StopTransaction whose transactionId cannot be ours."""
         return StopOutcome(None, None if id_tag is None else AuthStatus.INVALID)
 
+    async def stop_stored(
+        self,
+        cp: ChargePoint,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: datetime,
+        reason: str | None,
+        id_tag: str | None,
+    ) -> StopOutcome:
+        """`stop` on the store writer's thread (the loop never waits on a lock);
+        StoreUnavailable when it cannot be stored."""
+        outcome = await self.writer.run(
+            lambda: self._stop_in_store(cp, transaction_id, meter_stop, timestamp, reason, id_tag),
+            f"{cp.ident} StopTransaction",
+        )
+        self._untrack_stopped(outcome)
+        return outcome
+
     def stop(
+        self,
+        cp: ChargePoint,
+        transaction_id: int,
+        meter_stop: int,
+        timestamp: datetime,
+        reason: str | None,
+        id_tag: str | None,
+    ) -> StopOutcome:
+        """Close and price a transaction on the calling thread's connection."""
+        outcome = self._stop_in_store(cp, transaction_id, meter_stop, timestamp, reason, id_tag)
+        self._untrack_stopped(outcome)
+        return outcome
+
+    def _untrack_stopped(self, outcome: StopOutcome) -> None:
+        tx = outcome.transaction
+        if tx is not None and tx.state == TransactionState.FINISHED:
+            self._untrack(tx.id)
+
+    def _stop_in_store(
         self,
         cp: ChargePoint,
         transaction_id: int,
@@ -522,7 +589,6 @@ class SessionLedger:
                 booking.state = BookingState.COMPLETED.value
                 booking.closed_at = timestamp
                 booking.save(only=[Booking.state, Booking.closed_at])
-        self._untrack(tx.id)
         return StopOutcome(
             tx,
             tag_status,
