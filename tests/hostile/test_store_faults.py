@@ -13,7 +13,7 @@ import pytest
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
-from evcms_desktop.store.models import MeterValue
+from evcms_desktop.store.models import ChargePoint, ChargingTransaction, Connector, MeterValue
 from tests.csms.helpers import running
 from tests.hostile.helpers import RawCharger, meter_values, run
 
@@ -45,9 +45,36 @@ async def _meter_until(charger: RawCharger, stop: asyncio.Event, tag: str) -> tu
     return acknowledged, errors
 
 
+async def _start_stop_until(charger: RawCharger, stop: asyncio.Event) -> tuple[list, list]:
+    """Starts and stops while the store is locked: each is answered InternalError (the
+    charger sends it again) or with its result once stored."""
+    answers: list[tuple[str, list]] = []
+    seq = 0
+    while not stop.is_set():
+        seq += 1
+        stamp = f"2026-12-01T06:{seq // 60 % 60:02d}:{seq % 60:02d}Z"
+        start = await charger.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": f"T{seq}", "meterStart": 0, "timestamp": stamp},
+        )
+        answers.append(("start", start))
+        if start[0] == 3:
+            stopped = await charger.call(
+                "StopTransaction",
+                {"transactionId": start[2]["transactionId"], "meterStop": 10, "timestamp": stamp},
+            )
+            answers.append(("stop", stopped))
+        await asyncio.sleep(0.1)
+    return [a for a in answers if a[1][0] == 3], [a for a in answers if a[1][0] == 4]
+
+
 def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_path: Path):
     """Another connection holds the write lock for 10 s: heartbeats stay quick, meter
-    values are refused with InternalError (not acknowledged and dropped), none is lost."""
+    values, starts and stops are refused with InternalError (not acknowledged and dropped)
+    or answered once stored; none is lost. (Starts and stops waited on the lock on the
+    loop, 250 ms each, and pushed the others' heartbeat p99 past 250 ms.)"""
+    cp = ChargePoint.create(ident="CP-C", station=station)
+    Connector.create(charge_point=cp, number=1)
     cs = CentralSystem(config, db)
     events: list = []
     cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
@@ -66,12 +93,15 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
         async with running(cs):
             meter = await RawCharger.connect(cs, "CP-A")
             beat = await RawCharger.connect(cs, "CP-B")
+            starter = await RawCharger.connect(cs, "CP-C")
             await meter.boot()
             await beat.boot()
+            await starter.boot()
             threading.Thread(target=hold_lock, daemon=True).start()
             await asyncio.get_running_loop().run_in_executor(None, locked.wait)
             stop = asyncio.Event()
             metering = asyncio.create_task(_meter_until(meter, stop, "1"))
+            starting = asyncio.create_task(_start_stop_until(starter, stop))
             rtts: list[float] = []
             while not released.is_set():
                 t0 = time.perf_counter()
@@ -81,11 +111,23 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
             await asyncio.sleep(1.0)  # the store commits again
             stop.set()
             acknowledged, errors = await metering
+            answered.extend(await starting)
             await meter.close()
             await beat.close()
+            await starter.close()
             return acknowledged, errors, rtts
 
+    answered: list = []
     acknowledged, errors, rtts = run(scenario())
+    stored, refused = answered
+    # Refused while locked (the charger keeps them), answered once stored, never in between.
+    assert refused and all(a[1][2] == "InternalError" for a in refused), refused
+    started = [a[1][2]["transactionId"] for a in stored if a[0] == "start"]
+    stops = sum(1 for a in stored if a[0] == "stop")
+    assert started and stops, stored
+    rows = {tx.id: tx for tx in ChargingTransaction.select()}
+    assert set(started) <= set(rows)  # every start answered is stored
+    assert sum(1 for tx in rows.values() if tx.stopped_at is not None) >= stops
     assert _percentile(rtts, 0.99) < 0.25, f"heartbeat p99 {_percentile(rtts, 0.99):.3f} s"
     assert errors and all(e == "InternalError" for e in errors), errors
     assert acknowledged and acknowledged <= _stored_values()
