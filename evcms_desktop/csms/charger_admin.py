@@ -65,9 +65,11 @@ class ChargerInfo:
 
 
 def check_ident(ident: str) -> str:
-    if not IDENT_RE.match(ident):
+    """A new charger's id: an OCPP identity that is also a Basic-auth user name (no ":"),
+    the whole of it (a trailing newline included)."""
+    if not IDENT_RE.fullmatch(ident) or ":" in ident:
         raise ChargerAdminError(
-            f"{ident!r} is not a usable charge point id: 1 to 48 letters, digits or ._~:@-"
+            f"{ident[:60]!r} is not a usable charge point id: 1 to 48 letters, digits or ._~@-"
         )
     return ident
 

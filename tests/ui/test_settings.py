@@ -6,12 +6,14 @@ import math
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop.app.cli import build_parser, config_from_args
 from evcms_desktop.app.config import csms_config
+from evcms_desktop.csms import charger_admin
 from evcms_desktop.store.models import ChargePoint, Station, utcnow
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import station_calendar
@@ -34,7 +36,7 @@ def test_settings_are_locked_for_attendants_and_saved_by_operators(
     settings.peak["Sat"].setText("10:00-12:00")
     settings.peak["Mon"].setText("25:00-26:00")
     assert not settings.save()
-    assert "impossible" in settings.peak_error.text()
+    assert "impossible" in settings.field_errors["Mon"].text()
     assert Station.get().name == "Test Station"
 
     settings.peak["Mon"].setText("07:00-10:00, 16:00-19:00")
@@ -195,3 +197,88 @@ def test_event_retention_and_the_default_profile(qtbot, station, window_factory)
     )
     args = build_parser().parse_args(["--event-retention-days", "7"])
     assert csms_config(config_from_args(args), saved).event_retention_days == 7
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "says"),
+    [
+        ("energy_price", "NaN", "not NaN"),
+        ("energy_price", "Infinity", "not Infinity"),
+        ("energy_price", "1e400", "from 0 to 100"),
+        ("energy_price", "-0.5", "from 0 to 100"),
+        ("energy_price", "abc", "not a number"),
+        ("energy_price", "0.123456", "decimal places"),
+        ("max_power_kw", "0", "above 0"),
+        ("max_power_kw", "5000", "at most 1000"),
+        ("efficiency", "1.5", "at most 1"),
+        ("service_charge", "1e6", "from 0 to 10000"),
+        ("name", "", "needs a name"),
+        ("name", "A\x00B", "control characters"),
+        ("timezone", "Mars/Olympus", "not a time zone"),
+        ("currency", "POUNDS", "currency code"),
+        ("tls_cert", "/no/such/cert.pem", "together"),
+        ("Tue", "08:00-07:00", ""),
+    ],
+)
+def test_every_settings_field_is_checked_and_nothing_saved(
+    qtbot, station, window_factory, field, text, says
+):
+    """NaN, Infinity and 1e400 were taken as prices; a bad field now gets its message
+    under it and nothing at all is saved."""
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load()
+    settings.retention.setValue(settings.retention.value() + 1)  # would be saved if valid
+    settings.event_retention.setValue(12)
+    widgets = {
+        "name": settings.name,
+        "tls_cert": settings.tls_cert,
+        **settings.tariff,
+        **settings.peak,
+    }
+    if field in ("timezone", "currency"):
+        getattr(settings, field).setCurrentText(text)
+    else:
+        widgets[field].setText(text)
+    before = Station.get()
+    assert not settings.save()
+    error = settings.field_errors[field]
+    assert error.isVisibleTo(settings) and says in error.text(), error.text()
+    assert [k for k, e in settings.field_errors.items() if e.isVisibleTo(settings)] == [field]
+    assert "Nothing saved" in settings.message.text()
+    after = Station.get()
+    assert (after.name, after.energy_price, after.timezone, after.currency) == (
+        before.name, before.energy_price, before.timezone, before.currency
+    )  # fmt: skip
+    assert "event_retention_days" not in server_settings()
+    corrected = {"name": "Harbour Street", "timezone": "Europe/London", "currency": "GBP"}
+    if field in ("timezone", "currency"):
+        getattr(settings, field).setCurrentText(corrected[field])
+    else:
+        widgets[field].setText(corrected.get(field, "0.5" if field in settings.tariff else ""))
+    assert settings.save()
+    assert not settings.field_errors[field].isVisibleTo(settings)
+    assert server_settings()["event_retention_days"] == 12
+
+
+@pytest.mark.parametrize("ident", ["CP:1", "X" * 49, "CP 1"])
+def test_a_charger_id_that_cannot_log_in_is_refused_in_settings(
+    qtbot, station, window_factory, qloop, ident
+):
+    """`CP:1` (never a Basic-auth user name, as ":" ends it) was accepted."""
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.charger_id.setText(ident)
+    settings.add_charger()
+    run(qtbot, settings.task)
+    assert "not a usable charge point id" in settings.charger_message.text()
+    assert not ChargePoint.select().where(ChargePoint.ident == ident).exists()
+
+
+def test_a_charger_id_with_a_trailing_newline_is_refused():
+    """`re.match(...$)` let `CP-1\n` through."""
+    with pytest.raises(charger_admin.ChargerAdminError):
+        charger_admin.check_ident("CP-1\n")
+    assert charger_admin.check_ident("CP-1") == "CP-1"

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+from zoneinfo import available_timezones
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QShowEvent
@@ -34,7 +36,13 @@ from PySide6.QtWidgets import (
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.protocol import DEFAULT_PORT
 from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
-from evcms_desktop.domain.tariff import Tariff
+from evcms_desktop.domain.station_settings import (
+    SettingError,
+    currency_code,
+    station_name,
+    tariff_value,
+    time_zone,
+)
 from evcms_desktop.store import driver_data
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.settings import (
@@ -53,6 +61,8 @@ from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Session
 from evcms_desktop.ui.wheel_guard import guard_wheel
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TARIFF_FIELDS = (
     ("energy_price", "Energy price Ec (per kWh)"),
@@ -138,15 +148,16 @@ class SettingsView(QWidget):
         self.name = QLineEdit()
         self.timezone = QComboBox(editable=True)
         self.timezone.addItems(sorted(available_timezones()))
-        form.addRow("Station name", self.name)
-        form.addRow("Time zone", self.timezone)
+        self.field_errors: dict[str, QLabel] = {}
+        self._field_row(form, "name", "Station name", self.name)
+        self._field_row(form, "timezone", "Time zone", self.timezone)
         self.tariff: dict[str, QLineEdit] = {}
         for field, label in TARIFF_FIELDS:
             self.tariff[field] = QLineEdit()
-            form.addRow(label, self.tariff[field])
+            self._field_row(form, field, label, self.tariff[field])
         self.currency = QComboBox(editable=True)
         self.currency.addItems(["GBP", "EUR", "USD"])
-        form.addRow("Currency", self.currency)
+        self._field_row(form, "currency", "Currency", self.currency)
         self.site_limit = QDoubleSpinBox(minimum=0, maximum=100_000, decimals=1, suffix=" kW")
         self.site_limit.setSpecialValueText("none")
         self.site_limit.setToolTip(
@@ -161,8 +172,6 @@ class SettingsView(QWidget):
         )
         form.addRow(self.continue_past)
         form.addRow(self.site_limit_hint)
-        self.station_error = _error()
-        form.addRow(self.station_error)
         return box
 
     def _peak_box(self) -> QGroupBox:
@@ -171,9 +180,7 @@ class SettingsView(QWidget):
         self.peak: dict[str, QLineEdit] = {}
         for day in WEEKDAYS:
             self.peak[day] = QLineEdit(placeholderText="none: Peak Off all day")
-            form.addRow(day, self.peak[day])
-        self.peak_error = _error()
-        form.addRow(self.peak_error)
+            self._field_row(form, day, day, self.peak[day])
         return box
 
     def _chargers_box(self) -> QGroupBox:
@@ -247,8 +254,8 @@ class SettingsView(QWidget):
             lambda index: self.profile_warning.setVisible(index == 0)
         )
         form.addRow(self.profile_warning)
-        form.addRow("TLS certificate", self.tls_cert)
-        form.addRow("TLS key", self.tls_key)
+        self._field_row(form, "tls_cert", "TLS certificate", self.tls_cert)
+        self._field_row(form, "tls_key", "TLS key", self.tls_key)
         form.addRow(self.accept_unknown)
         form.addRow(self.strict)
         form.addRow("Ping chargers every", self.ping_interval)
@@ -289,6 +296,19 @@ class SettingsView(QWidget):
         )
         form.addRow("Keep name and contact", self.retention)
         return box
+
+    def _field_row(self, form: QFormLayout, key: str, label: str, widget: QWidget) -> None:
+        """A field with its own error line under it (hidden while there is nothing to say)."""
+        form.addRow(label, widget)
+        error = _error()
+        error.setVisible(False)
+        form.addRow(error)
+        self.field_errors[key] = error
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        for key, label in self.field_errors.items():
+            label.setText(errors.get(key, ""))
+            label.setVisible(key in errors)
 
     def set_running_warning(self, text: str) -> None:
         """What is wrong with how the central system runs now (e.g. profile 0)."""
@@ -350,42 +370,44 @@ class SettingsView(QWidget):
             )
 
     def save(self) -> bool:
-        self.station_error.clear()
-        self.peak_error.clear()
+        """Check every field, each error under its field; save only when all are right."""
+        errors: dict[str, str] = {}
+
+        def check(key: str, read: Callable[[], T]) -> T | None:
+            try:
+                return read()
+            except SettingError as exc:
+                errors[key] = str(exc)[:1].upper() + str(exc)[1:] + "."
+                return None
+
+        name = check("name", lambda: station_name(self.name.text()))
+        tz_name = check("timezone", lambda: time_zone(self.timezone.currentText()))
+        currency = check("currency", lambda: currency_code(self.currency.currentText()))
         values: dict[str, Decimal] = {}
-        try:
-            for field, _ in TARIFF_FIELDS:
-                values[field] = Decimal(self.tariff[field].text().strip())
-            Tariff(**values, currency=self.currency.currentText())
-        except (InvalidOperation, ValueError) as exc:
-            self.station_error.setText(f"Check the tariff: {exc or 'not a number'}")
-            return False
-        tz_name = self.timezone.currentText().strip()
-        try:
-            ZoneInfo(tz_name)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.station_error.setText(f"{tz_name!r} is not a time zone (e.g. Europe/London).")
-            return False
+        for field, _ in TARIFF_FIELDS:
+            value = check(field, lambda f=field: tariff_value(f, self.tariff[f].text()))  # type: ignore[misc]
+            if value is not None:
+                values[field] = value
         windows = {
             day: [w.strip() for w in self.peak[day].text().split(",") if w.strip()]
             for day in WEEKDAYS
         }
-        try:
-            PeakCalendar.from_description(tz_name, windows)
-        except ValueError as exc:
-            self.peak_error.setText(str(exc))
+        for day in WEEKDAYS:
+            try:
+                PeakCalendar.from_description("UTC", {day: windows[day]})
+            except ValueError as exc:
+                errors[day] = str(exc)
+        self._check_tls(errors)
+        if errors:
+            self._show_errors(errors)
+            self.message.setText(
+                f"Nothing saved: {len(errors)} field(s) to correct, each marked in red."
+            )
             return False
-        name = self.name.text().strip()
-        if not name:
-            self.station_error.setText("The station needs a name.")
-            return False
+        self._show_errors({})
+        assert name is not None and tz_name is not None and currency is not None
         s = self.station
-        s.name, s.timezone, s.currency, s.peak_windows = (
-            name,
-            tz_name,
-            self.currency.currentText(),
-            windows,
-        )
+        s.name, s.timezone, s.currency, s.peak_windows = (name, tz_name, currency, windows)
         for field, value in values.items():
             setattr(s, field, value)
         s.site_power_limit_kw = self._site_limit()
@@ -410,6 +432,18 @@ class SettingsView(QWidget):
         self.message.setText("Saved. The listener's options apply at the next start.")
         self.saved.emit()
         return True
+
+    def _check_tls(self, errors: dict[str, str]) -> None:
+        """A certificate and its key go together, and must be files that are there."""
+        cert, key = self.tls_cert.text().strip(), self.tls_key.text().strip()
+        if bool(cert) != bool(key):
+            errors["tls_cert" if cert else "tls_key"] = (
+                "The certificate and its key go together: give both, or neither."
+            )
+            return
+        for field, path in (("tls_cert", cert), ("tls_key", key)):
+            if path and not Path(path).is_file():
+                errors[field] = f"No file at {path[:200]}."
 
     def _site_limit(self) -> Decimal | None:
         value = self.site_limit.value()

@@ -1,0 +1,68 @@
+"""What the Settings page may save for a station: each value checked (a finite number within
+its bounds, a real time zone, a currency code), with the message for the field it is in."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from evcms_desktop.domain.text import clean_text
+
+# field -> (lowest, highest, whether the lowest itself is allowed, what it is)
+TARIFF_BOUNDS: dict[str, tuple[Decimal, Decimal, bool, str]] = {
+    "energy_price": (Decimal(0), Decimal(100), True, "an energy price per kWh"),
+    "max_power_kw": (Decimal(0), Decimal(1000), False, "a charger power in kW"),
+    "efficiency": (Decimal(0), Decimal(1), False, "an efficiency"),
+    "peak_demand_charge": (Decimal(0), Decimal(10_000), True, "a charge per session"),
+    "service_charge": (Decimal(0), Decimal(10_000), True, "a charge per session"),
+}
+MAX_DECIMALS = 4
+NAME_MAX = 100
+
+
+class SettingError(ValueError):
+    """A value the Settings page cannot save; the message says what would do."""
+
+
+def tariff_value(field: str, text: str) -> Decimal:
+    """A tariff parameter from what was typed: finite, within TARIFF_BOUNDS, at most four
+    decimal places."""
+    low, high, low_allowed, what = TARIFF_BOUNDS[field]
+    shown = clean_text(text.strip(), 20)
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise SettingError(f"{shown!r} is not a number") from None
+    bound = f"from {low} to {high}" if low_allowed else f"above {low}, at most {high}"
+    if not value.is_finite() or not (low <= value <= high) or (value == low and not low_allowed):
+        raise SettingError(f"give {what} {bound}, not {shown}")
+    if -value.as_tuple().exponent > MAX_DECIMALS:  # type: ignore[operator]
+        raise SettingError(f"at most {MAX_DECIMALS} decimal places, not {shown}")
+    return value
+
+
+def time_zone(text: str) -> str:
+    name = text.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingError(
+            f"{clean_text(name, 40)!r} is not a time zone (e.g. Europe/London)"
+        ) from None
+    return name
+
+
+def currency_code(text: str) -> str:
+    code = text.strip().upper()
+    if len(code) != 3 or not (code.isascii() and code.isalpha()):
+        raise SettingError(f"{clean_text(text, 20)!r} is not a currency code (e.g. GBP, EUR)")
+    return code
+
+
+def station_name(text: str) -> str:
+    name = text.strip()
+    if not name:
+        raise SettingError("the station needs a name")
+    if len(name) > NAME_MAX or not name.isprintable():
+        raise SettingError(f"a name of at most {NAME_MAX} characters, without control characters")
+    return name
