@@ -41,13 +41,17 @@ class ProgressBar:
         self.stream.flush()
 
 
+SITE_LIMIT_KW = (Decimal(1), Decimal(10_000))  # 1 kW to 10 MW
+
+
 def _kilowatts(text: str) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation as exc:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of kW") from exc
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 kW")
+    if not value.is_finite() or not SITE_LIMIT_KW[0] <= value <= SITE_LIMIT_KW[1]:
+        low, high = SITE_LIMIT_KW
+        raise argparse.ArgumentTypeError(f"must be a number of kW from {low} to {high}")
     return value
 
 

@@ -45,6 +45,7 @@ from evcms_desktop.schedule.optimal import (
     FrontierPoint,
     cost_peak_frontier,
     keeps_power_bound,
+    monotone,
     plan_site,
 )
 
@@ -123,7 +124,9 @@ def site_schedule(
     points: tuple[FrontierPoint, ...] = ()
     if frontier:
         points = tuple(
-            _with_booked(run, p) for p in cost_peak_frontier(fit, options, progress=progress)
+            monotone(
+                [_with_booked(run, p) for p in cost_peak_frontier(fit, options, progress=progress)]
+            )
         )
         best_fit = points[0].schedule
     else:

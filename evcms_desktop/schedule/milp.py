@@ -126,6 +126,7 @@ class Instance:
     preferred: dict[int, Session] = field(default_factory=dict)
     start_step: int = 1  # slots between the starts of a booking's candidate sessions
     lengths: int = 0  # most session lengths per booking, spread evenly; 0: every length
+    limit: float | None = None  # the site limit: every booking gets a session within it
 
     @classmethod
     def of(cls, problem: ScheduleProblem) -> Instance:
@@ -191,10 +192,11 @@ def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candida
         running = np.concatenate([[0.0], np.cumsum(unit)])
         fewest = inst.fewest_slots(i)
         most = min(width, max(fewest, math.floor(fewest * stretch)))
-        lengths = range(fewest, most + 1)
+        lengths: Sequence[int] = range(fewest, most + 1)
         if inst.lengths and len(lengths) > inst.lengths:
             spread = np.linspace(fewest, most, inst.lengths)
             lengths = sorted({round(n) for n in spread})
+        lengths = sorted({*lengths, *_reaching_lengths(inst, i, width, fewest)})
         for n in lengths:
             p = need / (inst.k * n)
             starts = np.arange(0, width - n + 1, inst.start_step)
@@ -205,10 +207,12 @@ def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candida
             slots += [n] * len(starts)
             power += [p] * len(starts)
             cost += list(p * (running[starts + n] - running[starts]))
+        levels = {cap * level for level in PARTIAL_LEVELS}
+        if inst.limit is not None and 0 < inst.limit < cap:
+            levels.add(inst.limit)  # the most a session can draw under the limit
         for s in range(max(0, width - fewest + 1), width):
             n = width - s
-            for level in PARTIAL_LEVELS:
-                p = cap * level
+            for p in sorted(levels, reverse=True):
                 short = need - p * n * inst.k
                 if short <= _TOL:
                     continue
@@ -236,6 +240,21 @@ def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candida
         power=np.array(power),
         cost=np.array(cost),
     )
+
+
+def _reaching_lengths(inst: Instance, i: int, width: int, fewest: int) -> set[int]:
+    """Session lengths that meet booking i whatever `stretch` says, where its window allows.
+
+    The whole window (the lowest steady power that meets it) and, under a site limit below
+    the connector's power, the fewest slots at the limit: without them a limit the window
+    could keep would leave the booking short.
+    """
+    out = {width} if width >= fewest else set()
+    if inst.limit is not None and 0 < inst.limit < float(inst.caps[i]):
+        n = max(1, math.ceil(float(inst.needs[i]) / (inst.limit * inst.k) - 1e-9))
+        if n <= width:
+            out.add(n)
+    return out
 
 
 @dataclass(frozen=True)
@@ -647,6 +666,7 @@ def plan_sessions(
     """The rolling horizon: day by day, earlier days fixed, within the time budget."""
     began = time.perf_counter()
     inst.start_step, inst.lengths = max(1, options.start_step), max(0, options.lengths)
+    inst.limit = limit
     per_slot = (inst.start + timedelta(minutes=15)) - inst.start
     chunk = max(1, int(options.chunk / per_slot))
     ahead = int(options.lookahead / per_slot)

@@ -323,7 +323,7 @@ def plan_site(
         inst, limit, options, fixed_load=fixed_load, fixed_cars=fixed_cars, progress=progress
     )
     bound = relaxation_bound(problem, limit) if with_bound else None
-    if result.fallback_chunks:
+    if result.fallback_chunks and options.time_budget_s > 0:  # zero: the greedy on purpose
         log.warning(
             "HiGHS found no schedule for %d of %d days in time: greedy sessions there",
             result.fallback_chunks,
@@ -476,4 +476,19 @@ def cost_peak_frontier(
         points.append(FrontierPoint(level, plan_site(limited, per_point)))
         if progress is not None:
             progress(done, total)
-    return points
+    return monotone(points)
+
+
+def monotone(points: Sequence[FrontierPoint]) -> list[FrontierPoint]:
+    """Each point, or a tighter point's schedule where that one ranks better.
+
+    A schedule that keeps a tighter limit keeps every looser one, so a looser limit is
+    never left shorter (or dearer) than a tighter one; the looser point keeps its bound.
+    Points run from the loosest (least cost) to the tightest.
+    """
+    out = list(points)
+    for a in range(len(out) - 2, -1, -1):
+        tighter = out[a + 1].schedule
+        if _rank(tighter) < _rank(out[a].schedule):
+            out[a] = FrontierPoint(out[a].limit_kw, replace(tighter, bound=out[a].schedule.bound))
+    return out

@@ -44,9 +44,31 @@ def test_evaluate_writes_the_files(
     assert "Cost-peak frontier" in captured.out
 
 
-def test_evaluate_rejects_a_bad_site_limit(tmp_path: Path) -> None:
-    with pytest.raises(SystemExit):
-        main(["evaluate", "--out", str(tmp_path), "--site-limit", "-5"])
+@pytest.mark.parametrize("limit", ["-5", "nan", "inf", "-inf", "1e12", "0.001", "10000.1", "x"])
+def test_evaluate_refuses_a_bad_site_limit_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["evaluate", "--out", str(tmp_path / "out"), "--site-limit", limit])
+    assert exit_.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--site-limit" in error and "Traceback" not in error
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_booking_is_met_at_every_frontier_point_without_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    out = tmp_path / "out"
+    args = ["evaluate", "--bookings", "1", "--days", "1", "--no-figures", "--out", str(out)]
+    assert main(args) == 0
+    with (out / "frontier.csv").open() as fh:
+        frontier = list(csv.DictReader(fh))
+    assert len(frontier) > 2
+    for point in frontier:
+        assert float(point["bound_unmet_kwh"]) == 0
+        assert float(point["unmet_kwh"]) == 0, point
+    assert "HiGHS found no schedule" not in caplog.text + capsys.readouterr().err
 
 
 def test_progress_bar_draws_in_place() -> None:

@@ -14,8 +14,14 @@ import numpy as np
 import pytest
 
 from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem
-from evcms_desktop.schedule.milp import MAX_POWER_CHANGES, MilpOptions
-from evcms_desktop.schedule.optimal import cost_peak_frontier, frontier_levels, plan_site
+from evcms_desktop.schedule.milp import LIVE_OPTIONS, MAX_POWER_CHANGES, MilpOptions
+from evcms_desktop.schedule.optimal import (
+    FrontierPoint,
+    cost_peak_frontier,
+    frontier_levels,
+    monotone,
+    plan_site,
+)
 
 DAY = datetime(2027, 3, 2, tzinfo=UTC)  # a Tuesday, GMT: Peak On 08:00-11:00, 16:00-22:00
 SLOT = timedelta(minutes=15)
@@ -177,6 +183,37 @@ def test_the_frontier_trades_cost_for_peak_and_each_point_is_a_schedule() -> Non
     assert costs[-1] > costs[0]
     assert points[-1].peak_kw <= 33 + 1e-9
     assert points[-1].label(points[0]) == f"peak 33 kW for +£{costs[-1] - costs[0]:.2f}"
+
+
+@pytest.mark.parametrize("options", [QUICK, MilpOptions(time_budget_s=0), LIVE_OPTIONS])
+def test_a_limit_far_below_the_connector_is_met_by_one_long_low_session(
+    options: MilpOptions,
+) -> None:
+    # 17.6 kWh in 00:00-08:00 under 5 kW: a steady session of about four hours, far longer
+    # than twice the fewest slots at 22 kW; the heuristic may not compete.
+    p = problem(booking(1, 0, 8, "17.6"), limit=5)
+    schedule = milp_only(p, options)
+    check(p, schedule)
+    assert schedule.feasible, schedule.unmet
+    assert schedule.peak_kw <= 5 + 1e-9
+
+
+def test_a_single_booking_is_met_at_every_point_its_window_allows() -> None:
+    p = problem(booking(1, 0, 8, "17.6"))
+    points = cost_peak_frontier(p, QUICK, levels=[16, 10, 6, 3])
+    for point in points:
+        assert point.schedule.feasible, (point.limit_kw, point.schedule.unmet)
+
+
+def test_a_looser_limit_takes_a_tighter_schedule_that_is_better() -> None:
+    p = problem(booking(1, 0, 1, "17.6"), booking(2, 0, 4, "17.6"))
+    short = milp_only(replace(p, site_limit_kw=Decimal(10)))
+    met = milp_only(replace(p, site_limit_kw=Decimal(30)))
+    assert short.unmet and met.feasible
+    points = monotone([FrontierPoint(40, short), FrontierPoint(30, met)])
+    assert points[0].schedule.plans == met.plans and points[0].schedule.bound == short.bound
+    assert points[1].schedule is met
+    assert monotone([FrontierPoint(40, met), FrontierPoint(10, short)])[0].schedule is met
 
 
 def test_frontier_levels_are_round_and_between_the_ends() -> None:
