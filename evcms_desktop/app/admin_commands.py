@@ -168,6 +168,9 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
     action = args.chargers_action
+    site = selected_site(config) if config.site else None  # None: every site's
+    if site is not None and action not in (None, "list", "add", "approve"):
+        charger_admin.check_site(args.ident, site)
     if action == "add":
         charger_admin.add_charger(
             args.ident,
@@ -204,7 +207,7 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
             charger_admin.set_timezone(args.ident, zone)
         _out(f"Set {args.ident}; it applies when the charger next connects.")
     else:
-        rows = charger_admin.list_chargers()
+        rows = charger_admin.list_chargers(station=site)
         if not rows:
             _out("No chargers.")
         now = utcnow()

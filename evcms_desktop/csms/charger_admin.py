@@ -201,8 +201,20 @@ def remove(ident: str) -> None:
     cp.save(only=[ChargePoint.state])
 
 
-def list_chargers(include_removed: bool = False) -> list[ChargerInfo]:
+def check_site(ident: str, station: Station) -> None:
+    """Refuse to act on a charger of another site (an attendant's console or `--site`)."""
+    cp = _get(ident)
+    if cp.station_id != station.id:
+        raise ChargerAdminError(f"{ident} is not a charger of {station.name}.")
+
+
+def list_chargers(
+    include_removed: bool = False, station: Station | None = None
+) -> list[ChargerInfo]:
+    """The chargers of one site, or (station None) of every site."""
     query = ChargePoint.select().order_by(ChargePoint.ident)
+    if station is not None:
+        query = query.where(ChargePoint.station == station)
     if not include_removed:
         query = query.where(ChargePoint.state != ChargePointState.REMOVED)
     deviations = deviation_totals()

@@ -380,3 +380,29 @@ def test_book_takes_the_drivers_earlier_time_for_eco_plans(db_target, station, c
         assert cli(db_target, *asked, "--earliest", bad, "--dry-run") == 1
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err
+
+
+def test_a_site_given_with_site_lists_and_acts_on_its_own_chargers_only(
+    db_target: str, station, capsys
+):
+    assert cli(db_target, "sites", "add", "North Yard", "--timezone", "Europe/Paris") == 0
+    assert cli(db_target, "--site", "North Yard", "chargers", "add", "NA-1") == 0
+    assert cli(db_target, "chargers", "add", "SO-1") == 0
+    capsys.readouterr()
+
+    assert cli(db_target, "--site", "North Yard", "chargers", "list") == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert listed == {"NA-1"}
+    assert cli(db_target, "chargers", "list") == 0  # no --site: every site's
+    assert {"NA-1", "SO-1"} <= {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+
+    assert cli(db_target, "--site", "North Yard", "chargers", "remove", "SO-1") == 1
+    assert capsys.readouterr().err.strip() == (
+        "evcms-desktop: SO-1 is not a charger of North Yard."
+    )
+    assert cli(db_target, "--site", "North Yard", "send", "SO-1", "Reset", "type=Soft") == 1
+    assert capsys.readouterr().err.strip() == (
+        "evcms-desktop: SO-1 is not a charger of North Yard."
+    )
+    assert cli(db_target, "chargers", "list") == 0
+    assert "SO-1" in capsys.readouterr().out

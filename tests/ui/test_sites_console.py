@@ -16,8 +16,9 @@ from evcms_desktop.store.models import ChargePoint, Connector
 from evcms_desktop.store.notices import BOOKING_CREATED, record_notice
 from evcms_desktop.store.stations import add_station
 from evcms_desktop.ui.main_window import MainWindow
-from evcms_desktop.ui.roles import Session
+from evcms_desktop.ui.roles import Role, Session
 from tests.conftest import NOW
+from tests.ui.conftest import run
 
 
 @pytest.fixture
@@ -59,3 +60,20 @@ def test_the_console_of_one_site_shows_and_acts_on_that_site_only(
     with pytest.raises(BookingNotFoundError):
         window.service.check_in(paris_booking.code)
     assert BookingService(window.service.db, paris).find(paris_booking.code).state == "confirmed"
+
+
+def test_the_settings_of_one_site_list_and_change_its_own_chargers_only(
+    qtbot, qloop, window_factory, other_site
+):
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load_chargers()
+    listed = {settings.chargers.item(i).text().split()[0] for i in range(settings.chargers.count())}
+    assert listed == {"CP-A", "CP-B"}
+
+    settings.charger_id.setText("PAR-1")
+    settings.remove_charger()
+    run(qtbot, settings.task)
+    assert settings.charger_message.text() == "PAR-1 is not a charger of Test Station."
+    assert ChargePoint.get(ChargePoint.ident == "PAR-1").state != "removed"

@@ -359,7 +359,7 @@ class SettingsView(QWidget):
     def load_chargers(self) -> None:
         self.chargers.clear()
         now = utcnow()
-        for info in charger_admin.list_chargers():
+        for info in charger_admin.list_chargers(station=self.station):
             online = "online" if info.connected else "offline"
             password = "password set" if info.has_password else "no password"
             locked = info.locked_until is not None and info.locked_until > now
@@ -483,6 +483,15 @@ class SettingsView(QWidget):
 
         self.task = asyncio.ensure_future(go())
 
+    def _here(self, ident: str, work: Callable[[], object]) -> Callable[[], object]:
+        """`work`, done only if the charger is one of this site's."""
+
+        def checked() -> object:
+            charger_admin.check_site(ident, self.station)
+            return work()
+
+        return checked
+
     def add_charger(self) -> None:
         ident, password = self.charger_id.text().strip(), self.charger_password.text()
         connectors = self.charger_connectors.value()
@@ -496,7 +505,8 @@ class SettingsView(QWidget):
     def set_charger_password(self) -> None:
         ident, password = self.charger_id.text().strip(), self.charger_password.text()
         self._charger_action(
-            lambda: charger_admin.set_password(ident, password), f"New password for {ident}."
+            self._here(ident, lambda: charger_admin.set_password(ident, password)),
+            f"New password for {ident}.",
         )
 
     def approve_charger(self) -> None:
@@ -512,7 +522,9 @@ class SettingsView(QWidget):
 
     def remove_charger(self) -> None:
         ident = self.charger_id.text().strip()
-        self._charger_action(lambda: charger_admin.remove(ident), f"Removed {ident}.")
+        self._charger_action(
+            self._here(ident, lambda: charger_admin.remove(ident)), f"Removed {ident}."
+        )
 
     def unlock_charger(self) -> None:
         ident = self.charger_id.text().strip()
@@ -521,7 +533,9 @@ class SettingsView(QWidget):
             if not charger_admin.unlock(ident):
                 raise charger_admin.ChargerAdminError(f"{ident} was not locked out.")
 
-        self._charger_action(unlock, f"Unlocked {ident}; its next login is checked again.")
+        self._charger_action(
+            self._here(ident, unlock), f"Unlocked {ident}; its next login is checked again."
+        )
 
     def showEvent(self, event: QShowEvent) -> None:
         self.load_chargers()  # connection state and new Pending chargers
