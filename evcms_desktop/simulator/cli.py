@@ -84,13 +84,15 @@ async def _heartbeats(box: ChargeBox) -> None:
             await box.heartbeat()
 
 
-async def _bring_up(box: ChargeBox) -> None:
+async def bring_up(box: ChargeBox) -> None:
+    """Connect, boot, and report each connector as it is (a reconnect mid-session says
+    Charging, not Available)."""
     await box.connect()
     status = await box.boot()
     if status != "Accepted":
         log.warning("%s: BootNotification %s", box.id, status)
-    for number in box.connectors:
-        await box.status(number, "Available")
+    for number, connector in box.connectors.items():
+        await box.status(number, connector.status)
 
 
 async def _stay_connected(box: ChargeBox) -> None:
@@ -102,7 +104,7 @@ async def _stay_connected(box: ChargeBox) -> None:
         await box.wait_disconnected()
         await asyncio.sleep(delay)
         try:
-            await _bring_up(box)
+            await bring_up(box)
         except Exception as exc:  # whatever went wrong, a charger tries again later
             delay = min(delay * 2, RECONNECT_MAX_SECONDS)
             box.say(f"reconnecting in {delay:.0f} s: {describe_failure(exc)}")
@@ -112,7 +114,7 @@ async def _stay_connected(box: ChargeBox) -> None:
 
 async def _run_one(box: ChargeBox, args: argparse.Namespace) -> None:
     box.spawn(_heartbeats(box))
-    await _bring_up(box)
+    await bring_up(box)
     if args.booking:
         tx_id, status = await box.charge(args.booking, args.connector)
         log.info("%s: charging with %s: %s (transaction %s)", box.id, args.booking, status, tx_id)

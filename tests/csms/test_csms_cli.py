@@ -406,3 +406,23 @@ def test_a_site_given_with_site_lists_and_acts_on_its_own_chargers_only(
     )
     assert cli(db_target, "chargers", "list") == 0
     assert "SO-1" in capsys.readouterr().out
+
+
+def test_a_chargebox_coming_back_reports_its_connectors_as_they_are(
+    db, station, config: CsmsConfig
+):
+    """After a reconnect mid-session the simulator says Charging, not Available."""
+    charger_admin.add_charger("SIM", PASSWORD)
+    cs = CentralSystem(config, db)
+    recorder = Recorder(cs)
+
+    async def scenario() -> None:
+        async with running(cs):
+            box = ChargeBox("SIM", url(cs), password=PASSWORD, connectors=2)
+            box.connectors[2].status = "Charging"
+            await chargebox_cli.bring_up(box)
+            await box.close()
+
+    run(scenario())
+    reported = {(e.connector, e.data["status"]) for e in recorder.of(EventKind.STATUS_CHANGED)}
+    assert reported == {(1, "Available"), (2, "Charging")}
