@@ -29,7 +29,13 @@ from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
-from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, describe_duration
+from evcms_desktop.domain.validation import (
+    MAX_CONNECTOR_KW,
+    MIN_CONNECTOR_KW,
+    BookingRequestError,
+    PlanRequest,
+    describe_duration,
+)
 from evcms_desktop.store import driver_data
 from evcms_desktop.store.bookings import BookingService, SlotTakenError, bookings_between
 from evcms_desktop.store.database import open_database
@@ -37,6 +43,7 @@ from evcms_desktop.store.deviations import summarize
 from evcms_desktop.store.models import (
     ChargingTransaction,
     Connector,
+    TransactionState,
     database_proxy,
     utcnow,
 )
@@ -61,7 +68,6 @@ DRIVER_DATA_CHECK_SECONDS = 3600
 FIRST_DATE = date(2000, 1, 1)
 LAST_DATE = date(2099, 12, 31)
 MAX_QUANTITY = Decimal(1_000_000)
-MAX_CONNECTORS = 64
 QUIET_KINDS = (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES)
 
 
@@ -172,6 +178,8 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
     if site is not None and action not in (None, "list", "add", "approve"):
         charger_admin.check_site(args.ident, site)
     if action == "add":
+        charger_admin.check_ident(args.ident)
+        charger_admin.check_max_power(args.max_power)
         charger_admin.add_charger(
             args.ident,
             _password(args),
@@ -396,13 +404,15 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
     _out(store_health(config.data_dir))
     station = selected_site(config)
     calendar = station_calendar(station)
-    rows = latest_sessions(station, args.limit, running_only=args.active)
+    rows = latest_sessions(
+        station, args.limit, running_only=args.active, include_refused=args.refused
+    )
     if not rows:
         _out("No sessions.")
     for tx in rows:
         started = calendar.to_local(tx.started_at)
         stopped = f"{calendar.to_local(tx.stopped_at):%H:%M}" if tx.stopped_at else "…"
-        energy = f"{tx.energy_kwh:.3f} kWh" if tx.energy_kwh is not None else "running"
+        energy = _energy_or_state(tx)
         cost = format_money(tx.price_total, station.currency) if tx.price_total else "-"
         _out(
             f"#{tx.id:<6} {tx.charge_point.ident} #{tx.connector_number}"
@@ -411,6 +421,14 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             + _quote(tx, station.currency)
         )
     return 0
+
+
+def _energy_or_state(tx: ChargingTransaction) -> str:
+    if tx.energy_kwh is not None:
+        return f"{tx.energy_kwh:.3f} kWh"
+    if tx.state == TransactionState.REFUSED:
+        return "refused"
+    return "running" if tx.state == TransactionState.ACTIVE else "not billed"
 
 
 def _quote(tx: ChargingTransaction, currency: str) -> str:
@@ -485,11 +503,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     add.add_argument("--password", help=password_help)
     add.add_argument(
         "--connectors",
-        type=whole_number(1, MAX_CONNECTORS),
+        type=whole_number(1, charger_admin.MAX_CONNECTORS),
         default=2,
-        help="number of connectors (2)",
+        help=f"number of connectors, 1 to {charger_admin.MAX_CONNECTORS} (2)",
     )
-    add.add_argument("--max-power", default="22", help="kW per connector (22)")
+    add.add_argument(
+        "--max-power",
+        default="22",
+        help=f"kW per connector, {MIN_CONNECTOR_KW} to {MAX_CONNECTOR_KW} (22)",
+    )
     passwd = actions.add_parser("passwd", help="set a charger's password")
     passwd.add_argument("ident", help="its charge point id")
     passwd.add_argument("--password", required=True, help=password_help)
@@ -497,7 +519,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     approve.add_argument("ident", help="its charge point id")
     approve.add_argument(
         "--connectors",
-        type=whole_number(1, MAX_CONNECTORS),
+        type=whole_number(1, charger_admin.MAX_CONNECTORS),
         default=2,
         help="connectors to create for it (2)",
     )
@@ -579,3 +601,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         "--limit", type=whole_number(1, 100_000), default=50, help="at most this many (50)"
     )
     sessions.add_argument("--active", action="store_true", help="only running sessions")
+    sessions.add_argument(
+        "--refused", action="store_true", help="also the starts that were refused"
+    )

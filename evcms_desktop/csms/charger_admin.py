@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,6 +24,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from evcms_desktop.domain.validation import (
+    CHARGE_POINT_ID_RULE,
+    connector_power_kw,
+    is_charge_point_id,
+)
 from evcms_desktop.store.deviations import deviation_totals
 from evcms_desktop.store.models import (
     ChargePoint,
@@ -34,10 +38,9 @@ from evcms_desktop.store.models import (
 )
 from evcms_desktop.store.stations import default_station
 
-# chargePointId goes into the URL path: keep it to characters that need no escaping.
-IDENT_RE = re.compile(r"^[A-Za-z0-9._~:@-]{1,48}$")
 # OCPP 1.6 security whitepaper: the AuthorizationKey is 16 to 40 characters.
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
+MAX_CONNECTORS = 16
 
 PBKDF2_SCHEME = "pbkdf2-sha256"
 PBKDF2_ITERATIONS = 1_000
@@ -65,13 +68,20 @@ class ChargerInfo:
 
 
 def check_ident(ident: str) -> str:
-    """A new charger's id: an OCPP identity that is also a Basic-auth user name (no ":"),
+    """A charger's id: an OCPP identity that is also a Basic-auth user name (no ":"),
     the whole of it (a trailing newline included)."""
-    if not IDENT_RE.fullmatch(ident) or ":" in ident:
+    if not is_charge_point_id(ident):
         raise ChargerAdminError(
-            f"{ident[:60]!r} is not a usable charge point id: 1 to 48 letters, digits or ._~@-"
+            f"{ident[:60]!r} is not a usable charge point id: {CHARGE_POINT_ID_RULE}"
         )
     return ident
+
+
+def check_max_power(value: Decimal | int | str) -> Decimal:
+    try:
+        return connector_power_kw(value)
+    except ValueError as exc:
+        raise ChargerAdminError(str(exc)) from None
 
 
 def check_password(password: str) -> str:
@@ -150,8 +160,9 @@ def add_charger(
 ) -> ChargePoint:
     """Register an approved charger with `connectors` connectors (a removed id comes back)."""
     check_ident(ident)
-    if not 1 <= connectors <= 16:
-        raise ChargerAdminError("A charger has 1 to 16 connectors.")
+    if not 1 <= connectors <= MAX_CONNECTORS:
+        raise ChargerAdminError(f"A charger has 1 to {MAX_CONNECTORS} connectors.")
+    max_power_kw = check_max_power(max_power_kw)
     password_hash = hash_password(password) if password else None
     station = station or default_station()
     with ChargePoint._meta.database.atomic():

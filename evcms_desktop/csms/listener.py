@@ -26,6 +26,7 @@ from evcms_desktop.csms.handlers import ChargerSession
 from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.tolerance import strict_for
+from evcms_desktop.domain.validation import is_charge_point_id
 from evcms_desktop.store import nodes
 from evcms_desktop.store.models import ChargePoint
 
@@ -149,7 +150,7 @@ class Listener:
         if not path.startswith(prefix):
             return None
         ident = unquote(path[len(prefix) :])
-        return ident if charger_admin.IDENT_RE.match(ident) else None
+        return ident if is_charge_point_id(ident) else None
 
     async def _process_request(
         self, connection: ServerConnection, request: Request

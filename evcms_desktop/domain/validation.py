@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from evcms_desktop.domain.site import Site
 
@@ -12,6 +13,35 @@ from evcms_desktop.domain.site import Site
 PAST_TOLERANCE = timedelta(minutes=2)
 # How much earlier than the arrival a driver may offer to come for an Eco plan.
 MAX_EARLIER = timedelta(hours=12)
+
+# A charge point id goes into the URL path and is the Basic-auth user name: only characters
+# that need no escaping, and no ':' (it ends the user name in Basic auth).
+CHARGE_POINT_ID = re.compile(r"[A-Za-z0-9._~@-]{1,48}")
+CHARGE_POINT_ID_RULE = "1 to 48 letters, digits or ._~@-"
+# A connector's maximum power, kW: from a slow AC socket to a 1 MW DC charger.
+MIN_CONNECTOR_KW, MAX_CONNECTOR_KW = Decimal("1"), Decimal("1000")
+# The least a booking may ask for: smaller is a mistake or a probe, not a charge.
+MIN_ENERGY_KWH = Decimal("0.1")
+MIN_POWER_KW = Decimal("1")
+
+
+def is_charge_point_id(ident: str) -> bool:
+    """The one check of a charge point id, wherever one is accepted (whole string)."""
+    return CHARGE_POINT_ID.fullmatch(ident) is not None
+
+
+def connector_power_kw(value: Decimal | int | str) -> Decimal:
+    """A connector's maximum power as a finite Decimal in range; ValueError otherwise."""
+    try:
+        power = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        power = Decimal("NaN")
+    if not power.is_finite() or not MIN_CONNECTOR_KW <= power <= MAX_CONNECTOR_KW:
+        raise ValueError(
+            f"A connector's maximum power is {MIN_CONNECTOR_KW} to {MAX_CONNECTOR_KW} kW,"
+            f" not {str(value)!r}."
+        )
+    return power
 
 
 @dataclass(frozen=True)
@@ -87,10 +117,10 @@ def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[Fi
         )
     if request.energy_kwh is None and request.power_kw is None:
         errors.append(FieldError("energy", "Enter the energy you need (kWh) or a charging power."))
-    if request.energy_kwh is not None and request.energy_kwh <= 0:
-        errors.append(FieldError("energy", "The energy must be more than zero."))
-    if request.power_kw is not None and request.power_kw <= 0:
-        errors.append(FieldError("power", "The charging power must be more than zero."))
+    if request.energy_kwh is not None and not request.energy_kwh >= MIN_ENERGY_KWH:
+        errors.append(FieldError("energy", f"Book at least {MIN_ENERGY_KWH} kWh."))
+    if request.power_kw is not None and not request.power_kw >= MIN_POWER_KW:
+        errors.append(FieldError("power", f"The charging power is at least {MIN_POWER_KW} kW."))
 
     connectors = site.connectors
     if not connectors:

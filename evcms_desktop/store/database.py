@@ -201,6 +201,9 @@ def _open_sqlite(path: Path, create: bool) -> peewee.SqliteDatabase:
         raise DatabaseError(
             f"no database at {path}; check --db (the console or a command that writes creates one)"
         )
+    if not create and path.stat().st_size == 0:
+        # Opening it would write into it (the journal mode); a read-only command does not.
+        raise DatabaseError(f"{path} is not an EVCMS Desktop database (it is empty); check --db")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -216,6 +219,11 @@ def _open_sqlite(path: Path, create: bool) -> peewee.SqliteDatabase:
     except peewee.DatabaseError as exc:
         db.close()
         raise DatabaseError(_sqlite_trouble(path, exc)) from None
+    if version is None and not create:
+        db.close()
+        raise DatabaseError(
+            f"{path} is not an EVCMS Desktop database (it has no tables); check --db"
+        )
     if version is None:
         _create(db, str(path))
     elif version < SCHEMA_VERSION:

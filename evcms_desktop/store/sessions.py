@@ -101,18 +101,22 @@ def sessions_between(station: Station, start: datetime, end: datetime) -> list[C
 
 
 def latest_sessions(
-    station: Station, limit: int, running_only: bool = False
+    station: Station, limit: int, running_only: bool = False, include_refused: bool = False
 ) -> list[ChargingTransaction]:
-    """The station's `limit` most recent sessions, newest first."""
+    """The station's `limit` most recent sessions, newest first: in the order the server
+    received them (the id), not by the charger's start time, which a charger can set to
+    anything. Refused starts are left out unless asked for."""
     query = (
         ChargingTransaction.select(ChargingTransaction, ChargePoint)
         .join(ChargePoint)
         .where(ChargePoint.station == station)
-        .order_by(ChargingTransaction.started_at.desc())
+        .order_by(ChargingTransaction.id.desc())
         .limit(limit)
     )
     if running_only:
         query = query.where(ChargingTransaction.state == TransactionState.ACTIVE.value)
+    elif not include_refused:
+        query = query.where(ChargingTransaction.state != TransactionState.REFUSED.value)
     return list(query)
 
 

@@ -4,6 +4,7 @@ finding sites."""
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -15,6 +16,7 @@ from peewee import fn
 from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
 from evcms_desktop.domain.tariff import Tariff
+from evcms_desktop.domain.validation import connector_power_kw
 from evcms_desktop.store.models import (
     Booking,
     BookingState,
@@ -25,6 +27,8 @@ from evcms_desktop.store.models import (
     connector_label,
     database_proxy,
 )
+
+log = logging.getLogger(__name__)
 
 
 def default_station() -> Station:
@@ -102,18 +106,25 @@ def reload_station(station_id: int) -> Station:
 
 
 def load_site(station: Station) -> Site:
-    """The station as the booking logic sees it."""
+    """The station as the booking logic sees it. A connector whose stored maximum power is
+    not usable (e.g. written by an older version) is left out and logged, naming its
+    charger, rather than crashing every plan."""
     rows = Connector._meta.database.execute_sql(
         _site_connectors_sql(_engine()), (station.id, ChargePointState.APPROVED.value)
     )
+    connectors: list[ConnectorSpec] = []
+    for cid, ident, number, max_power in rows:
+        try:
+            power = connector_power_kw(max_power)
+        except ValueError as exc:
+            log.warning("Charger %r connector %s cannot be booked: %s", ident, number, exc)
+            continue
+        connectors.append(
+            ConnectorSpec(id=cid, label=connector_label(ident, number), max_power_kw=power)
+        )
     return Site(
         name=station.name,
-        connectors=tuple(
-            ConnectorSpec(
-                id=cid, label=connector_label(ident, number), max_power_kw=Decimal(max_power)
-            )
-            for cid, ident, number, max_power in rows
-        ),
+        connectors=tuple(connectors),
         tariff=station_tariff(station),
         calendar=station_calendar(station),
         step=timedelta(minutes=station.step_minutes),

@@ -159,9 +159,9 @@ def test_eco_plans_do_not_start_in_the_past():
     [
         ({"duration": timedelta(0)}, "duration", "longer than zero"),
         ({"duration": timedelta(hours=30)}, "duration", "at most 24 h"),
-        ({"energy": "-1"}, "energy", "more than zero"),
+        ({"energy": "-1"}, "energy", "at least 0.1 kWh"),
         ({"energy": None, "power": None}, "energy", "Enter the energy"),
-        ({"power": "0"}, "power", "more than zero"),
+        ({"power": "0"}, "power", "at least 1 kW"),
         ({"power": "50"}, "power", "at most 17.6 kW"),
         ({"energy": "500"}, "energy", "at most 422.4 kWh"),
         ({"arrival": tue(5)}, "arrival", "has passed"),

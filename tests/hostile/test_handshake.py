@@ -116,3 +116,22 @@ def test_event_retention_from_the_command_line_is_checked(days: str, capsys):
         build_parser().parse_args(["--event-retention-days", days])
     assert exited.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("path_id", ["CP-A%0A", "CP%3AA", "CP-A%0D%0Aforged"])
+def test_a_path_id_the_validator_refuses_gets_404(db, station, config: CsmsConfig, caplog, path_id):
+    """`NL-1%0A` passed the id check (`$` matches before a final newline) and the charger
+    was taken in under an id with a newline; `CP:9` can never log in over Basic auth."""
+    cs = CentralSystem(config, db)
+
+    async def scenario() -> int:
+        async with running(cs):
+            with pytest.raises(InvalidStatus) as caught:
+                await RawCharger.connect(cs, path_id)
+            return caught.value.response.status_code
+
+    with caplog.at_level(logging.INFO):
+        assert run(scenario()) == 404
+    assert not ChargePoint.select().where(ChargePoint.ident.contains("\n")).exists()
+    assert not ChargePoint.select().where(ChargePoint.ident.contains(":")).exists()
+    assert any("is not /ocpp/{id}" in r.getMessage() for r in caplog.records)
