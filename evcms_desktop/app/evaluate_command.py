@@ -134,13 +134,12 @@ def _print_summary(report: EvaluationReport, out: Path, stream: TextIO) -> None:
         for point in points:
             b = point.schedule.bound
             beside = ""
-            if b is not None:
-                beside = (
-                    f"bound {b.cost:.2f}"
-                    if b.cost is not None
-                    else f"bound {b.unmet_kwh:.1f} kWh short"
-                )
-            stream.write(f"  {point.label(points[0]):<40} cost {point.cost:.2f}  {beside}\n")
+            if b is not None and point.comparable_bound() is not None:
+                beside = f"bound {b.cost:.2f}"
+            elif b is not None:
+                beside = f"bound {b.unmet_kwh:.1f} kWh short"
+            what = "cost" if not point.short else "cost of what it delivers"
+            stream.write(f"  {point.label(points[0]):<48} {what} {point.cost:.2f}  {beside}\n")
     stream.write(f"Written to {out}\n")
 
 

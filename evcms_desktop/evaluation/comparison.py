@@ -5,17 +5,17 @@ status, in order of booking time (first come, first served when the site is shor
 schedule is the better (least energy short, then cheapest, then lowest peak) of two:
 
 - "booked": every car keeps the connector and start the optimized system booked for it
-  and may stay plugged in after its slot as long as its driver would have stayed after
-  the asked slot, unless its connector is booked next; the LP decides the power. The
+  and may stay plugged in after its slot until its driver's latest departure, unless its
+  connector is booked next; the LP decides the power. The
   greedy's own schedule is one of its solutions, so this is never worse than the greedy
   under the same cost model.
 - "fit": the MILP (schedule/milp.py) chooses each car's connector and one steady session
-  inside the time its driver is known to accept: the asked window joined with the booked
-  slot stretched by the same stay.
+  inside the time its driver is known to accept: arrival to latest departure, joined with
+  the booked slot the driver accepted (no stay is added to it).
 
-    stay       = latest departure - asked end
-    booked     = [booked start, min(next start on the connector, booked end + stay)]
-    fit        = [min(arrival, booked start), max(latest departure, booked end + stay)]
+    booked     = [booked start, min(next start on the connector,
+                                     max(latest departure, booked end))]
+    fit        = [min(arrival, booked start), max(latest departure, booked end)]
 """
 
 from __future__ import annotations
@@ -52,11 +52,6 @@ from evcms_desktop.schedule.optimal import (
 Progress = Callable[[int, int], None]
 
 
-def _stay(row: EvaluationRow) -> timedelta:
-    request = row.request
-    return max(request.latest_departure - (request.arrival + request.duration), timedelta(0))
-
-
 def _booking(
     row: EvaluationRow, slot: BookedSlot, earliest: datetime, latest: datetime
 ) -> ScheduleBooking:
@@ -80,7 +75,7 @@ def schedule_problem(
     bookings: list[ScheduleBooking] = []
     if placement == "fit":
         for row, slot in booked:
-            latest = max(row.request.latest_departure, slot.end + _stay(row))
+            latest = max(row.request.latest_departure, slot.end)
             bookings.append(_booking(row, slot, min(row.request.arrival, slot.start), latest))
     else:
         by_connector: dict[int, list[tuple[EvaluationRow, BookedSlot]]] = defaultdict(list)
@@ -89,7 +84,7 @@ def schedule_problem(
         for pairs in by_connector.values():
             pairs.sort(key=lambda pair: pair[1].start)
             for i, (row, slot) in enumerate(pairs):
-                latest = slot.end + _stay(row)
+                latest = max(row.request.latest_departure, slot.end)
                 if i + 1 < len(pairs):
                     latest = min(latest, pairs[i + 1][1].start)
                 bookings.append(_booking(row, slot, slot.start, latest))

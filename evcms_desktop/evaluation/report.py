@@ -226,7 +226,11 @@ def write_schedule(report: EvaluationReport, path: Path) -> None:
 
 
 def write_frontier(report: EvaluationReport, path: Path) -> None:
-    """The cost–peak frontier: one row per schedule, least cost first, each with its bound."""
+    """The cost–peak frontier: one row per schedule, least cost first, each with its bound.
+
+    A point that leaves energy short has no extra cost, bound cost or gap (empty): its cost
+    is of less energy and the bound's of all of it.
+    """
     points = report.comparison.frontier
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -248,16 +252,18 @@ def write_frontier(report: EvaluationReport, path: Path) -> None:
         )
         for point in points:
             bound = point.schedule.bound
-            gap = point.schedule.gap
+            gap = None if point.short else point.schedule.gap
+            extra = point.extra_cost(points[0])
+            bound_cost = point.comparable_bound()
             writer.writerow(
                 (
                     "" if point.limit_kw is None else f"{point.limit_kw:.1f}",
                     f"{point.peak_kw:.2f}",
                     _money(point.cost),
-                    _money(point.cost - points[0].cost),
+                    "" if extra is None else _money(extra),
                     f"{point.unmet_kwh:.1f}",
                     len(point.schedule.unmet),
-                    _money(bound.cost) if bound else "",
+                    "" if bound_cost is None else _money(bound_cost),
                     f"{bound.unmet_kwh:.1f}" if bound else "",
                     "" if gap is None else f"{gap:.5f}",
                     point.schedule.method,

@@ -67,7 +67,7 @@ DIVE_SHARE = 0.99  # a rounding round fixes every candidate at least this much c
 FORWARD_SHARE = 0.6  # of the time budget for the rolling horizon; the rest for repairs
 REPAIR_REACH = 8  # slots either side of a short booking's window re-planned with it
 REPAIR_SECONDS = 3.0  # at most, per repair
-DIVE_SECONDS = 2.0  # a day's rounding may take this long even when its share is less
+DIVE_SECONDS = 2.0  # a day's rounding may take this long, within the day's share
 _TOL = 1e-6
 
 Progress = Callable[[int, int], None]
@@ -563,7 +563,8 @@ def solve_chunk(
         return None
     relaxation.setOptionValue("time_limit", highspy.kHighsInf)
     bound = root.value
-    chosen, value = _dive(model, relaxation, root.x, began + max(budget / 2, DIVE_SECONDS))
+    dive_until = began + min(budget, max(budget / 2, DIVE_SECONDS))  # never past the budget
+    chosen, value = _dive(model, relaxation, root.x, dive_until)
     if value - bound > max(mip_abs_gap, mip_rel_gap * abs(value)):
         remaining = budget - (time.perf_counter() - began)
         if remaining > 0.1:
@@ -684,7 +685,7 @@ def plan_sessions(
         remaining = FORWARD_SHARE * options.time_budget_s - (time.perf_counter() - began)
         share = remaining / (len(days) - done)
         result = None  # no time at all: the heuristic's sessions
-        if options.time_budget_s > 0:
+        if options.time_budget_s > 0 and share > 0:
             result = solve_chunk(
                 inst,
                 items + preview,

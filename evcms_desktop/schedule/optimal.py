@@ -44,7 +44,6 @@ from evcms_desktop.schedule.solver import solve_schedule
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-FRONTIER_POINT_BUDGET_S = 20.0  # seconds per schedule of the frontier, by default
 FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
 _TOL = 1e-6
 
@@ -420,14 +419,32 @@ class FrontierPoint:
     def unmet_kwh(self) -> float:
         return sum(u.shortfall_kwh for u in self.schedule.unmet)
 
+    @property
+    def short(self) -> bool:
+        """Some booking is left short: its cost is of less energy, no saving."""
+        return bool(self.schedule.unmet)
+
+    def extra_cost(self, cheapest: FrontierPoint) -> Decimal | None:
+        """What it costs above the least-cost point; None when either leaves energy short,
+        as a schedule that delivers less is cheaper without saving anything."""
+        if self.short or cheapest.short:
+            return None
+        return self.cost - cheapest.cost
+
+    def comparable_bound(self) -> Decimal | None:
+        """The bound's cost, where it compares like with like: a point that meets every
+        booking against the least cost of any schedule that meets them all."""
+        bound = self.schedule.bound
+        return None if self.short or bound is None else bound.cost
+
     def label(self, cheapest: FrontierPoint) -> str:
-        """As the operator reads it: "peak 80 kW for +£2.98"."""
-        extra = self.cost - cheapest.cost
+        """As the operator reads it: "peak 80 kW for +£2.98", or "peak 80 kW, extra cost
+        n/a, 236 kWh short"."""
+        extra = self.extra_cost(cheapest)
+        if extra is None:
+            return f"peak {self.peak_kw:.0f} kW, extra cost n/a, {self.unmet_kwh:.1f} kWh short"
         sign = "+" if extra >= 0 else "-"
-        text = f"peak {self.peak_kw:.0f} kW for {sign}£{abs(extra):.2f}"
-        if self.unmet_kwh > _TOL:
-            text += f", {self.unmet_kwh:.0f} kWh short"
-        return text
+        return f"peak {self.peak_kw:.0f} kW for {sign}£{abs(extra):.2f}"
 
 
 def frontier_levels(top: float, floor: float, most: int = 8) -> list[float]:
@@ -455,15 +472,19 @@ def cost_peak_frontier(
 
     Without `levels`, limits go on a round step from just below the least-cost peak down to
     the relaxation's least peak that still meets every booking (no lower point can meet
-    them all). The problem's own site limit, if any, caps every level. `options` apply to
-    each point (by default FRONTIER_POINT_BUDGET_S seconds each).
+    them all). The problem's own site limit, if any, caps every level. `options.time_budget_s`
+    is the wall-clock budget of the whole sweep: each point gets what is left of it, shared
+    among the points still to come.
     """
     options = options or MilpOptions()
+    deadline = time.perf_counter() + options.time_budget_s
     cap = float(problem.site_limit_kw) if problem.site_limit_kw is not None else None
-    per_point = replace(
-        options, time_budget_s=options.time_budget_s / (1 + (len(levels) if levels else 8))
-    )
-    cheapest = plan_site(problem, per_point)
+
+    def share(points_left: int) -> MilpOptions:
+        left = max(0.0, deadline - time.perf_counter())
+        return replace(options, time_budget_s=left / max(1, points_left))
+
+    cheapest = plan_site(problem, share(1 + (len(levels) if levels else FRONTIER_POINTS)))
     points = [FrontierPoint(cap, cheapest)]
     if levels is None:
         levels = frontier_levels(cheapest.peak_kw, least_peak_bound(problem), FRONTIER_POINTS)
@@ -473,7 +494,7 @@ def cost_peak_frontier(
         progress(1, total)
     for done, level in enumerate(levels, start=2):
         limited = replace(problem, site_limit_kw=Decimal(f"{level:.3f}"))
-        points.append(FrontierPoint(level, plan_site(limited, per_point)))
+        points.append(FrontierPoint(level, plan_site(limited, share(total - done + 1))))
         if progress is not None:
             progress(done, total)
     return monotone(points)

@@ -1,8 +1,10 @@
 """The cost–peak frontier for the operator: each schedule, its bound, and a way to pick one.
 
 A row reads "peak 80 kW for +£2.98": the site peak of a real schedule and what it costs
-above the least-cost schedule. Picking a row and "Use as the site limit" emits the row's
-limit; the main window hands it to the Settings view, which makes it the site power limit
+above the least-cost schedule. A row that leaves energy short has no extra cost (it
+delivers less; that is no saving) and says how much is short. Picking a row and "Use as
+the site limit" emits the row's limit, after a confirmation when the row leaves energy
+short; the main window hands it to the Settings view, which makes it the site power limit
 that the live schedule keeps.
 """
 
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -43,6 +46,8 @@ class FrontierView(QWidget):
             "Each row is a schedule of the same bookings under a site limit; the bound is the"
             " least any schedule under that limit could cost."
         )
+        self.base_hint = self.hint.text()
+        self.confirm_box: QMessageBox | None = None  # open while a short point is confirmed
         self.hint.setObjectName("hint")
         self.hint.setWordWrap(True)
         self.table = QTableWidget(0, len(HEADERS))
@@ -71,15 +76,14 @@ class FrontierView(QWidget):
         self.table.setRowCount(len(self.points))
         base = self.points[0] if self.points else None
         for r, point in enumerate(self.points):
-            bound = point.schedule.bound
             gap = point.schedule.gap
             cells = [
                 point.label(base) if base else "",
                 f"{point.peak_kw:.1f}",
                 f"{point.cost:.2f}",
                 f"{point.unmet_kwh:.1f}",
-                f"{bound.cost:.2f}" if bound and bound.cost is not None else "—",
-                "—" if gap is None else f"{gap:.2%}",
+                "—" if point.comparable_bound() is None else f"{point.comparable_bound():.2f}",
+                "—" if gap is None or point.short else f"{gap:.2%}",
             ]
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))
@@ -91,16 +95,51 @@ class FrontierView(QWidget):
         self.use.setEnabled(False)
 
     def _selection_changed(self) -> None:
-        self.use.setEnabled(self._selected() is not None)
+        point = self._selected()
+        self.use.setEnabled(point is not None)
+        if point is not None and point.short:
+            self.hint.setText(
+                f"This schedule leaves {point.unmet_kwh:.1f} kWh short for"
+                f" {len(point.schedule.unmet)} booking(s): its cost is of less energy, not a"
+                " saving. As the site limit, some cars would leave without their energy."
+            )
+        else:
+            self.hint.setText(self.base_hint)
 
     def _selected(self) -> FrontierPoint | None:
         rows = {i.row() for i in self.table.selectedIndexes()}
         return self.points[rows.pop()] if len(rows) == 1 else None
 
     def choose(self) -> None:
-        """The selected schedule's peak, rounded up to the next 0.1 kW, becomes the limit."""
+        """The selected schedule's peak, rounded up to the next 0.1 kW, becomes the limit.
+
+        A point that leaves energy short is asked about first (a dialog, not blocking).
+        """
         point = self._selected()
         if point is None or not self.points:
             return
+        if not point.short:
+            self._emit(point)
+            return
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Use a limit that leaves energy short?",
+            f"At {point.peak_kw:.1f} kW this schedule leaves {point.unmet_kwh:.1f} kWh short"
+            f" for {len(point.schedule.unmet)} booking(s). Use it as the site limit anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
+            self,
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        box.finished.connect(lambda result: self._confirmed(box, point, result))
+        self.confirm_box = box
+        box.open()
+
+    def _confirmed(self, box: QMessageBox, point: FrontierPoint, result: int) -> None:
+        self.confirm_box = None
+        box.deleteLater()
+        if result == QMessageBox.StandardButton.Yes:
+            self._emit(point)
+
+    def _emit(self, point: FrontierPoint) -> None:
         limit = Decimal(math.ceil(point.peak_kw * 10 - 1e-6)) / 10
         self.limit_chosen.emit(limit, point.label(self.points[0]))

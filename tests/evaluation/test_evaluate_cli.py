@@ -29,6 +29,9 @@ def test_evaluate_writes_the_files(
         assert float(point["unmet_kwh"]) >= float(point["bound_unmet_kwh"]) - 0.05
         if float(point["unmet_kwh"]) == 0 and point["bound_cost"]:
             assert float(point["cost"]) >= float(point["bound_cost"])
+        if float(point["unmet_kwh"]) > 0:  # no saving, no bound of another kind beside it
+            assert point["extra_cost"] == point["bound_cost"] == point["gap"] == ""
+            assert "n/a" in point["label"]
         if point["limit_kw"]:
             assert float(point["peak_kw"]) <= float(point["limit_kw"]) + 1e-6
     assert (out / "frontier.png").read_bytes().startswith(PNG_MAGIC)

@@ -141,8 +141,9 @@ def test_schedule_windows_hold_the_asked_and_the_greedy_slots(report: Evaluation
     for b in problem.bookings:
         row = rows[b.id]
         assert row.optimized is not None
-        assert b.earliest <= min(row.request.arrival, row.optimized.start)
-        assert b.latest >= max(row.request.latest_departure, row.optimized.end)
+        # What the driver accepted, and nothing more: the asked window and the booked slot.
+        assert b.earliest == min(row.request.arrival, row.optimized.start)
+        assert b.latest == max(row.request.latest_departure, row.optimized.end)
         assert b.energy_kwh == row.request.energy_kwh
     booked = {b.id: b for b in schedule_problem(report.run, None, "booked").bookings}
     for b in problem.bookings:

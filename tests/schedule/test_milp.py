@@ -216,6 +216,30 @@ def test_a_looser_limit_takes_a_tighter_schedule_that_is_better() -> None:
     assert monotone([FrontierPoint(40, met), FrontierPoint(10, short)])[0].schedule is met
 
 
+def test_the_frontier_budget_bounds_the_whole_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each point is given at most what is left of the sweep's budget, not a fixed share
+    # each whatever the points before it took.
+    import time
+
+    from evcms_desktop.schedule import optimal
+
+    total = 0.2
+    given: list[tuple[float, float]] = []  # (budget given, time left of the sweep's budget)
+    real = optimal.plan_site
+    began = time.perf_counter()
+
+    def timed(p: ScheduleProblem, options: MilpOptions, **kw: object) -> Schedule:
+        given.append((options.time_budget_s, total - (time.perf_counter() - began)))
+        return real(p, options, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(optimal, "plan_site", timed)
+    p = random_day(3)
+    points = cost_peak_frontier(p, MilpOptions(time_budget_s=total), levels=[60, 50, 40, 30])
+    assert len(points) == len(given) == 5
+    for budget, left in given:
+        assert budget <= max(0.0, left) + 1e-3
+
+
 def test_frontier_levels_are_round_and_between_the_ends() -> None:
     assert frontier_levels(88, 74.5) == [86, 84, 82, 80, 78, 76]
     assert frontier_levels(139.3, 96.75) == [135, 130, 125, 120, 115, 110, 105, 100]

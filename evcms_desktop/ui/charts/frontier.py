@@ -1,7 +1,9 @@
 """The cost–peak frontier as a chart: extra cost against site peak, each point a schedule.
 
 Beside each schedule its bound: the relaxation's least cost under the same limit, so the
-distance between a point and its bound is all any schedule could still gain.
+distance between a point and its bound is all any schedule could still gain. A schedule
+that leaves energy short has no place on the cost axis: it is a dashed line at its peak,
+labelled with what it leaves short.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import Qt
 
 from evcms_desktop.schedule.optimal import FrontierPoint
 
 SCHEDULE = "#7d3c98"
 BOUND = "#7f8c8d"
+SHORT = "#c0392b"
 
 
 def frontier_chart(points: Sequence[FrontierPoint], title: str = "") -> pg.GraphicsLayoutWidget:
@@ -34,7 +38,7 @@ def frontier_chart(points: Sequence[FrontierPoint], title: str = "") -> pg.Graph
     if not points:
         return widget
     base = float(points[0].cost)
-    met = [p for p in points if not p.schedule.unmet]
+    met = [p for p in points if not p.short]
     if met:
         plot.plot(
             np.array([p.peak_kw for p in met]),
@@ -54,15 +58,19 @@ def frontier_chart(points: Sequence[FrontierPoint], title: str = "") -> pg.Graph
             symbolBrush=BOUND,
             name="bound (no schedule can cost less)",
         )
-    short = [p for p in points if p.schedule.unmet]
+    short = [p for p in points if p.short]
     if short:
-        plot.plot(
-            np.array([p.peak_kw for p in short]),
-            np.array([float(p.cost) - base for p in short]),
-            pen=None,
-            symbol="x",
-            symbolBrush="#c0392b",
-            symbolPen="#c0392b",
-            name="some energy short",
-        )
+        # Off the cost axis: a schedule that delivers less is cheaper without saving anything.
+        pen = pg.mkPen(SHORT, width=1.5, style=Qt.PenStyle.DashLine)
+        plot.plot([], [], pen=pen, name="energy short: no extra cost shown")
+        for p in short:
+            plot.addItem(
+                pg.InfiniteLine(
+                    pos=p.peak_kw,
+                    angle=90,
+                    pen=pen,
+                    label=f"{p.peak_kw:.0f} kW: {p.unmet_kwh:.0f} kWh short",
+                    labelOpts={"position": 0.5, "color": SHORT, "rotateAxis": (1, 0)},
+                )
+            )
     return widget
