@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -29,6 +29,7 @@ from evcms_desktop.domain.validation import (
     connector_power_kw,
     is_charge_point_id,
 )
+from evcms_desktop.store import nodes
 from evcms_desktop.store.deviations import deviation_totals
 from evcms_desktop.store.models import (
     ChargePoint,
@@ -220,22 +221,26 @@ def check_site(ident: str, station: Station) -> None:
 
 
 def list_chargers(
-    include_removed: bool = False, station: Station | None = None
+    include_removed: bool = False,
+    station: Station | None = None,
+    node_expiry: timedelta = timedelta(seconds=10),
 ) -> list[ChargerInfo]:
-    """The chargers of one site, or (station None) of every site."""
+    """The chargers of one site, or (station None) of every site; online is the connection
+    registry's word (see `nodes.connected_idents`)."""
     query = ChargePoint.select().order_by(ChargePoint.ident)
     if station is not None:
         query = query.where(ChargePoint.station == station)
     if not include_removed:
         query = query.where(ChargePoint.state != ChargePointState.REMOVED)
     deviations = deviation_totals()
+    online = nodes.connected_idents(node_expiry)
     return [
         ChargerInfo(
             ident=cp.ident,
             state=cp.state,
             connectors=cp.connectors.count(),
             has_password=bool(cp.password_hash),
-            connected=cp.connected,
+            connected=cp.ident in online,
             vendor=cp.vendor,
             model=cp.model,
             last_seen_at=cp.last_seen_at,

@@ -58,6 +58,7 @@ T = TypeVar("T")
 # What a Pending charger may send until an operator approves it.
 _PENDING_ALLOWED = {"BootNotification", "Heartbeat", "StatusNotification"}
 _FULL_STATES = {"SuspendedEV", "Finishing"}
+SEEN_INTERVAL = 5.0  # seconds: how often a busy charger's last-seen time is written
 
 
 def _timestamp(text: str) -> datetime:
@@ -184,6 +185,7 @@ class ChargerSession(OcppEndpoint):
                 context.clock(),
             )
         self._skew_warned = False
+        self._seen_written: datetime | None = None  # the last last-seen time written
         self._connectors = {
             number
             for (number,) in Connector.select(Connector.number)
@@ -194,6 +196,8 @@ class ChargerSession(OcppEndpoint):
     # -- hooks ---------------------------------------------------------------------
 
     def on_message(self, direction: str, action: str, payload: dict[str, Any]) -> None:
+        if direction == "in":
+            self._heard()
         self.context.emit(
             CsmsEvent(
                 EventKind.OCPP_MESSAGE,
@@ -342,10 +346,18 @@ class ChargerSession(OcppEndpoint):
                 await self._stored(query.execute, "SupportedFeatureProfiles")
                 self.cp.supports_reservation = supports
 
+    def _heard(self) -> None:
+        """Every message from the charger moves its last-seen time (written at most once
+        per SEEN_INTERVAL; the writer keeps only the latest)."""
+        now = self.context.clock()
+        last = self._seen_written
+        if last is None or abs((now - last).total_seconds()) >= SEEN_INTERVAL:
+            self._seen_written = now
+            self.context.ledger.writer.seen(self.cp.id, now)
+
     @on(Action.heartbeat)
     def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
         now = self.context.clock()
-        self.context.ledger.writer.seen(self.cp.id, now)
         return call_result.Heartbeat(current_time=format_timestamp(now))
 
     @on(Action.status_notification)

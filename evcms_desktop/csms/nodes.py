@@ -8,11 +8,15 @@
 - Events: what happens on a node (chargers connecting, sessions, notifications; not the
   per-message OCPP log nor meter values) is sent to the others with NOTIFY and published
   on their buses, so every node's console sees every charger.
-- Leadership: the work that must run once (booking watcher, auto-stop, no-shows,
-  reservations, re-planner) runs on the node holding a PostgreSQL advisory lock, on a
-  connection of its own. When that node dies its connection closes and the lock is free;
-  another node takes it at its next tick, so the work moves within one tick
-  (`tick_seconds`) of PostgreSQL noticing the dead connection.
+- Leadership, per site: the work that must run once for a site (its booking watcher,
+  auto-stop, no-shows, reservations, re-planner) runs on the node holding that site's
+  PostgreSQL advisory lock (class `SITE_LOCK_CLASS`, object the site's id), on a
+  connection of its own, so two sites can lead on two nodes. Each site prefers one live
+  node (rendezvous hashing over the live nodes' names): the preferred node tries the lock
+  at every tick, any other node after `PATIENCE_TICKS` ticks without it, and a node
+  hands a site over once to a preferred node that joined later. When a node dies its
+  connection closes and its locks are free; a surviving node takes each site within
+  `PATIENCE_TICKS` ticks (`tick_seconds`) of PostgreSQL noticing the dead connection.
 
 On SQLite (one PC) there is one node: it always leads and nothing is routed.
 """
@@ -21,9 +25,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +43,8 @@ from evcms_desktop.store.models import CommandState
 
 log = logging.getLogger(__name__)
 
-LEADER_LOCK = 0x4556434E  # "EVCN": the once-only work of the deployment
+SITE_LOCK_CLASS = 0x4556434E  # "EVCN"; with a site's id: the lock of its once-only work
+PATIENCE_TICKS = 2  # ticks a site goes without its preferred node before another takes it
 LOCAL_KINDS = frozenset({EventKind.OCPP_MESSAGE, EventKind.METER_VALUES})  # too many to share
 MAX_NOTIFY_BYTES = 7000  # PostgreSQL's limit for a payload is 8000
 
@@ -67,7 +73,10 @@ class NodePresence:
         self._on_event = on_event
         self.multi_node = isinstance(db, peewee.PostgresqlDatabase)
         self._lock_connection: psycopg.Connection[Any] | None = None
-        self._leading = not self.multi_node
+        self._led: set[int] = set()  # the sites whose locks this node holds
+        self._passed_over: dict[int, int] = {}  # site: ticks this node did not lead it
+        self._handed_over: set[int] = set()  # each site is handed to a newcomer once
+        self._taken_at: dict[int, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
 
@@ -109,34 +118,64 @@ class NodePresence:
 
     # -- leadership --------------------------------------------------------------------
 
-    def leads(self) -> bool:
-        """Whether this node runs the once-only work now (tried again at every call)."""
+    def leads(self, site: int) -> bool:
+        """Whether this node ran the site's once-only work at its last tick."""
+        return not self.multi_node or site in self._led
+
+    def lead_sites(self, site_ids: Iterable[int]) -> frozenset[int]:
+        """The sites whose once-only work this node runs now; called at every tick, it
+        takes, keeps and hands over the sites' locks. On SQLite: every site."""
+        sites = set(site_ids)
         if not self.multi_node:
-            return True
+            return frozenset(sites)
         try:
-            if self._lock_connection is None or self._lock_connection.closed:
-                self._leading = False
-                self._lock_connection = psycopg.connect(
-                    **_connect_arguments(self.db), autocommit=True
-                )
-            if self._leading:
-                self._lock_connection.execute("SELECT 1")  # still ours while it answers
-            else:
-                row = self._lock_connection.execute(
-                    "SELECT pg_try_advisory_lock(%s)", (LEADER_LOCK,)
-                ).fetchone()
-                self._leading = bool(row and row[0])
-                if self._leading:
-                    log.info(
-                        "Node %s now runs the once-only work (booking watcher, timers)", self.name
-                    )
-        except psycopg.Error:
+            now = nodes.database_now()
+            self._lead(sites, now, {**nodes.live_since(now, self.expiry), self.name: now})
+        except (psycopg.Error, peewee.DatabaseError):
             log.warning("Node %s lost its leader connection", self.name, exc_info=True)
             self._release_lock()
-        return self._leading
+        return frozenset(self._led & sites)
+
+    def _lead(self, sites: set[int], now: datetime, live: dict[str, datetime]) -> None:
+        if self._lock_connection is None or self._lock_connection.closed:
+            self._led.clear()
+            self._lock_connection = psycopg.connect(**_connect_arguments(self.db), autocommit=True)
+        connection = self._lock_connection
+        connection.execute("SELECT 1")  # the locks are ours while their connection answers
+        for site in sorted(self._led - sites):  # a site removed
+            self._unlock(connection, site)
+        for site in sorted(sites):
+            preferred = preferred_node(site, live)
+            if site in self._led:
+                if (
+                    preferred != self.name
+                    and live[preferred] > self._taken_at[site]  # it started after we took it
+                    and site not in self._handed_over  # once: it may be unable to take it
+                ):
+                    self._handed_over.add(site)
+                    self._unlock(connection, site)
+                    log.info("Node %s hands site %s over to node %s", self.name, site, preferred)
+                continue
+            waited = self._passed_over.get(site, 0) + 1
+            self._passed_over[site] = waited
+            if preferred != self.name and waited <= PATIENCE_TICKS:
+                continue
+            row = connection.execute(
+                "SELECT pg_try_advisory_lock(%s, %s)", (SITE_LOCK_CLASS, site)
+            ).fetchone()
+            if row and row[0]:
+                self._led.add(site)
+                self._taken_at[site] = now
+                self._passed_over.pop(site, None)
+                log.info("Node %s now runs the once-only work of site %s", self.name, site)
+
+    def _unlock(self, connection: psycopg.Connection[Any], site: int) -> None:
+        connection.execute("SELECT pg_advisory_unlock(%s, %s)", (SITE_LOCK_CLASS, site))
+        self._led.discard(site)
+        self._passed_over[site] = 0
 
     def _release_lock(self) -> None:
-        self._leading = not self.multi_node
+        self._led.clear()
         if self._lock_connection is not None:
             with contextlib.suppress(psycopg.Error):
                 self._lock_connection.close()
@@ -243,3 +282,13 @@ class NodePresence:
         if command_queue.withdraw(command_id, "no answer from the holding node", gave_up):
             return CommandResult(TIMED_OUT, False, f"{holder} did not pass on {action} in time")
         return CommandResult(TIMED_OUT, False, f"{ident} did not answer {action} in time")
+
+
+def preferred_node(site: int, live: Iterable[str]) -> str:
+    """The live node a site's once-only work prefers (rendezvous hashing: every node
+    computes the same answer, and a node leaving moves only its own sites)."""
+
+    def weight(name: str) -> bytes:
+        return hashlib.blake2b(f"{site}:{name}".encode(), digest_size=8).digest()
+
+    return max(sorted(live), key=weight)

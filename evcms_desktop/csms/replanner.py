@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -36,36 +37,52 @@ class Replanner:
         self._publish = publish
         self._tasks = tasks
         self._clock = clock
-        self._bookings_signature: tuple[Any, ...] | None = None
+        self._signatures: dict[int, tuple[Any, ...]] = {}  # per site
         self._replanning: asyncio.Task[None] | None = None
-        self._replan_again = False
+        self._replan_again: set[int] = set()
         self._applied: dict[int, AppliedPlan] = {}  # by station id: what its chargers hold
 
-    def watch_bookings(self, now: datetime) -> None:
-        """Tell subscribers when bookings changed, and re-plan the sites with a limit."""
-        signature = (
+    def watch_bookings(self, now: datetime, sites: Collection[int]) -> None:
+        """Tell subscribers when a site's bookings changed, and re-plan it if it has a
+        limit. A site this node did not watch at the last tick is only looked at."""
+        rows = (
             Booking.select(
+                Booking.station,
                 peewee.fn.COUNT(Booking.id),
                 peewee.fn.MAX(Booking.id),
                 peewee.fn.MAX(Booking.closed_at),
                 peewee.fn.MAX(Booking.checked_in_at),
             )
+            .where(Booking.station.in_(list(sites)))
+            .group_by(Booking.station)
             .tuples()
-            .get()
         )
-        if self._bookings_signature is not None and signature != self._bookings_signature:
-            self._publish(EventKind.BOOKINGS_CHANGED, "Bookings changed")
-            self._replan_limited_sites(now)
-        self._bookings_signature = signature
+        signatures = {site: (0, None, None, None) for site in sites}
+        signatures.update({row[0]: tuple(row[1:]) for row in rows})
+        changed = [
+            site
+            for site, signature in signatures.items()
+            if site in self._signatures and self._signatures[site] != signature
+        ]
+        self._signatures = signatures
+        if changed:
+            self._publish(
+                EventKind.BOOKINGS_CHANGED, "Bookings changed", data={"sites": sorted(changed)}
+            )
+            self._replan_limited_sites(now, changed)
 
-    def _replan_limited_sites(self, now: datetime) -> None:
+    def _replan_limited_sites(self, now: datetime, sites: Collection[int]) -> None:
         """On a site with a power limit, a booking change re-plans the rest of its day."""
         if self._replanning is not None and not self._replanning.done():
-            self._replan_again = True  # one more pass when this one is done
+            self._replan_again.update(sites)  # one more pass when this one is done
             return
-        stations = list(Station.select().where(Station.site_power_limit_kw.is_null(False)))
+        stations = list(
+            Station.select().where(
+                Station.site_power_limit_kw.is_null(False) & Station.id.in_(list(sites))
+            )
+        )
         if stations:
-            self._replan_again = False
+            self._replan_again = set()
             self._replanning = self._tasks.spawn(self._replan(stations, now))
 
     async def _replan(self, stations: list[Station], now: datetime) -> None:
@@ -96,4 +113,4 @@ class Replanner:
                 len(refused),
             )
         if self._replan_again:
-            self._replan_limited_sites(self._clock())
+            self._replan_limited_sites(self._clock(), set(self._replan_again))

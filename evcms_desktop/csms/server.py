@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 import peewee
 from websockets.asyncio.server import ServerConnection
@@ -44,6 +46,7 @@ from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log
 from evcms_desktop.store import notices
 from evcms_desktop.store.database import PRAGMAS
 from evcms_desktop.store.models import ChargePoint, Event, utcnow
+from evcms_desktop.store.stations import site_ids
 
 __all__ = ["CentralSystem", "CsmsConfig"]
 
@@ -157,7 +160,7 @@ class CentralSystem:
         self.writer.start()
         self.ledger.load_open()
         await self.presence.start()
-        self.replanner.watch_bookings(self.clock())
+        self.replanner.watch_bookings(self.clock(), site_ids())
         if self.ledger.open:
             log.info("%d transactions still open from before", len(self.ledger.open))
         try:
@@ -313,26 +316,34 @@ class CentralSystem:
     def tick(self) -> None:
         """One round of the timers; each step is independent of the others."""
         now = self.clock()
-        once_only = (
-            # once for the whole deployment: on the leading node (see csms.nodes)
-            (
-                *((self.ledger.sync_open,) if self.presence.multi_node else ()),
-                self.timers.auto_stop,
-                self.timers.overstays,
-                self.timers.no_shows,
-                self.timers.mirror_reservations,
-                self.replanner.watch_bookings,
-            )
-            if self.presence.leads()
-            else ()
-        )
+        try:
+            sites = self.presence.lead_sites(site_ids())
+        except peewee.DatabaseError:
+            log.exception("Could not read the sites")
+            sites = frozenset()
+        if sites and self.presence.multi_node:
+            self._step(self.ledger.sync_open, now)  # see what other nodes opened and closed
+        # once per site: on the node leading the site (see csms.nodes)
+        for site_step in (
+            self.timers.auto_stop,
+            self.timers.overstays,
+            self.timers.no_shows,
+            self.timers.mirror_reservations,
+            self.replanner.watch_bookings,
+        ):
+            if sites:
+                self._step(site_step, now, sites)
         # each node's own chargers
         own = (self.listener.freeze_long_lived, self._flush_deviations, self.local_lists.tick)
-        for step in (*once_only, *own):
-            try:
-                step(now)
-            except Exception:
-                log.exception("Session timer %s failed", step.__name__)
+        for step in own:
+            self._step(step, now)
+
+    @staticmethod
+    def _step(step: Callable[..., None], *arguments: Any) -> None:
+        try:
+            step(*arguments)
+        except Exception:
+            log.exception("Session timer %s failed", step.__name__)
 
     def _disconnect_flooder(self, session: ChargerSession) -> None:
         self.listener.disconnect_flooder(session)

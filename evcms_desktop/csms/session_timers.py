@@ -5,7 +5,7 @@ onto the chargers."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
 from evcms_desktop.csms.background import BackgroundTasks
@@ -49,8 +49,10 @@ class SessionTimers:
 
     # -- auto-stop at the booked end --------------------------------------------------------
 
-    def auto_stop(self, now: datetime) -> None:
+    def auto_stop(self, now: datetime, sites: Collection[int]) -> None:
         for tx in list(self.ledger.open.values()):
+            if tx.station_id not in sites:
+                continue  # another node leads that site
             if tx.booking_end is None or now < tx.booking_end + self.config.stop_grace:
                 continue
             if not self._is_connected(tx.charge_point):
@@ -85,10 +87,10 @@ class SessionTimers:
 
     # -- cars staying past the booked end --------------------------------------------------
 
-    def overstays(self, now: datetime) -> None:
+    def overstays(self, now: datetime, sites: Collection[int]) -> None:
         """Tell the driver and the attendant, once per booking, that its car is still
-        plugged in after its booked end."""
-        staying = overstaying(now, self.config.stop_grace + self.config.overstay_grace)
+        plugged in after its booked end (the bookings of `sites`)."""
+        staying = overstaying(now, self.config.stop_grace + self.config.overstay_grace, sites)
         told = self._overstays_told & {b.id for b in staying}
         for booking in staying:
             if booking.id in told:
@@ -110,8 +112,8 @@ class SessionTimers:
 
     # -- no-shows ---------------------------------------------------------------------------
 
-    def no_shows(self, now: datetime) -> None:
-        for station in Station.select():
+    def no_shows(self, now: datetime, sites: Collection[int]) -> None:
+        for station in Station.select().where(Station.id.in_(list(sites))):
             grace = self.ledger.grace_for(station)
             late = Booking.select().where(
                 (Booking.station == station)
@@ -134,7 +136,7 @@ class SessionTimers:
 
     # -- reservations -----------------------------------------------------------------------
 
-    def mirror_reservations(self, now: datetime) -> None:
+    def mirror_reservations(self, now: datetime, sites: Collection[int]) -> None:
         due = (
             Booking.select(Booking, Connector, ChargePoint)
             .join(Connector)
@@ -142,6 +144,7 @@ class SessionTimers:
             .where(
                 ChargePoint.supports_reservation
                 & ChargePoint.connected
+                & ChargePoint.station.in_(list(sites))
                 & (
                     (
                         (Booking.state == BookingState.CONFIRMED)

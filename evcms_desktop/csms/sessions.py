@@ -80,6 +80,7 @@ class OpenTransaction:
 
     id: int
     charge_point: str
+    station_id: int  # the site whose once-only work (auto-stop) watches it
     connector: int
     id_tag: str
     meter_start_wh: int
@@ -231,7 +232,7 @@ class SessionLedger:
             .where(ChargingTransaction.state == TransactionState.ACTIVE)
         )
         for tx in query:
-            self._track(self._open_entry(tx, tx.charge_point.ident))
+            self._track(self._open_entry(tx, tx.charge_point))
 
     def sync_open(self, _now: datetime | None = None) -> None:
         """Take in the transactions other nodes opened, and drop those they closed, so that
@@ -246,14 +247,15 @@ class SessionLedger:
             self._untrack(tx_id)
         for tx_id in set(active) - set(self.open):
             tx = active[tx_id]
-            self._track(self._open_entry(tx, tx.charge_point.ident))
+            self._track(self._open_entry(tx, tx.charge_point))
 
     @staticmethod
-    def _open_entry(tx: ChargingTransaction, ident: str) -> OpenTransaction:
+    def _open_entry(tx: ChargingTransaction, cp: ChargePoint) -> OpenTransaction:
         booking = tx.booking if tx.booking_id is not None else None
         return OpenTransaction(
             id=tx.id,
-            charge_point=ident,
+            charge_point=cp.ident,
+            station_id=cp.station_id,
             connector=tx.connector_number,
             id_tag=tx.id_tag,
             meter_start_wh=tx.meter_start_wh,
@@ -311,7 +313,7 @@ class SessionLedger:
         if tx is not None:
             if outcome.status == AuthStatus.ACCEPTED:
                 self._not_open.pop((cp.id, tx.id), None)
-                self._track(self._open_entry(tx, cp.ident))
+                self._track(self._open_entry(tx, cp))
             else:
                 self._not_open[cp.id, tx.id] = tx.id
         return outcome

@@ -48,6 +48,12 @@ def live_nodes(now: datetime, expiry: timedelta) -> set[str]:
     return {n.name for n in Node.select(Node.name).where(Node.heartbeat_at >= now - expiry)}
 
 
+def live_since(now: datetime, expiry: timedelta) -> dict[str, datetime]:
+    """The live nodes and when each started."""
+    query = Node.select(Node.name, Node.started_at).where(Node.heartbeat_at >= now - expiry)
+    return {n.name: n.started_at for n in query}
+
+
 def expire(now: datetime, expiry: timedelta) -> list[str]:
     """Forget the nodes that stopped beating; the chargers they held, now disconnected."""
     dead = [n.name for n in Node.select(Node.name).where(Node.heartbeat_at < now - expiry)]
@@ -101,6 +107,17 @@ def holder(ident: str, now: datetime, expiry: timedelta) -> str | None:
         .first()
     )
     return None if row is None else row.node
+
+
+def connected_idents(expiry: timedelta) -> set[str]:
+    """The chargers the connection registry says are connected now: to a live node on
+    PostgreSQL (a dead node's entries do not count), to the one central system on SQLite."""
+    query = ChargePoint.select(ChargePoint.ident).where(ChargePoint.connected)
+    if isinstance(database_proxy.obj, peewee.PostgresqlDatabase):
+        query = query.join(Node, on=(ChargePoint.node == Node.name)).where(
+            Node.heartbeat_at >= database_now() - expiry
+        )
+    return {row.ident for row in query}
 
 
 def notify_commands(charge_point: str) -> None:

@@ -9,7 +9,7 @@ time it ran.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -193,9 +193,10 @@ def bills_of(booking_ids: Iterable[int]) -> dict[int, Bill]:
 OCCUPIED_STATUSES = ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing")
 
 
-def overstaying(now: datetime, grace: timedelta) -> list[Booking]:
-    """Bookings whose end (and `grace`) has passed while their car still occupies the
-    connector: it reports a car plugged in, and its latest session is the booking's."""
+def overstaying(now: datetime, grace: timedelta, sites: Collection[int]) -> list[Booking]:
+    """The bookings of `sites` whose end (and `grace`) has passed while their car still
+    occupies the connector: it reports a car plugged in, and its latest session is the
+    booking's."""
     candidates = (
         Booking.select(Booking, Connector, ChargePoint)
         .join(Connector)
@@ -204,6 +205,7 @@ def overstaying(now: datetime, grace: timedelta) -> list[Booking]:
             Booking.state.in_([BookingState.CHARGING.value, BookingState.COMPLETED.value])
             & (Booking.end <= now - grace)
             & (Booking.end > now - timedelta(days=1))
+            & Booking.station.in_(list(sites))
             & Connector.status.in_(OCCUPIED_STATUSES)
         )
     )

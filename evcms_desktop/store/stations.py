@@ -146,6 +146,10 @@ def list_stations() -> list[Station]:
     return list(Station.select().order_by(Station.id))
 
 
+def site_ids() -> list[int]:
+    return [row.id for row in Station.select(Station.id).order_by(Station.id)]
+
+
 def find_station(name: str) -> Station:
     """The site with this name (in any case) or number."""
     text = name.strip()

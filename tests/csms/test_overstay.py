@@ -9,6 +9,7 @@ from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Connector, Event
+from evcms_desktop.store.stations import site_ids
 from evcms_desktop.ui.kiosk import booking_status
 from tests.csms.helpers import FakeClock, Recorder, book, run, running, until
 from tests.csms.test_csms_lifecycle import booted
@@ -56,8 +57,8 @@ def test_a_car_staying_past_its_booked_end_is_told_once(
     # Gone: not told. Back in a central system started again: told before, not again.
     again = CentralSystem(config, db, clock=clock)
     rec_again = Recorder(again)
-    again.timers.overstays(clock())
+    again.timers.overstays(clock(), site_ids())
     Connector.update(status="Finishing").execute()
-    again.timers.overstays(clock())
+    again.timers.overstays(clock(), site_ids())
     assert rec_again.of(EventKind.CAR_OVERSTAYING) == []
     assert Event.select().where(Event.kind == "car_overstaying").count() == 1
