@@ -36,7 +36,7 @@ from evcms_desktop.domain.validation import (
     PlanRequest,
     describe_duration,
 )
-from evcms_desktop.store import driver_data
+from evcms_desktop.store import driver_data, operators
 from evcms_desktop.store.bookings import BookingService, SlotTakenError, bookings_between
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.deviations import summarize
@@ -103,6 +103,7 @@ def _guarded(
             BookingRequestError,
             SlotTakenError,
             SiteError,
+            operators.OperatorError,
         ) as exc:
             sys.stderr.write(f"evcms-desktop: {exc}\n")
             return 1
@@ -448,6 +449,16 @@ def _quote(tx: ChargingTransaction, currency: str) -> str:
 # -- sites ---------------------------------------------------------------------------
 
 
+def _operators(args: argparse.Namespace, config: AppConfig) -> int:
+    args.ident = args.name  # for the password prompt
+    password = _password(args)
+    if not password:
+        raise CommandError("Give the operator's password with --password.")
+    operators.add_operator(args.name, args.role, password)
+    _out(f"Added {args.role} {args.name}; they sign in with that password.")
+    return 0
+
+
 def _sites(args: argparse.Namespace, config: AppConfig) -> int:
     if args.sites_action == "add":
         site = add_station(
@@ -563,6 +574,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         required=True,
         help="at a booking's energy: stop the session (the default), or continue and bill"
         " the extra",
+    )
+
+    people = subparsers.add_parser("operators", help="add the people who sign in at consoles")
+    people.set_defaults(handler=_guarded(_operators), operators_action="add")
+    people_actions = people.add_subparsers(dest="operators_action", metavar="ACTION", required=True)
+    person = people_actions.add_parser("add", help="add an attendant or an operator")
+    person.add_argument("name", help="1 to 40 letters, digits, . _ @ -")
+    person.add_argument("--role", choices=["attendant", "operator"], required=True)
+    person.add_argument(
+        "--password",
+        required=True,
+        help="8 or more characters; '-' reads it from stdin, 'prompt' asks",
     )
 
     book = subparsers.add_parser("book", help="plan and book a charging slot")

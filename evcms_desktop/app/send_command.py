@@ -25,7 +25,7 @@ from evcms_desktop.csms.command_queue import CSMS_ACTIONS, CommandPayloadError, 
 from evcms_desktop.csms.commands import OK_STATUSES
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.protocol import schema_validator
-from evcms_desktop.store import command_queue
+from evcms_desktop.store import command_queue, operators
 from evcms_desktop.store.models import ChargePoint, ChargePointState, CommandState, utcnow
 from evcms_desktop.store.notices import recent_events
 
@@ -102,7 +102,10 @@ def _send(args: argparse.Namespace, config: AppConfig) -> int:
             raise CommandError(f"{args.charger} is not a charger of {site.name}.")
     latest = recent_events(TRANSFER_KINDS, limit=1)
     baseline = latest[0].id if latest else 0
-    command_id = command_queue.enqueue(args.charger, args.action, payload, _user())
+    operator = _signed_in(args)
+    command_id = command_queue.enqueue(
+        args.charger, args.action, payload, _user(), operator=operator
+    )
     deadline = time.monotonic() + args.timeout
     claimed = False
     while (outcome := command_queue.outcome(command_id)) is None:
@@ -147,6 +150,22 @@ def _follow(ident: str, after_id: int, seconds: float) -> int:
     raise CommandError(f"The transfer had not ended after {seconds:g} s.")
 
 
+def _signed_in(args: argparse.Namespace) -> str | None:
+    """The operator named by --as, once their password is checked; the node that sends
+    the command checks their role again."""
+    if args.operator is None:
+        return None
+    if args.password == "-":
+        password = sys.stdin.readline().rstrip("\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass(f"Password of {args.operator}: ")
+    else:
+        raise CommandError("--as needs a terminal for the password, or --password - (stdin)")
+    if operators.sign_in(args.operator, password) is None:
+        raise CommandError(f"Wrong name or password for {args.operator!r}.")
+    return str(args.operator)
+
+
 def _user() -> str | None:
     try:
         return getpass.getuser()
@@ -169,6 +188,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     send.add_argument("charger", metavar="CHARGER", help="its charge point id")
     send.add_argument("action", metavar="ACTION", help=", ".join(CSMS_ACTIONS))
     send.add_argument("fields", nargs="*", metavar="field=value", help="the message's fields")
+    send.add_argument(
+        "--as", dest="operator", metavar="NAME", help="sign in as this operator (see operators)"
+    )
+    send.add_argument(
+        "--password", choices=["-"], help="with --as: '-' reads the password from stdin"
+    )
     send.add_argument(
         "--timeout",
         type=_timeout,

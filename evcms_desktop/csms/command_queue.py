@@ -22,7 +22,9 @@ from evcms_desktop.csms.background import BackgroundTasks
 from evcms_desktop.csms.commands import ERROR, OFFLINE, TIMED_OUT, CommandService
 from evcms_desktop.csms.config import Clock
 from evcms_desktop.csms.protocol import to_snake, validate_message
-from evcms_desktop.store import command_queue
+from evcms_desktop.domain.roles import may_send
+from evcms_desktop.domain.text import log_safe
+from evcms_desktop.store import command_queue, operators
 from evcms_desktop.store.models import ChargePoint, QueuedCommand
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ CSMS_ACTIONS = (
     "UnlockConnector",
     "UpdateFirmware",
 )
-_NO_ANSWER = frozenset({OFFLINE, TIMED_OUT, ERROR})
+REFUSED = "Refused"  # the operator's role may not send it
+_NO_ANSWER = frozenset({OFFLINE, TIMED_OUT, ERROR, REFUSED})
 # Fills in what only the serving central system knows (its own URLs); ValueError refuses.
 Resolve = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 
@@ -135,6 +138,14 @@ class CommandQueueServer:
                 row.id, done=False, status=ERROR, result=None, detail=str(exc), now=self._clock()
             )
             return
+        if (refusal := _refusal(row)) is not None:
+            log.warning(
+                "Refused queued %s #%s to %s: %s", row.action, row.id, row.charge_point, refusal
+            )
+            command_queue.finish(
+                row.id, done=False, status=REFUSED, result=None, detail=refusal, now=self._clock()
+            )
+            return
         result = await self._commands.send(row.charge_point, payload)
         log.info(
             "Queued %s #%s to %s (asked by %s): %s",
@@ -152,6 +163,20 @@ class CommandQueueServer:
             detail=result.detail or None,
             now=self._clock(),
         )
+
+
+def _refusal(row: QueuedCommand) -> str | None:
+    """Why the command's operator may not send it (checked here, where it is executed);
+    None if they may. A command without an operator comes from a node or the command
+    line, run by someone holding the database's credentials."""
+    if row.operator is None:
+        return None
+    role = operators.role_of(row.operator)
+    if role is None:
+        return f"{log_safe(row.operator, 40)} is not an operator of this deployment"
+    if not may_send(role, row.action):
+        return f"{log_safe(row.operator, 40)} ({role.value}) may not send {row.action}"
+    return None
 
 
 def _connected_anywhere(ident: str) -> bool:

@@ -27,14 +27,20 @@ class CommandOutcome:
 
 
 def enqueue(
-    charge_point: str, action: str, payload: dict[str, Any], requested_by: str | None = None
+    charge_point: str,
+    action: str,
+    payload: dict[str, Any],
+    requested_by: str | None = None,
+    operator: str | None = None,
 ) -> int:
-    """Queue a command (its payload already checked against the 1.6 schema); its id."""
+    """Queue a command (its payload already checked against the 1.6 schema); its id.
+    `operator`: who signed in and asked; the serving node checks their role."""
     row = QueuedCommand.create(
         charge_point=charge_point,
         action=action,
         payload=payload,
         requested_by=requested_by,
+        operator=operator,
         created_at=utcnow(),
     )
     notify_commands(charge_point)

@@ -12,9 +12,16 @@ import peewee
 from playhouse.migrate import SqliteMigrator, migrate
 
 from evcms_desktop.store.fields import UTCDateTimeField
-from evcms_desktop.store.models import ChargerDeviation, Node, QueuedCommand, Setting, Station
+from evcms_desktop.store.models import (
+    ChargerDeviation,
+    Node,
+    Operator,
+    QueuedCommand,
+    Setting,
+    Station,
+)
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -76,6 +83,16 @@ def _to_7(migrator: SqliteMigrator) -> None:
     migrate(migrator.add_column("charge_point", "locked_until", UTCDateTimeField(null=True)))
 
 
+def _to_8(migrator: SqliteMigrator) -> None:
+    """8: operators who sign in, and the operator who asked for each queued command."""
+    migrate(
+        migrator.add_column(
+            "queued_command", "operator", peewee.CharField(null=True, max_length=40)
+        )
+    )
+    migrator.database.create_tables([Operator])
+
+
 STEPS: dict[int, MigrationStep] = {
     2: _to_2,
     3: _to_3,
@@ -83,4 +100,5 @@ STEPS: dict[int, MigrationStep] = {
     5: _to_5,
     6: _to_6,
     7: _to_7,
+    8: _to_8,
 }

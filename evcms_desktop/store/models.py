@@ -267,6 +267,7 @@ class QueuedCommand(BaseModel):
     status = peewee.CharField(null=True)  # the charger's status, or Offline / TimedOut / ...
     result = JSONField(null=True)
     detail = peewee.TextField(null=True)
+    operator = peewee.CharField(null=True, max_length=40)  # schema 6: the signed-in asker
 
     class Meta:
         indexes = ((("state", "created_at"), False),)
@@ -278,6 +279,15 @@ class Node(BaseModel):
     name = peewee.CharField(primary_key=True)
     started_at = UTCDateTimeField(default=utcnow)
     heartbeat_at = UTCDateTimeField(default=utcnow)
+
+
+class Operator(BaseModel):
+    """A person who signs in at a console (schema 6): a role and an Argon2id password hash."""
+
+    name = peewee.CharField(primary_key=True, max_length=40)
+    role = peewee.CharField(max_length=20)
+    password_hash = peewee.CharField()
+    created_at = UTCDateTimeField(default=utcnow)
 
 
 ALL_MODELS: tuple[type[BaseModel], ...] = (
@@ -293,4 +303,5 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     ChargerDeviation,
     QueuedCommand,
     Node,
+    Operator,
 )

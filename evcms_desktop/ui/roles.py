@@ -7,25 +7,22 @@ so hashing and checking run in the loop's executor, never on the UI path.
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from PySide6.QtCore import QObject, Signal
 
+from evcms_desktop.domain.roles import Role
 from evcms_desktop.store.settings import read_setting, write_setting
+
+__all__ = ["Credentials", "Role", "Session"]
 
 log = logging.getLogger(__name__)
 
 OPERATOR_KEY = "operator_password_hash"
 KIOSK_PIN_KEY = "kiosk_pin_hash"
 MIN_PASSWORD_LENGTH = 8
-
-
-class Role(enum.StrEnum):
-    ATTENDANT = "attendant"
-    OPERATOR = "operator"
 
 
 class Credentials:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import io
 import os
 import re
 import signal
@@ -426,3 +427,33 @@ def test_a_chargebox_coming_back_reports_its_connectors_as_they_are(
     run(scenario())
     reported = {(e.connector, e.data["status"]) for e in recorder.of(EventKind.STATUS_CHANGED)}
     assert reported == {(1, "Available"), (2, "Charging")}
+
+
+def test_operators_and_send_as_one_of_them(db_target: str, capsys, monkeypatch):
+    assert (
+        cli(db_target, "operators", "add", "oli", "--role", "operator", "--password", "pw-12345")
+        == 0
+    )
+    assert (
+        cli(db_target, "operators", "add", "oli", "--role", "operator", "--password", "pw-12345")
+        == 1
+    )
+    assert (
+        cli(db_target, "operators", "add", "x y", "--role", "operator", "--password", "pw-12345")
+        == 1
+    )
+    assert (
+        cli(db_target, "operators", "add", "al", "--role", "attendant", "--password", "short") == 1
+    )
+    assert cli(db_target, "chargers", "add", "CP-9") == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("not-the-password\n"))
+    assert (
+        cli(db_target, "send", "CP-9", "Reset", "type=Soft", "--as", "oli", "--password", "-") == 1
+    )
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "evcms-desktop: An operator named 'oli' exists already.",
+        "evcms-desktop: 'x y' is not an operator name (1 to 40 letters, digits, . _ @ -).",
+        "evcms-desktop: The password must have 8 to 200 characters.",
+        "evcms-desktop: Wrong name or password for 'oli'.",
+    ]

@@ -13,10 +13,14 @@ import pytest
 
 from evcms_desktop.app.cli import main
 from evcms_desktop.csms.command_queue import CSMS_ACTIONS
+from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.domain.roles import Role
 from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store import command_queue, operators
+from evcms_desktop.store.command_queue import CommandOutcome
 from evcms_desktop.store.models import ChargingTransaction, CommandState, QueuedCommand
-from tests.csms.helpers import FakeClock, book, run, running, url
+from tests.csms.helpers import FakeClock, Recorder, book, run, running, url
 from tests.csms.test_csms_cli import ENV
 
 PROFILE = json.dumps(
@@ -258,3 +262,46 @@ def test_send_follows_a_firmware_update_and_a_diagnostics_upload(
         "evcms-desktop: CP-A: diagnostics upload of 5000 bytes refused (at most 1000)"
     )
     assert '"fileName": "CP-A-diagnostics.log"' in d_out
+
+
+def test_the_node_refuses_a_queued_command_the_operators_role_may_not_send(
+    db, station, clock: FakeClock, config: CsmsConfig
+):
+    """An attached console queues a command with its signed-in operator; the node that
+    holds the charger checks that operator's role before it sends anything."""
+    config.command_poll_seconds = 0.05
+    operators.add_operator("ann", "attendant", "attendant-pw")
+    operators.add_operator("oli", "operator", "operator-pw")
+    cs = CentralSystem(config, db, clock=clock)
+    log = Recorder(cs)
+
+    async def answer(operator: str) -> CommandOutcome:
+        command_id = command_queue.enqueue(
+            "CP-A", "Reset", {"type": "Soft"}, requested_by="console", operator=operator
+        )
+        while (outcome := command_queue.outcome(command_id)) is None:
+            await asyncio.sleep(0.02)
+        return outcome
+
+    async def scenario() -> list[CommandOutcome]:
+        async with running(cs):
+            box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            refused = [await answer("ann"), await answer("mallory")]
+            sent_before = [e for e in log.of(EventKind.OCPP_MESSAGE) if e.message == "out Reset"]
+            accepted = await answer("oli")
+            await box.close()
+            assert sent_before == []  # nothing reached the charger for ann or mallory
+            return [*refused, accepted]
+
+    ann, mallory, oli = run(scenario())
+    assert (ann.state, ann.status) == (CommandState.FAILED, "Refused")
+    assert ann.detail == "ann (attendant) may not send Reset"
+    assert (mallory.status, mallory.detail) == (
+        "Refused",
+        "mallory is not an operator of this deployment",
+    )
+    assert (oli.state, oli.status) == (CommandState.DONE, "Accepted")
+    assert operators.sign_in("oli", "operator-pw") is Role.OPERATOR
+    assert operators.sign_in("oli", "attendant-pw") is None

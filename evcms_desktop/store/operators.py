@@ -1,0 +1,57 @@
+"""Operators who sign in at a console: their role and password (an Argon2id hash)."""
+
+from __future__ import annotations
+
+import re
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from evcms_desktop.domain.roles import Role
+from evcms_desktop.store.models import Operator
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,39}")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 200
+_hasher = PasswordHasher()
+
+
+class OperatorError(ValueError):
+    """A name, role or password that cannot be taken; said in one line."""
+
+
+def add_operator(name: str, role: str, password: str) -> Operator:
+    if not NAME.fullmatch(name):
+        raise OperatorError(
+            f"{name[:40]!r} is not an operator name (1 to 40 letters, digits, . _ @ -)."
+        )
+    if role not in {r.value for r in Role}:
+        raise OperatorError(f"{role[:20]!r} is not a role; one of: attendant, operator.")
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise OperatorError(f"The password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+    if Operator.get_or_none(Operator.name == name) is not None:
+        raise OperatorError(f"An operator named {name!r} exists already.")
+    return Operator.create(name=name, role=role, password_hash=_hasher.hash(password))
+
+
+def sign_in(name: str, password: str) -> Role | None:
+    """The operator's role if the password is theirs; None otherwise."""
+    found = Operator.get_or_none(Operator.name == name[:40])
+    if found is None or not password or len(password) > MAX_PASSWORD:
+        return None
+    try:
+        _hasher.verify(found.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    return role_of(name)
+
+
+def role_of(name: str) -> Role | None:
+    """The stored role of an operator; None for a name nobody has (or a damaged role)."""
+    found = Operator.get_or_none(Operator.name == name[:40])
+    if found is None:
+        return None
+    try:
+        return Role(found.role)
+    except ValueError:
+        return None
