@@ -11,7 +11,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -45,6 +45,9 @@ from evcms_desktop.ui.theme import CONSOLE_STYLE, KIOSK_STYLE
 log = logging.getLogger(__name__)
 
 IDLE_MS = 60_000
+PIN_TRIES = 5  # wrong PINs in a row before the staff exit locks
+PIN_LOCKOUT = timedelta(minutes=1)  # the first lock; each further one doubles, up to
+PIN_LOCKOUT_MAX = timedelta(minutes=15)
 INPUT_EVENTS = {
     QEvent.Type.MouseButtonPress,
     QEvent.Type.KeyPress,
@@ -124,6 +127,9 @@ class KioskWindow(QWidget):
         self.clock = clock
         self.unlocked = False
         self.task: asyncio.Task[None] | None = None
+        self._wrong_pins = 0
+        self._lockouts = 0
+        self.locked_until: datetime | None = None  # the staff exit, after PIN_TRIES wrong PINs
         self.setWindowTitle(f"{service.station.name} – book a charge")
         self.setStyleSheet(CONSOLE_STYLE + KIOSK_STYLE)
 
@@ -289,8 +295,37 @@ class KioskWindow(QWidget):
         self.pin.setFocus()
 
     def try_exit(self) -> None:
+        if self._say_locked():
+            self.pin.clear()
+            return
         self.unlock_button.setEnabled(False)
         self.task = asyncio.ensure_future(self._try_exit(self.pin.text()))
+
+    def _say_locked(self) -> bool:
+        """While the staff exit is locked: say so, and for how long; True then."""
+        now = self.clock()
+        if self.locked_until is None or now >= self.locked_until:
+            return False
+        left = max(1, round((self.locked_until - now).total_seconds()))
+        span = f"{left} s" if left < 120 else f"{round(left / 60)} min"
+        until = self.locked_until.astimezone(station_calendar(self.service.station).tz)
+        self.exit_message.setText(
+            f"Too many wrong PINs: locked for {span} more (until {until:%H:%M:%S})."
+        )
+        return True
+
+    def _wrong_pin(self) -> None:
+        self._wrong_pins += 1
+        if self._wrong_pins < PIN_TRIES:
+            left = PIN_TRIES - self._wrong_pins
+            self.exit_message.setText(f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left.")
+            return
+        lock = min(PIN_LOCKOUT * 2**self._lockouts, PIN_LOCKOUT_MAX)
+        self._lockouts += 1
+        self._wrong_pins = 0
+        self.locked_until = self.clock() + lock
+        log.warning("Kiosk staff exit locked for %s after %d wrong PINs", lock, PIN_TRIES)
+        self._say_locked()
 
     async def _try_exit(self, pin: str) -> None:
         try:
@@ -300,7 +335,7 @@ class KioskWindow(QWidget):
         self.pin.clear()
         if not good:
             log.warning("Kiosk exit refused: wrong PIN")
-            self.exit_message.setText("Wrong PIN.")
+            self._wrong_pin()
             return
         log.info("Kiosk mode left with the kiosk PIN")
         self.unlocked = True

@@ -14,10 +14,13 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QPushButton
 
 from evcms_desktop.app.console import StationScreens
+from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Booking, Setting
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.kiosk import KioskWindow
 from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role, Session
+from tests.conftest import NOW
+from tests.csms.helpers import FakeClock
 from tests.ui.conftest import run
 
 PIN = "2468"
@@ -39,7 +42,7 @@ def test_kiosk_refuses_to_quit_without_the_pin(qtbot, service, credentials, qloo
 
     qtbot.keyClicks(kiosk.pin, "1111")
     kiosk.unlock_button.click()
-    qtbot.waitUntil(lambda: kiosk.exit_message.text() == "Wrong PIN.", timeout=5000)
+    qtbot.waitUntil(lambda: kiosk.exit_message.text() == "Wrong PIN. 4 tries left.", timeout=5000)
     assert kiosk.isVisible()
     qtbot.keyClick(kiosk, Qt.Key.Key_Escape)
     assert kiosk.isVisible()
@@ -50,6 +53,38 @@ def test_kiosk_refuses_to_quit_without_the_pin(qtbot, service, credentials, qloo
     with qtbot.waitSignal(kiosk.closed, timeout=5000):
         kiosk.unlock_button.click()
     assert not kiosk.isVisible()
+
+
+def test_the_staff_exit_locks_after_wrong_pins_and_says_for_how_long(
+    qtbot, db, station, credentials, qloop
+):
+    clock = FakeClock(NOW)
+    kiosk = _kiosk(qtbot, BookingService(db, station, clock=clock), credentials)
+    kiosk.ask_exit()
+
+    def attempt(pin: str, expected: str) -> None:
+        qtbot.keyClicks(kiosk.pin, pin)
+        kiosk.unlock_button.click()
+        qtbot.waitUntil(lambda: kiosk.exit_message.text() == expected, timeout=5000)
+        kiosk.exit_message.clear()
+
+    for left in (4, 3, 2):
+        attempt("1111", f"Wrong PIN. {left} tries left.")
+    attempt("1111", "Wrong PIN. 1 try left.")
+    # 06:00 UTC is 06:00 in London: the lock ends a minute later.
+    attempt("1111", "Too many wrong PINs: locked for 60 s more (until 06:01:00).")
+    clock.advance(seconds=20)
+    attempt(PIN, "Too many wrong PINs: locked for 40 s more (until 06:01:00).")  # not tried
+    assert kiosk.isVisible()
+    clock.advance(seconds=40)  # the lock is over; the next lock lasts twice as long
+    for left in (4, 3, 2):
+        attempt("1111", f"Wrong PIN. {left} tries left.")
+    attempt("1111", "Wrong PIN. 1 try left.")
+    attempt("1111", "Too many wrong PINs: locked for 2 min more (until 06:03:00).")
+    clock.advance(minutes=2)
+    with qtbot.waitSignal(kiosk.closed, timeout=5000):
+        qtbot.keyClicks(kiosk.pin, PIN)
+        kiosk.unlock_button.click()
 
 
 def test_kiosk_offers_no_operator_action(qtbot, service, credentials):
