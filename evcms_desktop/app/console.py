@@ -179,7 +179,7 @@ async def serve_window(
     service = BookingService(db, station)
     credentials = Credentials()
     session = Session(credentials)
-    if kiosk and not credentials.has_kiosk_pin():
+    if kiosk and not credentials.has_kiosk_pin(station.id):
         log.error(
             "The kiosk needs a kiosk PIN (digits, for the touch keypad): open the console,"
             " sign in as operator and set it under Settings > Kiosk."

@@ -329,7 +329,7 @@ class KioskWindow(QWidget):
 
     async def _try_exit(self, pin: str) -> None:
         try:
-            good = await self.credentials.check_kiosk_exit(pin)
+            good = await self.credentials.check_kiosk_exit(pin, self.service.station.id)
         finally:
             self.unlock_button.setEnabled(True)
         self.pin.clear()

@@ -360,7 +360,7 @@ class MainWindow(QMainWindow):
         """Operators only; the kiosk is left with its numeric PIN, so one must be set."""
 
         def go() -> None:
-            if not self.session.credentials.has_kiosk_pin():
+            if not self.session.credentials.has_kiosk_pin(self.service.station.id):
                 self.tabs.setCurrentWidget(self.settings)
                 self.settings.kiosk_message.setText(
                     "Set a kiosk PIN first: leaving the kiosk needs it, typed on its keypad."

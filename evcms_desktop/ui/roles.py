@@ -36,15 +36,17 @@ class Credentials:
         return read_setting(OPERATOR_KEY) is not None
 
     @staticmethod
-    def has_kiosk_pin() -> bool:
-        return read_setting(KIOSK_PIN_KEY) is not None
+    def has_kiosk_pin(site: int) -> bool:
+        return _kiosk_pin_of(site) is not None
 
     async def set_secret(self, key: str, secret: str) -> None:
         digest = await asyncio.get_running_loop().run_in_executor(None, self.hasher.hash, secret)
         write_setting(key, digest)
 
     async def check(self, key: str, secret: str) -> bool:
-        digest = read_setting(key)
+        return await self._verify(read_setting(key), secret)
+
+    async def _verify(self, digest: str | None, secret: str) -> bool:
         if digest is None or not secret:
             return False
 
@@ -56,9 +58,20 @@ class Credentials:
 
         return await asyncio.get_running_loop().run_in_executor(None, verify)
 
-    async def check_kiosk_exit(self, secret: str) -> bool:
-        """The kiosk PIN: digits, as its touch keypad types them (the kiosk needs one)."""
-        return await self.check(KIOSK_PIN_KEY, secret)
+    async def check_kiosk_exit(self, secret: str, site: int) -> bool:
+        """The site's kiosk PIN: digits, as its touch keypad types them (the kiosk needs
+        one). A database from before per-site PINs has one for all sites, still used by a
+        site without a PIN of its own."""
+        return await self._verify(_kiosk_pin_of(site), secret)
+
+
+def kiosk_pin_key(site: int) -> str:
+    """Where a site's kiosk PIN hash is kept."""
+    return f"{KIOSK_PIN_KEY}:{site}"
+
+
+def _kiosk_pin_of(site: int) -> str | None:
+    return read_setting(kiosk_pin_key(site)) or read_setting(KIOSK_PIN_KEY)
 
 
 class Session(QObject):

@@ -15,10 +15,10 @@ from PySide6.QtWidgets import QLabel, QPushButton
 
 from evcms_desktop.app.console import StationScreens
 from evcms_desktop.store.bookings import BookingService
-from evcms_desktop.store.models import Booking, Setting
+from evcms_desktop.store.models import Booking, Setting, Station
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.kiosk import KioskWindow
-from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role, Session
+from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role, Session, kiosk_pin_key
 from tests.conftest import NOW
 from tests.csms.helpers import FakeClock
 from tests.ui.conftest import run
@@ -243,3 +243,19 @@ def test_the_kiosk_does_not_start_without_a_pin(db_path, db, operator_password):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "The kiosk needs a kiosk PIN" in lines[0]
+
+
+def test_each_site_has_its_own_kiosk_pin(qtbot, db, station, credentials, qloop):
+    other = Station.create(name="Harbour Street", timezone="Asia/Tokyo")
+    Setting.insert(key=kiosk_pin_key(station.id), value=credentials.hasher.hash("1357")).execute()
+    Setting.insert(key=kiosk_pin_key(other.id), value=credentials.hasher.hash("8642")).execute()
+    kiosk = KioskWindow(BookingService(db, other), credentials, clock=lambda: NOW)
+    qtbot.addWidget(kiosk)
+    kiosk.show()
+    kiosk.ask_exit()
+    qtbot.keyClicks(kiosk.pin, "1357")  # the other site's PIN
+    kiosk.unlock_button.click()
+    qtbot.waitUntil(lambda: kiosk.exit_message.text() == "Wrong PIN. 4 tries left.", timeout=5000)
+    with qtbot.waitSignal(kiosk.closed, timeout=5000):
+        qtbot.keyClicks(kiosk.pin, "8642")
+        kiosk.unlock_button.click()

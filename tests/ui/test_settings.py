@@ -17,7 +17,7 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.store.models import ChargePoint, Station, utcnow
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import station_calendar
-from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Role
+from evcms_desktop.ui.roles import Role
 from tests.ui.conftest import run
 
 
@@ -60,7 +60,11 @@ def test_settings_are_locked_for_attendants_and_saved_by_operators(
     settings.kiosk_pin.setText("4321")
     settings.set_kiosk_pin()
     run(qtbot, settings.task)
-    assert run(qtbot, window.session.credentials.check(KIOSK_PIN_KEY, "4321"))
+    credentials = window.session.credentials
+    assert run(qtbot, credentials.check_kiosk_exit("4321", settings.station.id))
+    other = Station.create(name="Other Site")  # its kiosk has no PIN yet: not this one's
+    assert not credentials.has_kiosk_pin(other.id)
+    assert not run(qtbot, credentials.check_kiosk_exit("4321", other.id))
 
 
 def test_a_frontier_point_becomes_the_site_limit_for_operators_only(

@@ -57,7 +57,7 @@ from evcms_desktop.store.settings import (
     write_setting,
 )
 from evcms_desktop.store.stations import station_calendar
-from evcms_desktop.ui.roles import KIOSK_PIN_KEY, Session
+from evcms_desktop.ui.roles import Session, kiosk_pin_key
 from evcms_desktop.ui.wheel_guard import guard_wheel
 
 log = logging.getLogger(__name__)
@@ -322,9 +322,9 @@ class SettingsView(QWidget):
             return
 
         async def go() -> None:
-            await self.session.credentials.set_secret(KIOSK_PIN_KEY, pin)
+            await self.session.credentials.set_secret(kiosk_pin_key(self.station.id), pin)
             self.kiosk_pin.clear()
-            self.kiosk_message.setText("Kiosk PIN set.")
+            self.kiosk_message.setText(f"Kiosk PIN of {self.station.name} set.")
 
         self.task = asyncio.ensure_future(go())
 
