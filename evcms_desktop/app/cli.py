@@ -103,6 +103,13 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--kiosk", action="store_true", help="full-screen walk-up booking for drivers"
     )
+    mode.add_argument(
+        "--attach",
+        metavar="OPERATOR",
+        help="a console for the deployment on this PostgreSQL --db, without a central system"
+        " of its own, signed in as OPERATOR (see operators); its commands go to the node"
+        " holding the charger, which checks the operator's role",
+    )
     server = parser.add_argument_group("central system")
     server.add_argument(
         "--host", help=f"listen address (Settings, else {DEFAULT_HOST}); the same for below"
@@ -254,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_headless(config)
         from evcms_desktop.app.console import run_console
 
-        return run_console(config, kiosk=args.kiosk)
+        return run_console(config, kiosk=args.kiosk, attach=args.attach)
     except (DatabaseError, SiteError) as exc:
         print(f"evcms-desktop: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -6,23 +6,27 @@ from __future__ import annotations
 import asyncio
 import faulthandler
 import logging
+import os
 import signal
+import socket
 import sys
 
 import peewee
 import qasync
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QWidget
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.app.log_file import log_to_file
 from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.events import EventBus
+from evcms_desktop.csms.nodes import Attachment
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
-from evcms_desktop.store import driver_data
+from evcms_desktop.store import driver_data, operators
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import utcnow
@@ -75,8 +79,10 @@ class StationScreens(QObject):
         server_text: str,
         url: str,
         files: StationFiles | None = None,
+        commands: CommandService | None = None,
     ) -> None:
         super().__init__()
+        self.commands = commands if central is None else central.commands
         self.service, self.bus, self.session = service, bus, session
         self.central, self.server_text, self.url = central, server_text, url
         self.console: MainWindow | None = None
@@ -116,7 +122,7 @@ class StationScreens(QObject):
             self.service,
             self.bus,
             self.session,
-            commands=central.commands if central else None,
+            commands=self.commands,
             approver=central.approve if central else charger_admin.approve,
             server_text=self.server_text,
             ocpp_url=self.url,
@@ -165,6 +171,56 @@ def show_full_screen(window: QWidget) -> None:
     if screen is not None:
         window.setGeometry(screen.geometry())
     window.showFullScreen()
+
+
+class AttachError(Exception):
+    """Why a console cannot attach; said in one line."""
+
+
+async def attach_to(
+    db: peewee.Database, operator: str, password: str, bus: EventBus
+) -> tuple[Attachment, Role]:
+    """Sign the operator in and hear the deployment's events on `bus`."""
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        raise AttachError("--attach needs the deployment's PostgreSQL --db (postgresql://...)")
+    role = operators.sign_in(operator, password)
+    if role is None:
+        raise AttachError(f"Wrong name or password for {operator[:40]!r}.")
+    attachment = Attachment(db, f"{socket.gethostname()}:{os.getpid()}", operator, bus.publish)
+    await attachment.start()
+    return attachment, role
+
+
+async def serve_attached(
+    app: QApplication, config: AppConfig, db: peewee.Database, operator: str
+) -> int:
+    """The console of a remote deployment: the same windows, fed by its nodes' events,
+    every command routed through the command queue (see `csms.nodes.Attachment`)."""
+    password, given = QInputDialog.getText(
+        None, APP_NAME, f"Password of {operator}:", QLineEdit.EchoMode.Password
+    )
+    if not given:
+        return 1
+    bus = EventBus()
+    try:
+        attachment, role = await attach_to(db, operator, password, bus)
+    except AttachError as exc:
+        log.error("%s", exc)
+        sys.stderr.write(f"evcms-desktop: {exc}\n")
+        return 1
+    service = BookingService(db, selected_site(config))
+    session = Session(Credentials())
+    text = f"Attached to the deployment as {operator} ({role.value}); no central system here"
+    screens = StationScreens(service, bus, session, None, text, "", commands=attachment.commands)
+    closed = asyncio.Event()
+    screens.closed.connect(closed.set)
+    screens.show_console()
+    watcher = stop_on_signals(app, closed)
+    log.info("Console attached to %s as %s", config.database, operator)
+    await closed.wait()
+    watcher.stop()
+    await attachment.stop()
+    return 0
 
 
 async def serve_window(
@@ -230,7 +286,7 @@ def instance_key(config: AppConfig) -> str:
     return f"{where}|{config.site or ''}"
 
 
-def run_console(config: AppConfig, *, kiosk: bool = False) -> int:
+def run_console(config: AppConfig, *, kiosk: bool = False, attach: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
@@ -256,6 +312,8 @@ def run_console(config: AppConfig, *, kiosk: bool = False) -> int:
     asyncio.set_event_loop(loop)
     try:
         with loop:
+            if attach is not None:
+                return loop.run_until_complete(serve_attached(app, config, db, attach))
             return loop.run_until_complete(serve_window(app, config, db, kiosk, guard, files))
     finally:
         db.close()

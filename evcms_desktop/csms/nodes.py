@@ -35,7 +35,7 @@ from typing import Any
 import peewee
 import psycopg
 
-from evcms_desktop.csms.commands import OK_STATUSES, TIMED_OUT, CommandResult
+from evcms_desktop.csms.commands import OK_STATUSES, TIMED_OUT, CommandResult, CommandService
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.protocol import to_payload
 from evcms_desktop.store import command_queue, nodes
@@ -64,9 +64,12 @@ class NodePresence:
         expiry: timedelta = timedelta(seconds=10),
         on_commands: Callable[[], None] | None = None,
         on_event: Callable[[CsmsEvent], None] | None = None,
+        operator: str | None = None,
     ) -> None:
         self.db = db
         self.name = name
+        self.operator = operator  # a console's signed-in operator, carried by its commands
+        self.requested_by = f"node {name}"
         self.heartbeat_seconds = heartbeat_seconds
         self.expiry = expiry
         self._on_commands = on_commands
@@ -267,7 +270,11 @@ class NodePresence:
             return None
         action = type(payload).__name__
         command_id = command_queue.enqueue(
-            ident, action, to_payload(payload), requested_by=f"node {self.name}"
+            ident,
+            action,
+            to_payload(payload),
+            requested_by=self.requested_by,
+            operator=self.operator,
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -282,6 +289,44 @@ class NodePresence:
         if command_queue.withdraw(command_id, "no answer from the holding node", gave_up):
             return CommandResult(TIMED_OUT, False, f"{holder} did not pass on {action} in time")
         return CommandResult(TIMED_OUT, False, f"{ident} did not answer {action} in time")
+
+
+class Attachment:
+    """A console attached to a deployment, without a central system of its own: it hears
+    the nodes' events (NOTIFY) and sends every command through the command queue to the
+    node holding the charger, as its signed-in operator, whose role that node checks. It
+    holds no charger, does not beat and runs no once-only work."""
+
+    def __init__(
+        self,
+        db: peewee.PostgresqlDatabase,
+        name: str,
+        operator: str,
+        on_event: Callable[[CsmsEvent], None],
+        *,
+        timeout: float = 30.0,
+        expiry: timedelta = timedelta(seconds=10),
+    ) -> None:
+        self.presence = NodePresence(db, name, expiry=expiry, on_event=on_event, operator=operator)
+        self.presence.requested_by = f"console {name}"
+        self.commands = CommandService(lambda _ident: None, timeout, route=self.presence.route)
+        self._listener: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._listener = asyncio.get_running_loop().create_task(
+            self.presence._listen_forever(), name="console-listen"
+        )
+        try:
+            await asyncio.wait_for(self.presence.listening.wait(), 10)
+        except TimeoutError:
+            log.warning("The console does not hear the deployment's events yet")
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
 
 
 def preferred_node(site: int, live: Iterable[str]) -> str:

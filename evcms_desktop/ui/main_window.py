@@ -449,6 +449,7 @@ class MainWindow(QMainWindow):
             self._open(dialog)
             return
         self.bridge.detach()
+        self._store_refresh.stop()  # a closed window reads the store no more
         for window in list(self.simulators):
             window.close()
         super().closeEvent(event)

@@ -1,0 +1,87 @@
+"""A console attached to a deployment (PostgreSQL) without a central system of its own:
+it sees a node's charger live, and its commands reach that charger through the queue, as
+its signed-in operator, whose role the node checks."""
+
+from __future__ import annotations
+
+import pytest
+
+from evcms_desktop.app.console import AttachError, attach_to
+from evcms_desktop.csms.events import EventBus, EventKind
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store import operators
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.database import open_database
+from evcms_desktop.store.models import ChargePoint, Connector, Station
+from evcms_desktop.ui.main_window import MainWindow
+from evcms_desktop.ui.roles import Session
+from tests.conftest import NOW
+from tests.csms.helpers import FakeClock, Recorder, url
+from tests.ui.conftest import run
+
+pytestmark = pytest.mark.postgresql
+
+
+@pytest.fixture
+def deployment(postgresql_url):
+    db = open_database(postgresql_url, station_name="Test Station")
+    station = Station.get()
+    cp = ChargePoint.create(ident="CP-A", station=station)
+    Connector.create(charge_point=cp, number=1)
+    operators.add_operator("oli", "operator", "operator-pw")
+    operators.add_operator("ann", "attendant", "attendant-pw")
+    yield db, station
+    db.close()
+
+
+def test_an_attached_console_sees_and_commands_a_nodes_charger(
+    deployment, qtbot, qloop, credentials, tmp_path
+):  # the deployment first: its database outlives the window
+    db, station = deployment
+    clock = FakeClock(NOW)
+    config = CsmsConfig(
+        data_dir=tmp_path, host="127.0.0.1", port=0, probe_features=False, node="A",
+        command_poll_seconds=3600, node_heartbeat_seconds=0.2,
+    )  # fmt: skip
+    node = CentralSystem(config, db, clock=clock)
+    on_node = Recorder(node)
+    run(qtbot, node.start())
+    console_bus = EventBus()
+    with pytest.raises(AttachError, match="Wrong name or password"):
+        run(qtbot, attach_to(db, "oli", "guess", console_bus))
+    attachment, role = run(qtbot, attach_to(db, "oli", "operator-pw", console_bus))
+    assert role.value == "operator"
+    attendant, _ = run(qtbot, attach_to(db, "ann", "attendant-pw", EventBus()))
+    window = MainWindow(
+        BookingService(db, station, clock=clock),
+        console_bus,
+        Session(credentials),
+        commands=attachment.commands,
+        clock=clock,
+    )
+    qtbot.addWidget(window)
+    window.show()
+    box = ChargeBox("CP-A", url(node), clock=clock, meter_interval=3600)
+    try:
+        run(qtbot, box.connect())
+        assert run(qtbot, box.boot()) == "Accepted"
+        # The node's events reach the console by NOTIFY: CP-A is online there.
+        qtbot.waitUntil(
+            lambda: (row := window.chargers_model.row_for("CP-A", 1)) is not None and row.connected,
+            timeout=10_000,
+        )
+        refused = run(qtbot, attendant.commands.reset("CP-A"))
+        assert (refused.status, refused.ok) == ("Refused", False)
+        assert "ann (attendant) may not send Reset" in refused.detail
+        assert not [e for e in on_node.of(EventKind.OCPP_MESSAGE) if e.message == "out Reset"]
+        answer = run(qtbot, attachment.commands.reset("CP-A"))
+        assert (answer.status, answer.ok) == ("Accepted", True)
+        assert [e for e in on_node.of(EventKind.OCPP_MESSAGE) if e.message == "out Reset"]
+    finally:
+        window.quit_confirmed = True
+        window.close()
+        run(qtbot, box.close())
+        run(qtbot, attendant.stop())
+        run(qtbot, attachment.stop())
+        run(qtbot, node.stop())
