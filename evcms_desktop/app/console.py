@@ -215,6 +215,7 @@ async def serve_attached(
     closed = asyncio.Event()
     screens.closed.connect(closed.set)
     screens.show_console()
+    session.set_role(role)  # signed in already, as the nodes will check
     watcher = stop_on_signals(app, closed)
     log.info("Console attached to %s as %s", config.database, operator)
     await closed.wait()
