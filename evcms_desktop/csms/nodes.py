@@ -40,6 +40,7 @@ from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.protocol import to_payload
 from evcms_desktop.store import command_queue, nodes
 from evcms_desktop.store.models import CommandState
+from evcms_desktop.store.sessions import running_readings
 
 log = logging.getLogger(__name__)
 
@@ -306,27 +307,70 @@ class Attachment:
         *,
         timeout: float = 30.0,
         expiry: timedelta = timedelta(seconds=10),
+        readings_seconds: float = 2.0,
     ) -> None:
         self.presence = NodePresence(db, name, expiry=expiry, on_event=on_event, operator=operator)
+        self._on_event = on_event
+        self.readings_seconds = readings_seconds
+        self._readings: dict[int, tuple[float | None, ...]] = {}  # transaction: last published
+        self._poller: asyncio.Task[None] | None = None
         self.presence.requested_by = f"console {name}"
         self.commands = CommandService(lambda _ident: None, timeout, route=self.presence.route)
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._listener = asyncio.get_running_loop().create_task(
-            self.presence._listen_forever(), name="console-listen"
-        )
+        loop = asyncio.get_running_loop()
+        self._listener = loop.create_task(self.presence._listen_forever(), name="console-listen")
+        self._poller = loop.create_task(self._poll_readings_forever(), name="console-readings")
         try:
             await asyncio.wait_for(self.presence.listening.wait(), 10)
         except TimeoutError:
             log.warning("The console does not hear the deployment's events yet")
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
-            self._listener = None
+        for task in (self._listener, self._poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._listener = self._poller = None
+
+    async def _poll_readings_forever(self) -> None:
+        while True:
+            try:
+                self.poll_readings()
+            except peewee.DatabaseError:
+                log.warning("The console could not read the chargers' latest readings")
+            await asyncio.sleep(self.readings_seconds)
+
+    def poll_readings(self) -> None:
+        """Meter values stay on the node that received them (too many to NOTIFY); the
+        console reads each running transaction's latest reading from the store instead
+        (bounded: one row per running transaction, at most 1000) and publishes those
+        that changed, as the node's own console would see them."""
+        rows = running_readings()
+        running = {row[2] for row in rows}
+        self._readings = {tx: r for tx, r in self._readings.items() if tx in running}
+        for ident, connector, tx_id, energy_wh, power_kw, soc in rows:
+            reading = (energy_wh, power_kw, soc)
+            if self._readings.get(tx_id) == reading or reading == (None, None, None):
+                continue
+            self._readings[tx_id] = reading
+            self._on_event(
+                CsmsEvent(
+                    EventKind.METER_VALUES,
+                    f"{ident} #{connector}: latest reading (from the store)",
+                    charge_point=ident,
+                    connector=connector,
+                    data={
+                        "transaction_id": tx_id,
+                        "energy_wh": energy_wh,
+                        "power_kw": power_kw,
+                        "soc": soc,
+                    },
+                    origin="store",
+                )
+            )
 
 
 def preferred_node(site: int, live: Iterable[str]) -> str:

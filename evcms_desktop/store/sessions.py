@@ -223,3 +223,27 @@ def overstaying(now: datetime, grace: timedelta, sites: Collection[int]) -> list
         if latest is not None and latest.booking_id == booking.id:
             found.append(booking)
     return found
+
+
+Reading = tuple[str, int, int, float | None, float | None, float | None]
+
+
+def running_readings(limit: int = 1000) -> list[Reading]:
+    """The latest reading of each running transaction, as the nodes' writers keep it:
+    (charger, connector, transaction id, energy Wh, power kW, SoC), at most `limit`."""
+    query = (
+        ChargingTransaction.select(
+            ChargePoint.ident,
+            ChargingTransaction.connector_number,
+            ChargingTransaction.id,
+            ChargingTransaction.last_energy_wh,
+            ChargingTransaction.last_power_kw,
+            ChargingTransaction.last_soc,
+        )
+        .join(ChargePoint)
+        .where(ChargingTransaction.state == TransactionState.ACTIVE)
+        .order_by(ChargingTransaction.id.desc())
+        .limit(limit)
+        .tuples()
+    )
+    return list(query)  # type: ignore[arg-type]  # .tuples() rows

@@ -449,7 +449,8 @@ class MainWindow(QMainWindow):
             self._open(dialog)
             return
         self.bridge.detach()
-        self._store_refresh.stop()  # a closed window reads the store no more
+        for timer in self.findChildren(QTimer):  # a closed window reads the store no more
+            timer.stop()
         for window in list(self.simulators):
             window.close()
         super().closeEvent(event)

@@ -17,7 +17,7 @@ from evcms_desktop.store.models import ChargePoint, Connector, Station
 from evcms_desktop.ui.main_window import MainWindow
 from evcms_desktop.ui.roles import Session
 from tests.conftest import NOW
-from tests.csms.helpers import FakeClock, Recorder, url
+from tests.csms.helpers import FakeClock, Recorder, book, url
 from tests.ui.conftest import run
 
 pytestmark = pytest.mark.postgresql
@@ -71,6 +71,13 @@ def test_an_attached_console_sees_and_commands_a_nodes_charger(
             lambda: (row := window.chargers_model.row_for("CP-A", 1)) is not None and row.connected,
             timeout=10_000,
         )
+        # Meter values stay on node A; the console reads the latest from the store.
+        booking = book(db, station, clock, minutes=30, energy_kwh="8.8")
+        tx_id, status = run(qtbot, box.charge(booking.code, connector=1))
+        assert status == "Accepted"
+        run(qtbot, box.meter(tx_id, seconds=300))
+        qtbot.waitUntil(lambda: window.chart.history.has(("CP-A", 1)), timeout=10_000)
+        assert window.chargers_model.row_for("CP-A", 1).power_kw is not None
         refused = run(qtbot, attendant.commands.reset("CP-A"))
         assert (refused.status, refused.ok) == ("Refused", False)
         assert "ann (attendant) may not send Reset" in refused.detail
