@@ -85,11 +85,10 @@ def _to_7(migrator: SqliteMigrator) -> None:
 
 def _to_8(migrator: SqliteMigrator) -> None:
     """8: operators who sign in, and the operator who asked for each queued command."""
-    migrate(
-        migrator.add_column(
-            "queued_command", "operator", peewee.CharField(null=True, max_length=40)
-        )
-    )
+    columns = {c.name for c in migrator.database.get_columns("queued_command")}
+    if "operator" not in columns:  # a file from before 3 got today's table at 3
+        column = peewee.CharField(null=True, max_length=40)
+        migrate(migrator.add_column("queued_command", "operator", column))
     migrator.database.create_tables([Operator])
 
 

@@ -267,7 +267,7 @@ class QueuedCommand(BaseModel):
     status = peewee.CharField(null=True)  # the charger's status, or Offline / TimedOut / ...
     result = JSONField(null=True)
     detail = peewee.TextField(null=True)
-    operator = peewee.CharField(null=True, max_length=40)  # schema 6: the signed-in asker
+    operator = peewee.CharField(null=True, max_length=40)  # schema 8: the signed-in asker
 
     class Meta:
         indexes = ((("state", "created_at"), False),)
@@ -282,7 +282,7 @@ class Node(BaseModel):
 
 
 class Operator(BaseModel):
-    """A person who signs in at a console (schema 6): a role and an Argon2id password hash."""
+    """A person who signs in at a console (schema 8): a role and an Argon2id password hash."""
 
     name = peewee.CharField(primary_key=True, max_length=40)
     role = peewee.CharField(max_length=20)
