@@ -267,7 +267,9 @@ def unlock(ident: str) -> bool:
 def create_pending(ident: str, password_hash: str | None, max_pending: int) -> ChargePoint:
     """Record an unknown charger as Pending, unless `max_pending` wait already."""
     check_ident(ident)
-    with ChargePoint._meta.database.atomic():
+    # IMMEDIATE: the write lock before the count, so that no other writer's commit can
+    # make the count's snapshot stale (SQLite then refuses the insert outright).
+    with ChargePoint._meta.database.atomic("IMMEDIATE"):
         waiting = ChargePoint.select().where(ChargePoint.state == ChargePointState.PENDING).count()
         if waiting >= max_pending:
             raise ChargerAdminError(

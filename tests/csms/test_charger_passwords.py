@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -275,6 +276,32 @@ def test_pending_chargers_are_capped(db, station, throttled, caplog):
     assert charger_admin.create_pending("NEW-3", None, throttled.max_pending).ident == "NEW-3"
     with pytest.raises(charger_admin.ChargerAdminError):
         charger_admin.create_pending("NEW-4", None, throttled.max_pending)
+
+
+def test_a_pending_charger_is_recorded_while_another_writer_commits(db, db_target, station):
+    """The count and the insert are one write transaction from the start: a deferred one
+    read a snapshot that another writer's commit made stale, and SQLite refused its insert
+    at once ("database is locked"), closing the charger's connection with 1011."""
+    if db_target.startswith("postgresql://"):
+        pytest.skip("SQLite's snapshot rule")
+    other = sqlite3.connect(db_target, timeout=10)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("UPDATE station SET name = name")
+    outcome: list[object] = []
+
+    def record() -> None:
+        try:
+            outcome.append(charger_admin.create_pending("NEW-1", None, 10).ident)
+        except Exception as exc:  # what the old code raised, kept for the assertion
+            outcome.append(exc)
+
+    worker = threading.Thread(target=record)
+    worker.start()
+    time.sleep(0.5)  # the worker is waiting for the write lock
+    other.commit()
+    other.close()
+    worker.join(timeout=20)
+    assert outcome == ["NEW-1"]
 
 
 def test_failure_tables_stay_bounded_and_forget():
