@@ -4,15 +4,19 @@ runs the central system."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
+import gc
 import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Iterator
 
 import peewee
 import qasync
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QWidget
@@ -280,6 +284,24 @@ def stop_on_signals(app: QApplication, closed: asyncio.Event) -> QTimer:
     return timer
 
 
+@contextlib.contextmanager
+def collected_on_gui_thread() -> Iterator[GarbageCollector]:
+    """Python's cyclic garbage is collected by a GUI-thread timer while the console runs.
+
+    A Qt object caught in a reference cycle is destroyed only by the collector, on whichever
+    thread happens to trigger it; the console has worker threads (the store's writer, the
+    schedule), and a Qt object destroyed there crashes the next event. pyqtgraph's collector
+    turns automatic collection off and collects on a timer in the GUI thread instead.
+    """
+    collector = GarbageCollector(interval=1.0)
+    try:
+        yield collector
+    finally:
+        collector.timer.stop()
+        gc.collect()
+        gc.enable()
+
+
 def instance_key(config: AppConfig) -> str:
     """One console per database (and site): an SQLite file by its full path."""
     target = config.database
@@ -312,7 +334,7 @@ def run_console(config: AppConfig, *, kiosk: bool = False, attach: str | None = 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:
-        with loop:
+        with loop, collected_on_gui_thread():
             if attach is not None:
                 return loop.run_until_complete(serve_attached(app, config, db, attach))
             return loop.run_until_complete(serve_window(app, config, db, kiosk, guard, files))
