@@ -4,6 +4,11 @@ stops, and answers every command of the central system.
 Messages that cannot be sent while offline (StopTransaction, MeterValues of a running
 transaction) are queued and sent, in order and with their own timestamps, after the
 next accepted BootNotification, as a real charger does.
+
+The charger's clock (`ChargeBox.now`) is simulated: charging simulated faster than real
+time (`meter(seconds=...)`, `time_scale`) moves it ahead of the real clock, so that the
+energy between two readings never exceeds the power times the time their timestamps
+say, as a central system checks.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class SimTransaction:
     battery: Battery
     started_at: datetime | None = None
     power_kw: float = 0.0
+    metered_at: datetime | None = None  # simulated time of the last reading
     metering: asyncio.Task[None] | None = None
 
 
@@ -118,6 +124,7 @@ class ChargeBox(OcppEndpoint):
         self.password = password
         self.ssl_context = ssl_context
         self.clock = clock
+        self._ahead_to: datetime | None = None  # simulated charging ran the clock to here
         self.meter_interval = meter_interval
         self.time_scale = time_scale  # simulated seconds of charging per real second
         self.new_battery = battery
@@ -145,6 +152,11 @@ class ChargeBox(OcppEndpoint):
         self.uploaded_diagnostics: bytes | None = None
         self.transfer_timeout = 30.0
         self.recent_log: collections.deque[str] = collections.deque(maxlen=100)
+
+    def now(self) -> datetime:
+        """The charger's clock: `clock`, unless simulated charging has run it ahead."""
+        real = self.clock()
+        return real if self._ahead_to is None or self._ahead_to <= real else self._ahead_to
 
     # -- connection ------------------------------------------------------------------
 
@@ -250,7 +262,7 @@ class ChargeBox(OcppEndpoint):
                 connector_id=connector,
                 error_code=error_code,
                 status=status,
-                timestamp=format_timestamp(self.clock()),
+                timestamp=format_timestamp(self.now()),
             )
         )
 
@@ -268,7 +280,7 @@ class ChargeBox(OcppEndpoint):
         timestamp: datetime | None = None,
     ) -> tuple[int, str]:
         state = self.connectors[connector]
-        started = timestamp or self.clock()
+        started = timestamp or self.now()
         payload = call.StartTransaction(
             connector_id=connector,
             id_tag=id_tag,
@@ -324,11 +336,11 @@ class ChargeBox(OcppEndpoint):
             if getattr(queued, "transaction_id", None) == provisional:
                 queued.transaction_id = transaction_id
 
-    def _samples(self, tx: SimTransaction, context: str) -> list[dict[str, Any]]:
+    def _samples(self, tx: SimTransaction, context: str, at: datetime) -> list[dict[str, Any]]:
         meter = self.connectors[tx.connector].meter_wh
         return [
             {
-                "timestamp": format_timestamp(self.clock()),
+                "timestamp": format_timestamp(at),
                 "sampledValue": [
                     {
                         "value": str(int(meter)),
@@ -355,7 +367,7 @@ class ChargeBox(OcppEndpoint):
 
     def power_limit_kw(self, tx: SimTransaction) -> float | None:
         """What the connector's charging profiles allow the transaction now."""
-        return limit_kw(self.connectors[tx.connector].profiles, self.clock(), tx.id, tx.started_at)
+        return limit_kw(self.connectors[tx.connector].profiles, self.now(), tx.id, tx.started_at)
 
     def advance(self, tx: SimTransaction, seconds: float) -> None:
         """Charge the transaction's battery for `seconds` of simulated time, within the
@@ -365,14 +377,20 @@ class ChargeBox(OcppEndpoint):
         self.connectors[tx.connector].meter_wh += tx.battery.charge(seconds, tx.power_kw) * 1000
 
     async def meter(self, transaction_id: int, seconds: float | None = None) -> None:
-        """Charge for one interval and send the sample (queued while offline)."""
+        """Charge for one interval (`seconds` of simulated time; the meter interval times
+        the time scale by default) and send the sample (queued while offline). The sample
+        is stamped at least `seconds` after the transaction's last one."""
         tx = self.transactions[transaction_id]
-        self.advance(tx, self.meter_interval * self.time_scale if seconds is None else seconds)
+        span = self.meter_interval * self.time_scale if seconds is None else seconds
+        previous = tx.metered_at or tx.started_at or self.now()
+        self.advance(tx, span)
+        tx.metered_at = max(self.now(), previous + timedelta(seconds=span))
+        self._ahead_to = max(self._ahead_to or tx.metered_at, tx.metered_at)
         await self.send(
             call.MeterValues(
                 connector_id=tx.connector,
                 transaction_id=tx.id,
-                meter_value=self._samples(tx, "Sample.Periodic"),
+                meter_value=self._samples(tx, "Sample.Periodic", tx.metered_at),
             )
         )
 
@@ -400,13 +418,14 @@ class ChargeBox(OcppEndpoint):
             tx.metering.cancel()
         state = self.connectors[tx.connector]
         state.transaction = None
+        stopped = timestamp or self.now()
         payload = call.StopTransaction(
             meter_stop=int(state.meter_wh),
-            timestamp=format_timestamp(timestamp or self.clock()),
+            timestamp=format_timestamp(stopped),
             transaction_id=tx.id,
             reason=reason,
             id_tag=tx.id_tag,
-            transaction_data=self._samples(tx, "Transaction.End"),
+            transaction_data=self._samples(tx, "Transaction.End", stopped),
         )
         answer = await self.send(payload)
         self.say(f"StopTransaction {tx.id} ({reason}): {'queued' if answer is None else 'sent'}")
@@ -628,7 +647,7 @@ class ChargeBox(OcppEndpoint):
         if connector_id not in self.connectors and connector_id != 0:
             return call_result.GetCompositeSchedule(status="Rejected")
         unit = charging_rate_unit or "W"
-        now = self.clock()
+        now = self.now()
         state = self.connectors.get(connector_id)
         profiles = state.profiles if state is not None else []
         tx = state.transaction if state is not None else None
@@ -756,7 +775,7 @@ class ChargeBox(OcppEndpoint):
 
     def _diagnostics_content(self) -> bytes:
         """A diagnostics file of `diagnostics_size` bytes: what this box said lately."""
-        text = f"{self.id} diagnostics at {format_timestamp(self.clock())}\n"
+        text = f"{self.id} diagnostics at {format_timestamp(self.now())}\n"
         text += "".join(f"{line}\n" for line in self.recent_log)
         data = text.encode()
         while len(data) < self.diagnostics_size:
