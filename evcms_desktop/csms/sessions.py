@@ -31,6 +31,7 @@ from evcms_desktop.domain.plausibility import (
     check_meter,
     check_reading,
     check_register,
+    check_register_step,
     clock_skew,
     session_energy,
 )
@@ -56,6 +57,7 @@ from evcms_desktop.store.models import (
 )
 from evcms_desktop.store.sessions import session_price
 from evcms_desktop.store.stations import (
+    connector_power_of,
     continues_past_booked_energy,
     station_calendar,
     station_tariff,
@@ -94,6 +96,10 @@ class OpenTransaction:
     fully_charged: bool = False
     booked_energy_reached: bool = False
     stop_requested_at: datetime | None = None
+    # What bounds the register's steps: the connector's power, and when the register
+    # (meterStart, then the last plausible reading) was read.
+    max_power_kw: float | None = None
+    register_at: datetime | None = None
 
     @property
     def delivered_kwh(self) -> Decimal:
@@ -232,7 +238,7 @@ class SessionLedger:
             .where(ChargingTransaction.state == TransactionState.ACTIVE)
         )
         for tx in query:
-            self._track(self._open_entry(tx, tx.charge_point))
+            self._track(self._open_entry(tx, tx.charge_point, self._power_of(tx)))
 
     def sync_open(self, _now: datetime | None = None) -> None:
         """Take in the transactions other nodes opened, and drop those they closed, so that
@@ -247,10 +253,16 @@ class SessionLedger:
             self._untrack(tx_id)
         for tx_id in set(active) - set(self.open):
             tx = active[tx_id]
-            self._track(self._open_entry(tx, tx.charge_point))
+            self._track(self._open_entry(tx, tx.charge_point, self._power_of(tx)))
 
     @staticmethod
-    def _open_entry(tx: ChargingTransaction, cp: ChargePoint) -> OpenTransaction:
+    def _power_of(tx: ChargingTransaction) -> float | None:
+        return connector_power_of(tx.charge_point_id, tx.connector_number)
+
+    @staticmethod
+    def _open_entry(
+        tx: ChargingTransaction, cp: ChargePoint, max_power_kw: float | None
+    ) -> OpenTransaction:
         booking = tx.booking if tx.booking_id is not None else None
         return OpenTransaction(
             id=tx.id,
@@ -266,6 +278,8 @@ class SessionLedger:
             energy_wh=tx.last_energy_wh,
             soc=tx.last_soc,
             power_kw=tx.last_power_kw,
+            max_power_kw=max_power_kw,
+            register_at=None if tx.last_energy_wh is not None else tx.started_at,
         )
 
     def _track(self, tx: OpenTransaction) -> None:
@@ -304,16 +318,18 @@ class SessionLedger:
     ) -> StartOutcome:
         """Judge and record a StartTransaction on the store writer's thread (the loop never
         waits on a lock); StoreUnavailable when it cannot be stored."""
-        outcome, tx = await self.writer.run(
-            lambda: self._start_in_store(
+
+        def store() -> tuple[StartOutcome, ChargingTransaction | None, float | None]:
+            outcome, tx = self._start_in_store(
                 cp, connector, id_tag, meter_start, timestamp, reservation_id, now
-            ),
-            f"{cp.ident} StartTransaction",
-        )
+            )
+            return outcome, tx, None if tx is None else self._power_of(tx)
+
+        outcome, tx, max_power_kw = await self.writer.run(store, f"{cp.ident} StartTransaction")
         if tx is not None:
             if outcome.status == AuthStatus.ACCEPTED:
                 self._not_open.pop((cp.id, tx.id), None)
-                self._track(self._open_entry(tx, cp))
+                self._track(self._open_entry(tx, cp, max_power_kw))
             else:
                 self._not_open[cp.id, tx.id] = tx.id
         return outcome
@@ -408,7 +424,15 @@ class SessionLedger:
                     reading = check_reading(measurand, unit, sample["value"])
                     if measurand == ENERGY_REGISTER and phase is None and tx is not None:
                         check_register(register, reading.base)
+                        if tx.max_power_kw is not None and tx.register_at is not None:
+                            check_register_step(
+                                tx.meter_start_wh if register is None else register,
+                                reading.base,
+                                tx.max_power_kw,
+                                at - tx.register_at,
+                            )
                         register = reading.base
+                        tx.register_at = at
                 except ImplausibleReading as exc:
                     rejected.append(str(exc))
                     continue
@@ -547,7 +571,12 @@ class SessionLedger:
         open_entry = self.open.get(tx.id)
         last_register = open_entry.energy_wh if open_entry is not None else tx.last_energy_wh
         billed = session_energy(
-            tx.meter_start_wh, meter_stop, tx.started_at, timestamp, last_register
+            tx.meter_start_wh,
+            meter_stop,
+            tx.started_at,
+            timestamp,
+            last_register,
+            max_power_kw=self._power_of(tx),
         )
         if billed.review is not None:
             log.warning("%s: transaction %s flagged for review: %s", cp.ident, tx.id, billed.review)

@@ -21,6 +21,10 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
 MAX_REGISTER_WH = 10_000_000_000
 # The most a charger can deliver: a DC charger's 1 MW.
 MAX_POWER_KW = 1_000.0
+# Energy a connector may deliver beyond its power times the time: meters and clocks are
+# not exact (a relative tolerance plus a constant for short spans).
+ENERGY_TOLERANCE = 0.10
+ENERGY_ALLOWANCE_WH = 100.0
 # A charger clock this far ahead of the server's, or before this date, is wrong.
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(2010, 1, 1, tzinfo=UTC)
@@ -106,6 +110,25 @@ def check_register(previous_wh: float | None, reading_wh: float) -> None:
         )
 
 
+def max_energy_wh(power_kw: float, elapsed: timedelta) -> float:
+    """The most energy a connector of `power_kw` can plausibly deliver in `elapsed`."""
+    hours = max(elapsed.total_seconds(), 0.0) / 3600
+    return power_kw * 1000 * hours * (1 + ENERGY_TOLERANCE) + ENERGY_ALLOWANCE_WH
+
+
+def check_register_step(
+    previous_wh: float, reading_wh: float, power_kw: float, elapsed: timedelta
+) -> None:
+    """An energy register rises no faster than its connector's power allows."""
+    bound = max_energy_wh(power_kw, elapsed)
+    if reading_wh - previous_wh > bound:
+        raise ImplausibleReading(
+            f"energy register rose {reading_wh - previous_wh:g} Wh in"
+            f" {max(elapsed.total_seconds(), 0.0):g} s; a {power_kw:g} kW connector delivers"
+            f" at most {bound:.0f} Wh in that time"
+        )
+
+
 def check_meter(value: int, what: str) -> int:
     """meterStart or meterStop: an integer register reading in Wh within bounds."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -129,15 +152,22 @@ def session_energy(
     started: datetime,
     stopped: datetime,
     last_register_wh: float | None = None,
+    max_power_kw: float | None = None,
 ) -> SessionEnergy:
     """The energy to bill: meterStop - meterStart when both are plausible registers, the
-    stop is not below the start and not before it in time; else the last plausible
+    stop is not below the start and not before it in time, and the energy is no more than
+    the connector (`max_power_kw`) can deliver in the time; else the last plausible
     register reading of the session, else nothing, with a reason for an operator."""
     if stopped < started:
         return SessionEnergy(0.0, f"stop time {stopped:%Y-%m-%d %H:%M:%S} is before the start")
+    most = (
+        float(MAX_REGISTER_WH)
+        if max_power_kw is None
+        else min(float(MAX_REGISTER_WH), max_energy_wh(max_power_kw, stopped - started))
+    )
 
     def plausible(energy: float) -> bool:
-        return 0 <= meter_start <= MAX_REGISTER_WH and 0 <= energy <= MAX_REGISTER_WH
+        return 0 <= meter_start <= MAX_REGISTER_WH and 0 <= energy <= most
 
     if not 0 <= meter_start <= MAX_REGISTER_WH:
         why = f"meterStart {meter_start} Wh is outside 0..{MAX_REGISTER_WH}"
@@ -145,6 +175,12 @@ def session_energy(
         why = f"meterStop {meter_stop} Wh is outside 0..{MAX_REGISTER_WH}"
     elif meter_stop < meter_start:
         why = f"meterStop {meter_stop} Wh is below meterStart {meter_start} Wh"
+    elif meter_stop - meter_start > most:
+        why = (
+            f"meterStop - meterStart is {meter_stop - meter_start} Wh, more than a"
+            f" {max_power_kw:g} kW connector delivers in"
+            f" {(stopped - started).total_seconds():g} s ({most:.0f} Wh)"
+        )
     else:
         return SessionEnergy(float(meter_stop - meter_start))
     if last_register_wh is not None and plausible(last_register_wh - meter_start):

@@ -132,6 +132,19 @@ def load_site(station: Station) -> Site:
     )
 
 
+def connector_power_of(charge_point_id: int, number: int) -> float | None:
+    """A connector's stored maximum power in kW; None when it is missing or unusable."""
+    stored = (
+        Connector.select(Connector.max_power_kw)
+        .where((Connector.charge_point == charge_point_id) & (Connector.number == number))
+        .scalar()
+    )
+    try:
+        return None if stored is None else float(connector_power_kw(stored))
+    except ValueError:
+        return None
+
+
 # -- sites ---------------------------------------------------------------------------
 
 SITE_NAME_MAX = 80

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from decimal import Decimal
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
@@ -55,7 +56,9 @@ def test_remote_start_and_stop(db, station, clock: FakeClock, config: CsmsConfig
 
     tx = ChargingTransaction.get_by_id(run(scenario()))
     assert tx.stop_reason == "Remote" and tx.state == TransactionState.FINISHED
-    assert tx.energy_kwh > 0
+    # Ten simulated minutes at 22 kW, stamped so: billed as measured, nothing to review.
+    assert tx.energy_kwh == Decimal(tx.meter_stop_wh - tx.meter_start_wh) / 1000 > 0
+    assert not recorder.of(EventKind.SESSION_REVIEW)
 
 
 def test_commands_offline_and_timed_out(db, station, config: CsmsConfig):

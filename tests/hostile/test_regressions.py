@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,6 +17,7 @@ from evcms_desktop.store.models import (
     MeterValue,
     TransactionState,
 )
+from evcms_desktop.store.stations import set_continue_past_booked_energy
 from tests.conftest import NOW
 from tests.csms.helpers import FakeClock, book, running
 from tests.hostile.helpers import STAMP, RawCharger, meter_values, run
@@ -165,8 +166,11 @@ def test_register_running_backwards_is_not_stored(db, station, config):
     clock = FakeClock(NOW)
 
     async def then(charger: RawCharger, tx_id: int) -> None:
-        for value in ("1000", "2000", "500", "2500"):
-            assert (await charger.call("MeterValues", meter_values(tx_id, value)))[0] == 3
+        start = datetime.fromisoformat(STAMP)
+        for hour, value in enumerate(("1000", "2000", "500", "2500"), start=1):
+            stamp = (start + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            answer = await charger.call("MeterValues", meter_values(tx_id, value, stamp=stamp))
+            assert answer[0] == 3, answer
 
     tx = _booked_session(db, station, clock, config, {"then": then})
     stored = [
@@ -232,3 +236,58 @@ def test_a_newline_in_a_malformed_frame_forges_no_log_line(db, station, config, 
         assert run(scenario())[0] == 4
     for record in caplog.records:
         assert "\n" not in record.getMessage(), record.getMessage()
+
+
+def _at(seconds: int) -> str:
+    return (datetime.fromisoformat(STAMP) + timedelta(seconds=seconds)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+
+
+def test_a_stop_of_9_million_kwh_is_flagged_not_billed(db, station, config):
+    """The outsider's case: meterStop 9,000,000 kWh 30 s after meterStart 0 on a 22 kW
+    connector, with "continue past booked energy" on, was billed £4,500,001.70 with no
+    review."""
+    set_continue_past_booked_energy(station, True)
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        answer = await charger.call("MeterValues", meter_values(tx_id, "150", stamp=_at(10)))
+        assert answer[0] == 3, answer
+        clock.advance(seconds=30)
+        answer = await charger.call(
+            "StopTransaction",
+            {"meterStop": 9_000_000_000, "timestamp": _at(30), "transactionId": tx_id},
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"start": {"meter_start": 0}, "then": then})
+    assert tx.state == TransactionState.FINISHED
+    assert tx.energy_kwh == Decimal("0.150")  # the last plausible reading
+    assert tx.price_total < Decimal(5)
+    review = Event.get(Event.kind == "session_review")
+    assert "22 kW connector" in review.message
+
+
+def test_a_reading_beyond_the_connectors_power_is_not_stored(db, station, config):
+    """0 -> 400 kWh in 10 s on a 22 kW connector was stored and billed £201.95."""
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        for seconds, value in ((10, "150"), (20, "400000"), (3600, "20000")):
+            answer = await charger.call(
+                "MeterValues", meter_values(tx_id, value, stamp=_at(seconds))
+            )
+            assert answer[0] == 3, answer
+        clock.advance(hours=1)
+        answer = await charger.call(
+            "StopTransaction", {"meterStop": 20_100, "timestamp": _at(3610), "transactionId": tx_id}
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"start": {"meter_start": 0}, "then": then})
+    stored = [v.value for v in MeterValue.select().where(MeterValue.transaction == tx.id)]
+    assert stored == ["150", "20000"]  # the step to 20 kWh in an hour is plausible
+    assert Event.select().where(Event.message.contains("22 kW connector")).exists()
+    assert tx.energy_kwh == Decimal("20.100")  # billed as measured: the stop is plausible
+    assert not Event.select().where(Event.kind == "session_review").exists()

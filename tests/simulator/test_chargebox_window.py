@@ -14,6 +14,7 @@ from evcms_desktop.domain.plans import PlanKind
 from evcms_desktop.simulator.chargebox import Battery
 from evcms_desktop.store.models import (
     ChargingTransaction,
+    Event,
     MeterValue,
     TransactionState,
     utcnow,
@@ -85,5 +86,9 @@ def test_window_connects_charges_and_stops(qapp, db, station, tmp_path):
     tx = ChargingTransaction.get()
     assert tx.energy_kwh > Decimal(0) and tx.price_total is not None
     assert tx.stopped_at > tx.started_at
+    # An hour a minute: the readings are stamped with the simulated clock, so the energy
+    # fits the connector's power and is billed as measured.
+    assert tx.energy_kwh == Decimal(tx.meter_stop_wh - tx.meter_start_wh) / 1000
+    assert not Event.select().where(Event.kind == "session_review").exists()
     periodic = MeterValue.select().where(MeterValue.context == "Sample.Periodic").count()
     assert periodic >= 3 and periodic % 3 == 0
