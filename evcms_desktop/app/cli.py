@@ -106,9 +106,24 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--attach",
         metavar="OPERATOR",
+        nargs="?",
+        const="",
         help="a console for the deployment on this PostgreSQL --db, without a central system"
-        " of its own, signed in as OPERATOR (see operators); its commands go to the node"
-        " holding the charger, which checks the operator's role",
+        " of its own; it asks for the name (OPERATOR, if given, is filled in) and password"
+        " of an operator (see operators); its commands go to the node holding the charger,"
+        " which checks the operator's role",
+    )
+    mode.add_argument(
+        "--run-here",
+        action="store_true",
+        help="on a PostgreSQL --db, run the central system in this console without asking"
+        " (as on an SQLite file, where it is never asked)",
+    )
+    parser.add_argument(
+        "--choose",
+        action="store_true",
+        help="on a PostgreSQL --db, ask again whether to run the central system here or"
+        " attach, forgetting the choice remembered",
     )
     server = parser.add_argument_group("central system")
     server.add_argument(
@@ -261,7 +276,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_headless(config)
         from evcms_desktop.app.console import run_console
 
-        return run_console(config, kiosk=args.kiosk, attach=args.attach)
+        return run_console(
+            config, kiosk=args.kiosk, attach=args.attach, run_here=args.run_here, choose=args.choose
+        )
     except (DatabaseError, SiteError) as exc:
         print(f"evcms-desktop: {exc}", file=sys.stderr)  # noqa: T201
         return 2

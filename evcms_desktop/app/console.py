@@ -13,20 +13,21 @@ import signal
 import socket
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import peewee
 import qasync
 from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QIcon
-from PySide6.QtWidgets import QApplication, QInputDialog, QLineEdit, QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.app.log_file import log_to_file
 from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
-from evcms_desktop.csms.commands import CommandService
+from evcms_desktop.csms.commands import CommandResult, CommandService
 from evcms_desktop.csms.events import EventBus
 from evcms_desktop.csms.nodes import Attachment
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
@@ -37,6 +38,7 @@ from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.ui.dialogs.help import StationFiles
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
+from evcms_desktop.ui.dialogs.startup import StartupChoice, console_settings, shown, startup_choice
 from evcms_desktop.ui.kiosk import KioskWindow
 from evcms_desktop.ui.main_window import MainWindow
 from evcms_desktop.ui.roles import Credentials, Role, Session
@@ -86,7 +88,7 @@ class StationScreens(QObject):
         commands: CommandService | None = None,
     ) -> None:
         super().__init__()
-        self.commands = commands if central is None else central.commands
+        self.commands = commands if central is None else console_commands(central, session)
         self.service, self.bus, self.session = service, bus, session
         self.central, self.server_text, self.url = central, server_text, url
         self.console: MainWindow | None = None
@@ -103,7 +105,7 @@ class StationScreens(QObject):
         driver_data.blank_expired(utcnow())
 
     def show_console(self) -> MainWindow:
-        self.session.set_role(Role.ATTENDANT)
+        self.session.sign_out()
         if self.console is None:
             self._make_console()
         assert self.console is not None
@@ -141,7 +143,7 @@ class StationScreens(QObject):
             self.console.set_files(self.files)
 
     def show_kiosk(self) -> KioskWindow:
-        self.session.set_role(Role.ATTENDANT)
+        self.session.sign_out()
         self.kiosk = KioskWindow(self.service, self.session.credentials)
         self.kiosk.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.kiosk.closed.connect(self._kiosk_left)
@@ -155,6 +157,16 @@ class StationScreens(QObject):
         self.kiosk = None
         log.info("Kiosk mode left; the console is open, signed out")
         self.show_console()
+
+
+def console_commands(central: CentralSystem, session: Session) -> CommandService:
+    """The central system's commands, with the name of whoever is signed in at the console
+    on those queued for a charger held by another node (which checks their role)."""
+
+    async def route(ident: str, payload: Any, timeout: float) -> CommandResult | None:
+        return await central.presence.route(ident, payload, timeout, operator=session.operator)
+
+    return CommandService(central.session, central.commands.timeout, route=route)
 
 
 def fit_to_screen(window: QWidget) -> None:
@@ -185,43 +197,66 @@ async def attach_to(
     db: peewee.Database, operator: str, password: str, bus: EventBus
 ) -> tuple[Attachment, Role]:
     """Sign the operator in and hear the deployment's events on `bus`."""
-    if not isinstance(db, peewee.PostgresqlDatabase):
-        raise AttachError("--attach needs the deployment's PostgreSQL --db (postgresql://...)")
+    _check_deployment(db)
     role = operators.sign_in(operator, password)
     if role is None:
         raise AttachError(f"Wrong name or password for {operator[:40]!r}.")
+    return await attach_as(db, operator, bus), role
+
+
+def _check_deployment(db: peewee.Database) -> None:
+    if not isinstance(db, peewee.PostgresqlDatabase):
+        raise AttachError("--attach needs the deployment's PostgreSQL --db (postgresql://...)")
+    if not operators.any_operator():
+        raise AttachError(
+            "No operator may sign in to this deployment yet: add one with"
+            " `evcms-desktop --db URL operators add NAME --role operator --password prompt`."
+        )
+
+
+async def attach_as(db: peewee.PostgresqlDatabase, operator: str, bus: EventBus) -> Attachment:
+    """Hear the deployment's events on `bus`, sending commands as `operator` (signed in)."""
     attachment = Attachment(db, f"{socket.gethostname()}:{os.getpid()}", operator, bus.publish)
     await attachment.start()
-    return attachment, role
+    return attachment
+
+
+def follow_sign_in(session: Session, attachment: Attachment) -> None:
+    """The attachment's commands carry whoever is signed in at the window now; nobody after
+    a sign-out (the nodes decide what such a command may do)."""
+    session.role_changed.connect(lambda _: attachment.sign_in_as(session.operator))
 
 
 async def serve_attached(
     app: QApplication, config: AppConfig, db: peewee.Database, operator: str
 ) -> int:
     """The console of a remote deployment: the same windows, fed by its nodes' events,
-    every command routed through the command queue (see `csms.nodes.Attachment`)."""
-    password, given = QInputDialog.getText(
-        None, APP_NAME, f"Password of {operator}:", QLineEdit.EchoMode.Password
-    )
-    if not given:
-        return 1
-    bus = EventBus()
+    every command routed through the command queue (see `csms.nodes.Attachment`), each
+    with the name of the operator signed in at the window (see `ui.roles.Session`)."""
     try:
-        attachment, role = await attach_to(db, operator, password, bus)
+        _check_deployment(db)
     except AttachError as exc:
         log.error("%s", exc)
         sys.stderr.write(f"evcms-desktop: {exc}\n")
         return 1
-    service = BookingService(db, selected_site(config))
+    assert isinstance(db, peewee.PostgresqlDatabase)
     session = Session(Credentials())
-    text = f"Attached to the deployment as {operator} ({role.value}); no central system here"
+    first = SignInDialog(session, "Sign in to attach to the deployment.", name=operator, named=True)
+    if not await shown(first) or session.operator is None:
+        return 1
+    bus = EventBus()
+    attachment = await attach_as(db, session.operator, bus)
+    service = BookingService(db, selected_site(config))
+    text = "Attached to the deployment; no central system here"
     screens = StationScreens(service, bus, session, None, text, "", commands=attachment.commands)
     closed = asyncio.Event()
     screens.closed.connect(closed.set)
-    screens.show_console()
-    session.set_role(role)  # signed in already, as the nodes will check
+    name, role = session.operator, session.role
+    screens.show_console()  # opens signed out: sign in again as whoever signed in above
+    session.sign_in_as(name, role)
+    follow_sign_in(session, attachment)
     watcher = stop_on_signals(app, closed)
-    log.info("Console attached to %s as %s", config.database, operator)
+    log.info("Console attached to %s as %s", config.database, name)
     await closed.wait()
     watcher.stop()
     await attachment.stop()
@@ -309,7 +344,39 @@ def instance_key(config: AppConfig) -> str:
     return f"{where}|{config.site or ''}"
 
 
-def run_console(config: AppConfig, *, kiosk: bool = False, attach: str | None = None) -> int:
+async def serve_console(
+    app: QApplication,
+    config: AppConfig,
+    db: peewee.Database,
+    how: StartupChoice | None,
+    attach: str,
+    choose: bool,
+    guard: InstanceGuard,
+    files: StationFiles,
+) -> int:
+    """The console as `how` says; on a deployment's PostgreSQL without it, as its user
+    chooses in the start-up dialog (or chose before and asked to remember). A station PC's
+    SQLite file runs the central system here, without asking."""
+    if how is None and config.database.engine == "postgresql":
+        log.info("Asking whether this console runs the central system or attaches")
+        how = await startup_choice(str(config.database), console_settings(), ask_again=choose)
+        if how is None:
+            return 1
+    if how is StartupChoice.ATTACH:
+        return await serve_attached(app, config, db, attach)
+    return await serve_window(app, config, db, False, guard, files)
+
+
+def run_console(
+    config: AppConfig,
+    *,
+    kiosk: bool = False,
+    attach: str | None = None,
+    run_here: bool = False,
+    choose: bool = False,
+) -> int:
+    """`attach`: the operator's name to sign in with ("" to type it); `run_here` and
+    `attach` skip the start-up choice, `choose` asks it again."""
     app = QApplication.instance() or QApplication(sys.argv)
     assert isinstance(app, QApplication)
     app.setApplicationName(APP_NAME)
@@ -335,9 +402,17 @@ def run_console(config: AppConfig, *, kiosk: bool = False, attach: str | None = 
     asyncio.set_event_loop(loop)
     try:
         with loop, collected_on_gui_thread():
-            if attach is not None:
-                return loop.run_until_complete(serve_attached(app, config, db, attach))
-            return loop.run_until_complete(serve_window(app, config, db, kiosk, guard, files))
+            if kiosk:
+                return loop.run_until_complete(serve_window(app, config, db, True, guard, files))
+            how = (
+                StartupChoice.ATTACH
+                if attach is not None
+                else StartupChoice.RUN_HERE
+                if run_here
+                else None
+            )
+            console = serve_console(app, config, db, how, attach or "", choose, guard, files)
+            return loop.run_until_complete(console)
     finally:
         db.close()
         guard.release()

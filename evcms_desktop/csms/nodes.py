@@ -262,8 +262,12 @@ class NodePresence:
         if self._on_event is not None:
             self._on_event(event)
 
-    async def route(self, ident: str, payload: Any, timeout: float) -> CommandResult | None:
-        """Send `payload` through the node holding `ident`; None if no live node does."""
+    async def route(
+        self, ident: str, payload: Any, timeout: float, operator: str | None = None
+    ) -> CommandResult | None:
+        """Send `payload` through the node holding `ident`; None if no live node does. It is
+        queued with `operator`'s name (a person signed in at this node's console), else this
+        presence's own."""
         if not self.multi_node:
             return None
         holder = nodes.holder(ident, nodes.database_now(), self.expiry)
@@ -275,7 +279,7 @@ class NodePresence:
             action,
             to_payload(payload),
             requested_by=self.requested_by,
-            operator=self.operator,
+            operator=operator or self.operator,
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -302,7 +306,7 @@ class Attachment:
         self,
         db: peewee.PostgresqlDatabase,
         name: str,
-        operator: str,
+        operator: str | None,
         on_event: Callable[[CsmsEvent], None],
         *,
         timeout: float = 30.0,
@@ -317,6 +321,10 @@ class Attachment:
         self.presence.requested_by = f"console {name}"
         self.commands = CommandService(lambda _ident: None, timeout, route=self.presence.route)
         self._listener: asyncio.Task[None] | None = None
+
+    def sign_in_as(self, operator: str | None) -> None:
+        """The operator signed in at the console now (None: nobody), named on its commands."""
+        self.presence.operator = operator
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

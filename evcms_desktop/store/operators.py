@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from argon2 import PasswordHasher
@@ -11,6 +12,7 @@ from evcms_desktop.domain.roles import Role
 from evcms_desktop.store.models import Operator
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,39}")
+MAX_NAME = 40
 MIN_PASSWORD = 8
 MAX_PASSWORD = 200
 _hasher = PasswordHasher()
@@ -36,14 +38,36 @@ def add_operator(name: str, role: str, password: str) -> Operator:
 
 def sign_in(name: str, password: str) -> Role | None:
     """The operator's role if the password is theirs; None otherwise."""
-    found = Operator.get_or_none(Operator.name == name[:40])
-    if found is None or not password or len(password) > MAX_PASSWORD:
-        return None
-    try:
-        _hasher.verify(found.password_hash, password)
-    except (VerificationError, InvalidHashError):
+    if not password_matches(stored_hash(name), password):
         return None
     return role_of(name)
+
+
+def any_operator() -> bool:
+    """Whether anyone has been added with `operators add` (then consoles sign in by name)."""
+    return Operator.select().exists()
+
+
+def stored_hash(name: str) -> str | None:
+    found = Operator.get_or_none(Operator.name == name[:40])
+    return None if found is None else str(found.password_hash)
+
+
+def password_matches(digest: str | None, password: str) -> bool:
+    """Whether `password` is the one hashed in `digest`; slow (Argon2id), so a console runs
+    it off its GUI thread. It reads no database. A name nobody has (`digest` None) costs a
+    check against a dummy hash, so that names cannot be found by timing."""
+    if not password or len(password) > MAX_PASSWORD:
+        return False
+    try:
+        return _hasher.verify(digest or _dummy_hash(), password) and digest is not None
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash("no operator has this password")
 
 
 def role_of(name: str) -> Role | None:

@@ -96,7 +96,7 @@ class ConnectorActions(QObject):
         self.dialog_opened.emit(dialog)
 
     def require_operator(self, action: str, then: Callable[[], None]) -> None:
-        """Run `then` as operator; in attendant mode ask for the password first."""
+        """Run `then` as operator; in attendant mode ask for a sign-in first."""
         if self.session.is_operator:
             then()
             return
@@ -105,7 +105,8 @@ class ConnectorActions(QObject):
             f"{action} is an operator action. Sign in to continue.",
             self.parent_widget,
         )
-        dialog.accepted.connect(then)
+        # A named attendant may sign in here too; the action is still theirs to be denied.
+        dialog.accepted.connect(lambda: then() if self.session.is_operator else self._deny(action))
         dialog.rejected.connect(lambda: self._deny(action))
         self._open(dialog)
 

@@ -11,7 +11,7 @@ import asyncio
 import html
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.csms.events import DRIVER_KINDS
+from evcms_desktop.domain.attempts import WrongAttempts, lock_span
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX
 from evcms_desktop.domain.outcome import quote_beside_bill, running_beside_quote
 from evcms_desktop.domain.tariff import format_money
@@ -45,9 +46,6 @@ from evcms_desktop.ui.theme import CONSOLE_STYLE, KIOSK_STYLE
 log = logging.getLogger(__name__)
 
 IDLE_MS = 60_000
-PIN_TRIES = 5  # wrong PINs in a row before the staff exit locks
-PIN_LOCKOUT = timedelta(minutes=1)  # the first lock; each further one doubles, up to
-PIN_LOCKOUT_MAX = timedelta(minutes=15)
 INPUT_EVENTS = {
     QEvent.Type.MouseButtonPress,
     QEvent.Type.KeyPress,
@@ -127,9 +125,7 @@ class KioskWindow(QWidget):
         self.clock = clock
         self.unlocked = False
         self.task: asyncio.Task[None] | None = None
-        self._wrong_pins = 0
-        self._lockouts = 0
-        self.locked_until: datetime | None = None  # the staff exit, after PIN_TRIES wrong PINs
+        self.wrong_pins = WrongAttempts(clock)  # the staff exit locks after a few
         self.setWindowTitle(f"{service.station.name} – book a charge")
         self.setStyleSheet(CONSOLE_STYLE + KIOSK_STYLE)
 
@@ -303,28 +299,22 @@ class KioskWindow(QWidget):
 
     def _say_locked(self) -> bool:
         """While the staff exit is locked: say so, and for how long; True then."""
-        now = self.clock()
-        if self.locked_until is None or now >= self.locked_until:
+        left = self.wrong_pins.seconds_locked()
+        if not left:
             return False
-        left = max(1, round((self.locked_until - now).total_seconds()))
-        span = f"{left} s" if left < 120 else f"{round(left / 60)} min"
-        until = self.locked_until.astimezone(station_calendar(self.service.station).tz)
+        assert self.wrong_pins.locked_until is not None
+        until = self.wrong_pins.locked_until.astimezone(station_calendar(self.service.station).tz)
         self.exit_message.setText(
-            f"Too many wrong PINs: locked for {span} more (until {until:%H:%M:%S})."
+            f"Too many wrong PINs: locked for {lock_span(left)} more (until {until:%H:%M:%S})."
         )
         return True
 
     def _wrong_pin(self) -> None:
-        self._wrong_pins += 1
-        if self._wrong_pins < PIN_TRIES:
-            left = PIN_TRIES - self._wrong_pins
+        left = self.wrong_pins.failed()
+        if left:
             self.exit_message.setText(f"Wrong PIN. {left} {'try' if left == 1 else 'tries'} left.")
             return
-        lock = min(PIN_LOCKOUT * 2**self._lockouts, PIN_LOCKOUT_MAX)
-        self._lockouts += 1
-        self._wrong_pins = 0
-        self.locked_until = self.clock() + lock
-        log.warning("Kiosk staff exit locked for %s after %d wrong PINs", lock, PIN_TRIES)
+        log.warning("Kiosk staff exit locked after %d wrong PINs", self.wrong_pins.tries)
         self._say_locked()
 
     async def _try_exit(self, pin: str) -> None:

@@ -41,7 +41,7 @@ from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.models.chargers import ChargersModel
 from evcms_desktop.ui.models.notifications import NotificationsModel
 from evcms_desktop.ui.models.ocpp_log import OcppLogModel
-from evcms_desktop.ui.roles import Role, Session
+from evcms_desktop.ui.roles import Session
 from evcms_desktop.ui.theme import CONSOLE_STYLE
 from evcms_desktop.ui.views.bookings import BookingsView
 from evcms_desktop.ui.views.chargers import ChargersView
@@ -206,7 +206,7 @@ class MainWindow(QMainWindow):
         self.sign_in_action = QAction("Operator sign-in…", self)
         self.sign_in_action.triggered.connect(self.sign_in)
         self.sign_out_action = QAction("Sign out", self)
-        self.sign_out_action.triggered.connect(lambda: self.session.set_role(Role.ATTENDANT))
+        self.sign_out_action.triggered.connect(self.session.sign_out)
         self.simulator_action = QAction("Charge-box simulator…", self)
         self.simulator_action.triggered.connect(self.open_simulator)
         self.kiosk_action = QAction("Kiosk mode…", self)
@@ -320,13 +320,16 @@ class MainWindow(QMainWindow):
 
     def _role_changed(self) -> None:
         operator = self.session.is_operator
-        self.role_label.setText("Operator" if operator else "Attendant")
+        role = "Operator" if operator else "Attendant"
+        name = self.session.operator
+        self.role_label.setText(f"{name} ({role.lower()})" if name else role)
         self.role_label.setStyleSheet(
             "padding: 2px 10px; border-radius: 8px; font-weight: 600;"
             + ("background: #ffe6c2; color: #7a4100;" if operator else "background: #e3e9ef;")
         )
         self.sign_in_action.setVisible(not operator)
-        self.sign_out_action.setVisible(operator)
+        self.sign_out_action.setVisible(operator or name is not None)
+        self.sign_out_action.setText(f"Sign out {name}" if name else "Sign out")
         self.chargers.panel.note.setVisible(not operator)
 
     def _settings_saved(self) -> None:

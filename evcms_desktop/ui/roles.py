@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from PySide6.QtCore import QObject, Signal
 
+from evcms_desktop.domain.attempts import WrongAttempts
 from evcms_desktop.domain.roles import Role
+from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import read_setting, write_setting
 
 __all__ = ["Credentials", "Role", "Session"]
@@ -75,14 +79,27 @@ def _kiosk_pin_of(site: int) -> str | None:
 
 
 class Session(QObject):
-    """Who is signed in at the console. Starts as attendant."""
+    """Who is signed in at the console. Starts as attendant, with nobody named.
 
-    role_changed = Signal(str)
+    `operator` is the named operator signed in (see `store.operators`), whose role is the
+    window's and whose name goes with every command the console queues; None when the
+    station's one operator password was used, or nobody signed in. `attempts` counts wrong
+    sign-ins at this console, which lock it for a while after a few.
+    """
 
-    def __init__(self, credentials: Credentials, parent: QObject | None = None) -> None:
+    role_changed = Signal(str)  # also when the named operator changes
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        parent: QObject | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         super().__init__(parent)
         self.credentials = credentials
         self.role = Role.ATTENDANT
+        self.operator: str | None = None
+        self.attempts = WrongAttempts(clock)
 
     @property
     def is_operator(self) -> bool:
@@ -93,3 +110,23 @@ class Session(QObject):
             self.role = role
             log.info("Console role is now %s", role.value)
             self.role_changed.emit(role.value)
+
+    def sign_in_as(self, name: str, role: Role) -> None:
+        """A named operator signed in: the window takes their role."""
+        changed = name != self.operator
+        self.operator = name
+        log.info("%s signed in at the console (%s)", name, role.value)
+        if role is not self.role:
+            self.set_role(role)
+        elif changed:
+            self.role_changed.emit(role.value)
+
+    def sign_out(self) -> None:
+        """Back to attendant, nobody named."""
+        named, self.operator = self.operator, None
+        if named is not None:
+            log.info("%s signed out of the console", named)
+        if self.role is not Role.ATTENDANT:
+            self.set_role(Role.ATTENDANT)
+        elif named is not None:
+            self.role_changed.emit(self.role.value)

@@ -4,18 +4,20 @@ its signed-in operator, whose role the node checks."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from evcms_desktop.app.console import AttachError, attach_to
+from evcms_desktop.app.console import AttachError, attach_to, console_commands, follow_sign_in
 from evcms_desktop.csms.events import EventBus, EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store import operators
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
-from evcms_desktop.store.models import ChargePoint, Connector, Station
+from evcms_desktop.store.models import ChargePoint, Connector, QueuedCommand, Station
 from evcms_desktop.ui.main_window import MainWindow
-from evcms_desktop.ui.roles import Session
+from evcms_desktop.ui.roles import Role, Session
 from tests.conftest import NOW
 from tests.csms.helpers import FakeClock, Recorder, book, url
 from tests.ui.conftest import run
@@ -85,6 +87,17 @@ def test_an_attached_console_sees_and_commands_a_nodes_charger(
         answer = run(qtbot, attachment.commands.reset("CP-A"))
         assert (answer.status, answer.ok) == ("Accepted", True)
         assert [e for e in on_node.of(EventKind.OCPP_MESSAGE) if e.message == "out Reset"]
+        # Whoever signs in at the window is named on the console's commands from then on.
+        follow_sign_in(window.session, attachment)
+        dialog = window.sign_in()
+        assert dialog.named
+        dialog.name.setText("ann")
+        dialog.password.setText("attendant-pw")
+        with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+            dialog.ok.click()
+        assert window.role_label.text() == "ann (attendant)"
+        refused = run(qtbot, attachment.commands.reset("CP-A"))
+        assert "ann (attendant) may not send Reset" in refused.detail
     finally:
         window.quit_confirmed = True
         window.close()
@@ -92,3 +105,41 @@ def test_an_attached_console_sees_and_commands_a_nodes_charger(
         run(qtbot, attendant.stop())
         run(qtbot, attachment.stop())
         run(qtbot, node.stop())
+
+
+def test_a_nodes_own_console_names_its_signed_in_operator_on_routed_commands(
+    deployment, qtbot, qloop, credentials, tmp_path
+):
+    """A console running node B's central system commands a charger held by node A through
+    the queue, with the name of whoever signed in at it, which node A checks."""
+    db, _station = deployment
+    clock = FakeClock(NOW)
+    config = CsmsConfig(
+        data_dir=tmp_path, host="127.0.0.1", port=0, probe_features=False, node="A",
+        command_poll_seconds=3600, node_heartbeat_seconds=0.2,
+    )  # fmt: skip
+    node_a = CentralSystem(config, db, clock=clock)
+    node_b = CentralSystem(replace(config, node="B", data_dir=tmp_path / "b"), db, clock=clock)
+    on_a = Recorder(node_a)
+    run(qtbot, node_a.start())
+    run(qtbot, node_b.start())
+    box = ChargeBox("CP-A", url(node_a), clock=clock, meter_interval=3600)
+    session = Session(credentials)
+    commands = console_commands(node_b, session)
+    try:
+        run(qtbot, box.connect())
+        assert run(qtbot, box.boot()) == "Accepted"
+        qtbot.waitUntil(lambda: node_b.reachable("CP-A"), timeout=10_000)
+        session.sign_in_as("ann", Role.ATTENDANT)
+        refused = run(qtbot, commands.reset("CP-A"))
+        assert (refused.status, refused.ok) == ("Refused", False)
+        assert "ann (attendant) may not send Reset" in refused.detail
+        assert not [e for e in on_a.of(EventKind.OCPP_MESSAGE) if e.message == "out Reset"]
+        session.sign_in_as("oli", Role.OPERATOR)
+        answer = run(qtbot, commands.reset("CP-A"))
+        assert (answer.status, answer.ok) == ("Accepted", True)
+        assert QueuedCommand.select().where(QueuedCommand.operator == "oli").count() == 1
+    finally:
+        run(qtbot, box.close())
+        run(qtbot, node_b.stop())
+        run(qtbot, node_a.stop())

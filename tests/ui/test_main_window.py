@@ -135,7 +135,7 @@ def test_operator_action_in_attendant_mode_is_denied(
     qtbot.keyClicks(dialog.password, "not the password")
     with qtbot.waitSignal(dialog.failed, timeout=5000):
         dialog.ok.click()
-    assert dialog.error.text() == "Wrong password."
+    assert dialog.error.text() == "Wrong password. 4 tries left."
     assert not window.session.is_operator
 
     with qtbot.waitSignal(window.actions.denied) as denied:

@@ -1,4 +1,5 @@
-"""Operator sign-in; on first start, setting the operator password."""
+"""Signing in at the console: by name and password once operators exist, else with the
+station's one operator password (set at the first start)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from evcms_desktop.domain.attempts import lock_span
+from evcms_desktop.store import operators
 from evcms_desktop.ui.roles import MIN_PASSWORD_LENGTH, OPERATOR_KEY, Credentials, Role, Session
 
 log = logging.getLogger(__name__)
@@ -28,31 +31,56 @@ def _password_field() -> QLineEdit:
 
 
 class SignInDialog(QDialog):
-    """Accepted once the password checked out (or was set); the session is then operator."""
+    """Accepted once the sign-in checked out (or the station password was set).
+
+    Named (the store has operators, or `named`): the session takes the operator's name and
+    role, which may be attendant. Otherwise the station's password makes it operator.
+    Wrong attempts count on the session: after a few the dialog checks nothing for a while.
+    """
 
     failed = Signal()
 
-    def __init__(self, session: Session, reason: str = "", parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        session: Session,
+        reason: str = "",
+        parent: QWidget | None = None,
+        *,
+        name: str = "",
+        named: bool | None = None,
+    ) -> None:
         super().__init__(parent)
         self.session = session
         self.credentials: Credentials = session.credentials
-        self.first_time = not self.credentials.has_operator_password()
+        self.named = operators.any_operator() if named is None else named
+        self.first_time = not self.named and not self.credentials.has_operator_password()
         self.task: asyncio.Task[None] | None = None
-        self.setWindowTitle("Set the operator password" if self.first_time else "Operator sign-in")
-        intro = QLabel(
-            "No operator password is set yet. Choose one now: operator actions"
-            f" (remote start and stop, reset, settings) need it. At least {MIN_PASSWORD_LENGTH}"
-            " characters."
-            if self.first_time
-            else reason or "Operator actions need the operator password."
-        )
+        if self.named:
+            title, text = "Sign in", reason or "Sign in with your name and password."
+        elif self.first_time:
+            title = "Set the operator password"
+            text = (
+                "No operator password is set yet. Choose one now: operator actions (remote"
+                f" start and stop, reset, settings) need it. At least {MIN_PASSWORD_LENGTH}"
+                " characters."
+            )
+        else:
+            title = "Operator sign-in"
+            text = reason or "Operator actions need the operator password."
+        self.setWindowTitle(title)
+        intro = QLabel(text)
         intro.setWordWrap(True)
+        self.name = QLineEdit(name or session.operator or "")
+        self.name.setMaxLength(operators.MAX_NAME)
         self.password = _password_field()
+        self.password.setMaxLength(operators.MAX_PASSWORD)
         self.repeat = _password_field()
         self.error = QLabel()
         self.error.setObjectName("fieldError")
         self.error.setWordWrap(True)
         form = QFormLayout()
+        if self.named:
+            form.addRow("Name", self.name)
         form.addRow("Password", self.password)
         if self.first_time:
             form.addRow("Repeat", self.repeat)
@@ -69,6 +97,15 @@ class SignInDialog(QDialog):
         layout.addWidget(self.error)
         layout.addWidget(self.buttons)
         self.setMinimumWidth(420)
+        (self.password if self.name.text() or not self.named else self.name).setFocus()
+        self._say_locked()
+
+    def _say_locked(self) -> bool:
+        """While wrong sign-ins lock this console: say for how long; True then."""
+        left = self.session.attempts.seconds_locked()
+        if left:
+            self.error.setText(f"Too many wrong sign-ins: try again in {lock_span(left)}.")
+        return bool(left)
 
     def submit(self) -> None:
         password = self.password.text()
@@ -79,25 +116,51 @@ class SignInDialog(QDialog):
             if password != self.repeat.text():
                 self.error.setText("The two passwords differ.")
                 return
+        elif self._say_locked():
+            self.password.clear()
+            return
+        name = self.name.text().strip()
+        if self.named and not operators.NAME.fullmatch(name):
+            self.error.setText("Type your operator name (letters, digits, . _ @ -).")
+            return
         self.ok.setEnabled(False)
         self.error.setText("Checking…")
-        self.task = asyncio.ensure_future(self._submit(password))
+        self.task = asyncio.ensure_future(self._submit(name, password))
 
-    async def _submit(self, password: str) -> None:
+    async def _submit(self, name: str, password: str) -> None:
+        role: Role | None = None
         try:
             if self.first_time:
                 await self.credentials.set_secret(OPERATOR_KEY, password)
                 log.info("Operator password set")
-                good = True
-            else:
-                good = await self.credentials.check(OPERATOR_KEY, password)
+                role = Role.OPERATOR
+            elif self.named:
+                digest = operators.stored_hash(name)  # one row; the hash check is the slow part
+                loop = asyncio.get_running_loop()
+                if await loop.run_in_executor(None, operators.password_matches, digest, password):
+                    role = operators.role_of(name)
+            elif await self.credentials.check(OPERATOR_KEY, password):
+                role = Role.OPERATOR
         finally:
             self.ok.setEnabled(True)
-        if good:
-            self.session.set_role(Role.OPERATOR)
-            self.accept()
+        if role is None:
+            self._wrong(name)
+            return
+        self.session.attempts.succeeded()
+        if self.named:
+            self.session.sign_in_as(name, role)
         else:
-            log.warning("Operator sign-in refused")
-            self.error.setText("Wrong password.")
-            self.password.clear()
-            self.failed.emit()
+            self.session.set_role(role)
+        self.accept()
+
+    def _wrong(self, name: str) -> None:
+        log.warning("Console sign-in refused%s", f" for {name!r}" if self.named else "")
+        self.password.clear()
+        left = self.session.attempts.failed()
+        if left:
+            what = "name or password" if self.named else "password"
+            self.error.setText(f"Wrong {what}. {left} {'try' if left == 1 else 'tries'} left.")
+        else:
+            log.warning("Console sign-in locked after %d wrong tries", self.session.attempts.tries)
+            self._say_locked()
+        self.failed.emit()

@@ -1,0 +1,122 @@
+"""Named operators sign in to the console itself (name and password, checked against the
+store's operators), on both engines: the window takes their role and shows their name,
+wrong tries lock the sign-in for a while, and sign-out goes back to attendant. A store
+without operators keeps the station's one operator password."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from evcms_desktop.domain.attempts import TRIES
+from evcms_desktop.store import operators
+from evcms_desktop.ui.dialogs.sign_in import SignInDialog
+from evcms_desktop.ui.main_window import MainWindow
+from evcms_desktop.ui.roles import Role, Session
+from tests.conftest import BOTH_ENGINES, NOW, engine_target
+from tests.ui.conftest import FakeCommands
+
+
+@pytest.fixture(params=BOTH_ENGINES)
+def db_target(request: pytest.FixtureRequest, db_path: Path) -> str:
+    return engine_target(request, db_path)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def named(station):
+    operators.add_operator("oli", "operator", "operator-pw")
+    operators.add_operator("ann", "attendant", "attendant-pw")
+
+
+def _window(qtbot, service, bus, credentials, clock, commands=None) -> MainWindow:
+    window = MainWindow(service, bus, Session(credentials, clock=clock), commands, clock=clock)
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def _sign_in(qtbot, dialog: SignInDialog, name: str, password: str, signal=None) -> None:
+    dialog.name.setText(name)
+    dialog.password.setText(password)
+    with qtbot.waitSignal(signal or dialog.accepted, timeout=10_000):
+        dialog.ok.click()
+
+
+def test_a_named_operator_signs_in_and_out_and_wrong_tries_lock(
+    qtbot, qloop, named, service, bus, credentials
+):
+    clock = Clock()
+    window = _window(qtbot, service, bus, credentials, clock)
+    assert window.role_label.text() == "Attendant"
+    dialog = window.sign_in()
+    assert dialog.named and dialog.name.isVisibleTo(dialog)
+    assert dialog.windowTitle() == "Sign in"
+
+    # A wrong password, and a name nobody has, say the same.
+    _sign_in(qtbot, dialog, "oli", "not-it", dialog.failed)
+    assert dialog.error.text() == f"Wrong name or password. {TRIES - 1} tries left."
+    _sign_in(qtbot, dialog, "nobody", "operator-pw", dialog.failed)
+    assert dialog.error.text() == f"Wrong name or password. {TRIES - 2} tries left."
+    for _ in range(TRIES - 2):
+        _sign_in(qtbot, dialog, "oli", "guess-again", dialog.failed)
+    assert dialog.error.text() == "Too many wrong sign-ins: try again in 60 s."
+    # Locked: even the right password is not checked, in a new dialog too.
+    dialog.name.setText("oli")
+    dialog.password.setText("operator-pw")
+    dialog.ok.click()
+    assert dialog.task is None or dialog.task.done()
+    assert not window.session.is_operator and dialog.isVisible()
+    dialog.reject()
+    again = window.sign_in()
+    assert again.error.text() == "Too many wrong sign-ins: try again in 60 s."
+
+    clock.now += timedelta(seconds=61)
+    _sign_in(qtbot, again, "oli", "operator-pw")
+    assert window.session.role is Role.OPERATOR
+    assert window.session.operator == "oli"
+    assert window.role_label.text() == "oli (operator)"
+    assert window.sign_out_action.isVisible() and not window.sign_in_action.isVisible()
+
+    window.sign_out_action.trigger()
+    assert (window.session.role, window.session.operator) == (Role.ATTENDANT, None)
+    assert window.role_label.text() == "Attendant"
+    assert window.sign_in_action.isVisible()
+
+
+def test_a_named_attendant_signs_in_but_may_not_act(qtbot, qloop, named, service, bus, credentials):
+    commands = FakeCommands()
+    window = _window(qtbot, service, bus, credentials, Clock(), commands)
+    window.kiosk_action.trigger()
+    dialog = window.actions.dialog
+    assert isinstance(dialog, SignInDialog) and dialog.named
+    with qtbot.waitSignal(window.actions.denied, timeout=10_000) as denied:
+        _sign_in(qtbot, dialog, "ann", "attendant-pw")
+    assert denied.args == ["Kiosk mode"]
+    assert commands.calls == []
+    assert window.session.operator == "ann"
+    assert window.role_label.text() == "ann (attendant)"
+    assert window.sign_out_action.isVisible()  # ann is signed in, and may sign out
+
+
+def test_without_operators_the_station_password_still_signs_in(
+    qtbot, qloop, station, service, bus, credentials, operator_password
+):
+    window = _window(qtbot, service, bus, credentials, Clock())
+    dialog = window.sign_in()
+    assert not dialog.named and not dialog.name.isVisibleTo(dialog)
+    assert dialog.windowTitle() == "Operator sign-in"
+    dialog.password.setText(operator_password)
+    with qtbot.waitSignal(dialog.accepted, timeout=10_000):
+        dialog.ok.click()
+    assert window.session.is_operator and window.session.operator is None
+    assert window.role_label.text() == "Operator"
