@@ -7,7 +7,8 @@
   queue, and NOTIFY wakes the holder at once (its poll is only the fallback).
 - Events: what happens on a node (chargers connecting, sessions, notifications; not the
   per-message OCPP log nor meter values) is sent to the others with NOTIFY and published
-  on their buses, so every node's console sees every charger.
+  on their buses, so every node's console sees every charger. The OCPP log goes on a
+  channel of its own, in bounded batches, to attached consoles (`csms.ocpp_log`).
 - Leadership, per site: the work that must run once for a site (its booking watcher,
   auto-stop, no-shows, reservations, re-planner) runs on the node holding that site's
   PostgreSQL advisory lock (class `SITE_LOCK_CLASS`, object the site's id), on a
@@ -37,6 +38,7 @@ import psycopg
 
 from evcms_desktop.csms.commands import OK_STATUSES, TIMED_OUT, CommandResult, CommandService
 from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.csms.ocpp_log import FLUSH_SECONDS, OcppLogFanOut, read_batch
 from evcms_desktop.csms.protocol import to_payload
 from evcms_desktop.store import command_queue, nodes
 from evcms_desktop.store.models import CommandState
@@ -83,6 +85,8 @@ class NodePresence:
         self._taken_at: dict[int, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
+        self.ocpp_log = OcppLogFanOut(name, nodes.notify_ocpp_log)
+        self.hears_ocpp_log = False  # an attached console's: other nodes' OCPP frames
 
     async def start(self) -> None:
         now = nodes.database_now()
@@ -93,6 +97,7 @@ class NodePresence:
             self._tasks = [
                 loop.create_task(self._beat_forever(), name="node-heartbeat"),
                 loop.create_task(self._listen_forever(), name="node-listen"),
+                loop.create_task(self._pass_ocpp_log_forever(), name="node-ocpp-log"),
             ]
             try:  # what other nodes announce from now on reaches this one
                 await asyncio.wait_for(self.listening.wait(), 10)
@@ -197,12 +202,16 @@ class NodePresence:
                 async with connection:
                     await connection.execute(f"LISTEN {nodes.COMMANDS_CHANNEL}")
                     await connection.execute(f"LISTEN {nodes.EVENTS_CHANNEL}")
+                    if self.hears_ocpp_log:
+                        await connection.execute(f"LISTEN {nodes.OCPP_LOG_CHANNEL}")
                     self.listening.set()
                     if self._on_commands is not None:
                         self._on_commands()  # what was queued while not listening
                     async for notice in connection.notifies():
                         if notice.channel == nodes.EVENTS_CHANNEL:
                             self._receive(notice.payload)
+                        elif notice.channel == nodes.OCPP_LOG_CHANNEL:
+                            self._receive_ocpp_log(notice.payload)
                         elif self._on_commands is not None:
                             self._on_commands()
             except psycopg.Error:
@@ -221,7 +230,11 @@ class NodePresence:
 
     def fan_out(self, event: CsmsEvent) -> None:
         """Tell the other nodes of an event that happened here."""
-        if not self.multi_node or event.origin is not None or event.kind in LOCAL_KINDS:
+        if not self.multi_node or event.origin is not None:
+            return
+        if event.kind is EventKind.OCPP_MESSAGE:
+            self.ocpp_log.add(event)  # passed on in the next batch
+        if event.kind in LOCAL_KINDS:
             return
         message = {
             "origin": self.name,
@@ -240,6 +253,21 @@ class NodePresence:
             nodes.notify_event(text)
         except peewee.DatabaseError:
             log.warning("Could not pass %s on to the other nodes", event.kind.value)
+
+    async def _pass_ocpp_log_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                self.ocpp_log.flush()
+            except peewee.DatabaseError:
+                log.warning("Could not pass the OCPP log on to attached consoles")
+
+    def _receive_ocpp_log(self, payload: str) -> None:
+        if self._on_event is None:
+            return
+        for event in read_batch(payload):
+            if event.origin != self.name:
+                self._on_event(event)
 
     def _receive(self, payload: str) -> None:
         """An event from another node, checked before it is published here."""
@@ -319,6 +347,7 @@ class Attachment:
         self._readings: dict[int, tuple[float | None, ...]] = {}  # transaction: last published
         self._poller: asyncio.Task[None] | None = None
         self.presence.requested_by = f"console {name}"
+        self.presence.hears_ocpp_log = True
         self.commands = CommandService(lambda _ident: None, timeout, route=self.presence.route)
         self._listener: asyncio.Task[None] | None = None
 

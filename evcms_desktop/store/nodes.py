@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 
 COMMANDS_CHANNEL = "evcms_commands"
 EVENTS_CHANNEL = "evcms_events"
+OCPP_LOG_CHANNEL = "evcms_ocpp_log"  # the nodes' OCPP frames, for attached consoles
 
 
 def database_now() -> datetime:
@@ -125,6 +126,13 @@ def notify_commands(charge_point: str) -> None:
     db = database_proxy.obj
     if isinstance(db, peewee.PostgresqlDatabase):
         db.execute_sql("SELECT pg_notify(%s, %s)", (COMMANDS_CHANNEL, charge_point[:200]))
+
+
+def notify_ocpp_log(payload: str) -> None:
+    """Pass a batch of OCPP frames (JSON, under 8000 bytes) to attached consoles."""
+    db = database_proxy.obj
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql("SELECT pg_notify(%s, %s)", (OCPP_LOG_CHANNEL, payload))
 
 
 def notify_event(payload: str) -> None:

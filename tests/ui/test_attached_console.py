@@ -73,6 +73,14 @@ def test_an_attached_console_sees_and_commands_a_nodes_charger(
             lambda: (row := window.chargers_model.row_for("CP-A", 1)) is not None and row.connected,
             timeout=10_000,
         )
+
+        # The node's OCPP frames reach the console's log, in batches through NOTIFY.
+        def logged(action: str) -> bool:
+            model = window.ocpp_model
+            lines = [model.record(row) for row in range(model.rowCount())]
+            return any(line.charge_point == "CP-A" and line.action == action for line in lines)
+
+        qtbot.waitUntil(lambda: logged("BootNotification"), timeout=10_000)
         # Meter values stay on node A; the console reads the latest from the store.
         booking = book(db, station, clock, minutes=30, energy_kwh="8.8")
         tx_id, status = run(qtbot, box.charge(booking.code, connector=1))

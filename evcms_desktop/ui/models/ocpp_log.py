@@ -1,12 +1,14 @@
 """OCPP messages in and out, per charger, newest first, filterable by charger and action.
 
 Messages arrive in bursts (200 chargers' meter values), so they are buffered and inserted
-in one block a few times a second; the oldest drop out past LIMIT.
+in one block a few times a second; the oldest drop out past LIMIT, also from a burst still
+waiting to be shown.
 """
 
 from __future__ import annotations
 
 import json
+from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,7 +71,8 @@ class OcppLogModel(RecordTableModel[LogLine]):
             ],
             parent,
         )
-        self._pending: list[LogLine] = []  # newest last; the table shows newest first
+        # Newest last (the table shows newest first); a burst keeps only what could show.
+        self._pending: deque[LogLine] = deque(maxlen=self.LIMIT)
         self.chargers: set[str] = set()
         self.actions: set[str] = set()
         self._flush = QTimer(self, interval=self.FLUSH_MS, singleShot=True)
@@ -88,7 +91,7 @@ class OcppLogModel(RecordTableModel[LogLine]):
     def flush(self) -> None:
         if not self._pending:
             return
-        fresh = self._pending[::-1][: self.LIMIT]
+        fresh = list(reversed(self._pending))
         self._pending.clear()
         for line in fresh:
             self.chargers.add(line.charge_point)
