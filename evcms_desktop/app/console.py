@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import peewee
@@ -34,8 +34,9 @@ from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.store import driver_data, operators
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
-from evcms_desktop.store.models import utcnow
+from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.settings import server_settings
+from evcms_desktop.store.stations import list_stations
 from evcms_desktop.ui.dialogs.help import StationFiles
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.dialogs.startup import StartupChoice, console_settings, shown, startup_choice
@@ -86,8 +87,10 @@ class StationScreens(QObject):
         url: str,
         files: StationFiles | None = None,
         commands: CommandService | None = None,
+        sites: Sequence[Station] = (),
     ) -> None:
         super().__init__()
+        self.sites = sites  # every site the console sees, when it sees several
         self.commands = commands if central is None else console_commands(central, session)
         self.service, self.bus, self.session = service, bus, session
         self.central, self.server_text, self.url = central, server_text, url
@@ -133,6 +136,7 @@ class StationScreens(QObject):
             server_text=self.server_text,
             ocpp_url=self.url,
             security_warning=security_warning(central.config) if central else "",
+            sites=self.sites,
         )
         if central is not None:
             self.console.actions.transfers = central.transfers
@@ -248,7 +252,11 @@ async def serve_attached(
     attachment = await attach_as(db, session.operator, bus)
     service = BookingService(db, selected_site(config))
     text = "Attached to the deployment; no central system here"
-    screens = StationScreens(service, bus, session, None, text, "", commands=attachment.commands)
+    # An operator's console sees every site, unless --site names one.
+    sites = () if config.site else list_stations()
+    screens = StationScreens(
+        service, bus, session, None, text, "", commands=attachment.commands, sites=sites
+    )
     closed = asyncio.Event()
     screens.closed.connect(closed.set)
     name, role = session.operator, session.role

@@ -38,7 +38,7 @@ from evcms_desktop.store.notices import (
     BOOKING_CREATED,
     record_notice,
 )
-from evcms_desktop.store.stations import default_station, load_site, reload_station
+from evcms_desktop.store.stations import Sites, default_station, ids_of, load_site, reload_station
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +63,15 @@ class DriverDetails:
 
 
 def bookings_between(
-    station: Station, start: datetime, end: datetime, state: str | None = None
+    sites: Sites, start: datetime, end: datetime, state: str | None = None
 ) -> list[Booking]:
-    """The station's bookings that overlap [start, end), optionally of one state, by start."""
+    """The bookings of a site (or of several) that overlap [start, end), optionally of one
+    state, by start."""
     query = (
         Booking.select(Booking, Connector, ChargePoint)
         .join(Connector)
         .join(ChargePoint)
-        .where((Booking.station == station) & (Booking.start < end) & (Booking.end > start))
+        .where(Booking.station.in_(ids_of(sites)) & (Booking.start < end) & (Booking.end > start))
         .order_by(Booking.start)
     )
     if state:

@@ -40,6 +40,7 @@ from evcms_desktop.store.models import (
     Station,
     TransactionState,
 )
+from evcms_desktop.store.stations import Sites, ids_of
 
 
 def session_price(
@@ -81,15 +82,16 @@ def is_running(tx: ChargingTransaction) -> bool:
     return tx.state == TransactionState.ACTIVE.value
 
 
-def sessions_between(station: Station, start: datetime, end: datetime) -> list[ChargingTransaction]:
-    """The station's sessions that ran at some time in [start, end), newest first."""
+def sessions_between(sites: Sites, start: datetime, end: datetime) -> list[ChargingTransaction]:
+    """The sessions of a site (or of several) that ran at some time in [start, end),
+    newest first."""
     return list(
         ChargingTransaction.select(ChargingTransaction, ChargePoint, Booking)
         .join(ChargePoint)
         .switch(ChargingTransaction)
         .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
         .where(
-            (ChargePoint.station == station)
+            ChargePoint.station.in_(ids_of(sites))
             & (ChargingTransaction.started_at < end)
             & (
                 (ChargingTransaction.stopped_at.is_null())

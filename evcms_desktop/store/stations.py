@@ -6,11 +6,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import peewee
 from peewee import fn
 
 from evcms_desktop.domain.peak import PeakCalendar, default_week
@@ -22,8 +24,10 @@ from evcms_desktop.store.models import (
     BookingState,
     ChargePoint,
     ChargePointState,
+    ChargingTransaction,
     Connector,
     Station,
+    TransactionState,
     connector_label,
     database_proxy,
 )
@@ -159,6 +163,14 @@ def list_stations() -> list[Station]:
     return list(Station.select().order_by(Station.id))
 
 
+Sites = Station | Sequence[int]  # one site, or the ids of several (a console's site filter)
+
+
+def ids_of(sites: Sites) -> list[int]:
+    """The site ids a query is about."""
+    return [sites.id] if isinstance(sites, Station) else [int(site) for site in sites]
+
+
 def site_ids() -> list[int]:
     return [row.id for row in Station.select(Station.id).order_by(Station.id)]
 
@@ -287,3 +299,35 @@ def connector_reservations(ident: str) -> list[ConnectorReservation]:
             )
         )
     return rows
+
+
+@dataclass(frozen=True)
+class ChargerListing:
+    """The chargers of some sites as a console lists them: not removed, by id, with their
+    connectors (by number) and each connector's running session."""
+
+    charge_points: list[ChargePoint]
+    connectors: dict[int, list[Connector]]  # charge point id: its connectors
+    running: dict[tuple[int, int], ChargingTransaction]  # (charge point id, connector)
+
+
+def chargers_of(sites: Sites) -> ChargerListing:
+    charge_points = list(
+        ChargePoint.select()
+        .where(
+            ChargePoint.station.in_(ids_of(sites))
+            & (ChargePoint.state != ChargePointState.REMOVED.value)
+        )
+        .order_by(ChargePoint.ident)
+    )
+    connectors: dict[int, list[Connector]] = {}
+    query = Connector.select().where(Connector.charge_point.in_(charge_points))
+    for c in query.order_by(Connector.number):
+        connectors.setdefault(c.charge_point_id, []).append(c)  # type: ignore[attr-defined]
+    running = {
+        (tx.charge_point_id, tx.connector_number): tx  # type: ignore[attr-defined]
+        for tx in ChargingTransaction.select(ChargingTransaction, Booking)
+        .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
+        .where(ChargingTransaction.state == TransactionState.ACTIVE.value)
+    }
+    return ChargerListing(charge_points, connectors, running)

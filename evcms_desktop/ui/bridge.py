@@ -6,7 +6,7 @@ signals are emitted directly. Views throttle their own repaints.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from PySide6.QtCore import QObject, Signal
 
@@ -53,7 +53,8 @@ class EventBridge(QObject):
 
 
 class SiteFilter:
-    """Lets through the events of one site's chargers, and those of no charger.
+    """Lets through the events of some sites' chargers (a console's), and those of no
+    charger.
 
     A charger's site is looked up once and again whenever it connects or boots (it may
     have been moved to another site meanwhile). A charger the store does not know (one
@@ -64,8 +65,8 @@ class SiteFilter:
         {EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED, EventKind.CHARGER_PENDING}
     )
 
-    def __init__(self, station_id: int) -> None:
-        self.station_id = station_id
+    def __init__(self, station_ids: int | Collection[int]) -> None:
+        self.station_ids = {station_ids} if isinstance(station_ids, int) else set(station_ids)
         self._sites: dict[str, int | None] = {}
 
     def __call__(self, event: CsmsEvent) -> bool:
@@ -75,4 +76,4 @@ class SiteFilter:
         if ident not in self._sites or event.kind in self._RELOOK:
             self._sites[ident] = charge_point_station(ident)
         site = self._sites[ident]
-        return site is None or site == self.station_id
+        return site is None or site in self.station_ids

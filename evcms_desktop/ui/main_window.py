@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -23,7 +23,7 @@ from evcms_desktop import APP_NAME
 from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
 from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
-from evcms_desktop.store.models import utcnow
+from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.notices import OPERATOR_ACTION, record_notice
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.actions import Commands, ConnectorActions, Outcome
@@ -42,6 +42,7 @@ from evcms_desktop.ui.models.chargers import ChargersModel
 from evcms_desktop.ui.models.notifications import NotificationsModel
 from evcms_desktop.ui.models.ocpp_log import OcppLogModel
 from evcms_desktop.ui.roles import Session
+from evcms_desktop.ui.sites import SiteLookup
 from evcms_desktop.ui.theme import CONSOLE_STYLE
 from evcms_desktop.ui.views.bookings import BookingsView
 from evcms_desktop.ui.views.chargers import ChargersView
@@ -89,7 +90,10 @@ class MainWindow(QMainWindow):
         server_text: str = "Central system not running",
         ocpp_url: str = "",
         security_warning: str = "",
+        sites: Sequence[Station] = (),
     ) -> None:
+        """`sites`: every site an operator's console sees (its Chargers, Bookings and
+        Sessions tabs then filter by site); a station PC's console sees its own only."""
         super().__init__()
         self.service = service
         self.station = station = service.station
@@ -105,8 +109,9 @@ class MainWindow(QMainWindow):
         self.quit_confirmed = False
         self.files: StationFiles | None = None
 
-        self.bridge = EventBridge(bus, self, accept=SiteFilter(station.id))
-        self.chargers_model = ChargersModel(station, clock, self)
+        self.sites = SiteLookup(station, sites)
+        self.bridge = EventBridge(bus, self, accept=SiteFilter(self.sites.ids))
+        self.chargers_model = ChargersModel(station, clock, self, self.sites)
         self.notifications_model = NotificationsModel(self.tz, self, station=station)
         self.notifications_model.load_history()
         self.ocpp_model = OcppLogModel(self.tz, self)
@@ -116,8 +121,8 @@ class MainWindow(QMainWindow):
 
         self.today = TodayView(station, clock)
         self.chargers = ChargersView(self.chargers_model, self.actions, self.chart)
-        self.bookings = BookingsView(service, self.booking_actions, clock)
-        self.sessions = SessionsView(station, clock)
+        self.bookings = BookingsView(service, self.booking_actions, clock, sites=self.sites)
+        self.sessions = SessionsView(station, clock, sites=self.sites)
         self.demand = DemandView(station, clock)
         self.ocpp_log = OcppLogView(self.ocpp_model)
         self.settings = SettingsView(station, session, approver)

@@ -22,7 +22,6 @@ from evcms_desktop.domain.outcome import running_beside_quote
 from evcms_desktop.domain.readings import session_energy_kwh
 from evcms_desktop.store.models import (
     Booking,
-    ChargePoint,
     ChargePointState,
     ChargingTransaction,
     Connector,
@@ -31,7 +30,7 @@ from evcms_desktop.store.models import (
     utcnow,
 )
 from evcms_desktop.store.sessions import session_price
-from evcms_desktop.store.stations import station_calendar, station_tariff
+from evcms_desktop.store.stations import Sites, chargers_of, station_calendar
 from evcms_desktop.ui.formatting import (
     DASH,
     fmt_clock,
@@ -41,6 +40,7 @@ from evcms_desktop.ui.formatting import (
     fmt_percent,
 )
 from evcms_desktop.ui.models.table import Column, RecordTableModel
+from evcms_desktop.ui.sites import SiteLookup
 from evcms_desktop.ui.theme import status_colours
 
 log = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class ChargerRow:
     booking_code: str | None = None
     booking: Booking | None = None  # of the running session, for its quote
     last_message_at: datetime | None = None
+    site: int = 0  # the station's id
 
     @property
     def key(self) -> tuple[str, int]:
@@ -121,33 +122,19 @@ def _session_fields(tx: ChargingTransaction | None) -> dict[str, Any]:
     }
 
 
-def load_rows(station: Station) -> list[ChargerRow]:
-    """The station's chargers (not removed) and their connectors, from the store."""
-    charge_points = list(
-        ChargePoint.select()
-        .where(
-            (ChargePoint.station == station) & (ChargePoint.state != ChargePointState.REMOVED.value)
-        )
-        .order_by(ChargePoint.ident)
-    )
-    connectors: dict[int, list[Connector]] = {}
-    for c in Connector.select().where(Connector.charge_point.in_(charge_points)):
-        connectors.setdefault(c.charge_point_id, []).append(c)
-    active: dict[tuple[int, int], ChargingTransaction] = {
-        (tx.charge_point_id, tx.connector_number): tx
-        for tx in ChargingTransaction.select(ChargingTransaction, Booking)
-        .join(Booking, join_type=peewee.JOIN.LEFT_OUTER)
-        .where(ChargingTransaction.state == TransactionState.ACTIVE.value)
-    }
+def load_rows(sites: Sites) -> list[ChargerRow]:
+    """The chargers (not removed) and connectors of a site, or of several, from the store."""
+    listing = chargers_of(sites)
     rows: list[ChargerRow] = []
-    for cp in charge_points:
+    for cp in listing.charge_points:
         base = {
             "ident": cp.ident,
+            "site": cp.station_id,
             "pending": cp.state == ChargePointState.PENDING.value,
             "connected": bool(cp.connected),
             "last_message_at": cp.last_seen_at,
         }
-        own = sorted(connectors.get(cp.id, []), key=lambda c: c.number)
+        own = listing.connectors.get(cp.id, [])
         if not own:
             rows.append(ChargerRow(connector=0, connector_id=None, status="Unavailable", **base))
         for c in own:
@@ -158,7 +145,7 @@ def load_rows(station: Station) -> list[ChargerRow]:
                     status=c.status,
                     error_code=c.error_code,
                     **base,
-                    **_session_fields(active.get((cp.id, c.number))),
+                    **_session_fields(listing.running.get((cp.id, c.number))),
                 )
             )
     return rows
@@ -187,12 +174,13 @@ class ChargersModel(RecordTableModel[ChargerRow]):
         station: Station,
         clock: Callable[[], datetime] = utcnow,
         parent: QObject | None = None,
+        sites: SiteLookup | None = None,
     ) -> None:
         self.station = station
+        self.sites = sites or SiteLookup(station)
         self.clock = clock
         self.calendar = station_calendar(station)
         self.tz = self.calendar.tz
-        self.tariff = station_tariff(station)
         super().__init__(self._columns(), parent)
         self._index: dict[tuple[str, int], int] = {}
         self._dirty: set[int] = set()
@@ -211,7 +199,7 @@ class ChargersModel(RecordTableModel[ChargerRow]):
             elapsed = self._elapsed(row)
             return elapsed.total_seconds() if elapsed else 0.0
 
-        return [
+        columns = [
             Column("Charger", lambda r: r.ident),
             Column(
                 "Connector",
@@ -254,10 +242,13 @@ class ChargersModel(RecordTableModel[ChargerRow]):
             Column("Booked vs delivered", _when_charging(self._against_quote)),
             Column(
                 "Last message",
-                lambda r: fmt_clock(r.last_message_at, self.tz),
+                lambda r: fmt_clock(r.last_message_at, self.sites.tz(r.site)),
                 lambda r: r.last_message_at.timestamp() if r.last_message_at else 0.0,
             ),
         ]
+        if self.sites.several:
+            columns.append(Column("Site", lambda r: self.sites.name(r.site)))
+        return columns
 
     def _against_quote(self, row: ChargerRow) -> str:
         """Booked kWh and quote beside what is delivered and costs so far."""
@@ -265,11 +256,13 @@ class ChargersModel(RecordTableModel[ChargerRow]):
         if booking is None or row.started_at is None:
             return "no booking"
         energy = Decimal(str(row.energy_kwh or 0)).quantize(Decimal("0.001"))
+        site = row.site
         so_far = session_price(
-            self.tariff, self.calendar, booking, energy, row.started_at, self.clock()
-        ).total
+            self.sites.tariff(site), self.sites.calendar(site), booking, energy, row.started_at,
+            self.clock(),
+        ).total  # fmt: skip
         return running_beside_quote(
-            booking.energy_kwh, booking.price_total, energy, so_far, self.station.currency
+            booking.energy_kwh, booking.price_total, energy, so_far, self.sites.currency(site)
         )
 
     def _elapsed(self, row: ChargerRow) -> timedelta | None:
@@ -290,7 +283,7 @@ class ChargersModel(RecordTableModel[ChargerRow]):
     def reload(self) -> None:
         """Re-read everything; rows stay in place when the set of connectors is unchanged."""
         self._reload_wanted = False
-        rows = load_rows(self.station)
+        rows = load_rows(self.sites.ids)
         if [r.key for r in rows] == [r.key for r in self._records]:
             previous = self._records
             self._records = [

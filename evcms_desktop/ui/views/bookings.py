@@ -25,6 +25,7 @@ from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.booking_actions import BookingActions
 from evcms_desktop.ui.formatting import local_qdate, state_text
 from evcms_desktop.ui.models.bookings import BookingsModel
+from evcms_desktop.ui.sites import SiteChoice, SiteLookup
 from evcms_desktop.ui.views.tables import selected_record, sortable_table
 
 
@@ -44,12 +45,15 @@ class BookingsView(QWidget):
         actions: BookingActions,
         clock: Callable[[], datetime] = utcnow,
         parent: QWidget | None = None,
+        sites: SiteLookup | None = None,
     ) -> None:
         super().__init__(parent)
         self.service = service
         self.actions = actions
         self.tz = station_calendar(service.station).tz
-        self.model = BookingsModel(service.station, self)
+        self.model = BookingsModel(service.station, self, sites)
+        self.site_choice = SiteChoice(self.model.sites)
+        self.site_choice.chosen.connect(self.refresh)
         day = local_qdate(clock(), station_calendar(service.station).tz)
         self.first = _date_edit(day)
         self.last = _date_edit(day.addDays(1))
@@ -93,6 +97,7 @@ class BookingsView(QWidget):
         actions.failed.connect(self.message.setText)
 
         top = QHBoxLayout()
+        top.addWidget(self.site_choice)
         top.addWidget(QLabel("From"))
         top.addWidget(self.first)
         top.addWidget(QLabel("to"))
@@ -110,6 +115,7 @@ class BookingsView(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        self.model.site_ids = self.site_choice.site_ids()
         self.model.load(
             self.first.date().toPython(), self.last.date().toPython(), self.state.currentData()
         )

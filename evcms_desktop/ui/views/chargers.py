@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelection, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (
+    QItemSelection,
+    QModelIndex,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -19,6 +26,7 @@ from evcms_desktop.ui.actions import ConnectorActions, Outcome
 from evcms_desktop.ui.charts.meter import LiveMeterChart
 from evcms_desktop.ui.models import ROW_ROLE, SORT_ROLE
 from evcms_desktop.ui.models.chargers import ChargerRow, ChargersModel
+from evcms_desktop.ui.sites import SiteChoice
 from evcms_desktop.ui.views.tables import fit_columns
 
 
@@ -76,6 +84,28 @@ class ActionsPanel(QWidget):
         self.result.setText(outcome.text)
 
 
+class ChargersFilter(QSortFilterProxyModel):
+    """The text filter over every column, and the rows of the chosen sites only."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.sites: set[int] | None = None  # None: every site
+
+    def show_sites(self, sites: list[int]) -> None:
+        self.beginFilterChange()
+        self.sites = set(sites)
+        self.endFilterChange()
+
+    def filterAcceptsRow(
+        self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        if self.sites is not None:
+            row = self.sourceModel().index(source_row, 0, source_parent).data(ROW_ROLE)
+            if row is not None and row.site not in self.sites:
+                return False
+        return super().filterAcceptsRow(source_row, source_parent)
+
+
 class ChargersView(QWidget):
     selection_changed = Signal(object)  # ChargerRow | None
 
@@ -89,7 +119,7 @@ class ChargersView(QWidget):
         super().__init__(parent)
         self.model = model
         self.chart = chart
-        self.proxy = QSortFilterProxyModel(self)
+        self.proxy = ChargersFilter(self)
         self.proxy.setSourceModel(model)
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setFilterKeyColumn(-1)
@@ -97,6 +127,8 @@ class ChargersView(QWidget):
         self.filter = QLineEdit(placeholderText="Filter: charger, status, booking…")
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.setFilterFixedString)
+        self.site_choice = SiteChoice(model.sites)
+        self.site_choice.chosen.connect(lambda: self.proxy.show_sites(self.site_choice.site_ids()))
         self.table = QTableView()
         self.table.setModel(self.proxy)
         self.table.setSortingEnabled(True)
@@ -127,7 +159,10 @@ class ChargersView(QWidget):
         self.empty.setWordWrap(True)
         for signal in (model.modelReset, model.rowsInserted, model.rowsRemoved):
             signal.connect(self._show_empty)
-        left_layout.addWidget(self.filter)
+        filters = QHBoxLayout()
+        filters.addWidget(self.site_choice)
+        filters.addWidget(self.filter, 1)
+        left_layout.addLayout(filters)
         left_layout.addWidget(self.empty)
         left_layout.addWidget(self.table)
         self._show_empty()

@@ -22,6 +22,7 @@ from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import local_day_bounds, station_calendar
 from evcms_desktop.ui.formatting import local_qdate
 from evcms_desktop.ui.models.sessions import SessionsModel
+from evcms_desktop.ui.sites import SiteChoice, SiteLookup
 from evcms_desktop.ui.views.tables import sortable_table
 
 log = logging.getLogger(__name__)
@@ -33,10 +34,13 @@ class SessionsView(QWidget):
         station: Station,
         clock: Callable[[], datetime] = utcnow,
         parent: QWidget | None = None,
+        sites: SiteLookup | None = None,
     ) -> None:
         super().__init__(parent)
         self.station = station
-        self.model = SessionsModel(station, clock, self)
+        self.model = SessionsModel(station, clock, self, sites)
+        self.site_choice = SiteChoice(self.model.sites)
+        self.site_choice.chosen.connect(self.refresh)
         day = local_qdate(clock(), station_calendar(station).tz)
         self.first = QDateEdit(day.addDays(-6), calendarPopup=True)
         self.last = QDateEdit(day, calendarPopup=True)
@@ -50,6 +54,7 @@ class SessionsView(QWidget):
         self.export_button.clicked.connect(self.ask_export)
         self.message = QLabel()
         top = QHBoxLayout()
+        top.addWidget(self.site_choice)
         top.addWidget(QLabel("From"))
         top.addWidget(self.first)
         top.addWidget(QLabel("to"))
@@ -63,6 +68,9 @@ class SessionsView(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
+        """The chosen sites' sessions over the chosen days (in this console's own site's
+        time zone)."""
+        self.model.site_ids = self.site_choice.site_ids()
         start, end = local_day_bounds(
             self.station, self.first.date().toPython(), self.last.date().toPython()
         )
