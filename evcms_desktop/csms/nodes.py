@@ -259,7 +259,7 @@ class NodePresence:
             await asyncio.sleep(FLUSH_SECONDS)
             try:
                 self.ocpp_log.flush()
-            except peewee.DatabaseError:
+            except (peewee.PeeweeException, psycopg.Error):
                 log.warning("Could not pass the OCPP log on to attached consoles")
 
     def _receive_ocpp_log(self, payload: str) -> None:
