@@ -17,7 +17,7 @@ import base64
 import binascii
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,12 +30,15 @@ from websockets.http11 import Request
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.events import EventKind, Publish
+from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.models import ChargePoint, ChargePointState
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Store work run on the writer's thread (BatchWriter.run): the loop never waits on a lock.
+StoreJob = Callable[[Callable[[], Any], str], Awaitable[Any]]
 ADDRESSES_PER_ID = 8  # the addresses remembered with an id's failures, lifted with it
 
 
@@ -141,8 +144,9 @@ class FailureTable:
 
 
 class ChargerAuth:
-    def __init__(self, config: CsmsConfig, publish: Publish, clock: Clock) -> None:
+    def __init__(self, config: CsmsConfig, publish: Publish, clock: Clock, store: StoreJob) -> None:
         self.config = config
+        self._store = store
         self.security_profile = config.security_profile
         self.accept_unknown = config.accept_unknown
         self._publish = publish
@@ -208,7 +212,7 @@ class ChargerAuth:
             return await self._admit_unknown(ident, credentials, peer)
         if credentials is None or credentials[0] != ident:
             log.warning("Refused %s from %s: no or wrong Basic credentials", ident, peer)
-            self._failed(ident, address, cp if known else None, now)
+            await self._failed(ident, address, cp if known else None, now)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         password = credentials[1]
         stored = cp.password_hash if known and cp is not None else None
@@ -220,7 +224,7 @@ class ChargerAuth:
                 log.warning("Refused %s from %s: wrong password", ident, peer)
             else:
                 log.warning("Refused unknown charge point %s from %s", ident, peer)
-            self._failed(ident, address, cp if known else None, now)
+            await self._failed(ident, address, cp if known else None, now)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         self.ids.lift(ident)
         assert cp is not None
@@ -254,16 +258,19 @@ class ChargerAuth:
     async def _rehash(self, cp: ChargePoint, old: str, password: str) -> None:
         """Replace an older hash (Argon2) by the current scheme, now that it matched."""
         new = await self._off_loop(charger_admin.hash_password, password)
+        query = ChargePoint.update(password_hash=new).where(
+            (ChargePoint.id == cp.id) & (ChargePoint.password_hash == old)
+        )
         try:
-            ChargePoint.update(password_hash=new).where(
-                (ChargePoint.id == cp.id) & (ChargePoint.password_hash == old)
-            ).execute()
-        except peewee.PeeweeException as exc:
+            await self._store(query.execute, f"{cp.ident} password hash")
+        except (StoreUnavailable, peewee.PeeweeException) as exc:
             log.warning("Could not store %s's new password hash (next login): %s", cp.ident, exc)
             return
         log.info("Password hash of %s moved to %s", cp.ident, charger_admin.PBKDF2_SCHEME)
 
-    def _failed(self, ident: str, address: str, cp: ChargePoint | None, now: datetime) -> None:
+    async def _failed(
+        self, ident: str, address: str, cp: ChargePoint | None, now: datetime
+    ) -> None:
         by_address = self.addresses.failed(address, now)
         if by_address.locked and by_address.count == self.addresses.lock_after:
             self._announce(f"address {address}", by_address, None, {"address": address})
@@ -275,9 +282,10 @@ class ChargerAuth:
         if cp is None:  # an unknown id: told, but nothing to show in the charger list
             self._announce(f"unknown id {log_safe(ident)}", by_id, None, {"ident": ident})
             return
-        try:
-            ChargePoint.update(locked_until=by_id.retry_at).where(ChargePoint.id == cp.id).execute()
-        except peewee.PeeweeException as exc:
+        query = ChargePoint.update(locked_until=by_id.retry_at).where(ChargePoint.id == cp.id)
+        try:  # in memory already; stored for the charger list and restarts
+            await self._store(query.execute, f"{ident} lockout")
+        except (StoreUnavailable, peewee.PeeweeException) as exc:
             log.warning("Could not store the lockout of %s: %s", ident, exc)
         self._announce(ident, by_id, ident, {"address": address})
 

@@ -1,21 +1,25 @@
 """Counting the deviations the tolerant reading accepted, and keeping them in the store.
 
 Counted in memory as frames arrive (a charger may send a quirky MeterValues every few
-seconds) and written on each timer tick; the first of each kind per charger since start
+seconds) and written on each timer tick, on the store writer's thread (kept for the next
+tick when the store cannot commit); the first of each kind per charger since start
 is published, so that a console can refresh what it shows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
 from datetime import datetime
 
 from evcms_desktop.csms.tolerance import DEVIATION_KINDS, Deviation
+from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.store.deviations import DeviationCount, add_deviations
 
 log = logging.getLogger(__name__)
+
+StoreJob = Callable[[Callable[[], None], str], Awaitable[None]]  # BatchWriter.run
 
 
 class DeviationRecorder:
@@ -47,13 +51,17 @@ class DeviationRecorder:
                 )
                 self._announce(ident, deviation)
 
-    def flush(self) -> None:
-        """Add the counts since the last flush to the store."""
+    async def flush(self, store: StoreJob) -> None:
+        """Add the counts since the last flush to the store through `store`; when it
+        cannot take them, they are kept for the next flush."""
         if not self._pending:
             return
         pending, self._pending = self._pending, {}
         try:
-            add_deviations(pending.values())
+            await store(lambda: add_deviations(pending.values()), "deviation counts")
+        except StoreUnavailable:
+            self._merge_back(pending)
+            log.warning("Deviation counts kept for later: the store cannot commit")
         except Exception:
             self._merge_back(pending)
             raise

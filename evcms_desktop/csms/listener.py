@@ -3,6 +3,8 @@ the registry of connected chargers, one `ChargerSession` per charger id."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import gc
 import logging
 import math
@@ -26,6 +28,7 @@ from evcms_desktop.csms.handlers import ChargerSession
 from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.tolerance import strict_for
+from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
 from evcms_desktop.domain.validation import is_charge_point_id
 from evcms_desktop.store import nodes
 from evcms_desktop.store.models import ChargePoint
@@ -33,6 +36,8 @@ from evcms_desktop.store.models import ChargePoint
 log = logging.getLogger(__name__)
 
 FREEZE_FROM_SESSIONS = 200
+REGISTRY_RETRY_SECONDS = 1.0  # the connection registry is written again after a store fault
+TRY_AGAIN_LATER = 1013  # WebSocket close code: the charger reconnects later
 SessionFactory = Callable[[ChargePoint, ServerConnection], ChargerSession]
 
 
@@ -87,6 +92,7 @@ class Listener:
         open_transactions: Callable[[str], int],
         tasks: BackgroundTasks,
         clock: Clock,
+        writer: BatchWriter,
     ) -> None:
         self.config = config
         self.port = config.port
@@ -96,7 +102,10 @@ class Listener:
         self._open_transactions = open_transactions
         self._tasks = tasks
         self._clock = clock
-        self._auth = ChargerAuth(config, publish, clock)
+        self._writer = writer
+        self._auth = ChargerAuth(config, publish, clock, writer.run)
+        self._registry: dict[str, asyncio.Task[None]] = {}  # charger id: its registry write
+        self._stopping = False
         self._server: Server | None = None
         self.tls: ssl.SSLContext | None = None  # once started, with security profile 2
         self._frozen_sessions = 0
@@ -123,12 +132,14 @@ class Listener:
         self.port = next(iter(self._server.sockets)).getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping = True
         for session in list(self.sessions.values()):
             session.cancel_background()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        await asyncio.gather(*self._registry.values(), return_exceptions=True)
         self._auth.close()
         if self._frozen_sessions:
             gc.unfreeze()
@@ -216,10 +227,48 @@ class Listener:
 
     # -- the registry ----------------------------------------------------------------------
 
-    def _pending_charger(self, ident: str, password_hash: str | None) -> ChargePoint:
-        cp = charger_admin.create_pending(ident, password_hash, self.config.max_pending)
+    async def _pending_charger(self, ident: str, password_hash: str | None) -> ChargePoint:
+        """Record an unknown charger as Pending, on the writer's thread."""
+        cp = await self._writer.run(
+            lambda: charger_admin.create_pending(ident, password_hash, self.config.max_pending),
+            f"{ident} Pending",
+        )
         log.warning("Unknown charge point %s connected; Pending until approved", ident)
         return cp
+
+    def _record_connection(self, ident: str, session: ChargerSession | None) -> None:
+        """Write to the connection registry that this node holds `ident` (a session) or
+        let it go (None), on the writer's thread; in order, and tried again while the
+        store cannot commit, as long as it is still true."""
+        previous = self._registry.get(ident)
+        if previous is not None:
+            previous.cancel()  # a write already handed to the writer still runs first
+        node, now = self.config.node, self._clock()
+
+        def job() -> None:
+            if session is None:
+                nodes.let_go(ident, node, now)
+            else:
+                nodes.hold(ident, node, now)
+
+        async def write() -> None:
+            while True:
+                try:
+                    await self._writer.run(job, f"{ident} connection registry")
+                    return
+                except StoreUnavailable:
+                    if self._stopping:
+                        log.warning("%s left the connection registry stale", ident)
+                        return
+                await asyncio.sleep(REGISTRY_RETRY_SECONDS)
+
+        task = asyncio.get_running_loop().create_task(write(), name=f"registry-{ident}")
+        self._registry[ident] = task
+        task.add_done_callback(functools.partial(self._registry_written, ident))
+
+    def _registry_written(self, ident: str, task: asyncio.Task[None]) -> None:
+        if self._registry.get(ident) is task:
+            del self._registry[ident]
 
     async def _serve_connection(self, ws: ServerConnection) -> None:
         ident = self._ident_from_path(ws.request.path)
@@ -227,10 +276,14 @@ class Listener:
         cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
         if cp is None:
             try:
-                cp = self._pending_charger(ident, getattr(ws, "offered_password_hash", None))
+                cp = await self._pending_charger(ident, getattr(ws, "offered_password_hash", None))
             except charger_admin.ChargerAdminError as exc:
                 log.warning("Refused unknown %s: %s", ident, exc)
                 await ws.close(1008, "Unknown charge point")
+                return
+            except StoreUnavailable as exc:
+                log.warning("Unknown charge point %s not recorded, try again later: %s", ident, exc)
+                await ws.close(TRY_AGAIN_LATER, "The store is busy: try again later")
                 return
         session = self._new_session(cp, ws)
         old = self.sessions.get(ident)
@@ -238,7 +291,7 @@ class Listener:
         if old is not None:
             log.warning("%s connected again: closing its previous connection", ident)
             self._retire(old)
-        nodes.hold(ident, self.config.node, self._clock())
+        self._record_connection(ident, session)
         self._publish(
             EventKind.CHARGER_CONNECTED,
             f"{ident} connected from {ws.remote_address[0]}",
@@ -254,7 +307,7 @@ class Listener:
             session.fail_pending(ConnectionError(f"{ident} disconnected"))
             if self.sessions.get(ident) is session:
                 del self.sessions[ident]
-                nodes.let_go(ident, self.config.node, self._clock())
+                self._record_connection(ident, None)
                 open_count = self._open_transactions(ident)
                 self._publish(
                     EventKind.CHARGER_DISCONNECTED,

@@ -91,6 +91,7 @@ class CentralSystem:
         )
         self.tasks = BackgroundTasks()
         self.deviations = DeviationRecorder(self._announce_deviation)
+        self._deviation_flush: asyncio.Task[None] | None = None
         self.plan_keeper = PlanKeeper(self.commands, self.publish)
         self.transfers = FileTransfers(
             config.data_dir,
@@ -121,6 +122,7 @@ class CentralSystem:
             lambda ident: len(self.ledger.open_for(ident)),
             self.tasks,
             clock,
+            self.writer,
         )
         self.timers = SessionTimers(
             config, self.ledger, self.commands, self.reachable, self.publish, self.tasks, clock
@@ -195,8 +197,10 @@ class CentralSystem:
         self.tasks.cancel_all()
         await self.listener.stop()
         await self.transfers.stop()
+        if self._deviation_flush is not None:
+            await self._deviation_flush
+        await self.deviations.flush(self.writer.run)
         await self.writer.stop()
-        self.deviations.flush()
         await self.presence.stop()
         if self.writer.sqlite:
             self.db.execute_sql(f"PRAGMA busy_timeout={PRAGMAS['busy_timeout']}")
@@ -352,7 +356,19 @@ class CentralSystem:
         self.command_queue.wake()
 
     def _flush_deviations(self, _now: datetime) -> None:
-        self.deviations.flush()
+        """One flush at a time, never cancelled (a cancelled one may still commit), none
+        while the store cannot commit (the counts wait in memory)."""
+        if self.writer.store_error is not None:
+            return
+        if self._deviation_flush is None or self._deviation_flush.done():
+            task = asyncio.get_running_loop().create_task(self.deviations.flush(self.writer.run))
+            task.add_done_callback(self._deviations_flushed)
+            self._deviation_flush = task
+
+    @staticmethod
+    def _deviations_flushed(task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Deviation counts not stored", exc_info=task.exception())
 
     def _announce_deviation(self, ident: str, deviation: Deviation) -> None:
         self.publish(

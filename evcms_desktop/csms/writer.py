@@ -27,8 +27,10 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import sqlite3
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -68,6 +70,10 @@ _PG_UPDATE_TRANSACTION = (
 _PG_UPDATE_SEEN = 'UPDATE "charge_point" SET "last_seen_at" = %s WHERE "id" = %s'
 _DEFAULT_AUTOCHECKPOINT = 1000  # pages, SQLite's default
 _MAX_RESTARTS = 3
+# While the store is in trouble, a job waits this long for a lock instead of lock_timeout:
+# the commit rounds find out when it works again, and queued jobs do not pile up behind
+# each other's waits.
+TROUBLED_LOCK_TIMEOUT = 0.05  # seconds
 SWITCH_INTERVAL = 0.0005  # seconds
 # Rows per INSERT statement: one SQLite call (one release of the GIL) per chunk, not per row.
 _CHUNKS = (256, 64, 16, 4, 1)
@@ -192,6 +198,8 @@ class BatchWriter:
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._switch_interval: float | None = None
+        self._job_failed_at = -math.inf  # monotonic; the writer thread's last failed job
+        self._wait_ms: int | None = None  # the writer connection's busy timeout now
 
     # -- queueing (on the loop) ------------------------------------------------------
 
@@ -404,14 +412,20 @@ class BatchWriter:
 
     # -- the writer thread -------------------------------------------------------------
 
-    def _open(self) -> None:
-        """The writer thread's own connection (peewee keeps one per thread)."""
+    def _open(self, lock_timeout: float | None = None) -> None:
+        """The writer thread's own connection (peewee keeps one per thread), waiting at
+        most `lock_timeout` (default: the writer's) for a lock."""
         if self.db.connect(reuse_if_open=True):
+            self._wait_ms = None
             if self.sqlite:
-                self.db.execute_sql(f"PRAGMA busy_timeout={int(self.lock_timeout * 1000)}")
                 self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
+        wait_ms = int((self.lock_timeout if lock_timeout is None else lock_timeout) * 1000)
+        if wait_ms != self._wait_ms:
+            if self.sqlite:
+                self.db.execute_sql(f"PRAGMA busy_timeout={wait_ms}")
             else:
-                self.db.execute_sql(f"SET lock_timeout = {int(self.lock_timeout * 1000)}")
+                self.db.execute_sql(f"SET lock_timeout = {wait_ms}")
+            self._wait_ms = wait_ms
 
     def _close_connection(self) -> None:
         if self.sqlite:
@@ -430,16 +444,23 @@ class BatchWriter:
             log.warning("WAL checkpoint failed", exc_info=True)
 
     def _run_job(self, job: Callable[[], T], origin: str) -> T:
+        troubled = (
+            self.store_error is not None
+            or time.monotonic() - self._job_failed_at < self.lock_timeout + self.retry_pause
+        )
         try:
-            self._open()
+            self._open(TROUBLED_LOCK_TIMEOUT if troubled else None)
             transaction = self.db.atomic("IMMEDIATE") if self.sqlite else self.db.atomic()
             with transaction:
-                return job()
+                result = job()
         except _ROW_ERRORS:
             raise
         except (peewee.DatabaseError, sqlite3.Error) as exc:
+            self._job_failed_at = time.monotonic()
             log.error("%s not stored: %s", log_safe(origin), log_safe(exc))
             raise StoreUnavailable(str(exc)) from exc
+        self._job_failed_at = -math.inf
+        return result
 
     def _commit(self, rows: list[_Row]) -> _Outcome:
         outcome = _Outcome()

@@ -7,6 +7,15 @@ from pathlib import Path
 import pytest
 
 from evcms_desktop.csms.server import CsmsConfig
+from tests.conftest import engine_target
+
+
+@pytest.fixture
+def db_target(request: pytest.FixtureRequest, db_path: Path) -> str:
+    """SQLite unless a test is parametrised over the engines (indirect=True)."""
+    if not hasattr(request, "param"):
+        return str(db_path)
+    return engine_target(request, db_path)
 
 
 @pytest.fixture

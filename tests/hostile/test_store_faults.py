@@ -9,15 +9,30 @@ import threading
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
-from evcms_desktop.store.models import ChargePoint, ChargingTransaction, Connector, MeterValue
+from evcms_desktop.store.deviations import deviation_totals
+from evcms_desktop.store.models import (
+    ChargePoint,
+    ChargePointState,
+    ChargingTransaction,
+    Connector,
+    MeterValue,
+)
+from tests.conftest import BOTH_ENGINES
 from tests.csms.helpers import running
 from tests.hostile.helpers import RawCharger, meter_values, run
 
 LOCK_SECONDS = 10.0
+# On PostgreSQL the other process locks every table the central system writes against
+# writes (EXCLUSIVE mode lets reads through, as SQLite's write lock does in WAL mode).
+WRITTEN_TABLES = (
+    "charge_point, connector, charging_transaction, meter_value, event, charger_deviation"
+)
 
 
 def _stored_values() -> set[str]:
@@ -68,26 +83,69 @@ async def _start_stop_until(charger: RawCharger, stop: asyncio.Event) -> tuple[l
     return [a for a in answers if a[1][0] == 3], [a for a in answers if a[1][0] == 4]
 
 
-def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_path: Path):
-    """Another connection holds the write lock for 10 s: heartbeats stay quick, meter
-    values, starts and stops are refused with InternalError (not acknowledged and dropped)
-    or answered once stored; none is lost. (Starts and stops waited on the lock on the
-    loop, 250 ms each, and pushed the others' heartbeat p99 past 250 ms.)"""
-    cp = ChargePoint.create(ident="CP-C", station=station)
-    Connector.create(charge_point=cp, number=1)
-    cs = CentralSystem(config, db)
-    events: list = []
-    cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
-    locked, released = threading.Event(), threading.Event()
+async def _boot_while_locked(cs: CentralSystem, ident: str, released: threading.Event) -> dict:
+    """A charger that connects while the store is locked: it boots, or is told to try
+    again (InternalError, or a close with 1013) and does so until the lock is gone."""
+    seen: dict = {"closes": [], "errors": [], "status": None}
+    while seen["status"] is None:
+        try:
+            charger = await RawCharger.connect(cs, ident)
+            while seen["status"] is None:
+                answer = await charger.call(
+                    "BootNotification", {"chargePointVendor": "Late", "chargePointModel": "T"}
+                )
+                if answer[0] == 3:
+                    seen["status"] = answer[2]["status"]
+                else:
+                    seen["errors"].append(answer[2])
+                    await asyncio.sleep(0.5)
+            heartbeat = await charger.call("Heartbeat", {})
+            seen["heartbeat"] = heartbeat[0]
+            await charger.close()
+        except ConnectionClosed as closed:
+            seen["closes"].append(closed.rcvd.code if closed.rcvd else None)
+            if closed.rcvd is None or closed.rcvd.code != 1013:
+                return seen  # not a retry answer: the charger was dropped
+            await asyncio.sleep(0.5)
+    seen["after_release"] = released.is_set()
+    return seen
 
-    def hold_lock() -> None:
-        other = sqlite3.connect(db_path, isolation_level=None)
+
+def _hold_write_lock(target: str, locked: threading.Event, released: threading.Event) -> None:
+    if target.startswith("postgresql://"):
+        with psycopg.connect(target) as other:
+            other.execute(f"LOCK TABLE {WRITTEN_TABLES} IN EXCLUSIVE MODE")
+            locked.set()
+            time.sleep(LOCK_SECONDS)
+    else:
+        other = sqlite3.connect(target, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         locked.set()
         time.sleep(LOCK_SECONDS)
         other.execute("COMMIT")
         other.close()
-        released.set()
+    released.set()
+
+
+@pytest.mark.parametrize("db_target", BOTH_ENGINES, indirect=True)
+def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_target: str):
+    """Another connection holds the write lock for 10 s: heartbeats stay quick, meter
+    values, starts and stops are refused with InternalError (not acknowledged and dropped)
+    or answered once stored; none is lost. A registered charger and an unknown one
+    (--accept-unknown) that connect meanwhile boot once the lock is gone, and tolerated
+    deviations are counted. (Starts and stops waited on the lock on the loop, 250 ms
+    each, and pushed the others' heartbeat p99 past 250 ms; the connection registry, the
+    Pending charger and the deviation counts still did, and a charger connecting then
+    was closed with 1011.)"""
+    cp = ChargePoint.create(ident="CP-C", station=station)
+    Connector.create(charge_point=cp, number=1)
+    late = ChargePoint.create(ident="CP-D", station=station)
+    Connector.create(charge_point=late, number=1)
+    config.accept_unknown = True
+    cs = CentralSystem(config, db)
+    events: list = []
+    cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
+    locked, released = threading.Event(), threading.Event()
 
     async def scenario() -> tuple[set, list, list[float]]:
         async with running(cs):
@@ -97,29 +155,45 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
             await meter.boot()
             await beat.boot()
             await starter.boot()
-            threading.Thread(target=hold_lock, daemon=True).start()
+            holder = threading.Thread(
+                target=_hold_write_lock, args=(db_target, locked, released), daemon=True
+            )
+            holder.start()
             await asyncio.get_running_loop().run_in_executor(None, locked.wait)
             stop = asyncio.Event()
             metering = asyncio.create_task(_meter_until(meter, stop, "1"))
             starting = asyncio.create_task(_start_stop_until(starter, stop))
+            booting = asyncio.create_task(_boot_while_locked(cs, "CP-D", released))
+            pending = asyncio.create_task(_boot_while_locked(cs, "CP-NEW", released))
             rtts: list[float] = []
             while not released.is_set():
                 t0 = time.perf_counter()
-                assert (await beat.call("Heartbeat", {}))[0] == 3
+                # an extra field: a deviation the tolerant reading counts, flushed each tick
+                assert (await beat.call("Heartbeat", {"vendorExtra": 1}))[0] == 3
                 rtts.append(time.perf_counter() - t0)
                 await asyncio.sleep(0.05)
             await asyncio.sleep(1.0)  # the store commits again
             stop.set()
             acknowledged, errors = await metering
             answered.extend(await starting)
+            late_boots.extend(await asyncio.gather(booting, pending))
             await meter.close()
             await beat.close()
             await starter.close()
             return acknowledged, errors, rtts
 
     answered: list = []
+    late_boots: list = []
     acknowledged, errors, rtts = run(scenario())
     stored, refused = answered
+    known, unknown = late_boots
+    assert known["status"] == "Accepted" and known["heartbeat"] == 3, known
+    assert unknown["status"] == "Pending" and unknown["heartbeat"] == 3, unknown
+    assert set(known["closes"] + unknown["closes"]) <= {1013}, (known, unknown)
+    new = ChargePoint.get(ChargePoint.ident == "CP-NEW")
+    assert new.state == ChargePointState.PENDING.value
+    assert ChargePoint.get(ChargePoint.ident == "CP-D").last_boot_at is not None
+    assert sum(deviation_totals()["CP-B"].values()) == len(rtts)
     # Refused while locked (the charger keeps them), answered once stored, never in between.
     assert refused and all(a[1][2] == "InternalError" for a in refused), refused
     started = [a[1][2]["transactionId"] for a in stored if a[0] == "start"]
