@@ -21,7 +21,7 @@ from pathlib import Path
 
 from evcms_desktop.app.arguments import whole_number
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
-from evcms_desktop.app.log_file import log_to_file
+from evcms_desktop.app.log_file import close_store_or_exit, log_fatal_signals, log_to_file
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.server import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX, CentralSystem
@@ -130,7 +130,9 @@ async def _blank_expired_driver_data() -> None:
 
 
 async def _serve(config: AppConfig) -> None:
-    log_to_file(config.data_dir)
+    log_path = log_to_file(config.data_dir)
+    if log_path is not None:
+        log_fatal_signals(log_path)
     db = open_database(config.database)
     cs = CentralSystem(csms_config(config, server_settings()), db)
     cs.bus.subscribe(_log_event)
@@ -148,7 +150,7 @@ async def _serve(config: AppConfig) -> None:
         retention.cancel()
         log.info("Stopping the central system")
         await cs.stop()
-        db.close()
+        close_store_or_exit(db)
 
 
 def serve_headless(config: AppConfig) -> int:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
-from evcms_desktop.app.log_file import log_to_file
+from evcms_desktop.app.log_file import close_store_or_exit, log_to_file
 from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.commands import CommandResult, CommandService
@@ -422,8 +422,8 @@ def run_console(
             console = serve_console(app, config, db, how, attach or "", choose, guard, files)
             return loop.run_until_complete(console)
     finally:
-        db.close()
         guard.release()
+        close_store_or_exit(db)
         if crash_stream is not None:
             faulthandler.disable()
             crash_stream.close()

@@ -3,16 +3,24 @@ alike (no Qt here)."""
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
+
+import peewee
+
+from evcms_desktop.store.database import close_database
 
 log = logging.getLogger(__name__)
 
 APP_LOG = "evcms-desktop.log"
 LOG_BYTES = 1_000_000
 LOG_BACKUPS = 4
+EXIT_STORE_UNWRITABLE = 75  # EX_TEMPFAIL: the store's files must be made writable again
 
 
 def log_to_file(data_dir: Path) -> Path | None:
@@ -36,3 +44,29 @@ def log_to_file(data_dir: Path) -> Path | None:
 
     sys.excepthook = hook
     return path
+
+
+def log_fatal_signals(path: Path) -> TextIO | None:
+    """Python's faulthandler writes a fatal signal (SIGSEGV, SIGBUS, SIGABRT) and every
+    thread's stack into the log file: a crash inside SQLite leaves nothing else."""
+    try:
+        stream = path.open("a", encoding="utf-8")
+    except OSError as exc:
+        log.warning("Fatal signals are not logged: %s", exc)
+        return None
+    faulthandler.enable(file=stream, all_threads=True)
+    return stream
+
+
+def close_store_or_exit(db: peewee.Database) -> None:
+    """Close the store at the end of a run. When its files can no longer be written,
+    SQLite's last close would write into its shared-memory file and die of SIGBUS: the
+    process ends here instead, after the log, with what was committed in the file."""
+    if close_database(db):
+        return
+    logging.getLogger("evcms_desktop").critical(
+        "The store's files cannot be written: ending without closing it (what was"
+        " committed is kept); make them writable before the next start"
+    )
+    logging.shutdown()
+    os._exit(EXIT_STORE_UNWRITABLE)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import peewee
 from ocpp.exceptions import OCPPError
 from ocpp.messages import Call
 from ocpp.v16 import call
@@ -99,9 +100,15 @@ class CommandQueueServer:
         self._wake.set()
 
     async def run_forever(self) -> None:
+        store_trouble: str | None = None  # said once, not at every poll
         while True:
             try:
                 self.serve_once()
+                store_trouble = None
+            except peewee.DatabaseError as exc:
+                if str(exc) != store_trouble:
+                    log.warning("The command queue is not served: %s", exc)
+                store_trouble = str(exc)
             except Exception:
                 log.exception("Serving the command queue failed")
             with contextlib.suppress(TimeoutError):

@@ -111,7 +111,10 @@ class NodePresence:
                 await task
         self._tasks = []
         self._release_lock()
-        nodes.leave(self.name)
+        try:
+            nodes.leave(self.name)
+        except peewee.DatabaseError as exc:
+            log.warning("Node %s could not record that it left: %s", self.name, exc)
 
     # -- presence ----------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ Plain asyncio, no Qt: the console runs it in its qasync loop, `--headless` on a 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -203,7 +204,8 @@ class CentralSystem:
         await self.writer.stop()
         await self.presence.stop()
         if self.writer.sqlite:
-            self.db.execute_sql(f"PRAGMA busy_timeout={PRAGMAS['busy_timeout']}")
+            with contextlib.suppress(peewee.DatabaseError):  # a store that cannot be written
+                self.db.execute_sql(f"PRAGMA busy_timeout={PRAGMAS['busy_timeout']}")
 
     def url(self, host: str | None = None) -> str:
         """The endpoint without the charger id; by default as reached on this machine."""
@@ -322,8 +324,8 @@ class CentralSystem:
         now = self.clock()
         try:
             sites = self.presence.lead_sites(site_ids())
-        except peewee.DatabaseError:
-            log.exception("Could not read the sites")
+        except peewee.DatabaseError as exc:
+            log.warning("Timers skipped: could not read the sites: %s", exc)
             sites = frozenset()
         if sites and self.presence.multi_node:
             self._step(self.ledger.sync_open, now)  # see what other nodes opened and closed
@@ -346,6 +348,8 @@ class CentralSystem:
     def _step(step: Callable[..., None], *arguments: Any) -> None:
         try:
             step(*arguments)
+        except peewee.DatabaseError as exc:  # the store's trouble, said by the writer too
+            log.warning("Session timer %s skipped: %s", step.__name__, exc)
         except Exception:
             log.exception("Session timer %s failed", step.__name__)
 

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 import peewee
 
 from evcms_desktop.domain.text import log_safe
+from evcms_desktop.store.database import unwritable_files
 from evcms_desktop.store.models import BaseModel, ChargePoint
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,17 @@ class _StoreFault(Exception):
     pass
 
 
+def _cause(exc: BaseException) -> str:
+    """What went wrong: after an I/O error SQLite has rolled back already, and the
+    ROLLBACK that follows ("cannot rollback - no transaction is active") hides it."""
+    context = exc.__context__
+    if "no transaction is active" in str(exc) and isinstance(
+        context, peewee.DatabaseError | sqlite3.Error
+    ):
+        return str(context)
+    return str(exc)
+
+
 class _RowFault(Exception):
     pass
 
@@ -249,7 +261,12 @@ class BatchWriter:
         if self.stopped or self._executor is None:
             raise StoreUnavailable("the store writer is not running")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._run_job, job, origin)
+        try:
+            return await loop.run_in_executor(self._executor, self._run_job, job, origin)
+        except StoreUnavailable as exc:
+            if self.store_error is None:  # the commit rounds say when it works again
+                self._set_health(str(exc))
+            raise
 
     async def flush(self) -> None:
         """Return once everything queued so far is committed (or refused)."""
@@ -329,7 +346,9 @@ class BatchWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.checkpoint_interval)
             trouble = await self._commit_round(loop)
-            if trouble and not self._closing:
+            if trouble and self._closing:
+                return  # stop() tries once more, then refuses what waits
+            if trouble:
                 await asyncio.sleep(self.retry_pause)
             if loop.time() >= next_checkpoint and self._executor is not None:
                 next_checkpoint = loop.time() + self.checkpoint_interval
@@ -400,7 +419,11 @@ class BatchWriter:
         self._items = [i for i in self._items if i.future is None]
 
     def _set_health(self, error: str | None) -> None:
+        """Say when the store stops and starts committing (not each new wording between)."""
         if error == self.store_error:
+            return
+        if error is not None and self.store_error is not None:
+            self.store_error = error
             return
         if error is None:
             log.warning("The store commits again")
@@ -428,14 +451,19 @@ class BatchWriter:
             self._wait_ms = wait_ms
 
     def _close_connection(self) -> None:
-        if self.sqlite:
+        if self.sqlite and not self._unwritable():
             with contextlib.suppress(peewee.DatabaseError, sqlite3.Error):
                 self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)")
         with contextlib.suppress(peewee.DatabaseError):
             self.db.close()
 
+    def _unwritable(self) -> bool:
+        """Whether the SQLite files cannot be written now (the store refuses every
+        statement then: store.database.SqliteStore); no checkpoint is tried."""
+        return self.sqlite and bool(unwritable_files(Path(self.db.database)))
+
     def _checkpoint(self) -> None:
-        if not self.sqlite:
+        if not self.sqlite or self._unwritable():
             return
         try:
             self._open()
@@ -457,8 +485,8 @@ class BatchWriter:
             raise
         except (peewee.DatabaseError, sqlite3.Error) as exc:
             self._job_failed_at = time.monotonic()
-            log.error("%s not stored: %s", log_safe(origin), log_safe(exc))
-            raise StoreUnavailable(str(exc)) from exc
+            log.error("%s not stored: %s", log_safe(origin), log_safe(_cause(exc)))
+            raise StoreUnavailable(_cause(exc)) from exc
         self._job_failed_at = -math.inf
         return result
 
@@ -495,7 +523,7 @@ class BatchWriter:
         except _ROW_ERRORS as exc:
             raise _RowFault(str(exc)) from exc
         except (peewee.DatabaseError, sqlite3.Error) as exc:
-            raise _StoreFault(str(exc)) from exc
+            raise _StoreFault(_cause(exc)) from exc
         except Exception as exc:
             raise _RowFault(repr(exc)) from exc
 

@@ -11,6 +11,7 @@ node writes them.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -130,6 +131,64 @@ class PostgresStore(peewee.PostgresqlDatabase):
         super().begin()
 
 
+def unwritable_files(path: Path) -> list[Path]:
+    """The SQLite file, its WAL and its shared-memory file, those that exist and cannot
+    be written (read-only, immutable, on a read-only mount). SQLite maps the
+    shared-memory file into memory: once that file is immutable, SQLite's next write into
+    the mapping kills the process with SIGBUS, and any error is only an I/O error. So a
+    writer asks first."""
+    files = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
+    return [file for file in files if file.exists() and not os.access(file, os.W_OK)]
+
+
+def unwritable_message(files: list[Path]) -> str:
+    names = ", ".join(str(file) for file in files)
+    verb = "is" if len(files) == 1 else "are"
+    return (
+        f"{names} {verb} not writable (read-only or immutable): nothing is written until"
+        " it is writable again (chattr -i, a read-write mount, or its permissions)"
+    )
+
+
+class SqliteStore(peewee.SqliteDatabase):
+    """SQLite that refuses every statement once its files cannot be written, if it
+    mapped the shared-memory file for writing: SQLite writes into that mapping even to
+    read (a reader's mark), and a write into an immutable file is SIGBUS, not an error.
+    A connection opened after the files became read-only maps it read-only and is left
+    alone (it can read)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        peewee.SqliteDatabase.__init__(self, *args, **kwargs)
+        self.mapped_writable = False
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        opened = bool(peewee.SqliteDatabase.connect(self, reuse_if_open))
+        if opened and not unwritable_files(Path(self.database)):
+            self.mapped_writable = True
+        return opened
+
+    def cursor(self, named_cursor: Any = None) -> Any:
+        if self.mapped_writable and (files := unwritable_files(Path(self.database))):
+            raise peewee.OperationalError(unwritable_message(files))
+        return peewee.SqliteDatabase.cursor(self, named_cursor)
+
+    def close_safely(self) -> bool:
+        """Close this thread's connection, unless SQLite's last close would checkpoint
+        into a shared-memory file that cannot be written (SIGBUS): then it stays open,
+        False, and the process should end without finalising it (`os._exit`)."""
+        if self.mapped_writable and unwritable_files(Path(self.database)):
+            return False
+        return bool(peewee.SqliteDatabase.close(self))
+
+
+def close_database(db: peewee.Database) -> bool:
+    """Close the store; False when it must be left open (see SqliteStore.close_safely)."""
+    if isinstance(db, SqliteStore):
+        return db.close_safely()
+    db.close()
+    return True
+
+
 def is_postgres(db: peewee.Database) -> bool:
     return isinstance(db, peewee.PostgresqlDatabase)
 
@@ -208,7 +267,7 @@ def _open_sqlite(path: Path, create: bool) -> peewee.SqliteDatabase:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
-    db = peewee.SqliteDatabase(str(path), pragmas=PRAGMAS, timeout=10)
+    db = SqliteStore(str(path), pragmas=PRAGMAS, timeout=10)
     database_proxy.initialize(db)
     try:
         db.connect(reuse_if_open=True)

@@ -4,7 +4,13 @@ answered in time; nothing acknowledged is lost; the operator is told."""
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,8 +19,10 @@ import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from evcms_desktop.app.log_file import EXIT_STORE_UNWRITABLE
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.store.database import open_database
 from evcms_desktop.store.deviations import deviation_totals
 from evcms_desktop.store.models import (
     ChargePoint,
@@ -259,3 +267,102 @@ def test_store_that_cannot_commit(db, station, config: CsmsConfig, fault, repair
     assert after and not later_errors
     assert during | after <= _stored_values()
     assert events and events[0].data["error"] is not None and events[-1].data["error"] is None
+
+
+def _chattr(flag: str, *files: Path, check: bool = True) -> None:
+    subprocess.run(["chattr", flag, *map(str, files)], check=check, capture_output=True)
+
+
+@pytest.fixture
+def can_make_immutable(tmp_path: Path) -> None:
+    """chattr +i needs root and a filesystem that supports it (ext4, xfs, btrfs)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    probe = tmp_path / "immutable-probe"
+    probe.touch()
+    tried = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True)
+    if tried.returncode != 0:
+        pytest.skip(f"cannot make a file immutable here: {tried.stderr.strip()}")
+    _chattr("-i", probe)
+
+
+def _headless(db_path: Path, stderr: Path) -> tuple[subprocess.Popen, int]:
+    command = [sys.executable, "-m", "evcms_desktop", "--db", str(db_path), "--headless"]
+    command += ["--host", "127.0.0.1", "--port", "0", "--security-profile", "0"]
+    with stderr.open("w") as err:
+        process = subprocess.Popen(command, stderr=err, env=dict(os.environ))
+    for _ in range(600):
+        match = re.search(r"listening on ws://127\.0\.0\.1:(\d+)/ocpp", stderr.read_text())
+        if match:
+            return process, int(match.group(1))
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"the headless system did not start: {stderr.read_text()[-2000:]}")
+
+
+def test_store_files_made_immutable(db, station, db_path: Path, tmp_path: Path, can_make_immutable):
+    """chattr +i on the database, its WAL and its shared-memory file under a running
+    server: it died of SIGBUS (SQLite writes into its mapping of the shared-memory file)
+    with nothing logged, after a misleading "cannot rollback - no transaction is active".
+    Now each sample is refused with InternalError, the log names the file, the server
+    lives on and stores again once the files are writable; stopped while they are not,
+    it says so and ends without the crash."""
+    db.close()  # the server runs in its own process, on the same file
+    files = [db_path, *(db_path.with_name(db_path.name + end) for end in ("-wal", "-shm"))]
+    process, port = _headless(db_path, tmp_path / "stderr.txt")
+
+    async def answered(charger: RawCharger, tag: str, count: int) -> tuple[set, set]:
+        acknowledged: set[str] = set()
+        refused: set[str] = set()  # the error codes
+        for seq in range(count):
+            value = f"{tag}{seq:05d}"
+            answer = await charger.call("MeterValues", meter_values(None, value))
+            if answer[0] == 3:
+                acknowledged.add(value)
+            else:
+                refused.add(answer[2])
+            await asyncio.sleep(0.05)
+        return acknowledged, refused
+
+    async def scenario() -> dict:
+        seen: dict = {}
+        charger = await RawCharger.at(port, "CP-A")
+        await charger.boot()
+        seen["before"], _ = await answered(charger, "4", 10)
+        _chattr("+i", *files)
+        try:
+            seen["during"], seen["refusals"] = await answered(charger, "5", 20)
+            await asyncio.sleep(6)  # past a timer tick of the server, which reads the store
+            seen["heartbeat"] = (await charger.call("Heartbeat", {}))[0]
+            seen["alive"] = process.poll() is None
+        finally:
+            _chattr("-i", *files)
+        await asyncio.sleep(1)  # the writer tries again every 0.5 s
+        seen["after"], seen["later_refusals"] = await answered(charger, "6", 10)
+        _chattr("+i", *files)  # and stopped while it cannot be written
+        await charger.close()
+        return seen
+
+    try:
+        seen = run(scenario(), timeout=120)
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    finally:
+        _chattr("-i", *files, check=False)
+        if process.poll() is None:
+            process.kill()
+    log = (tmp_path / "evcms-desktop.log").read_text(encoding="utf-8")
+    assert seen["alive"] and seen["heartbeat"] == 3, log[-3000:]
+    assert not seen["during"] and seen["refusals"] == {"InternalError"}, seen
+    assert seen["after"] and not seen["later_refusals"], seen
+    names = ", ".join(map(str, files))
+    assert f"The store cannot commit: {names} are not writable" in log, log[-3000:]
+    assert "cannot rollback" not in log
+    assert "Fatal Python error" not in log
+    assert code == EXIT_STORE_UNWRITABLE and "ending without closing it" in log
+    open_database(db_path)
+    stored = _stored_values()
+    assert seen["before"] | seen["after"] <= stored
+    assert not {v for v in stored if v.startswith("5")}
