@@ -17,8 +17,12 @@ from evcms_desktop.app.config import (
     DEFAULT_HOST,
     DEFAULT_PATH_PREFIX,
     DEFAULT_PORT,
-    MAX_CONNECTIONS_LIMIT,
     AppConfig,
+)
+from evcms_desktop.domain.station_settings import (
+    DEFAULT_MAX_CONNECTIONS,
+    SettingError,
+    max_connections,
 )
 from evcms_desktop.store.database import (
     DatabaseError,
@@ -146,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-connections",
         type=_connection_count,
         metavar="N",
-        help="chargers connected at once, at most (Settings, else 10000); more get HTTP 503",
+        help="chargers connected at once, at most (Settings, else"
+        f" {DEFAULT_MAX_CONNECTIONS}); more get HTTP 503",
     )
     server.add_argument(
         "--file-port",
@@ -238,12 +243,9 @@ def _check_tls_files(parser: argparse.ArgumentParser, args: argparse.Namespace) 
 
 def _connection_count(text: str) -> int:
     try:
-        count = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if not 1 <= count <= MAX_CONNECTIONS_LIMIT:
-        raise argparse.ArgumentTypeError(f"give 1 to {MAX_CONNECTIONS_LIMIT}")
-    return count
+        return max_connections(text)
+    except SettingError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _retention_days(text: str) -> int:

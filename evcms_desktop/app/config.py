@@ -9,6 +9,7 @@ from typing import Any
 
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.csms.server import CsmsConfig
+from evcms_desktop.domain.station_settings import saved_max_connections
 from evcms_desktop.store.database import DatabaseTarget, default_database_path
 from evcms_desktop.store.models import Station
 from evcms_desktop.store.settings import (
@@ -20,8 +21,6 @@ from evcms_desktop.store.settings import (
 from evcms_desktop.store.stations import default_station, find_station
 
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
-DEFAULT_MAX_CONNECTIONS = 10_000
-MAX_CONNECTIONS_LIMIT = 100_000
 
 
 @dataclass
@@ -81,7 +80,7 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
         strict=bool(pick("strict", False)),
         ping_interval=ping_seconds(pick("ping_interval", DEFAULT_PING), DEFAULT_PING),
         ping_timeout=ping_seconds(pick("ping_timeout", DEFAULT_PING), DEFAULT_PING),
-        max_connections=int(pick("max_connections", DEFAULT_MAX_CONNECTIONS)),
+        max_connections=saved_max_connections(pick("max_connections", None)),
         file_port=None if int(file_port) < 0 else int(file_port),
         event_retention_days=retention_days(pick("event_retention_days", None)),
     )

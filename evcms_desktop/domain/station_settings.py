@@ -4,6 +4,7 @@ its bounds, a real time zone, a currency code), with the message for the field i
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from evcms_desktop.domain.text import clean_text
@@ -18,6 +19,9 @@ TARIFF_BOUNDS: dict[str, tuple[Decimal, Decimal, bool, str]] = {
 }
 MAX_DECIMALS = 4
 NAME_MAX = 100
+# Chargers connected (and handshaking) at once, at most; more get HTTP 503.
+DEFAULT_MAX_CONNECTIONS = 10_000
+MAX_CONNECTIONS_LIMIT = 100_000
 
 
 class SettingError(ValueError):
@@ -66,3 +70,23 @@ def station_name(text: str) -> str:
     if len(name) > NAME_MAX or not name.isprintable():
         raise SettingError(f"a name of at most {NAME_MAX} characters, without control characters")
     return name
+
+
+def max_connections(text: str) -> int:
+    """The connection cap from what was typed: a whole number from 1 to
+    MAX_CONNECTIONS_LIMIT (the same for --max-connections and Settings)."""
+    digits = text.strip()
+    shown = clean_text(digits, 20)
+    if not (digits.isascii() and digits.isdigit()):
+        raise SettingError(f"{shown!r} is not a whole number")
+    count = int(digits)
+    if not 1 <= count <= MAX_CONNECTIONS_LIMIT:
+        raise SettingError(f"give 1 to {MAX_CONNECTIONS_LIMIT} connections, not {shown}")
+    return count
+
+
+def saved_max_connections(value: Any) -> int:
+    """A saved connection cap; anything but a whole number in range is the default."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return DEFAULT_MAX_CONNECTIONS
+    return value if 1 <= value <= MAX_CONNECTIONS_LIMIT else DEFAULT_MAX_CONNECTIONS

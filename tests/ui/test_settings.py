@@ -203,6 +203,29 @@ def test_event_retention_and_the_default_profile(qtbot, station, window_factory)
     assert csms_config(config_from_args(args), saved).event_retention_days == 7
 
 
+def test_the_connection_cap_is_a_setting_and_the_command_line_wins(qtbot, station, window_factory):
+    """The cap could only be given as --max-connections; Settings had no field for it."""
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load()
+    assert settings.max_connections.text() == "10000"
+    settings.max_connections.setText(" 250 ")
+    assert settings.save()
+    saved = server_settings()
+    assert saved["max_connections"] == 250
+    parse = build_parser().parse_args
+    assert csms_config(config_from_args(parse([])), saved).max_connections == 250
+    given = config_from_args(parse(["--max-connections", "7"]))
+    assert csms_config(given, saved).max_connections == 7
+    settings.max_connections.setText("1")
+    settings.load()
+    assert settings.max_connections.text() == "250"
+    assert csms_config(config_from_args(parse([])), {"max_connections": "NaN"}).max_connections == (
+        10_000
+    )
+
+
 @pytest.mark.parametrize(
     ("field", "text", "says"),
     [
@@ -221,6 +244,11 @@ def test_event_retention_and_the_default_profile(qtbot, station, window_factory)
         ("timezone", "Mars/Olympus", "not a time zone"),
         ("currency", "POUNDS", "currency code"),
         ("tls_cert", "/no/such/cert.pem", "together"),
+        ("max_connections", "0", "1 to 100000 connections"),
+        ("max_connections", "100001", "1 to 100000 connections"),
+        ("max_connections", "NaN", "not a whole number"),
+        ("max_connections", "2.5", "not a whole number"),
+        ("max_connections", "１２", "not a whole number"),
         ("Tue", "08:00-07:00", ""),
     ],
 )
@@ -238,6 +266,7 @@ def test_every_settings_field_is_checked_and_nothing_saved(
     widgets = {
         "name": settings.name,
         "tls_cert": settings.tls_cert,
+        "max_connections": settings.max_connections,
         **settings.tariff,
         **settings.peak,
     }
@@ -256,7 +285,12 @@ def test_every_settings_field_is_checked_and_nothing_saved(
         before.name, before.energy_price, before.timezone, before.currency
     )  # fmt: skip
     assert "event_retention_days" not in server_settings()
-    corrected = {"name": "Harbour Street", "timezone": "Europe/London", "currency": "GBP"}
+    corrected = {
+        "name": "Harbour Street",
+        "timezone": "Europe/London",
+        "currency": "GBP",
+        "max_connections": "500",
+    }
     if field in ("timezone", "currency"):
         getattr(settings, field).setCurrentText(corrected[field])
     else:

@@ -37,8 +37,11 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.protocol import DEFAULT_PORT
 from evcms_desktop.domain.peak import WEEKDAYS, PeakCalendar
 from evcms_desktop.domain.station_settings import (
+    MAX_CONNECTIONS_LIMIT,
     SettingError,
     currency_code,
+    max_connections,
+    saved_max_connections,
     station_name,
     tariff_value,
     time_zone,
@@ -260,6 +263,12 @@ class SettingsView(QWidget):
         form.addRow(self.strict)
         form.addRow("Ping chargers every", self.ping_interval)
         form.addRow("Dead after no pong for", self.ping_timeout)
+        self.max_connections = QLineEdit(placeholderText=f"1 to {MAX_CONNECTIONS_LIMIT}")
+        self.max_connections.setToolTip(
+            "Chargers connected (or connecting) at once, at most; more are refused with"
+            " HTTP 503. The same as --max-connections."
+        )
+        self._field_row(form, "max_connections", "Chargers connected at most", self.max_connections)
         self.event_retention = QSpinBox(minimum=1, maximum=MAX_EVENT_RETENTION_DAYS, suffix=" days")
         self.event_retention.setToolTip("Events older than this are deleted (checked hourly).")
         form.addRow("Keep events for", self.event_retention)
@@ -354,6 +363,7 @@ class SettingsView(QWidget):
         self.ping_interval.setValue(ping_seconds(server.get("ping_interval"), DEFAULT_PING) or 0)
         self.ping_timeout.setValue(ping_seconds(server.get("ping_timeout"), DEFAULT_PING) or 0)
         self.event_retention.setValue(retention_days(server.get("event_retention_days")))
+        self.max_connections.setText(str(saved_max_connections(server.get("max_connections"))))
         self.load_chargers()
 
     def load_chargers(self) -> None:
@@ -397,6 +407,7 @@ class SettingsView(QWidget):
                 PeakCalendar.from_description("UTC", {day: windows[day]})
             except ValueError as exc:
                 errors[day] = str(exc)
+        cap = check("max_connections", lambda: max_connections(self.max_connections.text()))
         self._check_tls(errors)
         if errors:
             self._show_errors(errors)
@@ -425,6 +436,7 @@ class SettingsView(QWidget):
                 "ping_interval": self.ping_interval.value(),
                 "ping_timeout": self.ping_timeout.value(),
                 "event_retention_days": self.event_retention.value(),
+                "max_connections": cap,
             },
         )
         driver_data.set_retention_days(self.retention.value())
