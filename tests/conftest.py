@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -126,3 +128,21 @@ def station(db: peewee.SqliteDatabase) -> Station:
         for number in (1, 2):
             Connector.create(charge_point=cp, number=number)
     return station
+
+
+def chattr(flag: str, *files: Path, check: bool = True) -> None:
+    """`chattr +i` / `-i`: files that not even root can write (see can_make_immutable)."""
+    subprocess.run(["chattr", flag, *map(str, files)], check=check, capture_output=True)
+
+
+@pytest.fixture
+def can_make_immutable(tmp_path: Path) -> None:
+    """chattr +i needs root and a filesystem that supports it (ext4, xfs, btrfs)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("chattr is not installed")
+    probe = tmp_path / "immutable-probe"
+    probe.touch()
+    tried = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True)
+    if tried.returncode != 0:
+        pytest.skip(f"cannot make a file immutable here: {tried.stderr.strip()}")
+    chattr("-i", probe)

@@ -137,8 +137,12 @@ def unwritable_files(path: Path) -> list[Path]:
     shared-memory file into memory: once that file is immutable, SQLite's next write into
     the mapping kills the process with SIGBUS, and any error is only an I/O error. So a
     writer asks first."""
-    files = (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
-    return [file for file in files if file.exists() and not os.access(file, os.W_OK)]
+    wal = path.with_name(path.name + "-wal")
+    files = (path, wal, path.with_name(path.name + "-shm"))
+    unwritable = [file for file in files if file.exists() and not os.access(file, os.W_OK)]
+    if not wal.exists() and not os.access(path.parent, os.W_OK):  # the WAL is made there
+        unwritable.append(path.parent)
+    return unwritable
 
 
 def unwritable_message(files: list[Path]) -> str:
@@ -187,6 +191,19 @@ def close_database(db: peewee.Database) -> bool:
         return db.close_safely()
     db.close()
     return True
+
+
+def check_writable(db: peewee.Database) -> None:
+    """DatabaseError, in one line naming the file, when the store cannot be written: a
+    command that writes asks before it offers or prints anything."""
+    if isinstance(db, peewee.SqliteDatabase):
+        files = unwritable_files(Path(db.database))
+        if files:
+            raise DatabaseError(f"cannot write: {unwritable_message(files)}")
+        return
+    row = db.execute_sql("SHOW transaction_read_only").fetchone()
+    if row and row[0] == "on":
+        raise DatabaseError(f"cannot write: {db.database} is read-only for this connection")
 
 
 def is_postgres(db: peewee.Database) -> bool:

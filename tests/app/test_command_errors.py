@@ -13,6 +13,7 @@ import pytest
 
 from evcms_desktop.app.admin_commands import CommandError
 from evcms_desktop.app.send_command import parse_fields
+from tests.conftest import chattr
 
 ENV = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
 
@@ -100,6 +101,23 @@ def test_a_file_that_is_not_a_database_is_named(tmp_path: Path) -> None:
     garbage.write_text("these are not the tables you are looking for\n" * 100)
     line = one_line_error(run("--db", str(garbage), "bookings"))
     assert str(garbage) in line and "not" in line
+
+
+def test_book_on_a_store_it_cannot_write_says_so_before_any_plan(
+    db: str, can_make_immutable: None
+) -> None:
+    """It printed its plans and then failed at the write ("attempt to write a readonly
+    database"); now one line names the file, before anything is offered."""
+    path = Path(db)
+    chattr("+i", path)
+    try:
+        result = run("--db", db, *BOOK, "--duration", "60", "--energy", "10")
+        dry = run("--db", db, *BOOK, "--duration", "60", "--energy", "10", "--dry-run")
+    finally:
+        chattr("-i", *path.parent.glob(path.name + "*"), check=False)
+    line = one_line_error(result)
+    assert f"{path} is not writable" in line and result.stdout == "", (line, result.stdout)
+    assert dry.returncode == 0 and "Dry run: nothing was booked." in dry.stdout, dry.stderr
 
 
 def test_a_closed_stdin_for_a_password_prompt_is_one_line(db: str) -> None:

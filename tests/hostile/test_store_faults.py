@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -31,7 +30,7 @@ from evcms_desktop.store.models import (
     Connector,
     MeterValue,
 )
-from tests.conftest import BOTH_ENGINES
+from tests.conftest import BOTH_ENGINES, chattr
 from tests.csms.helpers import running
 from tests.hostile.helpers import RawCharger, meter_values, run
 
@@ -269,23 +268,6 @@ def test_store_that_cannot_commit(db, station, config: CsmsConfig, fault, repair
     assert events and events[0].data["error"] is not None and events[-1].data["error"] is None
 
 
-def _chattr(flag: str, *files: Path, check: bool = True) -> None:
-    subprocess.run(["chattr", flag, *map(str, files)], check=check, capture_output=True)
-
-
-@pytest.fixture
-def can_make_immutable(tmp_path: Path) -> None:
-    """chattr +i needs root and a filesystem that supports it (ext4, xfs, btrfs)."""
-    if shutil.which("chattr") is None:
-        pytest.skip("chattr is not installed")
-    probe = tmp_path / "immutable-probe"
-    probe.touch()
-    tried = subprocess.run(["chattr", "+i", str(probe)], capture_output=True, text=True)
-    if tried.returncode != 0:
-        pytest.skip(f"cannot make a file immutable here: {tried.stderr.strip()}")
-    _chattr("-i", probe)
-
-
 def _headless(db_path: Path, stderr: Path) -> tuple[subprocess.Popen, int]:
     command = [sys.executable, "-m", "evcms_desktop", "--db", str(db_path), "--headless"]
     command += ["--host", "127.0.0.1", "--port", "0", "--security-profile", "0"]
@@ -331,17 +313,17 @@ def test_store_files_made_immutable(db, station, db_path: Path, tmp_path: Path, 
         charger = await RawCharger.at(port, "CP-A")
         await charger.boot()
         seen["before"], _ = await answered(charger, "4", 10)
-        _chattr("+i", *files)
+        chattr("+i", *files)
         try:
             seen["during"], seen["refusals"] = await answered(charger, "5", 20)
             await asyncio.sleep(6)  # past a timer tick of the server, which reads the store
             seen["heartbeat"] = (await charger.call("Heartbeat", {}))[0]
             seen["alive"] = process.poll() is None
         finally:
-            _chattr("-i", *files)
+            chattr("-i", *files)
         await asyncio.sleep(1)  # the writer tries again every 0.5 s
         seen["after"], seen["later_refusals"] = await answered(charger, "6", 10)
-        _chattr("+i", *files)  # and stopped while it cannot be written
+        chattr("+i", *files)  # and stopped while it cannot be written
         await charger.close()
         return seen
 
@@ -350,7 +332,7 @@ def test_store_files_made_immutable(db, station, db_path: Path, tmp_path: Path, 
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
     finally:
-        _chattr("-i", *files, check=False)
+        chattr("-i", *files, check=False)
         if process.poll() is None:
             process.kill()
     log = (tmp_path / "evcms-desktop.log").read_text(encoding="utf-8")
