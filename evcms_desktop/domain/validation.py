@@ -80,6 +80,27 @@ def describe_duration(delta: timedelta) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
+def longest_slot(energy_kwh: Decimal) -> timedelta:
+    """The longest slot a booking of `energy_kwh` may take: the time that energy needs at
+    the least charging power, MIN_POWER_KW. A longer slot holds a connector for nothing."""
+    return timedelta(hours=float(energy_kwh / MIN_POWER_KW))
+
+
+def slot_length_error(duration: timedelta, energy_kwh: Decimal | None) -> str | None:
+    """The one check that a slot is not longer than its energy needs (the kiosk, the
+    booking dialog and `book` all say this); None when it is not."""
+    if energy_kwh is None or not energy_kwh.is_finite() or energy_kwh <= 0:
+        return None
+    longest = longest_slot(energy_kwh)
+    if duration <= longest:
+        return None
+    return (
+        f"{describe_duration(duration)} is longer than {energy_kwh.normalize():f} kWh needs"
+        f" even at {MIN_POWER_KW} kW ({describe_duration(longest)}): book a shorter slot"
+        " or more energy."
+    )
+
+
 def _earliest_errors(request: PlanRequest, now: datetime) -> list[FieldError]:
     """The driver's earlier start: before the arrival, not past, at most MAX_EARLIER."""
     earliest = request.earliest
@@ -121,6 +142,10 @@ def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[Fi
         errors.append(FieldError("energy", f"Book at least {MIN_ENERGY_KWH} kWh."))
     if request.power_kw is not None and not request.power_kw >= MIN_POWER_KW:
         errors.append(FieldError("power", f"The charging power is at least {MIN_POWER_KW} kW."))
+    if request.energy_kwh is not None and request.energy_kwh >= MIN_ENERGY_KWH:
+        too_long = slot_length_error(request.duration, request.energy_kwh)
+        if too_long is not None:
+            errors.append(FieldError("duration", too_long))
 
     connectors = site.connectors
     if not connectors:

@@ -69,6 +69,11 @@ BOOK = ["book", "--date", "2099-06-01", "--arrival", "17:00"]
             ],
             "2099-12-31",
         ),
+        # A 24-hour slot for 0.2 kWh holds a connector for nothing: 12 min at 1 kW.
+        (
+            [*BOOK, "--duration", "1440", "--energy", "0.2"],
+            "24 h 00 min is longer than 0.2 kWh needs even at 1 kW (12 min)",
+        ),
         (["bookings", "--days", "99999999999"], "--days"),
         (["bookings", "--days", "-1"], "--days"),
         (["sessions", "--limit", "99999999999999999999999"], "--limit"),

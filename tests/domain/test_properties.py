@@ -18,6 +18,9 @@ QUARTER = timedelta(minutes=15)
 quarters = st.integers(min_value=0, max_value=7 * 96)
 durations = st.sampled_from([30, 60, 75, 120, 45, 90, 180, 240]).map(lambda m: timedelta(minutes=m))
 energies = st.decimals(min_value="0.5", max_value="80", places=1)
+# Requests ask for at least the longest duration (4 h) at 1 kW, so that none breaks the
+# slot-length rule (its own test is test_slot_length.py).
+request_energies = st.decimals(min_value="4", max_value="80", places=1)
 powers = st.one_of(st.none(), st.decimals(min_value="3", max_value="17.6", places=1))
 
 
@@ -34,7 +37,7 @@ def occupancies(draw, connectors: int = 3) -> Occupancy:
 
 @st.composite
 def requests(draw) -> PlanRequest:
-    energy = draw(st.one_of(st.none(), energies))
+    energy = draw(st.one_of(st.none(), request_energies))
     power = draw(powers)
     if energy is None and power is None:
         energy = Decimal("20")

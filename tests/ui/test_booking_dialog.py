@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from PySide6.QtCore import Qt, QTime
 from PySide6.QtGui import QGuiApplication
 
+from evcms_desktop.domain.validation import slot_length_error
 from evcms_desktop.store.models import Booking, BookingState
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog
 
@@ -132,3 +134,25 @@ def test_i_can_come_earlier_lets_an_eco_plan_start_before_the_arrival(qtbot, ser
     assert dialog.flow.page == "form"
     assert form.errors["earliest"].text() == "The earlier time has passed."
     assert form.errors["earliest"].isVisible()
+
+
+def test_a_slot_longer_than_its_energy_needs_is_explained(qtbot, service):
+    """A 24-hour slot for 0.2 kWh was offered; the dialog says what `book` says."""
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    form.time.setTime(QTime(9, 0))
+    form.duration.setValue(24 * 60)
+    qtbot.keyClicks(form.energy, "0.2")
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "form"
+    expected = slot_length_error(timedelta(hours=24), Decimal("0.2"))
+    assert expected is not None and form.errors["duration"].text() == expected
+    assert form.errors["duration"].isVisible()
+    form.duration.setValue(12 * 60)
+    form.energy.clear()
+    qtbot.keyClicks(form.energy, "12")
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "plans"
+    assert Booking.select().count() == 0

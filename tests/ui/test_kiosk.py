@@ -6,6 +6,8 @@ import asyncio
 import os
 import subprocess
 import sys
+from datetime import timedelta
+from decimal import Decimal
 
 import numpy as np
 import zxingcpp
@@ -14,6 +16,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QPushButton
 
 from evcms_desktop.app.console import StationScreens
+from evcms_desktop.domain.validation import slot_length_error
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Booking, Setting, Station
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
@@ -259,3 +262,20 @@ def test_each_site_has_its_own_kiosk_pin(qtbot, db, station, credentials, qloop)
     with qtbot.waitSignal(kiosk.closed, timeout=5000):
         qtbot.keyClicks(kiosk.pin, "8642")
         kiosk.unlock_button.click()
+
+
+def test_the_kiosk_explains_a_slot_longer_than_its_energy_needs(qtbot, service, credentials):
+    """The same reason as `book` and the booking dialog, beside the duration."""
+    kiosk = _kiosk(qtbot, service, credentials)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))
+    form.duration.setValue(3 * 60)
+    qtbot.keyClicks(form.energy, "1.5")
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    assert kiosk.flow.page == "form"
+    expected = slot_length_error(timedelta(hours=3), Decimal("1.5"))
+    assert expected is not None and "(1 h 30 min)" in expected
+    assert form.errors["duration"].text() == expected
+    assert form.errors["duration"].isVisible()
+    assert Booking.select().count() == 0
