@@ -23,8 +23,8 @@ from evcms_desktop.app.arguments import whole_number
 from evcms_desktop.app.config import AppConfig, csms_config, selected_site
 from evcms_desktop.app.log_file import close_store_or_exit, log_fatal_signals, log_to_file
 from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.config import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX
 from evcms_desktop.csms.events import CsmsEvent, EventKind
-from evcms_desktop.csms.server import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX, CentralSystem
 from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
@@ -133,6 +133,8 @@ async def _serve(config: AppConfig) -> None:
     log_path = log_to_file(config.data_dir)
     if log_path is not None:
         log_fatal_signals(log_path)
+    from evcms_desktop.csms.server import CentralSystem  # only here: it imports the schedule
+
     db = open_database(config.database)
     cs = CentralSystem(csms_config(config, server_settings()), db)
     cs.bus.subscribe(_log_event)

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evcms_desktop.csms.config import CsmsConfig
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
-from evcms_desktop.csms.server import CsmsConfig
 from evcms_desktop.domain.station_settings import saved_max_connections
 from evcms_desktop.store.database import DatabaseTarget, default_database_path
 from evcms_desktop.store.models import Station

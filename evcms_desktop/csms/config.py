@@ -12,6 +12,8 @@ from pathlib import Path
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 
 Clock = Callable[[], datetime]
+SET_ASIDE_FILE = "set-aside-rows.jsonl"  # rows the store refused, in the data directory
+STORE_TROUBLE_PREFIX = "The store cannot commit"  # how its events begin
 
 
 @dataclass

@@ -28,7 +28,7 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.background import BackgroundTasks
 from evcms_desktop.csms.command_queue import CommandQueueServer
 from evcms_desktop.csms.commands import CommandService
-from evcms_desktop.csms.config import Clock, CsmsConfig
+from evcms_desktop.csms.config import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX, Clock, CsmsConfig
 from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
 from evcms_desktop.csms.file_transfers import FileTransfers
@@ -54,8 +54,6 @@ __all__ = ["CentralSystem", "CsmsConfig"]
 log = logging.getLogger(__name__)
 
 PRUNE_BATCH = 5_000  # events deleted per transaction
-SET_ASIDE_FILE = "set-aside-rows.jsonl"  # in the data directory
-STORE_TROUBLE_PREFIX = "The store cannot commit"
 
 
 class CentralSystem:

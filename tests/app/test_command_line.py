@@ -86,3 +86,23 @@ def test_the_console_opens_on_a_fresh_database(tmp_path: Path):
     finally:
         process.terminate()
         process.wait(10)
+
+
+def test_commands_that_never_schedule_do_not_import_the_scheduler(tmp_path: Path):
+    """`chargers list` imported SciPy (about 2 s on this machine) through the central
+    system and its site schedule, which only serving and planning need."""
+    db = tmp_path / "evcms.sqlite3"
+    heavy = ("scipy", "evcms_desktop.schedule", "evcms_desktop.csms.server")
+    program = (
+        "import sys\n"
+        "from evcms_desktop.app.cli import main\n"
+        f"for args in (['chargers', 'add', 'CP-1', '--password', 'p' * 20], ['chargers', 'list'],"
+        " ['sessions'], ['bookings']):\n"
+        f"    assert main(['--db', {str(db)!r}, *args]) == 0, args\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
