@@ -1,9 +1,10 @@
 """The timers of bookings and sessions, run on every tick of the central system:
 auto-stop at the booked end, cars staying past it, no-shows, and reservations mirrored
-onto the chargers."""
+onto the chargers. They read on the loop and write on the store writer's thread."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from evcms_desktop.csms.commands import CommandService
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.events import EventKind, Publish, publish_session_stopped
 from evcms_desktop.csms.sessions import SessionLedger
+from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.store.models import (
     Booking,
     BookingState,
@@ -46,6 +48,8 @@ class SessionTimers:
         self._tasks = tasks
         self._clock = clock
         self._overstays_told: set[int] = set()  # booking ids
+        self._marking: asyncio.Task[None] | None = None  # no-shows being written
+        self._mirroring: set[int] = set()  # booking ids whose reservation is being sent
 
     # -- auto-stop at the booked end --------------------------------------------------------
 
@@ -121,18 +125,32 @@ class SessionTimers:
                 & (Booking.start < now - grace)
                 & (Booking.start >= now - grace - timedelta(days=2))
             )
-            for booking in late:
-                updated = (
-                    Booking.update(state=BookingState.NO_SHOW.value, closed_at=now)
-                    .where((Booking.id == booking.id) & (Booking.state == BookingState.CONFIRMED))
-                    .execute()
+            found = [(booking.id, booking.code) for booking in late]
+            if found and (self._marking is None or self._marking.done()):
+                self._marking = self._tasks.spawn(self._mark_no_shows(found, now))
+
+    async def _mark_no_shows(self, late: list[tuple[int, str]], now: datetime) -> None:
+        def mark() -> list[tuple[int, str]]:
+            marked = []
+            for booking_id, code in late:
+                query = Booking.update(state=BookingState.NO_SHOW.value, closed_at=now).where(
+                    (Booking.id == booking_id) & (Booking.state == BookingState.CONFIRMED)
                 )
-                if updated:
-                    self._publish(
-                        EventKind.BOOKING_NO_SHOW,
-                        f"Booking {booking.code} was not used: no-show",
-                        data={"booking_code": booking.code, "booking_id": booking.id},
-                    )
+                if query.execute():
+                    marked.append((booking_id, code))
+            return marked
+
+        try:
+            marked = await self.ledger.writer.run(mark, "no-shows")
+        except StoreUnavailable as exc:
+            log.warning("No-shows not marked this time: %s", exc)
+            return
+        for booking_id, code in marked:
+            self._publish(
+                EventKind.BOOKING_NO_SHOW,
+                f"Booking {code} was not used: no-show",
+                data={"booking_code": code, "booking_id": booking_id},
+            )
 
     # -- reservations -----------------------------------------------------------------------
 
@@ -158,17 +176,29 @@ class SessionTimers:
         )
         for booking in due:
             ident = booking.connector.charge_point.ident
-            if self._is_connected(ident):
-                self._tasks.spawn(self._mirror(booking, ident))
+            if self._is_connected(ident) and booking.id not in self._mirroring:
+                self._mirroring.add(booking.id)
+                task = self._tasks.spawn(self._mirror(booking, ident))
+                task.add_done_callback(lambda _, done=booking.id: self._mirroring.discard(done))
+
+    async def _mark_reservation(self, booking: Booking, sent: bool) -> bool:
+        query = Booking.update(reservation_sent=sent).where(Booking.id == booking.id)
+        try:
+            await self.ledger.writer.run(query.execute, f"reservation of {booking.code}")
+        except StoreUnavailable as exc:
+            log.warning("Reservation of %s not marked: %s", booking.code, exc)
+            return False
+        return True
 
     async def _mirror(self, booking: Booking, ident: str) -> None:
         if booking.state == BookingState.CANCELLED:
             result = await self.commands.cancel_reservation(ident, booking.id)
             if result.status in ("Accepted", "Rejected"):  # Rejected: it had none
-                Booking.update(reservation_sent=False).where(Booking.id == booking.id).execute()
+                await self._mark_reservation(booking, False)
             return
         # Marked first so that the next tick does not send it twice.
-        Booking.update(reservation_sent=True).where(Booking.id == booking.id).execute()
+        if not await self._mark_reservation(booking, True):
+            return
         expiry = booking.start + self.ledger.grace_for(booking.station)
         result = await self.commands.reserve_now(
             ident, booking.connector.number, expiry, booking.code, booking.id
@@ -176,4 +206,4 @@ class SessionTimers:
         if not result.ok:
             log.warning("ReserveNow of %s at %s: %s", booking.code, ident, result.status)
             if result.status in ("Offline", "TimedOut", "Error"):
-                Booking.update(reservation_sent=False).where(Booking.id == booking.id).execute()
+                await self._mark_reservation(booking, False)
