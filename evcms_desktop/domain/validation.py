@@ -86,16 +86,19 @@ def longest_slot(energy_kwh: Decimal) -> timedelta:
     return timedelta(hours=float(energy_kwh / MIN_POWER_KW))
 
 
-def slot_length_error(duration: timedelta, energy_kwh: Decimal | None) -> str | None:
+def slot_length_error(duration: timedelta, energy_kwh: Decimal | int | None) -> str | None:
     """The one check that a slot is not longer than its energy needs (the kiosk, the
     booking dialog and `book` all say this); None when it is not."""
-    if energy_kwh is None or not energy_kwh.is_finite() or energy_kwh <= 0:
+    if energy_kwh is None:
         return None
-    longest = longest_slot(energy_kwh)
+    energy = Decimal(energy_kwh)  # an int from a caller is taken too
+    if not energy.is_finite() or energy <= 0:
+        return None
+    longest = longest_slot(energy)
     if duration <= longest:
         return None
     return (
-        f"{describe_duration(duration)} is longer than {energy_kwh.normalize():f} kWh needs"
+        f"{describe_duration(duration)} is longer than {energy.normalize():f} kWh needs"
         f" even at {MIN_POWER_KW} kW ({describe_duration(longest)}): book a shorter slot"
         " or more energy."
     )

@@ -32,3 +32,8 @@ def test_a_slot_longer_than_its_energy_needs_at_1_kw_is_refused(minutes, energy,
 def test_the_longest_slot_is_the_energy_at_1_kw():
     assert longest_slot(Decimal("0.2")) == timedelta(minutes=12)
     assert longest_slot(Decimal("10")) == timedelta(hours=10)
+
+
+def test_a_whole_number_of_kwh_is_taken_as_well():
+    assert slot_length_error(timedelta(hours=3), 2) is not None  # 2 kWh: 2 h at 1 kW
+    assert slot_length_error(timedelta(hours=2), 2) is None
