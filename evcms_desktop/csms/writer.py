@@ -163,12 +163,10 @@ class _StoreFault(Exception):
 def _cause(exc: BaseException) -> str:
     """What went wrong: after an I/O error SQLite has rolled back already, and the
     ROLLBACK that follows ("cannot rollback - no transaction is active") hides it."""
-    context = exc.__context__
-    if "no transaction is active" in str(exc) and isinstance(
-        context, peewee.DatabaseError | sqlite3.Error
-    ):
-        return str(context)
-    return str(exc)
+    seen: BaseException | None = exc
+    while seen is not None and "no transaction is active" in str(seen):
+        seen = seen.__context__  # peewee's wrapper, then sqlite3's own, then the cause
+    return str(seen if isinstance(seen, peewee.DatabaseError | sqlite3.Error) else exc)
 
 
 class _RowFault(Exception):

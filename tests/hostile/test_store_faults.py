@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import peewee
 import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -21,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from evcms_desktop.app.log_file import EXIT_STORE_UNWRITABLE
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.deviations import deviation_totals
 from evcms_desktop.store.models import (
@@ -348,3 +350,35 @@ def test_store_files_made_immutable(db, station, db_path: Path, tmp_path: Path, 
     stored = _stored_values()
     assert seen["before"] | seen["after"] <= stored
     assert not {v for v in stored if v.startswith("5")}
+
+
+def test_an_io_error_is_told_not_the_rollback_that_followed(tmp_path: Path, can_make_immutable):
+    """When a write fails with an I/O error SQLite has rolled back already, and the
+    writer said only "cannot rollback - no transaction is active". Here the WAL alone is
+    made immutable, on a database without the store's own check (store.database
+    refuses before SQLite is asked), so SQLite itself fails."""
+    path = tmp_path / "plain.sqlite3"
+    plain = peewee.SqliteDatabase(str(path), pragmas={"journal_mode": "wal"})
+    plain.execute_sql("CREATE TABLE t (x INTEGER)")
+    plain.execute_sql("INSERT INTO t VALUES (1)")  # the WAL exists from here
+    writer = BatchWriter(plain, lock_timeout=0.1)
+    wal = path.with_name(path.name + "-wal")
+
+    async def scenario() -> str:
+        writer.start()
+        # The writer's connection has the WAL open before it becomes immutable: SQLite's
+        # next write into it fails (EPERM), an I/O error.
+        await writer.run(lambda: plain.execute_sql("INSERT INTO t VALUES (2)"), "first")
+        chattr("+i", wal)
+        try:
+            await writer.run(lambda: plain.execute_sql("INSERT INTO t VALUES (2)"), "probe")
+        except StoreUnavailable as refused:
+            return str(refused)
+        finally:
+            chattr("-i", wal)
+            await writer.stop()
+        return "stored"
+
+    said = run(scenario())
+    plain.close()
+    assert said == "disk I/O error", said
