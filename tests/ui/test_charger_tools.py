@@ -11,6 +11,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store.deviations import deviation_totals
 from evcms_desktop.ui.dialogs.charger_tools import ChargerToolsDialog, check_value
 from evcms_desktop.ui.main_window import MainWindow
 from evcms_desktop.ui.models.chargers import ChargerRow
@@ -58,7 +59,8 @@ def test_the_tolerated_tab_lists_what_the_charger_needed(qtbot, central):
                 await ws.recv()
 
     run(qtbot, quirky())
-    central.tick()
+    central.tick()  # the counts are written on the store writer's thread
+    qtbot.waitUntil(lambda: sum(deviation_totals().get("CP-A", {}).values()) == 3, timeout=5000)
     dialog = ChargerToolsDialog("CP-A", 1, central.commands, LONDON)
     qtbot.addWidget(dialog)
     assert _cells(dialog.deviations, 0) == ["extra_field", "no_subprotocol"]
