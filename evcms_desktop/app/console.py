@@ -300,8 +300,8 @@ async def serve_window(
         screens.show_kiosk()
     else:
         window = screens.show_console()
-        if not credentials.has_operator_password():
-            first = SignInDialog(session, parent=window)
+        if not credentials.has_operator_password() and not operators.any_operator():
+            first = SignInDialog(session, parent=window)  # choose the station's password
             first.open()
     watcher = stop_on_signals(app, closed)
     log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.database)
