@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -76,15 +77,23 @@ def _limit(kw: float, unit: RateUnit, voltage: float, phases: int) -> float:
 
 
 def schedule_periods(
-    plan: BookingPlan, unit: RateUnit = "W", voltage: float = 230.0, phases: int = 3
+    plan: BookingPlan,
+    unit: RateUnit = "W",
+    voltage: float = 230.0,
+    phases: int = 3,
+    *,
+    held_s: int = 0,
 ) -> list[dict[str, float | int]]:
-    """chargingSchedulePeriod: a period wherever the limit changes, from the plan's first slot."""
+    """chargingSchedulePeriod: a period wherever the limit changes, from the plan's first slot;
+    `held_s` seconds of a zero limit before it (a session that starts after its car may)."""
     periods: list[dict[str, float | int]] = []
+    if held_s > 0:
+        periods.append({"startPeriod": 0, "limit": _limit(0.0, unit, voltage, phases)})
     seconds = int(plan.slot.total_seconds())
     for i, kw in enumerate(plan.powers_kw):
         limit = _limit(kw, unit, voltage, phases)
         if not periods or periods[-1]["limit"] != limit:
-            periods.append({"startPeriod": i * seconds, "limit": limit})
+            periods.append({"startPeriod": held_s + i * seconds, "limit": limit})
     return periods
 
 
@@ -97,10 +106,19 @@ def charging_profile(
     stack_level: int = 0,
     voltage: float = 230.0,
     phases: int = 3,
+    held_from: datetime | None = None,
 ) -> dict[str, Any]:
-    """A csChargingProfiles object (the wire's camelCase) for one booking's plan."""
+    """A csChargingProfiles object (the wire's camelCase) for one booking's plan.
+
+    `held_from`, before the plan's first slot: the profile starts then with a zero limit,
+    so a car plugged in early waits for its session instead of drawing full power.
+    """
     start = plan.first_slot
     end = start + len(plan.powers_kw) * plan.slot
+    held_s = 0
+    if held_from is not None and held_from < start:
+        held_s = int((start - held_from).total_seconds())
+        start = held_from
     profile: dict[str, Any] = {
         "chargingProfileId": profile_id,
         "stackLevel": stack_level,
@@ -112,7 +130,7 @@ def charging_profile(
             "duration": int((end - start).total_seconds()),
             "startSchedule": format_timestamp(start),
             "chargingRateUnit": unit,
-            "chargingSchedulePeriod": schedule_periods(plan, unit, voltage, phases),
+            "chargingSchedulePeriod": schedule_periods(plan, unit, voltage, phases, held_s=held_s),
         },
     }
     if transaction_id is not None:
@@ -120,12 +138,15 @@ def charging_profile(
     return profile
 
 
-def needs_profile(plan: BookingPlan, max_power_kw: float) -> bool:
-    """False when the plan is what the charger does anyway: full power until done."""
+def needs_profile(
+    plan: BookingPlan, max_power_kw: float, held_from: datetime | None = None
+) -> bool:
+    """False when the plan is what the charger does anyway: full power until done, from
+    `held_from` (when the car may plug in) if given, else from the plan's first slot."""
     active = [i for i, p in enumerate(plan.powers_kw) if p > _TOL_KW]
     if not active:
         return True  # nothing may be drawn in the window: say so with a zero limit
-    if active[0] != 0:
+    if active[0] != 0 or (held_from is not None and held_from < plan.first_slot):
         return True
     head = plan.powers_kw[: active[-1]]
     return any(p < max_power_kw - _TOL_KW for p in head)
@@ -140,11 +161,14 @@ def profile_requests(
     unit: RateUnit = "W",
     not_before: datetime | None = None,
     sent: Mapping[Any, ProfileRequest] | None = None,
+    windows: Mapping[Any, datetime] | None = None,
 ) -> list[ProfileRequest]:
     """The SetChargingProfile requests a schedule needs, booking by booking.
 
     profile_ids defaults to the booking ids (which must then be ints); transactions maps
     a booking to its running transaction; plans ending before `not_before` are skipped.
+    `windows` gives when each booking's car may start: a plan starting later holds it at
+    zero until then (a running transaction is already drawing and is not held).
     `sent` holds the requests the chargers accepted before: one asked again unchanged is
     left out, and a booking that had a profile gets a new one even at full power (the
     same id replaces the old limit).
@@ -156,7 +180,9 @@ def profile_requests(
         end = plan.first_slot + len(plan.powers_kw) * plan.slot
         if not_before is not None and end <= not_before:
             continue
-        if not needs_profile(plan, target.max_power_kw) and booking_id not in sent:
+        transaction = (transactions or {}).get(booking_id)
+        held_from = (windows or {}).get(booking_id) if transaction is None else None
+        if not needs_profile(plan, target.max_power_kw, held_from) and booking_id not in sent:
             continue
         profile_id = (profile_ids or {}).get(booking_id, booking_id)
         request = ProfileRequest(
@@ -166,8 +192,9 @@ def profile_requests(
             profile=charging_profile(
                 plan,
                 int(profile_id),
-                transaction_id=(transactions or {}).get(booking_id),
+                transaction_id=transaction,
                 unit=unit,
+                held_from=held_from,
             ),
         )
         if sent.get(booking_id) != request:
@@ -268,12 +295,17 @@ def plan_live(
     previous: Mapping[Any, BookingPlan],
     time_budget_s: float,
 ) -> Schedule:
-    """The site's MILP within the budget; if HiGHS fails outright, the heuristic's sessions."""
+    """The site's MILP within the budget; if HiGHS fails outright, the heuristic's sessions.
+
+    The relaxation's bound is left out: nothing here acts on it, and it would come on top
+    of the budget (benchmarks/schedule.py reports it beside the re-plan).
+    """
     try:
         return plan_site(
             problem,
             replace(LIVE_OPTIONS, time_budget_s=time_budget_s),
             compete=False,
+            with_bound=False,
             fixed=fixed,
             previous=previous,
         )
@@ -289,6 +321,44 @@ def plan_live(
         )
 
 
+def replan(
+    problem: ScheduleProblem,
+    targets: Mapping[int, ConnectorTarget],
+    applied: AppliedPlan,
+    *,
+    transactions: Mapping[Any, int] | None = None,
+    unit: RateUnit = "W",
+    time_budget_s: float = LIVE_OPTIONS.time_budget_s,
+    booked_starts: Mapping[Any, datetime] | None = None,
+) -> tuple[Schedule, list[ProfileRequest]]:
+    """The re-plan itself: the new schedule and the requests it needs, nothing sent.
+
+    A booking with a running transaction keeps its plan from `applied` (its profile is not
+    asked again, so nothing of it changes, past or future); the others keep their sessions
+    where changing them gains no more than a few pence; a request is made only where it
+    differs from the one its charger accepted. A session starting after its booking does
+    holds the car at zero from `booked_starts` (default: the window's start): the booked
+    start, not the re-plan's time, so an unchanged plan gives an unchanged profile.
+    """
+    before = applied.schedule.plans if applied.schedule is not None else {}
+    running = transactions or {}
+    fixed = {booking_id: plan for booking_id, plan in before.items() if booking_id in running}
+    schedule = plan_live(problem, fixed, before, time_budget_s)
+    requests = [
+        r
+        for r in profile_requests(
+            schedule,
+            targets,
+            transactions=transactions,
+            unit=unit,
+            sent=applied.sent,
+            windows={b.id: b.earliest for b in problem.bookings} | dict(booked_starts or {}),
+        )
+        if r.booking_id not in fixed  # under way: the profile it holds stands
+    ]
+    return schedule, requests
+
+
 async def replan_day(
     commands: ProfileCommands,
     station: Station,
@@ -302,27 +372,28 @@ async def replan_day(
 ) -> tuple[Schedule, list[tuple[ProfileRequest, Any]]]:
     """Schedule the rest of the day from `now` and send the profiles that changed.
 
-    `applied` (updated here) is what the last re-plan sent: a booking with a running
-    transaction keeps its plan from it, the others keep their sessions where that costs
-    no more than a few pence, and a profile is sent only if it differs from the one its
-    charger accepted. The solve runs in a worker thread, off the loop that serves the
-    chargers.
+    `applied` (updated here) is what the last re-plan sent (see `replan`). The budget is
+    wall-clock time from this call to the schedule, reading the store included; the solve
+    runs in a worker thread, off the loop that serves the chargers.
     """
+    began = time.perf_counter()
     applied = applied if applied is not None else AppliedPlan()
     problem, targets = day_problem(station, now, end)
-    before = applied.schedule.plans if applied.schedule is not None else {}
-    running = transactions or {}
-    fixed = {booking_id: plan for booking_id, plan in before.items() if booking_id in running}
-    schedule = await asyncio.to_thread(plan_live, problem, fixed, before, time_budget_s)
+    ids = [b.id for b in problem.bookings]
+    starts = dict(Booking.select(Booking.id, Booking.start).where(Booking.id.in_(ids)).tuples())
+    left = max(0.0, time_budget_s - (time.perf_counter() - began))
+    schedule, requests = await asyncio.to_thread(
+        replan,
+        problem,
+        targets,
+        applied,
+        transactions=transactions,
+        unit=unit,
+        time_budget_s=left,
+        booked_starts=starts,
+    )
     for unmet in schedule.unmet:
         log.warning("Booking %s cannot be met in full: %s", unmet.booking_id, unmet.reason)
-    requests = [
-        r
-        for r in profile_requests(
-            schedule, targets, transactions=transactions, unit=unit, sent=applied.sent
-        )
-        if r.booking_id not in fixed  # under way: the profile it holds stands
-    ]
     results = await send_profiles(commands, requests)
     for request, result in results:
         if getattr(result, "ok", True):

@@ -68,6 +68,7 @@ FORWARD_SHARE = 0.6  # of the time budget for the rolling horizon; the rest for 
 REPAIR_REACH = 8  # slots either side of a short booking's window re-planned with it
 REPAIR_SECONDS = 3.0  # at most, per repair
 DIVE_SECONDS = 2.0  # a day's rounding may take this long, within the day's share
+MIN_SOLVE_S = 0.02  # the shortest time limit HiGHS is given
 _TOL = 1e-6
 
 Progress = Callable[[int, int], None]
@@ -293,6 +294,14 @@ def _build(
     limit: float | None,
     stretch: float,
 ) -> _Model:
+    """The chunk's MILP, its slots in difference form.
+
+    A session is an interval of slots, and intervals summed slot by slot give a dense
+    matrix (a session of n slots, 2n entries). Instead L[t] and C[t], the kW and the cars
+    of the chunk's sessions in slot t, are columns, and row t says L[t] - L[t-1] is what
+    starts at t less what ends there: each candidate has four entries whatever its length,
+    and the relaxation solves in about half the time.
+    """
     cands = candidates(inst, items, stretch)
     row_of_item = {i: r for r, i in enumerate(items)}
     m = len(items)
@@ -300,26 +309,42 @@ def _build(
     hi_t = int((cands.first + cands.slots).max())
     span = hi_t - lo_t
     nc = len(cands.owner)
-    # Columns: the candidates, then one "not served" share per item, then the peak z.
-    reps = cands.slots
-    col = np.repeat(np.arange(nc), reps)
-    offsets = np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps)
-    t_rel = np.repeat(cands.first - lo_t, reps) + offsets
-    item_rows = np.array([row_of_item[int(o)] for o in cands.owner])
-    rows = np.concatenate(
-        [item_rows, np.arange(m), m + t_rel, m + span + t_rel, m + np.arange(span)]
-    )
-    cols = np.concatenate([np.arange(nc), nc + np.arange(m), col, col, np.full(span, nc + m)])
-    vals = np.concatenate(
-        [np.ones(nc), np.ones(m), np.repeat(cands.power, reps), np.ones(len(col)), -np.ones(span)]
-    )
-    matrix = sparse.csr_array((vals, (rows, cols)), shape=(m + 2 * span, nc + m + 1))
+    # Columns: the candidates, one "not served" share per item, the peak z, then L and C.
+    z, load_col, cars_col = nc + m, nc + m + 1, nc + m + 1 + span
+    # Rows: one per item, then the L rows, the C rows and the peak rows, span each.
+    load_row, cars_row, peak_row = m, m + span, m + 2 * span
+    slots = np.arange(span)
+    starts = cands.first - lo_t
+    ends = starts + cands.slots
+    inside = np.flatnonzero(ends < span)  # a session ending at the chunk's end ends nothing
+    ones = np.ones(nc)
+    entries = [
+        (np.array([row_of_item[int(o)] for o in cands.owner]), np.arange(nc), ones),
+        (np.arange(m), nc + np.arange(m), np.ones(m)),
+        (load_row + slots, load_col + slots, np.ones(span)),
+        (load_row + slots[1:], load_col + slots[:-1], -np.ones(span - 1)),
+        (load_row + starts, np.arange(nc), -cands.power),
+        (load_row + ends[inside], inside, cands.power[inside]),
+        (cars_row + slots, cars_col + slots, np.ones(span)),
+        (cars_row + slots[1:], cars_col + slots[:-1], -np.ones(span - 1)),
+        (cars_row + starts, np.arange(nc), -ones),
+        (cars_row + ends[inside], inside, np.ones(len(inside))),
+        (peak_row + slots, load_col + slots, np.ones(span)),
+        (peak_row + slots, np.full(span, z), -np.ones(span)),
+    ]
+    rows, cols, vals = (np.concatenate(part) for part in zip(*entries, strict=True))
+    matrix = sparse.csr_array((vals, (rows, cols)), shape=(m + 3 * span, nc + m + 1 + 2 * span))
     window = slice(lo_t, hi_t)
     room_cars = inst.connectors - fixed_cars[window].astype(float)
-    upper_rows = np.concatenate([np.ones(m), -fixed_load[window], room_cars])
-    lower_rows = np.concatenate([np.ones(m), np.full(2 * span, -np.inf)])
+    upper_rows = np.concatenate([np.ones(m), np.zeros(2 * span), -fixed_load[window]])
+    lower_rows = np.concatenate([np.ones(m), np.zeros(2 * span), np.full(span, -np.inf)])
     cost = np.concatenate(
-        [cands.cost, [inst.penalty(i) * inst.needs[i] for i in items], [PEAK_WEIGHT]]
+        [
+            cands.cost,
+            [inst.penalty(i) * inst.needs[i] for i in items],
+            [PEAK_WEIGHT],
+            np.zeros(2 * span),
+        ]
     )
     z_top = np.inf
     if limit is not None:
@@ -329,8 +354,8 @@ def _build(
         items=items,
         cost=cost,
         constraint=LinearConstraint(matrix, lower_rows, upper_rows),
-        upper=np.concatenate([np.ones(nc + m), [z_top]]),
-        integrality=np.concatenate([np.ones(nc), np.zeros(m + 1)]),
+        upper=np.concatenate([np.ones(nc + m), [z_top], np.full(span, np.inf), room_cars]),
+        integrality=np.concatenate([np.ones(nc), np.zeros(m + 1 + 2 * span)]),
         lo_t=lo_t,
         room_cars=room_cars,
         room_kw=z_top - fixed_load[window],
@@ -359,7 +384,7 @@ def _highs(
     """Solve the model (or its LP relaxation) with HiGHS, from `start` when given."""
     h = _load(model, lower, upper, integer=integer)
     if time_limit_s is not None:
-        h.setOptionValue("time_limit", max(float(time_limit_s), 0.05))
+        h.setOptionValue("time_limit", max(float(time_limit_s), MIN_SOLVE_S))
     h.setOptionValue("mip_rel_gap", gaps[0])
     h.setOptionValue("mip_abs_gap", gaps[1])
     if integer and start is not None:
@@ -370,7 +395,10 @@ def _highs(
     return _run(h, integer=integer)
 
 
-def _run(h: highspy.Highs, *, integer: bool) -> _Solved:
+def _run(h: highspy.Highs, *, integer: bool, deadline: float | None = None) -> _Solved:
+    """Run HiGHS; with a deadline (time.perf_counter()), for no longer than what is left."""
+    if deadline is not None:
+        h.setOptionValue("time_limit", max(deadline - time.perf_counter(), MIN_SOLVE_S))
     h.run()
     status = h.getModelStatus()
     info = h.getInfo()
@@ -489,7 +517,7 @@ def _dive(
             kw[a:b] += cands.power[j]
         index = np.array(sorted(set(changed)), dtype=np.int32)
         h.changeColsBounds(len(index), index, lower[index], upper[index])
-        result = _run(h, integer=False)
+        result = _run(h, integer=False, deadline=deadline)
         if result.x is None:
             break
         x = result.x
@@ -530,7 +558,8 @@ def _objective(model: _Model, chosen: np.ndarray, used_kw: np.ndarray) -> float:
     served = set(model.cands.owner[chosen > 0.5].tolist())
     not_served = np.array([0.0 if i in served else 1.0 for i in model.items])
     peak = float((model.base_kw + used_kw).max(initial=0.0))
-    return float(model.cost[:nc] @ chosen + model.cost[nc:-1] @ not_served) + PEAK_WEIGHT * peak
+    served_cost = model.cost[nc : nc + len(model.items)] @ not_served
+    return float(model.cost[:nc] @ chosen + served_cost) + PEAK_WEIGHT * peak
 
 
 def solve_chunk(
@@ -544,8 +573,12 @@ def solve_chunk(
     time_limit_s: float | None,
     mip_rel_gap: float,
     mip_abs_gap: float,
+    deadline: float | None = None,
 ) -> ChunkResult | None:
-    """One chunk: the LP's bound, a rounding of it, then branch and bound from that rounding."""
+    """One chunk: the LP's bound, a rounding of it, then branch and bound from that rounding.
+
+    `deadline` (time.perf_counter()) caps every solve, whatever the chunk's own limit says.
+    """
     began = time.perf_counter()
     items = list(items)
     if not len(candidates(inst, items, stretch).owner):
@@ -554,10 +587,14 @@ def solve_chunk(
     nc = model.columns
     lower = np.zeros(len(model.cost))
     budget = np.inf if time_limit_s is None else time_limit_s
+    if deadline is not None:
+        budget = min(budget, deadline - began)
     relaxation = _load(model, lower, model.upper, integer=False)
+    root_until = None
     if np.isfinite(budget):
-        relaxation.setOptionValue("time_limit", max(budget * 0.8, 1.0))
-    root = _run(relaxation, integer=False)
+        root_until = began + max(budget * 0.8, 1.0)
+        root_until = root_until if deadline is None else min(root_until, deadline)
+    root = _run(relaxation, integer=False, deadline=root_until)
     if root.x is None:
         log.warning("HiGHS did not solve the relaxation of %d bookings in time", len(items))
         return None
@@ -602,11 +639,13 @@ def _full_start(model: _Model, chosen: np.ndarray) -> np.ndarray:
     served = set(cands.owner[chosen > 0.5].tolist())
     not_served = np.array([0.0 if i in served else 1.0 for i in model.items])
     used = np.zeros(len(model.room_kw))
+    cars = np.zeros(len(model.room_kw))
     for j in np.flatnonzero(chosen > 0.5):
         a = int(cands.first[j]) - model.lo_t
         used[a : a + int(cands.slots[j])] += cands.power[j]
+        cars[a : a + int(cands.slots[j])] += 1
     peak = float((model.base_kw + used).max(initial=0.0))
-    return np.concatenate([chosen, not_served, [peak]])
+    return np.concatenate([chosen, not_served, [peak], used, cars])
 
 
 @dataclass(frozen=True)
@@ -664,10 +703,17 @@ def plan_sessions(
     fixed_cars: np.ndarray | None = None,
     progress: Progress | None = None,
 ) -> MilpPlan:
-    """The rolling horizon: day by day, earlier days fixed, within the time budget."""
+    """The rolling horizon: day by day, earlier days fixed, within the time budget.
+
+    A re-plan (sessions already sent, `inst.preferred`) starts from those sessions instead,
+    the bookings without one added greedily, and repairs that (see `_improve`): what it
+    changes stays near what needs it, and no time goes on re-solving the whole day.
+    """
     began = time.perf_counter()
     inst.start_step, inst.lengths = max(1, options.start_step), max(0, options.lengths)
     inst.limit = limit
+    if inst.preferred and options.time_budget_s > 0:
+        return _replan_from_sent(inst, limit, options, fixed_load, fixed_cars, began)
     per_slot = (inst.start + timedelta(minutes=15)) - inst.start
     chunk = max(1, int(options.chunk / per_slot))
     ahead = int(options.lookahead / per_slot)
@@ -696,6 +742,7 @@ def plan_sessions(
                 time_limit_s=share,
                 mip_rel_gap=options.mip_rel_gap,
                 mip_abs_gap=options.mip_abs_gap,
+                deadline=began + options.time_budget_s,
             )
         if result is not None:
             log.debug(
@@ -725,6 +772,40 @@ def plan_sessions(
         inst, sessions, base_load, base_cars, limit, options, began + options.time_budget_s
     )
     return MilpPlan(sessions, len(days), optimal, fallback, time.perf_counter() - began)
+
+
+def _replan_from_sent(
+    inst: Instance,
+    limit: float | None,
+    options: MilpOptions,
+    fixed_load: np.ndarray | None,
+    fixed_cars: np.ndarray | None,
+    began: float,
+) -> MilpPlan:
+    """The sessions already sent where they still fit, the other bookings greedily, repaired."""
+    base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
+    base_cars = np.zeros(inst.slots, dtype=int) if fixed_cars is None else fixed_cars.copy()
+    load, cars = base_load.copy(), base_cars.copy()
+    sessions: dict[int, Session] = {}
+    for i, s in sorted(inst.preferred.items()):
+        f, last = int(inst.firsts[i]), int(inst.lasts[i])
+        fits = (
+            inst.needs[i] > 0
+            and f <= s.first
+            and s.last <= last
+            and (cars[s.first : s.last] < inst.connectors).all()
+            and (limit is None or (load[s.first : s.last] + s.power <= limit + _TOL).all())
+        )
+        if fits:
+            sessions[i] = s
+            load[s.first : s.last] += s.power
+            cars[s.first : s.last] += 1
+    others = [i for i in range(len(inst.bookings)) if i not in sessions and inst.needs[i] > 0]
+    sessions.update(_heuristic_sessions(inst, others, load, cars, limit))
+    sessions = _improve(
+        inst, sessions, base_load, base_cars, limit, options, began + options.time_budget_s
+    )
+    return MilpPlan(sessions, 1, 0, 0, time.perf_counter() - began)
 
 
 def _session_cost(inst: Instance, i: int, session: Session | None) -> float:
@@ -762,10 +843,12 @@ def _improve(
     """
     sessions = dict(sessions)
     every = range(len(inst.bookings))
-    cheapest = {}
-    for i in every:
-        own = candidates(inst, [i], options.stretch).cost
-        cheapest[i] = float(own.min()) if len(own) else _session_cost(inst, i, None)
+    every_candidate = candidates(inst, every, options.stretch)
+    least = np.full(len(inst.bookings), np.inf)
+    np.minimum.at(least, every_candidate.owner, every_candidate.cost)
+    cheapest = {
+        i: float(least[i]) if np.isfinite(least[i]) else _session_cost(inst, i, None) for i in every
+    }
 
     def excess(i: int) -> float:
         return _session_cost(inst, i, sessions.get(i)) - cheapest[i]
@@ -830,7 +913,7 @@ def _replan(
     before = float(model.cost @ start)
     best, value = chosen, before
     relaxation = _load(model, np.zeros(len(model.cost)), model.upper, integer=False)
-    root = _run(relaxation, integer=False)
+    root = _run(relaxation, integer=False, deadline=deadline)
     if root.x is None:
         return sessions
     rounded, rounded_value = _dive(

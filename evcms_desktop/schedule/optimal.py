@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
+TAIL_SHARE = 0.05  # of the time budget, kept for what follows the solve (connectors, prices)
 _TOL = 1e-6
 
 
@@ -116,14 +117,30 @@ def _why_short(inst: Instance, i: int, cars: np.ndarray, limit: float | None) ->
     return "no connector is free long enough inside its window"
 
 
-def relaxation_bound(problem: ScheduleProblem, limit: float | None) -> Bound:
+def relaxation_bound(
+    problem: ScheduleProblem,
+    limit: float | None,
+    fixed: Mapping[Hashable, BookingPlan] | None = None,
+) -> Bound:
     """The LP with neither connectors nor sessions: any power in any slot of the window.
 
     It relaxes every schedule of the problem, so its least unmet energy bounds theirs and,
     when nothing need be short, its least cost bounds the cost of every schedule that
-    meets all bookings.
+    meets all bookings. `fixed` (a re-plan's sessions under way) are kept as they are:
+    their load takes from the limit and their cost is added.
     """
+    fixed = {k: v for k, v in (fixed or {}).items() if k in {b.id for b in problem.bookings}}
+    fixed_cost = sum((plan.cost for plan in fixed.values()), Decimal(0))
+    problem = replace(problem, bookings=tuple(b for b in problem.bookings if b.id not in fixed))
+    if not problem.bookings:
+        return Bound(unmet_kwh=0.0, cost=fixed_cost)
     inst = Instance.of(problem)
+    room = np.full(inst.slots, np.inf if limit is None else limit)
+    for plan in fixed.values():
+        first = _slot_of(inst, plan.first_slot, plan.slot)
+        for at, kw in enumerate(plan.powers_kw, start=first):
+            if 0 <= at < inst.slots:
+                room[at] -= kw
     n_b = len(inst.bookings)
     lengths = np.maximum(inst.lasts - inst.firsts, 0)
     n = int(lengths.sum())
@@ -157,7 +174,7 @@ def relaxation_bound(problem: ScheduleProblem, limit: float | None) -> Bound:
         ]
     )
     a_ub = site if limit is not None else None
-    b_ub = np.full(len(used), limit) if limit is not None else None
+    b_ub = np.maximum(room[used], 0.0) if limit is not None else None
     shortest = linprog(
         np.concatenate([np.zeros(n), np.ones(n_b)]),
         A_ub=a_ub,
@@ -187,7 +204,9 @@ def relaxation_bound(problem: ScheduleProblem, limit: float | None) -> Bound:
         (tariff.energy_price * b.energy_kwh + tariff.service_charge for b in problem.bookings),
         Decimal(0),
     )
-    total = (fixed + Decimal(f"{cheapest.fun:.6f}")).quantize(Decimal("0.01"), rounding=ROUND_FLOOR)
+    total = (fixed_cost + fixed + Decimal(f"{cheapest.fun:.6f}")).quantize(
+        Decimal("0.01"), rounding=ROUND_FLOOR
+    )
     return Bound(unmet_kwh=0.0, cost=total)
 
 
@@ -290,6 +309,9 @@ def plan_site(
     horizon's start (their load and connectors are taken), and `previous`, the plans
     already sent: a booking keeps its session unless changing it gains more than
     KEEP_BONUS.
+
+    `options.time_budget_s` is the wall-clock time of the whole call (the bound aside, which
+    is computed after it when `with_bound`): the solve gets what is left of it.
     """
     options = options or MilpOptions()
     began = time.perf_counter()
@@ -318,10 +340,16 @@ def plan_site(
             session = _steady_session(plan, inst)
             if session is not None:
                 inst.preferred[index[booking_id]] = session
+    left = options.time_budget_s * (1 - TAIL_SHARE) - (time.perf_counter() - began)
     result = plan_sessions(
-        inst, limit, options, fixed_load=fixed_load, fixed_cars=fixed_cars, progress=progress
+        inst,
+        limit,
+        replace(options, time_budget_s=max(0.0, left)),
+        fixed_load=fixed_load,
+        fixed_cars=fixed_cars,
+        progress=progress,
     )
-    bound = relaxation_bound(problem, limit) if with_bound else None
+    bound = relaxation_bound(problem, limit, kept) if with_bound else None
     if result.fallback_chunks and options.time_budget_s > 0:  # zero: the greedy on purpose
         log.warning(
             "HiGHS found no schedule for %d of %d days in time: greedy sessions there",

@@ -620,6 +620,10 @@ class ChargeBox(OcppEndpoint):
         targets = list(self.connectors) if connector_id == 0 else [connector_id]
         if any(n not in self.connectors for n in targets):
             return call_result.SetChargingProfile(status="Rejected")
+        # OCPP 1.6 (3.13.2): a profile with the same id replaces the one the charger holds.
+        same = cs_charging_profiles.get("charging_profile_id")
+        for state in self.connectors.values():
+            state.profiles = [p for p in state.profiles if p.get("charging_profile_id") != same]
         for n in targets:
             self.connectors[n].profiles.append(cs_charging_profiles)
         return call_result.SetChargingProfile(status="Accepted")

@@ -11,12 +11,12 @@ from pathlib import Path
 import peewee
 
 from evcms_desktop.csms.protocol import parse_timestamp
-from evcms_desktop.csms.schedule_applier import AppliedPlan, replan_day
+from evcms_desktop.csms.schedule_applier import replan_day
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
 from evcms_desktop.store.bookings import BookingService
-from evcms_desktop.store.models import Booking, Station
+from evcms_desktop.store.models import Station
 from tests.conftest import NOW
 
 
@@ -124,75 +124,3 @@ def test_a_new_booking_replans_the_day_on_a_limited_site(
         for period in p["charging_schedule"]["charging_schedule_period"]
     ]
     assert limits and max(limits) <= 22000
-
-
-def test_a_replan_sends_only_what_changed_and_keeps_the_running_session(
-    db: peewee.SqliteDatabase, station: Station, tmp_path: Path
-) -> None:
-    station.site_power_limit_kw = Decimal(22)  # two cars at once must share 22 kW
-    station.save()
-    service = BookingService(db, station, clock=lambda: NOW)
-
-    def book(hours: float) -> Booking:  # 12 kWh in two hours: 7.5 kW on average
-        outcome = service.plan(
-            PlanRequest(
-                arrival=NOW + timedelta(hours=hours),
-                duration=timedelta(hours=2),
-                energy_kwh=Decimal("12"),
-            )
-        )
-        return service.confirm(outcome, outcome.plans[0])
-
-    first, second = book(1), book(1)
-    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False)
-    cs = CentralSystem(config, db, clock=lambda: NOW)
-    applied = AppliedPlan()
-    end = NOW + timedelta(days=1)
-
-    async def scenario():
-        await cs.start()
-        try:
-            url = f"ws://127.0.0.1:{cs.port}{config.path_prefix}"
-            boxes = [
-                ChargeBox(ident, url, clock=lambda: NOW, meter_interval=3600)
-                for ident in ("CP-A", "CP-B")
-            ]
-            for box in boxes:
-                await box.connect()
-                assert await box.boot() == "Accepted"
-            replans = [await replan_day(cs.commands, station, NOW, end, applied=applied)]
-            replans.append(await replan_day(cs.commands, station, NOW, end, applied=applied))
-            third = book(2)  # overlaps both for an hour: the 22 kW is shared three ways
-            replans.append(await replan_day(cs.commands, station, NOW, end, applied=applied))
-            # Half an hour into the first session, its car charging: its plan stands.
-            later = NOW + timedelta(hours=1, minutes=30)
-            replans.append(
-                await replan_day(
-                    cs.commands, station, later, end, transactions={first.id: 1}, applied=applied
-                )
-            )
-            for box in boxes:
-                await box.close()
-            return replans, third
-        finally:
-            await cs.stop()
-
-    replans, third = asyncio.run(asyncio.wait_for(scenario(), 60))
-    (one, sent_one), (two, sent_two), (three, sent_three), (four, sent_four) = replans
-    assert one.method == "milp" and one.feasible
-    assert {r.booking_id for r, _ in sent_one} == {first.id, second.id}
-    assert all(result.ok for _, result in sent_one + sent_three + sent_four)
-    assert sent_two == []  # nothing changed: nothing sent again
-    assert two.plans == one.plans
-    assert third.id in {r.booking_id for r, _ in sent_three}
-    for schedule in (one, two, three, four):
-        assert schedule.site_kw.max() <= 22 + 1e-9
-        for plan in schedule.plans.values():
-            assert len(set(plan.powers_kw)) == 1, "one steady session"
-    # The running session keeps its plan from its last re-plan on, and is not sent again.
-    kept = three.plans[first.id]
-    skip = (NOW + timedelta(hours=1, minutes=30) - kept.first_slot) // kept.slot
-    assert four.plans[first.id].powers_kw == kept.powers_kw[max(0, skip) :]
-    assert first.id not in {r.booking_id for r, _ in sent_four}
-    # What each charger holds is what the last accepted request for its booking said.
-    assert set(applied.sent) >= {second.id, third.id}

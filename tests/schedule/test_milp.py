@@ -13,7 +13,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem
+from evcms_desktop.schedule import BookingPlan, Schedule, ScheduleBooking, ScheduleProblem
 from evcms_desktop.schedule.milp import LIVE_OPTIONS, MAX_POWER_CHANGES, MilpOptions
 from evcms_desktop.schedule.optimal import (
     FrontierPoint,
@@ -21,6 +21,7 @@ from evcms_desktop.schedule.optimal import (
     frontier_levels,
     monotone,
     plan_site,
+    relaxation_bound,
 )
 
 DAY = datetime(2027, 3, 2, tzinfo=UTC)  # a Tuesday, GMT: Peak On 08:00-11:00, 16:00-22:00
@@ -299,3 +300,62 @@ def test_the_solver_writes_nothing_on_the_standard_output() -> None:
     )
     assert done.stdout == ""
     assert "HiGHS: Running HiGHS" in done.stderr  # in the log, not lost
+
+
+def test_every_solve_of_a_live_replan_gets_at_most_what_is_left_of_its_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The budget is the re-plan's wall-clock time: no HiGHS run may be given more than what
+    # is left of it (the root LP used to get at least a second whatever the budget).
+    import time
+
+    from evcms_desktop.schedule import milp
+
+    total = 0.3
+    given: list[tuple[float, float]] = []  # (time limit given, time left of the budget)
+    real = milp._run
+    began = time.perf_counter()
+
+    def spied(h: object, *, integer: bool, deadline: float | None = None) -> object:
+        left = total - (time.perf_counter() - began)
+        capped = {} if deadline is None else {"deadline": deadline}
+        solved = real(h, integer=integer, **capped)  # type: ignore[arg-type]
+        _, limit = h.getOptionValue("time_limit")  # type: ignore[attr-defined]
+        given.append((limit, left))
+        return solved
+
+    monkeypatch.setattr(milp, "_run", spied)
+    p = replace(random_day(5), site_limit_kw=Decimal(30))
+    schedule = plan_site(p, replace(LIVE_OPTIONS, time_budget_s=total), compete=False)
+    assert given, "HiGHS ran"
+    for limit, left in given:
+        assert limit <= max(left, milp.MIN_SOLVE_S) + 1e-3
+    check(p, schedule)
+
+
+def test_the_bound_of_a_replan_keeps_the_sessions_under_way_as_they_are() -> None:
+    # A runs 07:00-08:00 at the whole 22 kW limit; B may charge 07:00-08:30, so it gets
+    # only half an hour: 8.8 of its 17.6 kWh. Were A free to move, nothing need be short.
+    a, b = booking("A", 7, 9, "17.6"), booking("B", 7, 8.5, "17.6")
+    p = problem(a, b, limit=22)
+    running = BookingPlan(
+        booking_id="A",
+        connector_id=1,
+        first_slot=at(7),
+        slot=SLOT,
+        powers_kw=(22.0,) * 4,
+        delivered_kwh=17.6,
+        peak_on_kwh=0.0,
+        cost=Decimal("4.40"),
+    )
+    schedule = plan_site(p, QUICK, compete=False, fixed={"A": running})
+    assert schedule.bound is not None
+    assert schedule.bound.unmet_kwh == pytest.approx(8.8)
+    assert sum(u.shortfall_kwh for u in schedule.unmet) == pytest.approx(8.8)
+    free = relaxation_bound(p, 22.0)
+    assert free.unmet_kwh == pytest.approx(0.0)
+    # Nothing short: the bound's cost counts A at what its plan costs.
+    roomy = problem(a, booking("B", 7, 9, "17.6"), limit=22)
+    met = plan_site(roomy, QUICK, compete=False, fixed={"A": running})
+    assert not met.unmet and met.bound is not None and met.bound.cost is not None
+    assert met.bound.cost <= met.total_cost <= met.bound.cost + Decimal("0.02")

@@ -1,0 +1,192 @@
+"""The live re-plan through replan_day: bookings read from the store (SQLite and
+PostgreSQL), profiles sent over a real WebSocket to simulated chargers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
+
+import peewee
+
+from evcms_desktop.csms.protocol import parse_timestamp
+from evcms_desktop.csms.schedule_applier import AppliedPlan, replan_day
+from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.models import Booking, Station
+from tests.conftest import NOW
+
+T = TypeVar("T")
+END = NOW + timedelta(days=1)
+
+
+def book(service: BookingService, hours: float, duration: float, kwh: str) -> Booking:
+    outcome = service.plan(
+        PlanRequest(
+            arrival=NOW + timedelta(hours=hours),
+            duration=timedelta(hours=duration),
+            energy_kwh=Decimal(kwh),
+        )
+    )
+    return service.confirm(outcome, outcome.plans[0])
+
+
+def with_chargers(
+    db: peewee.Database,
+    tmp_path: Path,
+    body: Callable[[CentralSystem, list[ChargeBox]], Awaitable[T]],
+) -> T:
+    """Run `body` with the central system up and CP-A and CP-B connected and booted.
+
+    Its timers do not tick during the test: its own re-planner, woken by the test's new
+    bookings, would send profiles of its own between the test's re-plans.
+    """
+    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=3600, probe_features=False)
+    cs = CentralSystem(config, db, clock=lambda: NOW)
+
+    async def scenario() -> T:
+        await cs.start()
+        try:
+            url = f"ws://127.0.0.1:{cs.port}{config.path_prefix}"
+            boxes = [
+                ChargeBox(ident, url, clock=lambda: NOW, meter_interval=3600)
+                for ident in ("CP-A", "CP-B")
+            ]
+            for box in boxes:
+                await box.connect()
+                assert await box.boot() == "Accepted"
+            try:
+                return await body(cs, boxes)
+            finally:
+                for box in boxes:
+                    await box.close()
+        finally:
+            await cs.stop()
+
+    return asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def held(boxes: list[ChargeBox], booking_id: int) -> list[dict[str, Any]]:
+    """The profiles the chargers hold for a booking (its id is the profile's)."""
+    return [
+        p
+        for box in boxes
+        for state in box.connectors.values()
+        for p in state.profiles
+        if p["charging_profile_id"] == booking_id
+    ]
+
+
+def test_a_session_later_than_its_booking_holds_the_car_at_zero_until_it_starts(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """10:00-13:00 on a weekday: 10:00-11:00 is Peak On, so the cheapest session is an hour
+    at full power from 11:00. Without a profile a car plugged in at 10:00 would charge at
+    once, at full power, in Peak On."""
+    station.site_power_limit_kw = Decimal(50)
+    station.save()
+    booking = book(BookingService(db, station, clock=lambda: NOW), 4, 3, "17.6")
+
+    async def body(cs: CentralSystem, boxes: list[ChargeBox]) -> Any:
+        schedule, results = await replan_day(cs.commands, station, NOW, END)
+        [box] = [box for box in boxes if held([box], booking.id)]
+        return schedule, results, held(boxes, booking.id), box
+
+    schedule, results, profiles, box = with_chargers(db, tmp_path, body)
+    plan = schedule.plans[booking.id]
+    assert plan.first_slot > booking.start  # the case: the session starts after the car may
+    assert [r.booking_id for r, _ in results] == [booking.id]
+    [profile] = profiles
+    charging = profile["charging_schedule"]
+    assert parse_timestamp(charging["start_schedule"]) == booking.start
+    periods = [(p["start_period"], p["limit"]) for p in charging["charging_schedule_period"]]
+    held_s = int((plan.first_slot - booking.start).total_seconds())
+    assert periods == [(0, 0.0), (held_s, float(int(plan.powers_kw[0] * 1000)))]
+    # The simulated charger draws nothing before the session, and the session's power in it.
+    for moment, kw in ((booking.start, 0.0), (plan.first_slot, min(22.0, plan.powers_kw[0]))):
+        box.clock = lambda moment=moment: moment + timedelta(seconds=1)
+        tx = SimTransaction(7, results[0][0].connector, "TAG", Battery(soc=20), started_at=moment)
+        box.advance(tx, 60)
+        assert tx.power_kw == kw
+
+
+def test_a_replan_sends_only_what_changed_and_keeps_the_running_session(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    station.site_power_limit_kw = Decimal(22)  # two cars at once must share 22 kW
+    station.save()
+    service = BookingService(db, station, clock=lambda: NOW)
+    first, second = book(service, 1, 2, "12"), book(service, 1, 2, "12")
+    applied = AppliedPlan()
+    later = NOW + timedelta(hours=1, minutes=30)
+
+    async def body(cs: CentralSystem, boxes: list[ChargeBox]) -> Any:
+        replans = [await replan_day(cs.commands, station, NOW, END, applied=applied)]
+        replans.append(await replan_day(cs.commands, station, NOW, END, applied=applied))
+        third = book(service, 2, 2, "12")  # overlaps both for an hour: 22 kW three ways
+        replans.append(await replan_day(cs.commands, station, NOW, END, applied=applied))
+        before = [dict(p) for p in held(boxes, first.id)]
+        # Half an hour into the first session, its car charging, a fourth booking comes.
+        fourth = book(service, 2, 3, "10")
+        replans.append(
+            await replan_day(
+                cs.commands, station, later, END, transactions={first.id: 1}, applied=applied
+            )
+        )
+        return replans, third, fourth, before, held(boxes, first.id), boxes
+
+    replans, third, fourth, before, after, boxes = with_chargers(db, tmp_path, body)
+    (one, sent_one), (two, sent_two), (three, sent_three), (four, sent_four) = replans
+    assert one.method == "milp" and one.feasible
+    assert {r.booking_id for r, _ in sent_one} == {first.id, second.id}
+    assert all(result.ok for _, result in sent_one + sent_three + sent_four)
+    assert sent_two == []  # nothing changed: nothing sent again
+    assert two.plans == one.plans
+    assert third.id in {r.booking_id for r, _ in sent_three}
+    assert fourth.id in {r.booking_id for r, _ in sent_four}
+    for schedule in (one, two, three, four):
+        assert schedule.site_kw.max() <= 22 + 1e-9
+        for plan in schedule.plans.values():
+            assert len(set(plan.powers_kw)) == 1, "one steady session"
+    # The running session keeps its plan from its last re-plan on, and is not sent again:
+    # the charger holds the very profile it held, past and future.
+    kept = three.plans[first.id]
+    skip = (later - kept.first_slot) // kept.slot
+    assert four.plans[first.id].powers_kw == kept.powers_kw[max(0, skip) :]
+    assert first.id not in {r.booking_id for r, _ in sent_four}
+    assert after == before and len(after) == 1
+    # What each charger holds is what the last accepted request for its booking said.
+    for booking_id, request in applied.sent.items():
+        [profile] = held(boxes, booking_id)
+        periods = profile["charging_schedule"]["charging_schedule_period"]
+        sent = request.profile["chargingSchedule"]["chargingSchedulePeriod"]
+        assert [(p["start_period"], p["limit"]) for p in periods] == [
+            (p["startPeriod"], p["limit"]) for p in sent
+        ]
+
+
+def test_the_profile_of_an_unchanged_plan_is_not_sent_again_later_in_its_window(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """A session held until it starts is held from its booked start, not from the time of
+    the re-plan: re-planning inside the window changes nothing and sends nothing."""
+    station.site_power_limit_kw = Decimal(50)
+    station.save()
+    booking = book(BookingService(db, station, clock=lambda: NOW), 4, 3, "17.6")
+    applied = AppliedPlan()
+
+    async def body(cs: CentralSystem, boxes: list[ChargeBox]) -> Any:
+        first = await replan_day(cs.commands, station, NOW, END, applied=applied)
+        inside = booking.start + timedelta(minutes=20)  # no car yet, before its session
+        again = await replan_day(cs.commands, station, inside, END, applied=applied)
+        return first, again
+
+    (schedule, sent), (replanned, sent_again) = with_chargers(db, tmp_path, body)
+    assert [r.booking_id for r, _ in sent] == [booking.id]
+    assert replanned.plans[booking.id].first_slot == schedule.plans[booking.id].first_slot
+    assert sent_again == []
