@@ -89,9 +89,12 @@ class MilpOptions:
     # A coarser set of candidate sessions solves faster (the live re-plan's budget).
     start_step: int = 1
     lengths: int = 0
+    partial_levels: tuple[float, ...] = PARTIAL_LEVELS  # of the connector's power
 
 
-LIVE_OPTIONS = MilpOptions(time_budget_s=1.5, start_step=2, lengths=4)  # a re-plan of a day
+# A re-plan of a day: fewer candidates (partial sessions at full and half power only), so
+# the day's relaxation solves within the budget on a loaded machine.
+LIVE_OPTIONS = MilpOptions(time_budget_s=1.5, start_step=2, lengths=4, partial_levels=(1.0, 0.5))
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class Instance:
     preferred: dict[int, Session] = field(default_factory=dict)
     start_step: int = 1  # slots between the starts of a booking's candidate sessions
     lengths: int = 0  # most session lengths per booking, spread evenly; 0: every length
+    partial_levels: tuple[float, ...] = PARTIAL_LEVELS  # powers of a session left short
     limit: float | None = None  # the site limit: every booking gets a session within it
 
     @classmethod
@@ -208,7 +212,7 @@ def candidates(inst: Instance, items: Sequence[int], stretch: float) -> _Candida
             slots += [n] * len(starts)
             power += [p] * len(starts)
             cost += list(p * (running[starts + n] - running[starts]))
-        levels = {cap * level for level in PARTIAL_LEVELS}
+        levels = {cap * level for level in inst.partial_levels}
         if inst.limit is not None and 0 < inst.limit < cap:
             levels.add(inst.limit)  # the most a session can draw under the limit
         for s in range(max(0, width - fewest + 1), width):
@@ -711,6 +715,7 @@ def plan_sessions(
     """
     began = time.perf_counter()
     inst.start_step, inst.lengths = max(1, options.start_step), max(0, options.lengths)
+    inst.partial_levels = options.partial_levels
     inst.limit = limit
     if inst.preferred and options.time_budget_s > 0:
         return _replan_from_sent(inst, limit, options, fixed_load, fixed_cars, began)
