@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import peewee
@@ -23,6 +23,7 @@ from evcms_desktop.csms.background import BackgroundTasks
 from evcms_desktop.csms.commands import ERROR, OFFLINE, TIMED_OUT, CommandService
 from evcms_desktop.csms.config import Clock
 from evcms_desktop.csms.protocol import to_snake, validate_message
+from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.roles import may_send
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store import command_queue, operators
@@ -56,6 +57,7 @@ REFUSED = "Refused"  # the operator's role may not send it
 _NO_ANSWER = frozenset({OFFLINE, TIMED_OUT, ERROR, REFUSED})
 # Fills in what only the serving central system knows (its own URLs); ValueError refuses.
 Resolve = Callable[[str, str, dict[str, Any]], dict[str, Any]]
+StoreJob = Callable[[Callable[[], Any], str], Awaitable[Any]]  # BatchWriter.run
 
 
 class CommandPayloadError(ValueError):
@@ -84,9 +86,11 @@ class CommandQueueServer:
         clock: Clock,
         poll_seconds: float,
         node: str,
+        store: StoreJob,
         resolve: Resolve | None = None,
     ) -> None:
         self._commands = commands
+        self._store = store
         self._is_connected = is_connected
         self._tasks = tasks
         self._clock = clock
@@ -103,9 +107,9 @@ class CommandQueueServer:
         store_trouble: str | None = None  # said once, not at every poll
         while True:
             try:
-                self.serve_once()
+                await self.serve_once()
                 store_trouble = None
-            except peewee.DatabaseError as exc:
+            except (peewee.DatabaseError, StoreUnavailable) as exc:
                 if str(exc) != store_trouble:
                     log.warning("The command queue is not served: %s", exc)
                 store_trouble = str(exc)
@@ -115,24 +119,45 @@ class CommandQueueServer:
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             self._wake.clear()
 
-    def serve_once(self) -> None:
+    async def serve_once(self) -> None:
         """Claim and send the queued commands for chargers connected here; fail those
         for chargers that no central system has connected."""
         for row in command_queue.queued():
             if self._is_connected(row.charge_point):
-                if command_queue.claim(row.id, self.node, self._clock()):
+                if await self._claim(row):
                     self._tasks.spawn(self._send(row))
-            elif not _connected_anywhere(row.charge_point) and command_queue.claim(
-                row.id, self.node, self._clock()
-            ):
-                command_queue.finish(
-                    row.id,
-                    done=False,
-                    status=OFFLINE,
-                    result=None,
-                    detail=f"{row.charge_point} is not connected",
-                    now=self._clock(),
+            elif not _connected_anywhere(row.charge_point) and await self._claim(row):
+                await self._finish(
+                    row, done=False, status=OFFLINE, detail=f"{row.charge_point} is not connected"
                 )
+
+    async def _claim(self, row: QueuedCommand) -> bool:
+        now = self._clock()
+        claimed = await self._store(
+            lambda: command_queue.claim(row.id, self.node, now), f"claim of command #{row.id}"
+        )
+        return bool(claimed)
+
+    async def _finish(
+        self,
+        row: QueuedCommand,
+        *,
+        done: bool,
+        status: str,
+        detail: str | None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        now = self._clock()
+
+        def finish() -> None:
+            command_queue.finish(
+                row.id, done=done, status=status, result=result, detail=detail, now=now
+            )
+
+        try:
+            await self._store(finish, f"answer of command #{row.id}")
+        except StoreUnavailable as exc:
+            log.warning("The answer to queued %s #%s is not stored: %s", row.action, row.id, exc)
 
     async def _send(self, row: QueuedCommand) -> None:
         try:
@@ -141,17 +166,13 @@ class CommandQueueServer:
                 fields = self._resolve(row.charge_point, row.action, fields)
             payload = build_call(row.action, fields)
         except ValueError as exc:  # CommandPayloadError too
-            command_queue.finish(
-                row.id, done=False, status=ERROR, result=None, detail=str(exc), now=self._clock()
-            )
+            await self._finish(row, done=False, status=ERROR, detail=str(exc))
             return
         if (refusal := _refusal(row)) is not None:
             log.warning(
                 "Refused queued %s #%s to %s: %s", row.action, row.id, row.charge_point, refusal
             )
-            command_queue.finish(
-                row.id, done=False, status=REFUSED, result=None, detail=refusal, now=self._clock()
-            )
+            await self._finish(row, done=False, status=REFUSED, detail=refusal)
             return
         result = await self._commands.send(row.charge_point, payload)
         log.info(
@@ -162,13 +183,12 @@ class CommandQueueServer:
             row.requested_by or "?",
             result.status,
         )
-        command_queue.finish(
-            row.id,
+        await self._finish(
+            row,
             done=result.status not in _NO_ANSWER,
             status=result.status,
             result=result.payload if result.status not in _NO_ANSWER else None,
             detail=result.detail or None,
-            now=self._clock(),
         )
 
 

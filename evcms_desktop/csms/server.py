@@ -134,6 +134,7 @@ class CentralSystem:
             clock,
             config.command_poll_seconds,
             config.node,
+            self.writer.run,
             self.transfers.resolve_location,
         )
         self.local_lists = LocalListSync(
