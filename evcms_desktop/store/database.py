@@ -133,14 +133,19 @@ class PostgresStore(peewee.PostgresqlDatabase):
 
 def unwritable_files(path: Path) -> list[Path]:
     """The SQLite file, its WAL and its shared-memory file, those that exist and cannot
-    be written (read-only, immutable, on a read-only mount). SQLite maps the
-    shared-memory file into memory: once that file is immutable, SQLite's next write into
-    the mapping kills the process with SIGBUS, and any error is only an I/O error. So a
-    writer asks first."""
-    wal = path.with_name(path.name + "-wal")
-    files = (path, wal, path.with_name(path.name + "-shm"))
-    unwritable = [file for file in files if file.exists() and not os.access(file, os.W_OK)]
-    if not wal.exists() and not os.access(path.parent, os.W_OK):  # the WAL is made there
+    be written (read-only, immutable, on a read-only mount), and the folder when the WAL
+    would have to be made there and cannot. SQLite maps the shared-memory file into
+    memory: once that file is immutable, SQLite's next write into the mapping kills the
+    process with SIGBUS, and any error is only an I/O error. So a writer asks first (one
+    access() per file while all is well)."""
+    name = str(path)
+    wal = name + "-wal"
+    unwritable = [
+        Path(file)
+        for file in (name, wal, name + "-shm")
+        if not os.access(file, os.W_OK) and os.path.exists(file)
+    ]
+    if not os.path.exists(wal) and not os.access(path.parent, os.W_OK):  # made there
         unwritable.append(path.parent)
     return unwritable
 
