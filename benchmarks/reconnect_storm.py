@@ -4,10 +4,13 @@ A fresh database gets N chargers, each with its own 24-character password (hashe
 central system stores them). The chargers (a separate process, raw WebSocket clients with
 Basic auth) connect and boot; then the central system is stopped and started again on the
 same port, and every charger reconnects at once, as after a power cut or an update. A
-charger whose attempt fails (refused, closed, timed out) tries again after 0.5 to 1.5 s,
-as a real one would. Prints, for each restart, the time from the new start until every
-charger has been Accepted on BootNotification, and their median; plus the server's CPU
-and peak RSS.
+charger whose attempt fails (refused, closed, timed out) tries again after a random 0.5 to
+1.5 s, as a real one would: random, so that the chargers do not return in step, and short,
+so that the figure is the server's time rather than the chargers' waiting. Prints, for
+each restart, the time from the new start until every charger has been Accepted on
+BootNotification, and their median; where that time went (the server's CPU, the chargers'
+CPU, the failed attempts by kind, the handshake's p50/p90 as the chargers saw it); and the
+server's peak RSS. On 2 shared cores the wall time follows the load average: say it.
 
     python benchmarks/reconnect_storm.py -n 1000 --restarts 3
 
@@ -19,8 +22,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import json
 import logging
+import os
 import random
 import resource
 import statistics
@@ -47,22 +52,47 @@ def password_of(i: int) -> str:
 # -- the chargers (child process) --------------------------------------------------------
 
 
+def _kind(exc: Exception) -> str:
+    """A failed attempt, in a word or two (a close code or an HTTP status if there is one)."""
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return f"HTTP {status}"
+    received = getattr(exc, "rcvd", None)
+    if received is not None:
+        return f"closed {received.code}"
+    return type(exc).__name__
+
+
 async def chargers(args: argparse.Namespace) -> None:
     from websockets.asyncio.client import connect
 
     raise_open_file_limit()
     booted = 0
     generation = 0  # one per round of the central system
+    failed: collections.Counter[str] = collections.Counter()  # attempts, by kind
+    handshakes: list[float] = []  # seconds from connect() to the open WebSocket
+    cpu_at = [cpu_seconds()]
 
     def report() -> None:
-        sys.stdout.write(f"ALL {generation}\n")
+        handshakes.sort()
+        summary = {
+            "cpu": cpu_seconds() - cpu_at[0],
+            "failed": dict(failed),
+            "handshake_p50": handshakes[len(handshakes) // 2],
+            "handshake_p90": handshakes[int(len(handshakes) * 0.9)],
+        }
+        sys.stdout.write(f"ALL {generation} {json.dumps(summary)}\n")
         sys.stdout.flush()
+        failed.clear()
+        handshakes.clear()
+        cpu_at[0] = cpu_seconds()
 
     async def one(i: int) -> None:
         nonlocal booted, generation
         ident = f"STORM-{i}"
         token = base64.b64encode(f"{ident}:{password_of(i)}".encode()).decode()
         while True:
+            tried = time.monotonic()
             try:
                 async with connect(
                     f"{websocket_url(port=args.port)}/{ident}",
@@ -73,6 +103,7 @@ async def chargers(args: argparse.Namespace) -> None:
                     open_timeout=30,
                     close_timeout=1,
                 ) as ws:
+                    handshakes.append(time.monotonic() - tried)
                     await ws.send(
                         json.dumps(
                             [
@@ -93,7 +124,8 @@ async def chargers(args: argparse.Namespace) -> None:
                         generation += 1
                     await ws.wait_closed()  # until the central system goes down
                 await asyncio.sleep(random.uniform(0.0, 0.2))
-            except Exception:
+            except Exception as exc:
+                failed[_kind(exc)] += 1
                 await asyncio.sleep(random.uniform(0.5, 1.5))
 
     async def progress() -> None:
@@ -149,7 +181,7 @@ async def storm(args: argparse.Namespace) -> list[float]:
     db = prepare_database(workdir / "storm.sqlite3", args.n)
     sys.stdout.write(f"{args.n} chargers registered in {time.monotonic() - t0:.1f} s\n")
     loop = asyncio.get_running_loop()
-    rounds: asyncio.Queue[float] = asyncio.Queue()
+    rounds: asyncio.Queue[tuple[float, dict[str, Any]]] = asyncio.Queue()
     booted = [0]  # in the current round, as the chargers last said
 
     def config(port: int) -> CsmsConfig:
@@ -175,14 +207,15 @@ async def storm(args: argparse.Namespace) -> list[float]:
         assert process.stdout is not None
         for line in process.stdout:
             if line.startswith("ALL "):
-                loop.call_soon_threadsafe(rounds.put_nowait, time.monotonic())
+                summary = json.loads(line.split(" ", 2)[2])
+                loop.call_soon_threadsafe(rounds.put_nowait, (time.monotonic(), summary))
             elif line.startswith("BOOTED "):
                 booted[0] = int(line.split()[1])
 
     threading.Thread(target=read_output, daemon=True).start()
     times: list[float] = []
 
-    async def all_booted() -> float:
+    async def all_booted() -> tuple[float, dict[str, Any]]:
         try:
             return await asyncio.wait_for(rounds.get(), args.timeout)
         except TimeoutError:
@@ -192,7 +225,7 @@ async def storm(args: argparse.Namespace) -> list[float]:
 
     try:
         started = time.monotonic()
-        first = await all_booted()
+        first, _ = await all_booted()
         sys.stdout.write(f"first start: all booted in {first - started:.1f} s\n")
         for restart in range(1, args.restarts + 1):
             await cs.stop()
@@ -200,11 +233,15 @@ async def storm(args: argparse.Namespace) -> list[float]:
             cpu0 = cpu_seconds()
             await cs.start()
             started = time.monotonic()
-            done = await all_booted()
+            done, seen = await all_booted()
             times.append(done - started)
+            failed = ", ".join(f"{n} {kind}" for kind, n in seen["failed"].items()) or "none"
             sys.stdout.write(
                 f"restart {restart}: all {args.n} booted in {done - started:.1f} s"
-                f" (server CPU {cpu_seconds() - cpu0:.1f} s)\n"
+                f" (server CPU {cpu_seconds() - cpu0:.1f} s, chargers' CPU {seen['cpu']:.1f} s;"
+                f" handshake p50 {seen['handshake_p50']:.1f} s, p90"
+                f" {seen['handshake_p90']:.1f} s; failed attempts: {failed};"
+                f" load average {os.getloadavg()[0]:.1f})\n"
             )
             sys.stdout.flush()
     finally:

@@ -33,6 +33,7 @@ from evcms_desktop.csms.events import EventKind, Publish
 from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.models import ChargePoint, ChargePointState
+from evcms_desktop.store.stations import charge_point_with_station
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Verdict:
     refused: HTTPStatus | None  # NOT_FOUND, UNAUTHORIZED or TOO_MANY_REQUESTS; None: in
     password_hash: str | None = None  # of what it offered, for a Pending charger's record
     retry_after: int | None = None  # seconds, with TOO_MANY_REQUESTS
+    charge_point: ChargePoint | None = None  # as read for the check (with its station)
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -180,11 +182,11 @@ class ChargerAuth:
 
     async def check(self, ident: str, request: Request, peer: Any) -> Verdict:
         """May `ident` connect with this handshake request?"""
-        cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+        cp = charge_point_with_station(ident)
         known = cp is not None and cp.state != ChargePointState.REMOVED
         if self.security_profile == 0:
             if known or (self.accept_unknown and cp is None):
-                return Verdict(None)
+                return Verdict(None, charge_point=cp)
             log.warning("Refused unknown charge point %s from %s", ident, peer)
             return Verdict(HTTPStatus.NOT_FOUND)
         address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
@@ -230,7 +232,7 @@ class ChargerAuth:
         assert cp is not None
         if charger_admin.needs_rehash(stored):
             await self._rehash(cp, stored, password)
-        return Verdict(None)
+        return Verdict(None, charge_point=cp)
 
     async def _admit_unknown(
         self, ident: str, credentials: tuple[str, str] | None, peer: Any

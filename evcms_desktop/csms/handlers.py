@@ -50,6 +50,7 @@ from evcms_desktop.store.models import (
     ChargePointState,
     Connector,
 )
+from evcms_desktop.store.stations import connector_numbers, record_boot
 
 log = logging.getLogger(__name__)
 
@@ -186,12 +187,7 @@ class ChargerSession(OcppEndpoint):
             )
         self._skew_warned = False
         self._seen_written: datetime | None = None  # the last last-seen time written
-        self._connectors = {
-            number
-            for (number,) in Connector.select(Connector.number)
-            .where(Connector.charge_point == cp.id)
-            .tuples()
-        }
+        self._connectors = connector_numbers(cp.id)
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -287,25 +283,14 @@ class ChargerSession(OcppEndpoint):
         now = self.context.clock()
 
         def record() -> ChargePoint:
-            cp = ChargePoint.get_by_id(self.cp.id)  # an operator may have approved it
-            cp.vendor = charge_point_vendor
-            cp.model = charge_point_model
-            cp.serial_number = kwargs.get("charge_point_serial_number") or kwargs.get(
-                "charge_box_serial_number"
+            return record_boot(
+                self.cp.id,
+                charge_point_vendor,
+                charge_point_model,
+                kwargs.get("charge_point_serial_number") or kwargs.get("charge_box_serial_number"),
+                kwargs.get("firmware_version"),
+                now,
             )
-            cp.firmware_version = kwargs.get("firmware_version")
-            cp.last_boot_at = cp.last_seen_at = now
-            cp.save(
-                only=[
-                    ChargePoint.vendor,
-                    ChargePoint.model,
-                    ChargePoint.serial_number,
-                    ChargePoint.firmware_version,
-                    ChargePoint.last_boot_at,
-                    ChargePoint.last_seen_at,
-                ]
-            )
-            return cp
 
         self.cp = await self._stored(record, "BootNotification")
         if self.cp.state == ChargePointState.PENDING:

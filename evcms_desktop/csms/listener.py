@@ -204,7 +204,8 @@ class Listener:
             return _unauthorized(connection)
         if verdict.password_hash is not None:
             connection.offered_password_hash = verdict.password_hash  # a Pending charger's
-        cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+        cp = verdict.charge_point
+        connection.charge_point = cp  # the connection's session starts from it
         connection.strict = self.config.strict if cp is None else strict_for(cp, self.config.strict)
         return None
 
@@ -273,7 +274,7 @@ class Listener:
     async def _serve_connection(self, ws: ServerConnection) -> None:
         ident = self._ident_from_path(ws.request.path)
         assert ident is not None  # checked in _process_request
-        cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
+        cp: ChargePoint | None = getattr(ws, "charge_point", None)
         if cp is None:
             try:
                 cp = await self._pending_charger(ident, getattr(ws, "offered_password_hash", None))

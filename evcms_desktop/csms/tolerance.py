@@ -38,7 +38,6 @@ from evcms_desktop.csms.protocol import (
     validate_message,
 )
 from evcms_desktop.store.models import ChargePoint
-from evcms_desktop.store.stations import station_calendar
 
 log = logging.getLogger(__name__)
 
@@ -223,4 +222,4 @@ def timezone_for(cp: ChargePoint) -> tzinfo:
             return ZoneInfo(cp.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             log.warning("%s: unknown time zone %r; using the station's", cp.ident, cp.timezone)
-    return station_calendar(cp.station).tz
+    return ZoneInfo(cp.station.timezone)

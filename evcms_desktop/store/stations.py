@@ -233,6 +233,79 @@ def charge_point_station(ident: str) -> int | None:
     return None if row is None else row.station_id
 
 
+# Every connection looks up its charger, its station and its connectors, and every boot
+# records itself: in a reconnect storm after a restart that is a thousand of each within
+# seconds, so these are compiled once per engine too.
+
+
+@functools.cache
+def _charge_point_sql(engine: str, by: str) -> str:
+    return ChargePoint.select().where(getattr(ChargePoint, by) == 0).sql()[0]
+
+
+@functools.cache
+def _connector_numbers_sql(engine: str) -> str:
+    return Connector.select(Connector.number).where(Connector.charge_point == 0).sql()[0]
+
+
+_BOOT_FIELDS = (
+    ChargePoint.vendor,
+    ChargePoint.model,
+    ChargePoint.serial_number,
+    ChargePoint.firmware_version,
+    ChargePoint.last_boot_at,
+    ChargePoint.last_seen_at,
+)
+
+
+@functools.cache
+def _boot_sql(engine: str) -> str:
+    mark = database_proxy.obj.param
+    columns = ", ".join(f'"{f.column_name}" = {mark}' for f in _BOOT_FIELDS)
+    return f'UPDATE "{ChargePoint._meta.table_name}" SET {columns} WHERE "id" = {mark}'
+
+
+def _charge_point_by(by: str, value: object) -> ChargePoint | None:
+    found = list(ChargePoint.raw(_charge_point_sql(_engine(), by), value))
+    if not found:
+        return None
+    cp = found[0]
+    cp.station = reload_station(cp.station_id)
+    return cp
+
+
+def charge_point_with_station(ident: str) -> ChargePoint | None:
+    """The charger with this OCPP id, its station loaded with it."""
+    return _charge_point_by("ident", ident)
+
+
+def connector_numbers(charge_point_id: int) -> set[int]:
+    """The numbers of a charger's connectors."""
+    rows = Connector._meta.database.execute_sql(
+        _connector_numbers_sql(_engine()), (charge_point_id,)
+    )
+    return {number for (number,) in rows}
+
+
+def record_boot(
+    charge_point_id: int,
+    vendor: str,
+    model: str,
+    serial_number: str | None,
+    firmware_version: str | None,
+    at: datetime,
+) -> ChargePoint:
+    """Store what a BootNotification says; the charger as stored now (an operator may
+    have approved it meanwhile), with its station."""
+    values = (vendor, model, serial_number, firmware_version, at, at)
+    params = [f.db_value(v) for f, v in zip(_BOOT_FIELDS, values, strict=True)]
+    ChargePoint._meta.database.execute_sql(_boot_sql(_engine()), (*params, charge_point_id))
+    cp = _charge_point_by("id", charge_point_id)
+    if cp is None:
+        raise ChargePoint.DoesNotExist(f"charge point {charge_point_id}")
+    return cp
+
+
 def charger_count(station: Station) -> int:
     return ChargePoint.select().where(ChargePoint.station == station).count()
 

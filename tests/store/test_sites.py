@@ -19,8 +19,11 @@ from evcms_desktop.store.stations import (
     SiteError,
     add_station,
     charge_point_station,
+    charge_point_with_station,
+    connector_numbers,
     continues_past_booked_energy,
     find_station,
+    record_boot,
 )
 from tests.conftest import NOW
 
@@ -185,3 +188,23 @@ def test_continuing_past_the_booked_energy_is_each_sites_own(db_target, db, two_
     with pytest.raises(SystemExit):
         cli("sites", "set", "Hudson Yard", "--past-booked-energy", "maybe")
     assert len(capsys.readouterr().err.strip().splitlines()) == 2
+
+
+def test_a_connecting_charger_is_read_with_its_site_and_its_boot_recorded(two_sites):
+    """The handshake's compiled look-ups (by id, with the station) and a boot's record."""
+    _, new_york = two_sites
+    cp = charge_point_with_station("NYC-1")
+    assert cp is not None and cp.station.id == new_york.id
+    assert cp.station.timezone == "America/New_York"
+    assert charge_point_with_station("NYC-404") is None
+    assert connector_numbers(cp.id) == {1}
+    Connector.create(charge_point=cp, number=2)
+    assert connector_numbers(cp.id) == {1, 2}
+    ChargePoint.update(state="pending").where(ChargePoint.id == cp.id).execute()  # meanwhile
+    booted = record_boot(cp.id, "Vendor", "Model", None, "2.1", EVENING_UTC)
+    assert (booted.vendor, booted.model, booted.serial_number) == ("Vendor", "Model", None)
+    assert booted.firmware_version == "2.1" and booted.state == "pending"
+    assert booted.station.name == new_york.name
+    stored = ChargePoint.get_by_id(cp.id)
+    assert stored.last_boot_at == stored.last_seen_at == EVENING_UTC
+    assert ChargePoint.get(ChargePoint.ident == "LON-1").vendor is None  # only that row
