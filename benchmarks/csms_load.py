@@ -105,7 +105,7 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
     raise_open_file_limit()
     loop = asyncio.get_running_loop()
     handshakes = asyncio.Semaphore(args.concurrent_handshakes)
-    ready = 0
+    ready = unready = 0  # chargers set up, and those whose set-up failed
     all_ready = asyncio.Event()
     measuring_until: list[float] = []
     rtts: list[float] = []
@@ -115,8 +115,32 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
         await ws.send(json.dumps([2, uid, action, payload], separators=(",", ":")))
         return json.loads(await ws.recv())
 
+    def one_more(set_up: bool) -> None:
+        """Count a charger's set-up; measure once every charger is set up or has failed
+        (a failed one is reported, and does not hold the others back)."""
+        nonlocal ready, unready
+        if set_up:
+            ready += 1
+        else:
+            unready += 1
+        if ready + unready == args.n:
+            gc.collect()
+            gc.freeze()  # the generator's own GC pauses must not count as round trip
+            measuring_until.append(loop.time() + args.duration)
+            sys.stdout.write("READY\n")
+            sys.stdout.flush()
+            all_ready.set()
+
     async def charger(i: int) -> None:
-        nonlocal ready, sent, acked, errors
+        try:
+            ws, tx_id = await set_up(i)
+        except Exception:
+            one_more(False)
+            raise
+        one_more(True)
+        await measure(ws, tx_id)
+
+    async def set_up(i: int) -> tuple[Any, int]:
         async with handshakes:
             ws = await connect(
                 f"{websocket_url(port=args.port)}/BENCH-{i}",
@@ -141,15 +165,10 @@ async def generate(args: argparse.Namespace) -> dict[str, Any]:
                 "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z",
             },
         )
-        tx_id = start[2]["transactionId"]
-        ready += 1
-        if ready == args.n:
-            gc.collect()
-            gc.freeze()  # the generator's own GC pauses must not count as round trip
-            measuring_until.append(loop.time() + args.duration)
-            sys.stdout.write("READY\n")
-            sys.stdout.flush()
-            all_ready.set()
+        return ws, start[2]["transactionId"]
+
+    async def measure(ws: Any, tx_id: int) -> None:
+        nonlocal sent, acked, errors
         await all_ready.wait()
         await asyncio.sleep(random.uniform(0, args.interval))
         next_at = loop.time()
