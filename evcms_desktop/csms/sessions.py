@@ -33,6 +33,7 @@ from evcms_desktop.domain.plausibility import (
     check_register,
     check_register_step,
     clock_skew,
+    is_register,
     session_energy,
 )
 from evcms_desktop.domain.readings import (
@@ -424,12 +425,16 @@ class SessionLedger:
                     reading = check_reading(measurand, unit, sample["value"])
                     if measurand == ENERGY_REGISTER and phase is None and tx is not None:
                         check_register(register, reading.base)
-                        if tx.max_power_kw is not None and tx.register_at is not None:
+                        # From the last plausible reading, else from meterStart (when
+                        # that is a register at all: a bogus one bounds nothing).
+                        base = tx.meter_start_wh if register is None else register
+                        if (
+                            tx.max_power_kw is not None
+                            and tx.register_at is not None
+                            and is_register(base)
+                        ):
                             check_register_step(
-                                tx.meter_start_wh if register is None else register,
-                                reading.base,
-                                tx.max_power_kw,
-                                at - tx.register_at,
+                                base, reading.base, tx.max_power_kw, at - tx.register_at
                             )
                         register = reading.base
                         tx.register_at = at

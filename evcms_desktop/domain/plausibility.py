@@ -129,6 +129,11 @@ def check_register_step(
         )
 
 
+def is_register(value: float) -> bool:
+    """Whether `value` can be an energy register reading in Wh (as meterStart is)."""
+    return 0 <= value <= MAX_REGISTER_WH
+
+
 def check_meter(value: int, what: str) -> int:
     """meterStart or meterStop: an integer register reading in Wh within bounds."""
     if isinstance(value, bool) or not isinstance(value, int):

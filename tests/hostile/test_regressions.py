@@ -291,3 +291,22 @@ def test_a_reading_beyond_the_connectors_power_is_not_stored(db, station, config
     assert Event.select().where(Event.message.contains("22 kW connector")).exists()
     assert tx.energy_kwh == Decimal("20.100")  # billed as measured: the stop is plausible
     assert not Event.select().where(Event.kind == "session_review").exists()
+
+
+def test_readings_after_an_absurd_meter_start_are_stored_and_checked(db, station, config):
+    """With meterStart -2^31, every later reading was refused as rising faster than the
+    connector allows (measured from -2^31); steps count from the first reading instead."""
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        for seconds, value in ((600, "1000"), (1200, "3000"), (1210, "400000")):
+            answer = await charger.call(
+                "MeterValues", meter_values(tx_id, value, stamp=_at(seconds))
+            )
+            assert answer[0] == 3, answer
+
+    tx = _booked_session(
+        db, station, clock, config, {"start": {"meter_start": -(2**31)}, "then": then}
+    )
+    stored = [v.value for v in MeterValue.select().where(MeterValue.transaction == tx.id)]
+    assert stored == ["1000", "3000"]  # 2 kWh in 10 min fits 22 kW; 397 kWh in 10 s not
