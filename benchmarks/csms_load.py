@@ -11,6 +11,26 @@ server CPU and memory, timer lateness in (b), and stored rows vs sent samples.
     python benchmarks/csms_load.py --mode headless -n 2000 --profile   # top costs
 
 Only 127.0.0.1 is used. The issue's targets are the defaults of --targets.
+
+Before and after issue 10 (1 December 2026), headless, this script run on each tree in
+turn (a worktree of 90b1ae9, the commit before the issue's first, and main at c39e4a3):
+`python benchmarks/csms_load.py --mode headless -n N --interval S`. The 2 cores were
+shared (load average 9 to 20), so the server got 8-16 % of a core and every figure is far
+from a quiet machine's (p99 4 ms at 5,000 x 10 s; about 3,900 messages/s at 2,000 x 0.5 s):
+
+    5,000 x 10 s   before: p99 1,894 and 573 ms, 398-404 msg/s (load 11-13)
+                   main:   p50 7,088 ms, p99 15,340 ms, 365 msg/s, 61 chargers closed
+                           with 1011 while connecting (load 11-13)
+    2,000 x 0.5 s  before: 278-972 msg/s, median 522; p99 3.5-9.2 s, median 6.1 s
+                           (4 runs, load 9-20); 0.32 ms server CPU a message
+                   main:   274 msg/s, p99 7.7 s (load 12-13); 0.51 ms CPU a message
+
+Main was worse, and why: the event loop still wrote the connection registry (and the
+node's heartbeat) on its own SQLite connection, so each such write waited for the store
+writer's lock and the whole loop stood still. With those writes moved to the writer's
+thread (issue 10 part A, since landed: 56184d9 and after), 1,000 chargers x 5 s gave p50 75 ms
+and p99 321 ms against main's p50 5.4 s and p99 6.1 s, at the same load (12-13), and no
+charger was refused. The higher CPU a message is measured, not explained.
 """
 
 from __future__ import annotations
