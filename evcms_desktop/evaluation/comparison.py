@@ -115,6 +115,7 @@ def site_schedule(
     With `frontier`, the "fit" schedule is the frontier's least-cost point and the other
     points follow it; without, the frontier is empty.
     """
+    options = options or MilpOptions(power_profiles=True)
     fit = schedule_problem(run, site_limit_kw, "fit")
     points: tuple[FrontierPoint, ...] = ()
     if frontier:

@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 UNMET_PENALTY = 1000.0  # GBP per kWh left undelivered
 FAIRNESS = 0.01  # the first booking weighs 1 % more than the last
 PEAK_WEIGHT = 1e-4  # GBP per kW of peak: among equal costs, the lower peak
-MAX_POWER_CHANGES = 0  # a session draws one steady power from its start to its end
+MAX_POWER_CHANGES = 2  # a session's power may change level this often (this model: never)
 PARTIAL_LEVELS = (1.0, 0.75, 0.5, 0.25)  # of the connector's power, for a partial session
 KEEP_BONUS = 0.05  # GBP: what keeping a session already sent is worth
 DIVE_SHARE = 0.99  # a rounding round fixes every candidate at least this much chosen
@@ -90,6 +90,8 @@ class MilpOptions:
     start_step: int = 1
     lengths: int = 0
     partial_levels: tuple[float, ...] = PARTIAL_LEVELS  # of the connector's power
+    # Under a site limit, profiles.py's sessions: power per slot, a few changes each.
+    power_profiles: bool = False
 
 
 # A re-plan of a day: fewer candidates (partial sessions at full and half power only), so
@@ -99,15 +101,28 @@ LIVE_OPTIONS = MilpOptions(time_budget_s=1.5, start_step=2, lengths=4, partial_l
 
 @dataclass(frozen=True)
 class Session:
-    """One booking's session: `power` kW in every slot of [first, first + slots)."""
+    """One booking's session: `power` kW in every slot of [first, first + slots), or, when
+    `powers` is given (profiles.py's), those kW slot by slot."""
 
     first: int
     slots: int
     power: float
+    powers: tuple[float, ...] = ()
 
     @property
     def last(self) -> int:
         return self.first + self.slots
+
+    @property
+    def profile(self) -> tuple[float, ...]:
+        """kW in each slot of the session."""
+        return self.powers or (self.power,) * self.slots
+
+    @classmethod
+    def of_profile(cls, first: int, powers: tuple[float, ...]) -> Session:
+        steady = all(abs(p - powers[0]) <= 1e-9 for p in powers)
+        mean = sum(powers) / len(powers)
+        return cls(first, len(powers), mean, () if steady else powers)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from evcms_desktop.schedule.milp import (
     MAX_POWER_CHANGES,
     Instance,
     MilpOptions,
+    MilpPlan,
     Session,
     plan_sessions,
 )
@@ -39,6 +40,7 @@ from evcms_desktop.schedule.model import (
     Unmet,
     acm_weights,
 )
+from evcms_desktop.schedule.profiles import ProfilePlan, plan_profiles
 from evcms_desktop.schedule.solver import solve_schedule
 
 log = logging.getLogger(__name__)
@@ -84,9 +86,9 @@ def _booking_plan(
     f = int(inst.firsts[i])
     share = inst.share[session.first : session.last]
     weights = acm_weights(share, booking.overlapped)
-    energy = session.power * inst.k
-    delivered = energy * session.slots
-    acm = float(weights.mean()) if session.slots else 0.0
+    powers = np.asarray(session.profile)
+    delivered = float(powers.sum()) * inst.k
+    acm = float(powers @ weights / powers.sum()) if powers.sum() > 0 else 0.0
     met = delivered + _TOL * max(1.0, float(booking.energy_kwh)) >= float(booking.energy_kwh)
     billed = booking.energy_kwh if met else Decimal(f"{delivered:.3f}")
     price = problem.tariff.price(billed, Decimal(f"{acm:.4f}"))
@@ -96,9 +98,9 @@ def _booking_plan(
         connector_id=connector_id,
         first_slot=inst.start + session.first * problem.slot,
         slot=problem.slot,
-        powers_kw=(session.power,) * session.slots,
+        powers_kw=session.profile,
         delivered_kwh=delivered,
-        peak_on_kwh=float(energy * share.sum()),
+        peak_on_kwh=float(powers @ share) * inst.k,
         cost=price.total,
     )
 
@@ -296,8 +298,13 @@ def plan_site(
     compete: bool = True,
     fixed: Mapping[Hashable, BookingPlan] | None = None,
     previous: Mapping[Hashable, BookingPlan] | None = None,
+    start: Schedule | None = None,
 ) -> Schedule:
     """The MILP's schedule of the problem (its site limit kept), or the heuristic's.
+
+    With `options.power_profiles` and a site limit, the sessions are profiles.py's
+    (power per slot, a few changes), built from `start` (a schedule of the same bookings
+    under a looser limit or none) or, without it, from the least-cost MILP's sessions.
 
     The old heuristic (solver.py, "fit" placement ahead of the exact LP over power, about
     a second) schedules the problem as well, and when its schedule keeps the bound on
@@ -341,14 +348,20 @@ def plan_site(
             if session is not None:
                 inst.preferred[index[booking_id]] = session
     left = options.time_budget_s * (1 - TAIL_SHARE) - (time.perf_counter() - began)
-    result = plan_sessions(
-        inst,
-        limit,
-        replace(options, time_budget_s=max(0.0, left)),
-        fixed_load=fixed_load,
-        fixed_cars=fixed_cars,
-        progress=progress,
-    )
+    result: MilpPlan | ProfilePlan
+    if options.power_profiles and limit is not None:
+        result = _plan_profiles(problem, inst, limit, options, fixed_load, fixed_cars, start)
+        if progress is not None:
+            progress(1, 1)
+    else:
+        result = plan_sessions(
+            inst,
+            limit,
+            replace(options, time_budget_s=max(0.0, left)),
+            fixed_load=fixed_load,
+            fixed_cars=fixed_cars,
+            progress=progress,
+        )
     bound = relaxation_bound(problem, limit, kept) if with_bound else None
     if result.fallback_chunks and options.time_budget_s > 0:  # zero: the greedy on purpose
         log.warning(
@@ -364,7 +377,7 @@ def plan_site(
     plans: dict[Hashable, BookingPlan] = dict(kept)
     for i, s in sessions.items():
         plans[inst.bookings[i].id] = _booking_plan(problem, inst, i, s, connectors[i])
-        site_kw[s.first : s.last] += s.power
+        site_kw[s.first : s.last] += s.profile
         cars[s.first : s.last] += 1
     if limit is not None:
         site_kw = np.minimum(site_kw, limit)  # clears HiGHS' feasibility tolerance
@@ -404,6 +417,47 @@ def plan_site(
         result.chunks,
     )
     return replace(schedule, bound=bound, seconds=seconds)
+
+
+def _sessions_of(inst: Instance, schedule: Schedule) -> dict[int, Session]:
+    """A schedule's plans as sessions of the instance's grid (those that lie on it)."""
+    index = {b.id: i for i, b in enumerate(inst.bookings)}
+    out: dict[int, Session] = {}
+    for booking_id, plan in schedule.plans.items():
+        if booking_id not in index or not plan.powers_kw:
+            continue
+        first = _slot_of(inst, plan.first_slot, plan.slot)
+        if first >= 0 and first + len(plan.powers_kw) <= inst.slots:
+            out[index[booking_id]] = Session.of_profile(first, tuple(plan.powers_kw))
+    return out
+
+
+def _plan_profiles(
+    problem: ScheduleProblem,
+    inst: Instance,
+    limit: float,
+    options: MilpOptions,
+    fixed_load: np.ndarray,
+    fixed_cars: np.ndarray,
+    start: Schedule | None,
+) -> ProfilePlan:
+    """profiles.py's sessions, from `start` or from the least-cost MILP's (half the budget)."""
+    began = time.perf_counter()
+    if start is not None:
+        sessions = _sessions_of(inst, start)
+    else:
+        free = Instance.of(replace(problem, site_limit_kw=None))
+        free.needs[:] = inst.needs
+        first = replace(options, time_budget_s=options.time_budget_s / 2)
+        sessions = plan_sessions(
+            free, None, first, fixed_load=fixed_load, fixed_cars=fixed_cars
+        ).sessions
+    left = replace(
+        options, time_budget_s=max(0.0, options.time_budget_s - (time.perf_counter() - began))
+    )
+    return plan_profiles(
+        inst, limit, left, fixed_load=fixed_load, fixed_cars=fixed_cars, start=sessions
+    )
 
 
 def power_changes(powers: Sequence[float]) -> int:
@@ -522,7 +576,8 @@ def cost_peak_frontier(
         progress(1, total)
     for done, level in enumerate(levels, start=2):
         limited = replace(problem, site_limit_kw=Decimal(f"{level:.3f}"))
-        points.append(FrontierPoint(level, plan_site(limited, share(total - done + 1))))
+        timed = replace(share(total - done + 1), power_profiles=True)
+        points.append(FrontierPoint(level, plan_site(limited, timed, start=points[-1].schedule)))
         if progress is not None:
             progress(done, total)
     return monotone(points)

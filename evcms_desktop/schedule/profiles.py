@@ -1,0 +1,518 @@
+"""The site schedule with power per slot: each car's session fitted to the room left.
+
+milp.py chooses among candidate sessions of one steady power each. Under a tight site
+limit that is the binding restriction: a car should draw its connector's full power while
+the site has room and less while it has not, and a slow steady session holds a connector
+that a later car needs. Here a session is an interval of slots on a connector with a power
+per slot, changing level at most MAX_POWER_CHANGES times, and the schedule is built and
+improved by insertion, each step within the time budget:
+
+1. From a start (the schedule under a looser limit, or the least-cost MILP's): its
+   sessions met in full and clear of the slots where it breaks the limit are kept; the
+   rest, earliest latest-departure first, keep theirs if it still fits, or take the
+   cheapest session that leaves them least short. From each start in its window a car
+   draws, slot by slot, what its connector and the site's room allow until its energy is
+   in, the profile scaled down to exactly that energy (a flat room: one steady power).
+2. Each booking in booking order is moved to its cheapest session that is no shorter.
+3. Each booking left short is re-planned with every booking whose session meets its
+   window: taken out together, put back short one first; kept only if that ranks better
+   (penalty-weighted energy short, earlier bookings weighing more, then cost).
+4. The same for the bookings paying most above their cheapest session.
+5. With the intervals fixed, one LP over every slot's power minimises the penalty for
+   energy short, the peak demand charges and a small charge per kW of change; kept if it
+   ranks better.
+
+Any session with more changes than the bound draws the highest profile under its own with
+that many changes (lower power never breaks a limit). Connectors are interchangeable, so
+at most C cars at a time is one car per connector: optimal.py gives each session its
+connector by interval colouring. The bound beside every schedule is optimal.py's
+relaxation: no schedule, from this model or any other, is short less or costs less.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+from scipy import sparse
+
+from evcms_desktop.schedule.milp import (
+    MAX_POWER_CHANGES,
+    PEAK_WEIGHT,
+    Instance,
+    MilpOptions,
+    Session,
+    _new_highs,
+    _run,
+)
+
+log = logging.getLogger(__name__)
+
+MIN_KW = 1.0  # a car holding a connector draws at least this (less only for a tiny need)
+CHANGE_WEIGHT = 1e-3  # GBP per kW of change in a session's power: steady levels first
+_TOL = 1e-6
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ProfilePlan:
+    """What the insertion chose; the same fields as milp.MilpPlan (no days here)."""
+
+    sessions: dict[int, Session]
+    chunks: int
+    optimal_chunks: int
+    fallback_chunks: int
+    seconds: float
+
+
+def _min_kw(inst: Instance, i: int) -> float:
+    return min(MIN_KW, float(inst.needs[i]) / inst.k, float(inst.caps[i]))
+
+
+def _changes(powers: np.ndarray) -> int:
+    return int((np.abs(np.diff(powers)) > _TOL).sum())
+
+
+@dataclass
+class _Site:
+    """The sessions placed so far, the site's load and the cars on connectors per slot."""
+
+    inst: Instance
+    limit: float | None
+    load: np.ndarray
+    cars: np.ndarray
+    sessions: dict[int, Session]
+
+    def add(self, i: int, s: Session) -> None:
+        self.sessions[i] = s
+        self.load[s.first : s.last] += s.profile
+        self.cars[s.first : s.last] += 1
+
+    def remove(self, i: int) -> Session | None:
+        s = self.sessions.pop(i, None)
+        if s is not None:
+            self.load[s.first : s.last] -= s.profile
+            self.cars[s.first : s.last] -= 1
+        return s
+
+    def short(self, i: int, s: Session | None = None) -> float:
+        s = self.sessions.get(i) if s is None else s
+        delivered = 0.0 if s is None else sum(s.profile) * self.inst.k
+        return max(0.0, float(self.inst.needs[i]) - delivered)
+
+    def cost(self, i: int, s: Session | None = None) -> float:
+        s = self.sessions.get(i) if s is None else s
+        if s is None:
+            return 0.0
+        f = int(self.inst.firsts[i])
+        return float(np.asarray(s.profile) @ self.inst.unit_costs(i)[s.first - f : s.last - f])
+
+
+def _profile(power: np.ndarray, need: float, k: float, floor: float) -> np.ndarray | None:
+    """`power` (the most each slot allows) scaled down to deliver exactly `need`, or the
+    whole of it when it delivers less; None when a slot would fall below `floor`."""
+    delivered = float(power.sum()) * k
+    if delivered > need:
+        power = power * (need / delivered)
+    return power if float(power.min()) >= floor - _TOL else None
+
+
+def _options(site: _Site, i: int) -> list[tuple[float, int, float, Session]]:
+    """Every session booking i can take now: (short kWh, last slot, cost, session)."""
+    inst = site.inst
+    f, last = int(inst.firsts[i]), int(inst.lasts[i])
+    need, cap, k = float(inst.needs[i]), float(inst.caps[i]), inst.k
+    if last <= f or need <= 0:
+        return []
+    floor = _min_kw(inst, i)
+    room = np.full(last - f, cap)
+    if site.limit is not None:
+        room = np.minimum(room, site.limit - site.load[f:last])
+    ok = (site.cars[f:last] < inst.connectors) & (room >= floor - _TOL)
+    room = np.where(ok, room, 0.0)
+    energy = np.concatenate([[0.0], np.cumsum(room) * k])
+    blocked = np.append(np.flatnonzero(~ok), last - f)
+    unit = inst.unit_costs(i)
+    out: list[tuple[float, int, float, Session]] = []
+    for a in np.flatnonzero(ok):
+        stop = int(blocked[np.searchsorted(blocked, a)])  # the run of free slots from a
+        e = int(np.searchsorted(energy, energy[a] + need - 1e-9))
+        end = min(max(e, a + 1), stop)
+        power = room[a:end]
+        if _changes(power) > MAX_POWER_CHANGES:
+            power = _fewest_changes(room[a:stop], end - a, need, k)
+        profile = _profile(power, need, k, floor)
+        if profile is None:
+            continue
+        session = Session.of_profile(f + int(a), tuple(float(v) for v in profile))
+        short = max(0.0, need - float(profile.sum()) * k)
+        cost = float(profile @ unit[a : a + len(profile)])
+        out.append((round(short, 6), session.last, cost, session))
+    return out
+
+
+def _fewest_changes(room: np.ndarray, shortest: int, need: float, k: float) -> np.ndarray:
+    """The best profile within the change bound over the shortest start of `room` (at
+    least `shortest` slots) that delivers `need`, or over all of it when none does."""
+    for n in range(shortest, len(room)):
+        profile = few_changes(room[:n], MAX_POWER_CHANGES)
+        if float(profile.sum()) * k >= need - 1e-9:
+            return profile
+    return few_changes(room, MAX_POWER_CHANGES)
+
+
+def _insert(site: _Site, i: int, *, cheapest: bool) -> None:
+    """Booking i takes its least short session, then the soonest ended (or the cheapest)."""
+    options = _options(site, i)
+    if not options:
+        return
+    if cheapest:
+        best = min(options, key=lambda o: (o[0], o[2], o[1]))
+    else:
+        best = min(options, key=lambda o: (o[0], o[1], o[2]))
+    site.add(i, best[3])
+
+
+def _fits(site: _Site, i: int, s: Session) -> bool:
+    """Whether session s of booking i fits what is placed: its window, a connector and
+    the site's room in every slot, and the bound on changes."""
+    inst = site.inst
+    if s.first < int(inst.firsts[i]) or s.last > int(inst.lasts[i]):
+        return False
+    if _changes(np.asarray(s.profile)) > MAX_POWER_CHANGES:
+        return False
+    if (site.cars[s.first : s.last] >= inst.connectors).any():
+        return False
+    if site.limit is None:
+        return True
+    return bool((site.load[s.first : s.last] + s.profile <= site.limit + _TOL).all())
+
+
+def _rank(site: _Site, items: Sequence[int]) -> tuple[float, float]:
+    short = sum(site.short(i) * site.inst.penalty(i) for i in items)
+    return (round(short, 6), sum(site.cost(i) for i in items))
+
+
+def _load_lp(
+    cost: np.ndarray,
+    upper: np.ndarray,
+    matrix: sparse.csc_array,
+    row_lower: np.ndarray,
+    row_upper: np.ndarray,
+    lower: np.ndarray | None = None,
+) -> highspy.Highs:
+    h = _new_highs()
+    h.silent()
+    h.setOptionValue("threads", 1)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = matrix.shape[1], matrix.shape[0]
+    lp.col_cost_ = cost
+    lp.col_lower_ = np.zeros(matrix.shape[1]) if lower is None else lower
+    lp.col_upper_ = np.where(np.isfinite(upper), upper, highspy.kHighsInf)
+    lp.row_lower_ = np.where(np.isfinite(row_lower), row_lower, -highspy.kHighsInf)
+    lp.row_upper_ = np.where(np.isfinite(row_upper), row_upper, highspy.kHighsInf)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr
+    lp.a_matrix_.index_ = matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    h.passModel(lp)
+    return h
+
+
+def _power_lp(
+    inst: Instance,
+    sessions: dict[int, tuple[int, int]],
+    fixed_load: np.ndarray,
+    limit: float | None,
+) -> dict[int, np.ndarray]:
+    """Each session's power per slot for fixed intervals, few changes preferred."""
+    order = sorted(sessions)
+    if not order:
+        return {}
+    lens = np.array([sessions[i][1] for i in order], dtype=int)
+    firsts = np.array([sessions[i][0] for i in order], dtype=int)
+    m, n_p = len(order), int(lens.sum())
+    lo, hi = int(firsts.min()), int((firsts + lens).max())
+    span = hi - lo
+    base = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(int)
+    p_item = np.repeat(np.arange(m), lens)
+    p_slot = np.concatenate([np.arange(f, f + n) for f, n in zip(firsts, lens, strict=True)])
+    inner = np.flatnonzero(np.arange(n_p) != base[p_item])  # p columns with a predecessor
+    n_v = len(inner)
+    short0, v0, z = n_p, n_p + m, n_p + m + n_v
+    columns = z + 1
+    # rows: m energy; span site; 2 n_v change rows (v >= +-(p[t] - p[t-1]))
+    rows = [
+        p_item,
+        np.arange(m),
+        m + p_slot - lo,
+        m + np.arange(span),
+        m + span + np.arange(n_v),
+        m + span + np.arange(n_v),
+        m + span + np.arange(n_v),
+        m + span + n_v + np.arange(n_v),
+        m + span + n_v + np.arange(n_v),
+        m + span + n_v + np.arange(n_v),
+    ]
+    cols = [
+        np.arange(n_p),
+        short0 + np.arange(m),
+        np.arange(n_p),
+        np.full(span, z),
+        inner,
+        inner - 1,
+        v0 + np.arange(n_v),
+        inner - 1,
+        inner,
+        v0 + np.arange(n_v),
+    ]
+    vals = [
+        np.full(n_p, inst.k),
+        np.ones(m),
+        np.ones(n_p),
+        -np.ones(span),
+        np.ones(n_v),
+        -np.ones(n_v),
+        -np.ones(n_v),
+        np.ones(n_v),
+        -np.ones(n_v),
+        -np.ones(n_v),
+    ]
+    matrix = sparse.csc_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(m + span + 2 * n_v, columns),
+    )
+    needs = np.array([float(inst.needs[i]) for i in order])
+    base_load = fixed_load[lo:hi].astype(float)
+    row_lower = np.concatenate([needs, np.full(span + 2 * n_v, -np.inf)])
+    row_upper = np.concatenate([needs, -base_load, np.zeros(2 * n_v)])
+    cost = np.zeros(columns)
+    for r, i in enumerate(order):
+        f = int(inst.firsts[i])
+        a = firsts[r] - f
+        cost[base[r] : base[r] + lens[r]] = inst.unit_costs(i)[a : a + lens[r]]
+        cost[short0 + r] = inst.penalty(i)
+    cost[v0:z] = CHANGE_WEIGHT
+    cost[z] = PEAK_WEIGHT
+    caps = np.array([float(inst.caps[i]) for i in order])
+    upper = np.concatenate([caps[p_item], needs, np.full(n_v, np.inf), [np.inf]])
+    if limit is not None:
+        upper[z] = max(limit, float(base_load.max(initial=0.0)))
+    floors = np.array([_min_kw(inst, i) for i in order])
+    lower = np.concatenate([floors[p_item], np.zeros(m + n_v + 1)])
+    h = _load_lp(cost, upper, matrix, row_lower, row_upper, lower)
+    solved = _run(h, integer=False)
+    if solved.x is None:
+        return {}
+    x = solved.x
+    return {i: x[base[r] : base[r] + lens[r]].copy() for r, i in enumerate(order)}
+
+
+def few_changes(powers: np.ndarray, changes: int) -> np.ndarray:
+    """The profile under `powers` (never above it in any slot) with at most `changes`
+    changes of level that delivers the most energy: each level is the least power of its
+    stretch, stretches chosen by dynamic programming."""
+    n = len(powers)
+    if n == 0:
+        return powers
+    levels = min(changes + 1, n)
+    lowest = np.full((n, n + 1), np.inf)  # lowest[a, b]: min of powers[a:b]
+    for a in range(n):
+        lowest[a, a + 1 :] = np.minimum.accumulate(powers[a:])
+    best = np.full((levels + 1, n + 1), -np.inf)
+    cut = np.zeros((levels + 1, n + 1), dtype=int)
+    best[0, 0] = 0.0
+    for k in range(1, levels + 1):
+        for b in range(1, n + 1):
+            gains = best[k - 1, :b] + lowest[:b, b] * (b - np.arange(b))
+            a = int(np.argmax(gains))
+            best[k, b], cut[k, b] = gains[a], a
+    k = int(np.argmax(best[1:, n])) + 1
+    out = np.empty(n)
+    b = n
+    while b > 0:
+        a = cut[k, b]
+        out[a:b] = lowest[a, b]
+        b, k = a, k - 1
+    return out
+
+
+def _steady(powers: np.ndarray) -> np.ndarray:
+    """The profile with every level exactly flat (the LP's values differ by rounding)."""
+    out = powers.copy()
+    a = 0
+    for b in range(1, len(powers) + 1):
+        if b == len(powers) or abs(powers[b] - powers[b - 1]) > 1e-5:
+            out[a:b] = powers[a:b].mean()
+            a = b
+    return out
+
+
+def _polish(site: _Site) -> None:
+    """The power LP over the intervals placed; its profiles kept if they rank better."""
+    inst = site.inst
+    items = list(site.sessions)
+    before = _rank(site, range(len(inst.bookings)))
+    intervals = {i: (s.first, s.slots) for i, s in site.sessions.items()}
+    base = site.load.copy()
+    for s in site.sessions.values():
+        base[s.first : s.last] -= s.profile
+    profiles = _power_lp(inst, intervals, base, site.limit)
+    if not profiles:
+        return
+    old = dict(site.sessions)
+    for i in items:
+        site.remove(i)
+    for i, powers in profiles.items():
+        steady = _steady(np.clip(powers, _min_kw(inst, i), float(inst.caps[i])))
+        if _changes(steady) > MAX_POWER_CHANGES:
+            steady = _steady(few_changes(steady, MAX_POWER_CHANGES))
+        delivered = float(steady.sum()) * inst.k
+        if delivered > float(inst.needs[i]):
+            steady *= float(inst.needs[i]) / delivered
+        site.add(i, Session.of_profile(intervals[i][0], tuple(float(v) for v in steady)))
+    if site.limit is not None and float(site.load.max(initial=0.0)) > site.limit + _TOL:
+        better = False
+    else:
+        better = _rank(site, range(len(inst.bookings))) < before
+    if not better:
+        for i in items:
+            site.remove(i)
+        for i, s in old.items():
+            site.add(i, s)
+
+
+def _repair(site: _Site, i: int, *, cheapest: bool, first_cheapest: bool = False) -> None:
+    """Booking i, short, re-planned with every booking whose session meets its window."""
+    inst = site.inst
+    f, last = int(inst.firsts[i]), int(inst.lasts[i])
+    group = [j for j, s in site.sessions.items() if s.first < last and s.last > f and j != i]
+    members = [i, *group]
+    before = _rank(site, members)
+    old = {j: site.sessions[j] for j in members if j in site.sessions}
+    for j in members:
+        site.remove(j)
+    _insert(site, i, cheapest=first_cheapest)
+    for j in sorted(group, key=lambda j: (int(inst.lasts[j]), int(inst.firsts[j]))):
+        _insert(site, j, cheapest=cheapest)
+    if _rank(site, members) < before:
+        return
+    for j in members:
+        site.remove(j)
+    for j, s in old.items():
+        site.add(j, s)
+
+
+def _place_start(site: _Site, start: dict[int, Session]) -> None:
+    """The starting sessions that fit, then the rest at their cheapest, least short session.
+
+    A starting session met in full and clear of every slot where the start breaks the limit
+    is placed first; the others follow, earliest latest-departure first, each keeping its
+    starting session if that still fits and meets it.
+    """
+    inst = site.inst
+    used = site.load.copy()
+    for s in start.values():
+        used[s.first : s.last] += s.profile
+    over = used > (np.inf if site.limit is None else site.limit + _TOL)
+    by_end = sorted(
+        range(len(inst.bookings)), key=lambda i: (int(inst.lasts[i]), int(inst.firsts[i]))
+    )
+    rest = []
+    for i in by_end:
+        s = start.get(i)
+        if s is not None and not over[s.first : s.last].any() and _keeps(site, i, s):
+            site.add(i, s)
+        else:
+            rest.append(i)
+    for i in rest:
+        s = start.get(i)
+        if s is not None and _keeps(site, i, s):
+            site.add(i, s)
+        else:
+            _insert(site, i, cheapest=True)
+
+
+def _keeps(site: _Site, i: int, s: Session) -> bool:
+    return site.short(i, s) <= _TOL and _fits(site, i, s)
+
+
+def _cheaper_one_by_one(site: _Site, deadline: float) -> None:
+    """Each booking, in booking order, moved to its cheapest session that is no shorter."""
+    for i in range(len(site.inst.bookings)):
+        if time.perf_counter() > deadline:
+            return
+        old = site.remove(i)
+        _insert(site, i, cheapest=True)
+        now = site.sessions.get(i)
+        if old is not None and (
+            now is None
+            or (site.short(i, now), site.cost(i, now)) > (site.short(i, old), site.cost(i, old))
+        ):
+            site.remove(i)
+            site.add(i, old)
+
+
+def _repair_short(site: _Site, deadline: float) -> None:
+    """Each booking left short re-planned with its neighbours, first in booking order."""
+    every = range(len(site.inst.bookings))
+    for cheapest in (True, False, True, False):  # the group at its cheapest, then soonest
+        for i in [i for i in every if site.short(i) > _TOL]:
+            if time.perf_counter() > deadline:
+                return
+            if site.short(i) > _TOL:
+                _repair(site, i, cheapest=cheapest)
+
+
+def _repair_dear(
+    site: _Site, base_load: np.ndarray, base_cars: np.ndarray, deadline: float
+) -> None:
+    """The bookings paying most above their cheapest session (alone on the site) re-planned
+    with their neighbours, dearest first, each kept only if it ranks better."""
+    inst = site.inst
+    every = range(len(inst.bookings))
+    alone = {}
+    for i in every:
+        empty = _Site(inst, site.limit, base_load.copy(), base_cars.copy(), {})
+        alone[i] = min((o[2] for o in _options(empty, i)), default=0.0)
+    for _ in range(2):
+        for i in sorted(every, key=lambda i: alone[i] - site.cost(i)):
+            if time.perf_counter() > deadline or site.cost(i) - alone[i] < 0.01:
+                break
+            _repair(site, i, cheapest=True, first_cheapest=True)
+
+
+def plan_profiles(
+    inst: Instance,
+    limit: float | None,
+    options: MilpOptions,
+    *,
+    fixed_load: np.ndarray | None = None,
+    fixed_cars: np.ndarray | None = None,
+    progress: Progress | None = None,
+    start: dict[int, Session] | None = None,
+) -> ProfilePlan:
+    """The sessions, from `start` (sessions under a looser limit) or from nothing, in time."""
+    began = time.perf_counter()
+    deadline = began + options.time_budget_s
+    base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
+    base_cars = np.zeros(inst.slots, dtype=int) if fixed_cars is None else fixed_cars
+    site = _Site(inst, limit, base_load.copy(), base_cars.copy(), {})
+    steps = (
+        lambda: _place_start(site, dict(start or {})),
+        lambda: _cheaper_one_by_one(site, deadline),
+        lambda: _repair_short(site, deadline),
+        lambda: _repair_dear(site, base_load, base_cars, deadline),
+        lambda: _polish(site) if time.perf_counter() < deadline else None,
+    )
+    for done, step in enumerate(steps, start=1):
+        step()
+        log.debug("Step %d: (short, cost) %s", done, _rank(site, range(len(inst.bookings))))
+        if progress is not None:
+            progress(done, len(steps))
+    return ProfilePlan(site.sessions, 1, 0, 0, time.perf_counter() - began)

@@ -1,0 +1,89 @@
+"""The schedule with power per slot (profiles.py): every invariant, on small instances."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import numpy as np
+import pytest
+
+from evcms_desktop.schedule.milp import MilpOptions
+from evcms_desktop.schedule.optimal import cost_peak_frontier, plan_site
+from evcms_desktop.schedule.profiles import few_changes
+from tests.schedule.test_milp import booking, changes, check, problem, random_day
+
+PROFILES = MilpOptions(time_budget_s=20, power_profiles=True)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_days_under_a_limit_keep_every_invariant(seed: int) -> None:
+    p = random_day(seed)
+    if p.site_limit_kw is None:
+        p = problem(*p.bookings, connectors=len(p.connector_ids), limit=26.0)
+    schedule = plan_site(p, PROFILES, compete=False)
+    assert schedule.method == "milp"
+    check(p, schedule)
+
+
+def test_a_car_draws_what_the_site_leaves_it_then_its_full_power() -> None:
+    # B needs 22 kW for the whole of its hour; under 30 kW, A can draw 8 kW beside it and
+    # 22 kW after it: 4 slots at 8 kW and 4 at 22 kW are exactly A's 24 kWh. One steady
+    # power per session leaves A short (6.4 kWh at best: 22 kW after B).
+    p = problem(booking(1, 0, 2, "24"), booking(2, 0, 1, "17.6"), connectors=2, limit=30)
+    points = cost_peak_frontier(p, PROFILES, levels=[30.0])
+    point = points[-1]
+    assert point.limit_kw == 30.0
+    assert not point.schedule.unmet
+    check(p, point.schedule)
+    a = point.schedule.plans[1]
+    assert a.powers_kw == pytest.approx((8.0,) * 4 + (22.0,) * 4)
+    assert changes(a.powers_kw) == 1
+
+
+def test_the_least_cost_schedule_under_a_limit_is_built_without_a_start() -> None:
+    p = problem(booking(1, 0, 2, "24"), booking(2, 0, 1, "17.6"), connectors=2, limit=30)
+    schedule = plan_site(p, PROFILES, compete=False)
+    assert not schedule.unmet
+    check(p, schedule)
+
+
+def test_a_shortfall_under_the_limit_is_reported_with_its_reason_and_bound() -> None:
+    # Three cars, each needing its connector's full power for its whole hour, under 44 kW:
+    # 4.4 kWh x 4 slots cannot be delivered to one of them, whatever the schedule.
+    p = problem(
+        booking(1, 0, 1, "17.6"),
+        booking(2, 0, 1, "17.6"),
+        booking(3, 0, 1, "17.6"),
+        connectors=3,
+        limit=44,
+    )
+    schedule = plan_site(p, PROFILES, compete=False)
+    check(p, schedule)
+    short = sum(u.shortfall_kwh for u in schedule.unmet)
+    assert short == pytest.approx(17.6, abs=1e-6)
+    assert schedule.bound is not None and schedule.bound.unmet_kwh == pytest.approx(17.6)
+    assert all("site limit" in u.reason for u in schedule.unmet)
+    assert schedule.unmet[-1].booking_id == 3  # the last booked is the one short
+
+
+def _best_by_brute_force(powers: np.ndarray, most: int) -> float:
+    n = len(powers)
+    best = 0.0
+    for cuts in range(most + 1):
+        for inner in itertools.combinations(range(1, n), cuts):
+            bounds = [0, *inner, n]
+            energy = sum(float(powers[a:b].min()) * (b - a) for a, b in itertools.pairwise(bounds))
+            best = max(best, energy)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_few_changes_is_the_highest_profile_under_the_room(seed: int) -> None:
+    rng = random.Random(seed)
+    room = np.array([rng.choice([3.0, 8.0, 14.0, 22.0]) for _ in range(rng.randint(1, 9))])
+    for most in range(3):
+        profile = few_changes(room, most)
+        assert (profile <= room + 1e-12).all()
+        assert changes(tuple(profile)) <= most
+        assert profile.sum() == pytest.approx(_best_by_brute_force(room, most))
