@@ -105,7 +105,7 @@ class Schedule:
     peak_on: np.ndarray  # share of each slot in Peak On, 0..1
     plans: dict[Hashable, BookingPlan]
     unmet: tuple[Unmet, ...]
-    method: str  # "milp", "lp" (HiGHS) or "greedy" (the fallback)
+    method: str  # "milp", "profiles" (power per slot), "lp" (HiGHS) or "greedy" (the fallback)
     seconds: float
     bound: Bound | None = None
 

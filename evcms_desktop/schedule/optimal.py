@@ -397,7 +397,7 @@ def plan_site(
         peak_on=inst.share,
         plans=plans,
         unmet=tuple(unmet),
-        method="milp",
+        method="profiles" if isinstance(result, ProfilePlan) else "milp",
         seconds=0.0,
         bound=bound,
     )
@@ -566,10 +566,14 @@ def cost_peak_frontier(
         left = max(0.0, deadline - time.perf_counter())
         return replace(options, time_budget_s=left / max(1, points_left))
 
-    cheapest = plan_site(problem, share(1 + (len(levels) if levels else FRONTIER_POINTS)))
+    floor = least_peak_bound(problem) if levels is None else 0.0
+    later = len(levels) if levels is not None else FRONTIER_POINTS
+    if cap is not None and levels is None and cap <= floor + 1:
+        later = 0  # no point below a limit that already leaves energy short: all its time
+    cheapest = plan_site(problem, share(1 + later))
     points = [FrontierPoint(cap, cheapest)]
     if levels is None:
-        levels = frontier_levels(cheapest.peak_kw, least_peak_bound(problem), FRONTIER_POINTS)
+        levels = frontier_levels(cheapest.peak_kw, floor, FRONTIER_POINTS)
     levels = [v for v in levels if cap is None or v < cap]
     total = len(levels) + 1
     if progress is not None:

@@ -303,7 +303,7 @@ def _power_lp(
     upper = np.concatenate([caps[p_item], needs, np.full(n_v, np.inf), [np.inf]])
     if limit is not None:
         upper[z] = max(limit, float(base_load.max(initial=0.0)))
-    floors = np.array([_min_kw(inst, i) for i in order])
+    floors = np.minimum([_min_kw(inst, i) for i in order], needs / (inst.k * lens))
     lower = np.concatenate([floors[p_item], np.zeros(m + n_v + 1)])
     h = _load_lp(cost, upper, matrix, row_lower, row_upper, lower)
     solved = _run(h, integer=False)

@@ -22,7 +22,7 @@ def test_random_days_under_a_limit_keep_every_invariant(seed: int) -> None:
     if p.site_limit_kw is None:
         p = problem(*p.bookings, connectors=len(p.connector_ids), limit=26.0)
     schedule = plan_site(p, PROFILES, compete=False)
-    assert schedule.method == "milp"
+    assert schedule.method == "profiles"
     check(p, schedule)
 
 
