@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from evcms_desktop.app.arguments import whole_number
-from evcms_desktop.app.config import AppConfig, csms_config, selected_site
+from evcms_desktop.app.config import AppConfig, csms_config, first_site_name, selected_site
 from evcms_desktop.app.log_file import close_store_or_exit, log_fatal_signals, log_to_file
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.config import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX
@@ -88,13 +88,17 @@ def _always(_args: argparse.Namespace) -> bool:
 
 
 def _guarded(
-    handler: Handler, reads_only: Callable[[argparse.Namespace], bool] = _never
+    handler: Handler,
+    reads_only: Callable[[argparse.Namespace], bool] = _never,
+    makes_first_site: Callable[[argparse.Namespace], bool] = _never,
 ) -> Handler:
     """Run `handler` on the opened store, its user errors in one line. A command that only
-    reads refuses a database file that does not exist rather than creating an empty one."""
+    reads refuses a database file that does not exist rather than creating an empty one;
+    one that makes a site (`sites add`) gives a new database no other."""
 
     def run(args: argparse.Namespace, config: AppConfig) -> int:
-        db = open_database(config.database, create=not reads_only(args))
+        first_site = None if makes_first_site(args) and not config.site else first_site_name(config)
+        db = open_database(config.database, station_name=first_site, create=not reads_only(args))
         try:
             return handler(args, config)
         except (
@@ -135,7 +139,7 @@ async def _serve(config: AppConfig) -> None:
         log_fatal_signals(log_path)
     from evcms_desktop.csms.server import CentralSystem  # only here: it imports the schedule
 
-    db = open_database(config.database)
+    db = open_database(config.database, station_name=first_site_name(config))
     cs = CentralSystem(csms_config(config, server_settings()), db)
     cs.bus.subscribe(_log_event)
     stop = asyncio.Event()
@@ -562,7 +566,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     sites = subparsers.add_parser("sites", help="list or add the sites in this database")
     sites.set_defaults(
-        handler=_guarded(_sites, lambda a: a.sites_action in (None, "list")), sites_action="list"
+        handler=_guarded(
+            _sites,
+            lambda a: a.sites_action in (None, "list"),
+            makes_first_site=lambda a: a.sites_action == "add",
+        ),
+        sites_action="list",
     )
     site_actions = sites.add_subparsers(dest="sites_action", metavar="ACTION")
     site_actions.add_parser("list", help="list the sites")

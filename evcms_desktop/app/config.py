@@ -10,7 +10,7 @@ from typing import Any
 from evcms_desktop.csms.config import CsmsConfig
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.domain.station_settings import saved_max_connections
-from evcms_desktop.store.database import DatabaseTarget, default_database_path
+from evcms_desktop.store.database import DEFAULT_SITE_NAME, DatabaseTarget, default_database_path
 from evcms_desktop.store.models import Station
 from evcms_desktop.store.settings import (
     DEFAULT_PING,
@@ -18,7 +18,7 @@ from evcms_desktop.store.settings import (
     ping_seconds,
     retention_days,
 )
-from evcms_desktop.store.stations import default_station, find_station
+from evcms_desktop.store.stations import checked_site_name, default_station, find_station
 
 DEFAULT_HOST = "0.0.0.0"  # chargers connect from the site network
 
@@ -89,3 +89,9 @@ def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:
 def selected_site(config: AppConfig) -> Station:
     """The site `--site` names, else the first (a station PC's own)."""
     return find_station(config.site) if config.site else default_station()
+
+
+def first_site_name(config: AppConfig) -> str:
+    """The name a new database's one site gets: the site `--site` names, else the default
+    (on either engine; a database that has sites keeps them)."""
+    return checked_site_name(config.site) if config.site else DEFAULT_SITE_NAME

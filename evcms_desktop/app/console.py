@@ -23,7 +23,7 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
-from evcms_desktop.app.config import AppConfig, csms_config, selected_site
+from evcms_desktop.app.config import AppConfig, csms_config, first_site_name, selected_site
 from evcms_desktop.app.log_file import close_store_or_exit, log_to_file
 from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
@@ -405,7 +405,7 @@ def run_console(
     files = StationFiles(str(config.database), data_dir, log_to_file(data_dir), crash)
     if crash:
         log.warning("The last run stopped unexpectedly; its crash report is in Help")
-    db = open_database(config.database)
+    db = open_database(config.database, station_name=first_site_name(config))
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     try:

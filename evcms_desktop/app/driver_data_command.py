@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from evcms_desktop.app.config import AppConfig
+from evcms_desktop.app.config import AppConfig, first_site_name
 from evcms_desktop.store import driver_data
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import utcnow
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace, config: AppConfig) -> int:
-    db = open_database(config.database)
+    db = open_database(config.database, station_name=first_site_name(config))
     try:
         return _run(args)
     except (driver_data.DriverDataError, OSError) as exc:

@@ -46,6 +46,7 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 # Taken while a PostgreSQL database is created or upgraded, so nodes starting together
 # do it once (an arbitrary constant: "EVCM" in ASCII).
 MIGRATION_LOCK = 0x4556434D
+DEFAULT_SITE_NAME = "EVCMS Station"  # the first site of a new database, unless named
 BOOKING_OVERLAP_CONSTRAINT = "booking_no_overlap"
 _URL = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]+):")
 
@@ -335,12 +336,14 @@ def postgres_connect_arguments(url: str) -> dict[str, Any]:
     return arguments
 
 
-def _ensure_station(name: str) -> None:
-    if not Station.select().exists():
+def _ensure_station(name: str | None) -> None:
+    """A database without a site gets one, named `name` (None: none, for a command that
+    makes the first site itself)."""
+    if name is not None and not Station.select().exists():
         Station.create(name=name)
 
 
-def _open_postgres(target: DatabaseTarget, station_name: str) -> PostgresStore:
+def _open_postgres(target: DatabaseTarget, station_name: str | None) -> PostgresStore:
     where = str(target)
     arguments = postgres_connect_arguments(target.url or "")
     db = PostgresStore(arguments.pop("database"), prefer_psycopg3=True, **arguments)
@@ -376,12 +379,14 @@ def _open_postgres(target: DatabaseTarget, station_name: str) -> PostgresStore:
 def open_database(
     target: str | Path | DatabaseTarget,
     *,
-    station_name: str = "EVCMS Station",
+    station_name: str | None = DEFAULT_SITE_NAME,
     create: bool = True,
 ) -> peewee.Database:
     """Open (creating or upgrading) the store at `target` and bind the models to it.
 
-    With `create` false a missing SQLite file is refused instead of made."""
+    A database without a site gets one named `station_name`, the same on both engines
+    (None: no site, for `sites add` making the first). With `create` false a missing
+    SQLite file is refused instead of made."""
     where = parse_target(target)
     if where.path is None:
         return _open_postgres(where, station_name)

@@ -187,6 +187,14 @@ def find_station(name: str) -> Station:
     return found
 
 
+def checked_site_name(name: str) -> str:
+    """A site's name as stored: 1 to SITE_NAME_MAX printable characters, trimmed."""
+    name = name.strip()
+    if not name or len(name) > SITE_NAME_MAX or not name.isprintable():
+        raise SiteError(f"A site's name is 1 to {SITE_NAME_MAX} printable characters.")
+    return name
+
+
 def _site_decimal(value: Decimal | str, what: str, upper: Decimal) -> Decimal:
     try:
         number = Decimal(value)
@@ -206,9 +214,7 @@ def add_station(
     site_power_limit_kw: Decimal | str | None = None,
 ) -> Station:
     """A new site: its own tariff (the defaults unless given), time zone and chargers."""
-    name = name.strip()
-    if not name or len(name) > SITE_NAME_MAX or not name.isprintable():
-        raise SiteError(f"A site's name is 1 to {SITE_NAME_MAX} printable characters.")
+    name = checked_site_name(name)
     if Station.select().where(fn.LOWER(Station.name) == name.lower()).exists():
         raise SiteError(f"A site named {name!r} exists already.")
     try:

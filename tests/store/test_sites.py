@@ -208,3 +208,42 @@ def test_a_connecting_charger_is_read_with_its_site_and_its_boot_recorded(two_si
     stored = ChargePoint.get_by_id(cp.id)
     assert stored.last_boot_at == stored.last_seen_at == EVENING_UTC
     assert ChargePoint.get(ChargePoint.ident == "LON-1").vendor is None  # only that row
+
+
+def _site_names(listing: str) -> list[str]:
+    """The names in `sites`' lines (id, name padded to 30, zone, ...)."""
+    return [line[5:35].strip() for line in listing.splitlines()]
+
+
+def test_a_new_database_gets_the_sites_its_first_start_names_and_no_other(db_target, capsys):
+    """A new database's first site is the one the first command names, the same on either
+    engine: `sites add` makes only that one (no "EVCMS Station" beside it)."""
+
+    def cli(*args: str) -> int:
+        return main(["--db", db_target, "--log-level", "WARNING", *args])
+
+    assert cli("sites", "add", "North Yard") == 0
+    assert cli("sites", "add", "South Yard") == 0
+    capsys.readouterr()
+    assert cli("sites") == 0
+    assert _site_names(capsys.readouterr().out) == ["North Yard", "South Yard"]
+
+
+@pytest.mark.parametrize(
+    ("first", "names"),
+    [(["--site", "Quay Street"], ["Quay Street"]), ([], ["EVCMS Station"])],
+)
+def test_the_first_start_of_a_new_database_names_its_one_site(db_target, first, names, capsys):
+    """`--site NAME` on a new database makes NAME its site; without it the one site is
+    "EVCMS Station" (a station PC's file). A database with sites makes no more."""
+
+    def cli(*args: str) -> int:
+        return main(["--db", db_target, "--log-level", "WARNING", *args])
+
+    assert cli(*first, "chargers", "add", "CP-1", "--connectors", "1") == 0
+    assert cli("--site", "Elsewhere", "chargers", "add", "CP-2") == 1
+    assert "No site is named 'Elsewhere'" in capsys.readouterr().err
+    assert cli("sites") == 0
+    listed = capsys.readouterr().out
+    assert _site_names(listed) == names
+    assert "1 charger(s)" in listed
