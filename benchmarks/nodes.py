@@ -4,11 +4,13 @@ Each node is a real `evcms-desktop --headless` process; the chargers are light r
 WebSocket clients in this process, split round-robin over the nodes (as a balancer
 would), each sending MeterValues every `--interval` seconds for `--duration` seconds.
 PostgreSQL is a throw-away server started from the installed binaries (as the tests
-do). Prints, per setup: messages/s answered, round trip p50/p99, the nodes' CPU, the
-database's CPU and its share of the total (SQLite runs inside the node: no share), and
-the stored rows against the acknowledged samples.
+do). Prints, per setup and round: messages/s answered, round trip p50/p99, the nodes'
+CPU, the database's CPU and its share of the total (SQLite runs inside the node: no
+share), and the stored rows against the acknowledged samples; then, over the rounds
+(`--rounds`, 3), the median of each figure, the ratios of the setups' medians, and the
+load average before and after.
 
-    python benchmarks/nodes.py -n 300 --duration 20
+    python benchmarks/nodes.py -n 300 --duration 20 --rounds 3
 
 Only 127.0.0.1 is used. Compare the setups of one run with each other (ratios), not
 with another machine's figures.
@@ -19,9 +21,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import random
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -173,7 +177,9 @@ async def load(ports: list[int], args: argparse.Namespace) -> dict[str, Any]:
     return {"rtts": rtts, "acked": acked}
 
 
-def run_setup(name: str, target: str, nodes: int, args: argparse.Namespace, pg_port: int | None):
+def run_setup(
+    name: str, target: str, nodes: int, args: argparse.Namespace, pg_port: int | None
+) -> dict[str, float]:
     prepare_database(target, args.n).close()
     started = [start_node(target) for _ in range(nodes)]
     try:
@@ -195,16 +201,31 @@ def run_setup(name: str, target: str, nodes: int, args: argparse.Namespace, pg_p
     db = open_database(target)
     stored = MeterValue.select().count()
     db.close()
-    messages = len(result["rtts"])
-    db_text, share = ("-", "-")
-    if pg_port:
-        db_text, share = f"{db_cpu / elapsed:.2f}", f"{db_cpu / (db_cpu + node_cpu):.0%}"
-    print(
-        f"{name:<24} {messages / args.duration:>9.0f} {percentile(result['rtts'], 0.5):>8.1f}"
-        f" {percentile(result['rtts'], 0.99):>8.1f} {node_cpu / elapsed:>9.2f}"
-        f" {db_text:>8} {share:>8} {stored:>8} / {result['acked']}",
-        flush=True,
+    figures = {
+        "msg/s": len(result["rtts"]) / args.duration,
+        "p50 ms": percentile(result["rtts"], 0.5),
+        "p99 ms": percentile(result["rtts"], 0.99),
+        "node CPU": node_cpu / elapsed,
+        "db CPU": db_cpu / elapsed if pg_port else float("nan"),
+        "db share": db_cpu / (db_cpu + node_cpu) if pg_port else float("nan"),
+    }
+    print(f"{name:<24} {_row(figures)} {stored:>8} / {result['acked']}", flush=True)
+    return figures
+
+
+def _row(figures: dict[str, float]) -> str:
+    def shown(key: str, spec: str) -> str:
+        value = figures[key]
+        return "-" if math.isnan(value) else format(value, spec)  # nan: not measured
+
+    return (
+        f"{shown('msg/s', '.0f'):>9} {shown('p50 ms', '.1f'):>8} {shown('p99 ms', '.1f'):>8}"
+        f" {shown('node CPU', '.2f'):>9} {shown('db CPU', '.2f'):>8} {shown('db share', '.0%'):>8}"
     )
+
+
+def _load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def main() -> int:
@@ -212,6 +233,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=300, help="chargers (300)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between readings")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds measured (20)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of every setup (3)")
     args = parser.parse_args()
     bindir = find_bindir()
     if bindir is None:
@@ -219,19 +241,47 @@ def main() -> int:
     server = PostgresServer(bindir)
     server.start()
     print(f"{args.n} chargers, one reading each {args.interval} s, {args.duration} s measured")
-    print(
+    print(f"load average before: {_load_average()}")
+    header = (
         f"{'setup':<24} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'node CPU':>9}"
-        f" {'db CPU':>8} {'db share':>8}   stored / acknowledged"
+        f" {'db CPU':>8} {'db share':>8}"
     )
+    print(header + "   stored / acknowledged")
+    rounds: dict[str, list[dict[str, float]]] = {name: [] for name in SETUPS}
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            run_setup("SQLite, 1 node", str(Path(tmp) / "bench.sqlite3"), 1, args, None)
-        for name, nodes in (("PostgreSQL, 1 node", 1), ("PostgreSQL, 2 nodes", 2)):
-            url = server.create_database()
-            run_setup(name, url, nodes, args, server.port)
+        for _ in range(args.rounds):
+            with tempfile.TemporaryDirectory() as tmp:
+                target = str(Path(tmp) / "bench.sqlite3")
+                rounds["SQLite, 1 node"].append(run_setup("SQLite, 1 node", target, 1, args, None))
+            for name, nodes in SETUPS.items():
+                if name.startswith("PostgreSQL"):
+                    url = server.create_database()
+                    rounds[name].append(run_setup(name, url, nodes, args, server.port))
+                    server.drop_database(url)
     finally:
         server.stop()
+    medians = {
+        name: {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+        for name, runs in rounds.items()
+    }
+    print(f"\nmedians of {args.rounds} rounds (load average after: {_load_average()})")
+    print(header)
+    for name, figures in medians.items():
+        print(f"{name:<24} {_row(figures)}")
+    one, two, lite = (medians[name] for name in SETUPS)
+    print("\nratios of the medians")
+    for label, a, b in (
+        ("2 nodes / 1 node (PostgreSQL)", two, one),
+        ("PostgreSQL / SQLite (1 node)", one, lite),
+    ):
+        print(
+            f"{label:<30} msg/s {a['msg/s'] / b['msg/s']:.2f}  p50 {a['p50 ms'] / b['p50 ms']:.2f}"
+            f"  p99 {a['p99 ms'] / b['p99 ms']:.2f}  node CPU {a['node CPU'] / b['node CPU']:.2f}"
+        )
     return 0
+
+
+SETUPS = {"PostgreSQL, 1 node": 1, "PostgreSQL, 2 nodes": 2, "SQLite, 1 node": 1}
 
 
 if __name__ == "__main__":

@@ -165,10 +165,13 @@ class StationScreens(QObject):
 
 def console_commands(central: CentralSystem, session: Session) -> CommandService:
     """The central system's commands, with the name of whoever is signed in at the console
-    on those queued for a charger held by another node (which checks their role)."""
+    on those queued for a charger held by another node (which checks their role); never
+    the system's, even with nobody signed in."""
 
     async def route(ident: str, payload: Any, timeout: float) -> CommandResult | None:
-        return await central.presence.route(ident, payload, timeout, operator=session.operator)
+        return await central.presence.route(
+            ident, payload, timeout, operator=session.operator, from_console=True
+        )
 
     return CommandService(central.session, central.commands.timeout, route=route)
 

@@ -152,9 +152,15 @@ def _follow(ident: str, after_id: int, seconds: float) -> int:
 
 def _signed_in(args: argparse.Namespace) -> str | None:
     """The operator named by --as, once their password is checked; the node that sends
-    the command checks their role again."""
+    the command checks their role again. Without --as: None, only on a database that has
+    no operators."""
     if args.operator is None:
-        return None
+        if operators.any_operator():
+            raise CommandError(
+                "This database has operators: sign in with --as NAME (--password - reads"
+                " the password from stdin)."
+            )
+        return None  # a station PC's file without operators: its command line is trusted
     if args.password == "-":
         password = sys.stdin.readline().rstrip("\n")
     elif sys.stdin.isatty():

@@ -176,10 +176,11 @@ class CommandQueueServer:
             return
         result = await self._commands.send(row.charge_point, payload)
         log.info(
-            "Queued %s #%s to %s (asked by %s): %s",
+            "Queued %s #%s to %s (asked by %s, %s): %s",
             row.action,
             row.id,
             row.charge_point,
+            _asker(row),
             row.requested_by or "?",
             result.status,
         )
@@ -192,17 +193,32 @@ class CommandQueueServer:
         )
 
 
+NO_OPERATOR = (
+    "no operator asked for it; this database has operators, so a command must name one"
+    " (evcms-desktop send --as NAME)"
+)
+
+
+def _asker(row: QueuedCommand) -> str:
+    if row.system:
+        return "the system"
+    return log_safe(row.operator_id, 40) if row.operator_id else "no operator"
+
+
 def _refusal(row: QueuedCommand) -> str | None:
-    """Why the command's operator may not send it (checked here, where it is executed);
-    None if they may. A command without an operator comes from a node or the command
-    line, run by someone holding the database's credentials."""
-    if row.operator is None:
+    """Why the command may not be sent (checked here, where it is executed); None if it
+    may. A node's own work (`system`) is not an operator's. Any other command names an
+    operator whose role permits it, unless the database has no operators at all (a
+    station PC's file, whose command line is its operator)."""
+    if row.system:
         return None
-    role = operators.role_of(row.operator)
+    if row.operator_id is None:
+        return NO_OPERATOR if operators.any_operator() else None
+    role = operators.role_of(row.operator_id)
     if role is None:
-        return f"{log_safe(row.operator, 40)} is not an operator of this deployment"
+        return f"{log_safe(row.operator_id, 40)} is not an operator of this deployment"
     if not may_send(role, row.action):
-        return f"{log_safe(row.operator, 40)} ({role.value}) may not send {row.action}"
+        return f"{log_safe(row.operator_id, 40)} ({role.value}) may not send {row.action}"
     return None
 
 

@@ -72,6 +72,7 @@ class NodePresence:
         self.db = db
         self.name = name
         self.operator = operator  # a console's signed-in operator, carried by its commands
+        self.console = False  # an attached console's presence: its commands are never the system's
         self.requested_by = f"node {name}"
         self.heartbeat_seconds = heartbeat_seconds
         self.expiry = expiry
@@ -294,11 +295,21 @@ class NodePresence:
             self._on_event(event)
 
     async def route(
-        self, ident: str, payload: Any, timeout: float, operator: str | None = None
+        self,
+        ident: str,
+        payload: Any,
+        timeout: float,
+        operator: str | None = None,
+        *,
+        from_console: bool = False,
     ) -> CommandResult | None:
         """Send `payload` through the node holding `ident`; None if no live node does. It is
         queued with `operator`'s name (a person signed in at this node's console), else this
-        presence's own."""
+        presence's own. Without either it is the system's (a node's own work), unless it
+        comes from a console (`from_console`, or an attached console's presence): then it
+        has no operator, and the holding node refuses it on a database with operators."""
+        asker = operator or self.operator
+        from_console = from_console or self.console
         if not self.multi_node:
             return None
         holder = nodes.holder(ident, nodes.database_now(), self.expiry)
@@ -310,7 +321,8 @@ class NodePresence:
             action,
             to_payload(payload),
             requested_by=self.requested_by,
-            operator=operator or self.operator,
+            operator=asker,
+            system=asker is None and not from_console,  # a node's own work
         )
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -351,6 +363,7 @@ class Attachment:
         self._poller: asyncio.Task[None] | None = None
         self.presence.requested_by = f"console {name}"
         self.presence.hears_ocpp_log = True
+        self.presence.console = True
         self.commands = CommandService(lambda _ident: None, timeout, route=self.presence.route)
         self._listener: asyncio.Task[None] | None = None
 

@@ -32,15 +32,20 @@ def enqueue(
     payload: dict[str, Any],
     requested_by: str | None = None,
     operator: str | None = None,
+    *,
+    system: bool = False,
 ) -> int:
     """Queue a command (its payload already checked against the 1.6 schema); its id.
-    `operator`: who signed in and asked; the serving node checks their role."""
+    `operator`: who signed in and asked (an operator's name: the database refuses any
+    other), whose role the serving node checks; `system`: a node's own work instead.
+    `requested_by` says which process asked (a user, a node, a console), for the log."""
     row = QueuedCommand.create(
         charge_point=charge_point,
         action=action,
         payload=payload,
         requested_by=requested_by,
         operator=operator,
+        system=system,
         created_at=utcnow(),
     )
     notify_commands(charge_point)

@@ -25,7 +25,7 @@ import platformdirs
 from playhouse.db_url import parse as parse_url
 from playhouse.migrate import SchemaMigrator
 
-from evcms_desktop.store.migrations import SCHEMA_VERSION, STEPS
+from evcms_desktop.store.migrations import SCHEMA_VERSION, STEPS, guard_command_askers
 from evcms_desktop.store.models import (
     ALL_MODELS,
     BLOCKING_STATES,
@@ -245,7 +245,8 @@ def _apply_steps(db: peewee.Database, version: int) -> None:
 
 
 def _postgres_extras(db: peewee.Database) -> None:
-    """What PostgreSQL adds to the models: no two blocking bookings of a connector overlap."""
+    """What PostgreSQL adds to the models: no two blocking bookings of a connector overlap,
+    and a console's database role queues commands as itself only."""
     states = ", ".join(f"'{state.value}'" for state in BLOCKING_STATES)
     db.execute_sql("CREATE EXTENSION IF NOT EXISTS btree_gist")
     db.execute_sql(
@@ -253,6 +254,7 @@ def _postgres_extras(db: peewee.Database) -> None:
         ' EXCLUDE USING gist (connector_id WITH =, tstzrange(start, "end") WITH &&)'
         f" WHERE (state IN ({states}))"
     )
+    guard_command_askers(db)
 
 
 def _create(db: peewee.Database, where: str) -> None:

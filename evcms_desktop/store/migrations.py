@@ -21,9 +21,46 @@ from evcms_desktop.store.models import (
     Station,
 )
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 MigrationStep = Callable[[SqliteMigrator], None]
+
+# PostgreSQL: who may queue a command as whom. The table's owner (the nodes' database
+# role) queues as any operator and as the system; any other role (a console's) only as
+# the operator of its own name, so that the operator of a queued command is the signed-in
+# database user and not any text (see docs/deployment.md for the roles). `%%` is one `%`
+# (the driver's placeholders).
+_COMMAND_ASKER_SQL = (
+    """
+CREATE OR REPLACE FUNCTION evcms_command_asker() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_has_role(session_user, (SELECT relowner FROM pg_class WHERE oid = TG_RELID),
+                   'MEMBER') THEN
+        RETURN NEW;
+    END IF;
+    IF NEW.system THEN
+        RAISE EXCEPTION 'database role %% may not queue the system''s commands', session_user
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.operator_id IS DISTINCT FROM session_user::text THEN
+        RAISE EXCEPTION 'database role %% queues commands as operator %%, not as %%',
+            session_user, session_user, coalesce(NEW.operator_id, 'nobody')
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END
+$$
+""",
+    "DROP TRIGGER IF EXISTS queued_command_asker ON queued_command",
+    "CREATE TRIGGER queued_command_asker BEFORE INSERT OR UPDATE OF operator_id, system"
+    " ON queued_command FOR EACH ROW EXECUTE FUNCTION evcms_command_asker()",
+)
+
+
+def guard_command_askers(db: peewee.Database) -> None:
+    """PostgreSQL only: a console's database role queues commands as itself only."""
+    for statement in _COMMAND_ASKER_SQL:
+        db.execute_sql(statement)
 
 
 def _to_2(migrator: SqliteMigrator) -> None:
@@ -86,10 +123,33 @@ def _to_7(migrator: SqliteMigrator) -> None:
 def _to_8(migrator: SqliteMigrator) -> None:
     """8: operators who sign in, and the operator who asked for each queued command."""
     columns = {c.name for c in migrator.database.get_columns("queued_command")}
-    if "operator" not in columns:  # a file from before 3 got today's table at 3
+    if not columns & {"operator", "operator_id"}:  # a file from before 3 got today's at 3
         column = peewee.CharField(null=True, max_length=40)
         migrate(migrator.add_column("queued_command", "operator", column))
     migrator.database.create_tables([Operator])
+
+
+def _to_9(migrator: SqliteMigrator) -> None:
+    """9: a queued command's operator is a real operator (a foreign key, no longer any
+    text), and a node's own commands are marked as the system's. A name that is no
+    operator's is dropped: that command has no operator."""
+    columns = {c.name for c in migrator.database.get_columns("queued_command")}
+    if "operator_id" in columns:  # a file from before 3 got today's table at 3
+        return
+    operator = peewee.ForeignKeyField(
+        Operator, field=Operator.name, null=True, column_name="operator_id"
+    )
+    migrate(
+        migrator.add_column("queued_command", "operator_id", operator),
+        migrator.add_column("queued_command", "system", peewee.BooleanField(default=False)),
+    )
+    migrator.database.execute_sql(
+        "UPDATE queued_command SET operator_id = operator"
+        " WHERE operator IN (SELECT name FROM operator)"
+    )
+    migrate(migrator.drop_column("queued_command", "operator"))
+    if isinstance(migrator.database, peewee.PostgresqlDatabase):
+        guard_command_askers(migrator.database)
 
 
 STEPS: dict[int, MigrationStep] = {
@@ -100,4 +160,5 @@ STEPS: dict[int, MigrationStep] = {
     6: _to_6,
     7: _to_7,
     8: _to_8,
+    9: _to_9,
 }

@@ -251,9 +251,21 @@ class CommandState(enum.StrEnum):
     FAILED = "failed"  # refused, offline, timed out or expired (detail says which)
 
 
+class Operator(BaseModel):
+    """A person who signs in at a console (schema 8): a role and an Argon2id password hash."""
+
+    name = peewee.CharField(primary_key=True, max_length=40)
+    role = peewee.CharField(max_length=20)
+    password_hash = peewee.CharField()
+    created_at = UTCDateTimeField(default=utcnow)
+
+
 class QueuedCommand(BaseModel):
     """A command to a charger asked by another process (`evcms-desktop send`), carried out
-    by the central system that holds the charger's connection (schema 3)."""
+    by the central system that holds the charger's connection (schema 3).
+
+    Who asked: a signed-in operator (a real row, schema 9), or the system (a node's own
+    work: auto-stop, no-shows, re-planning), never a free-text name."""
 
     created_at = UTCDateTimeField(default=utcnow)
     charge_point = peewee.CharField(max_length=48)
@@ -267,7 +279,11 @@ class QueuedCommand(BaseModel):
     status = peewee.CharField(null=True)  # the charger's status, or Offline / TimedOut / ...
     result = JSONField(null=True)
     detail = peewee.TextField(null=True)
-    operator = peewee.CharField(null=True, max_length=40)  # schema 8: the signed-in asker
+    operator = peewee.ForeignKeyField(  # schema 9: the signed-in asker
+        Operator, field=Operator.name, null=True, column_name="operator_id"
+    )
+    operator_id: str | None  # the foreign key column, for the type checker
+    system = peewee.BooleanField(default=False)  # schema 9: a node's own work
 
     class Meta:
         indexes = ((("state", "created_at"), False),)
@@ -281,15 +297,6 @@ class Node(BaseModel):
     heartbeat_at = UTCDateTimeField(default=utcnow)
 
 
-class Operator(BaseModel):
-    """A person who signs in at a console (schema 8): a role and an Argon2id password hash."""
-
-    name = peewee.CharField(primary_key=True, max_length=40)
-    role = peewee.CharField(max_length=20)
-    password_hash = peewee.CharField()
-    created_at = UTCDateTimeField(default=utcnow)
-
-
 ALL_MODELS: tuple[type[BaseModel], ...] = (
     SchemaVersion,
     Setting,
@@ -301,7 +308,7 @@ ALL_MODELS: tuple[type[BaseModel], ...] = (
     MeterValue,
     Event,
     ChargerDeviation,
+    Operator,
     QueuedCommand,
     Node,
-    Operator,
 )

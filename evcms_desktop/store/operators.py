@@ -44,7 +44,8 @@ def sign_in(name: str, password: str) -> Role | None:
 
 
 def any_operator() -> bool:
-    """Whether anyone has been added with `operators add` (then consoles sign in by name)."""
+    """Whether anyone has been added with `operators add` (then consoles sign in by name,
+    and every command a person queues must name one)."""
     return Operator.select().exists()
 
 

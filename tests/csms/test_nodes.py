@@ -20,7 +20,7 @@ from evcms_desktop.csms.nodes import SITE_LOCK_CLASS, preferred_node
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.plans import PlanKind
 from evcms_desktop.simulator.chargebox import ChargeBox
-from evcms_desktop.store import nodes
+from evcms_desktop.store import nodes, operators
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import (
     BookingState,
@@ -30,6 +30,7 @@ from evcms_desktop.store.models import (
     Event,
     MeterValue,
     Node,
+    QueuedCommand,
     Station,
     TransactionState,
     utcnow,
@@ -67,6 +68,9 @@ def test_two_nodes_route_commands_and_share_the_once_only_work(pg, clock: FakeCl
     on_b = Recorder(node_b)
     # A booking made on node B's side of the deployment (the same database).
     booking = book(db, station, clock, minutes=30, energy_kwh="8.8")
+    # The deployment has operators, so a command a person queues must name one; a node's
+    # own (its console's, its once-only work's) is the system's.
+    operators.add_operator("oli", "operator", "operator-pw")
 
     async def scenario() -> int:
         async with running(node_a), running(node_b):
@@ -104,6 +108,9 @@ def test_two_nodes_route_commands_and_share_the_once_only_work(pg, clock: FakeCl
     assert Event.select().where(Event.kind == "charger_booted").count() == 1
     stopped_on_b = on_b.of(EventKind.SESSION_STOPPED)
     assert stopped_on_b and stopped_on_b[0].data["transaction_id"] == tx.id
+    routed = QueuedCommand.get(QueuedCommand.action == "RemoteStopTransaction")
+    assert (routed.system, routed.operator_id, routed.requested_by) == (True, None, "node B")
+    assert (routed.claimed_by, routed.status) == ("A", "Accepted")
 
 
 def test_each_site_leads_on_its_own_node_and_moves_when_that_node_stops(
