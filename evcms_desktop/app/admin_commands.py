@@ -43,6 +43,7 @@ from evcms_desktop.store.deviations import summarize
 from evcms_desktop.store.models import (
     ChargingTransaction,
     Connector,
+    Station,
     TransactionState,
     database_proxy,
     utcnow,
@@ -184,8 +185,6 @@ def _password(args: argparse.Namespace) -> str | None:
 def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
     action = args.chargers_action
     site = selected_site(config) if config.site else None  # None: every site's
-    if site is not None and action not in (None, "list", "add", "approve"):
-        charger_admin.check_site(args.ident, site)
     if action == "add":
         charger_admin.check_ident(args.ident)
         charger_admin.check_max_power(args.max_power)
@@ -201,16 +200,17 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
         password = _password(args)
         if not password:
             raise CommandError("Give the new password with --password.")
-        charger_admin.set_password(args.ident, password)
+        charger_admin.set_password(args.ident, password, site)
         _out(f"Password of {args.ident} changed.")
     elif action == "approve":
-        charger_admin.approve(args.ident, connectors=args.connectors)
-        _out(f"Approved {args.ident}; it is accepted at its next BootNotification.")
+        joins = site or _the_only_site(args.ident)
+        charger_admin.approve(args.ident, joins, connectors=args.connectors)
+        _out(f"Approved {args.ident} at {joins.name}; it is accepted at its next BootNotification.")
     elif action == "remove":
-        charger_admin.remove(args.ident)
+        charger_admin.remove(args.ident, site)
         _out(f"Removed {args.ident}.")
     elif action == "unlock":
-        if charger_admin.unlock(args.ident):
+        if charger_admin.unlock(args.ident, site):
             _out(f"Unlocked {args.ident}; its next login is checked again.")
         else:
             _out(f"{args.ident} was not locked out.")
@@ -218,10 +218,10 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
         if args.strict is None and args.timezone is None:
             raise CommandError("Say what to set: --strict and/or --timezone.")
         if args.strict is not None:
-            charger_admin.set_strict(args.ident, _STRICTNESS[args.strict])
+            charger_admin.set_strict(args.ident, _STRICTNESS[args.strict], site)
         if args.timezone is not None:
             zone = None if args.timezone == "station" else args.timezone
-            charger_admin.set_timezone(args.ident, zone)
+            charger_admin.set_timezone(args.ident, zone, site)
         _out(f"Set {args.ident}; it applies when the charger next connects.")
     else:
         rows = charger_admin.list_chargers(station=site)
@@ -243,6 +243,19 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
 
 
 _STRICTNESS = {"on": True, "off": False, "default": None}
+
+
+def _the_only_site(ident: str) -> Station:
+    """The site a charger approved without --site joins: the database's one site; with
+    several, the approver must say which."""
+    sites = list_stations()
+    if len(sites) > 1:
+        names = ", ".join(repr(s.name) for s in sites)
+        raise CommandError(
+            f"Say which site {ident} is at: --site NAME chargers approve {ident}"
+            f" (the sites are {names})."
+        )
+    return sites[0]
 
 
 def _reading(strict: bool | None) -> str:

@@ -21,6 +21,7 @@ from ocpp.messages import MessageType
 from evcms_desktop.app.admin_commands import CommandError, _always
 from evcms_desktop.app.admin_commands import _guarded as guarded
 from evcms_desktop.app.config import AppConfig, selected_site
+from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.command_queue import CSMS_ACTIONS, CommandPayloadError, build_call
 from evcms_desktop.csms.commands import OK_STATUSES
 from evcms_desktop.csms.events import EventKind
@@ -97,9 +98,7 @@ def _send(args: argparse.Namespace, config: AppConfig) -> int:
     if cp is None or cp.state == ChargePointState.REMOVED:
         raise CommandError(f"No charger has the id {args.charger!r}.")
     if config.site:
-        site = selected_site(config)
-        if cp.station_id != site.id:
-            raise CommandError(f"{args.charger} is not a charger of {site.name}.")
+        charger_admin.check_site(args.charger, selected_site(config))
     latest = recent_events(TRANSFER_KINDS, limit=1)
     baseline = latest[0].id if latest else 0
     operator = _signed_in(args)

@@ -37,7 +37,7 @@ from evcms_desktop.store.models import (
     Connector,
     Station,
 )
-from evcms_desktop.store.stations import default_station
+from evcms_desktop.store.stations import default_station, of_site
 
 # OCPP 1.6 security whitepaper: the AuthorizationKey is 16 to 40 characters.
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
@@ -145,10 +145,14 @@ def needs_rehash(password_hash: str) -> bool:
 DUMMY_HASH = hash_password(secrets.token_urlsafe(24))
 
 
-def _get(ident: str) -> ChargePoint:
+def _get(ident: str, station: Station | None = None) -> ChargePoint:
+    """The charger with this id, if `station` may act on it: one of its own, or a Pending
+    one no site has yet. Without a station: any site's (the operator's view)."""
     cp = ChargePoint.get_or_none(ChargePoint.ident == ident)
     if cp is None or cp.state == ChargePointState.REMOVED:
         raise ChargerAdminError(f"No charger has the id {ident!r}.")
+    if station is not None and cp.station_id not in (station.id, None):
+        raise ChargerAdminError(f"{ident} is not a charger of {station.name}.")
     return cp
 
 
@@ -187,37 +191,37 @@ def add_charger(
     return cp
 
 
-def set_password(ident: str, password: str) -> None:
-    cp = _get(ident)
+def set_password(ident: str, password: str, station: Station | None = None) -> None:
+    cp = _get(ident, station)
     cp.password_hash = hash_password(password)
     cp.save(only=[ChargePoint.password_hash])
 
 
-def approve(ident: str, connectors: int | None = None) -> ChargePoint:
-    """Approve a Pending charger; it is accepted at its next BootNotification."""
-    cp = _get(ident)
+def approve(ident: str, station: Station, connectors: int | None = None) -> ChargePoint:
+    """Approve a Pending charger into `station` (the site that approves it; the other
+    sites no longer see it); it is accepted at its next BootNotification."""
+    cp = _get(ident, station)
     if cp.state != ChargePointState.PENDING:
         raise ChargerAdminError(f"Charger {ident!r} is not waiting for approval.")
     with ChargePoint._meta.database.atomic():
         cp.state = ChargePointState.APPROVED.value
-        cp.save(only=[ChargePoint.state])
+        cp.station = station
+        cp.save(only=[ChargePoint.state, ChargePoint.station])
         for number in range(1, (connectors or 0) + 1):
             Connector.get_or_create(charge_point=cp, number=number)
     return cp
 
 
-def remove(ident: str) -> None:
+def remove(ident: str, station: Station | None = None) -> None:
     """Refuse the charger from now on; its history (transactions, meter values) stays."""
-    cp = _get(ident)
+    cp = _get(ident, station)
     cp.state = ChargePointState.REMOVED.value
     cp.save(only=[ChargePoint.state])
 
 
-def check_site(ident: str, station: Station) -> None:
-    """Refuse to act on a charger of another site (an attendant's console or `--site`)."""
-    cp = _get(ident)
-    if cp.station_id != station.id:
-        raise ChargerAdminError(f"{ident} is not a charger of {station.name}.")
+def check_site(ident: str, station: Station | None) -> None:
+    """Refuse a charger that `station` may not act on (another site's); None: any."""
+    _get(ident, station)
 
 
 def list_chargers(
@@ -225,11 +229,12 @@ def list_chargers(
     station: Station | None = None,
     node_expiry: timedelta = timedelta(seconds=10),
 ) -> list[ChargerInfo]:
-    """The chargers of one site, or (station None) of every site; online is the connection
-    registry's word (see `nodes.connected_idents`)."""
+    """The chargers of one site (with the Pending ones no site has yet), or (station None)
+    of every site; online is the connection registry's word (see
+    `nodes.connected_idents`)."""
     query = ChargePoint.select().order_by(ChargePoint.ident)
     if station is not None:
-        query = query.where(ChargePoint.station == station)
+        query = query.where(of_site(station))
     if not include_removed:
         query = query.where(ChargePoint.state != ChargePointState.REMOVED)
     deviations = deviation_totals()
@@ -253,10 +258,10 @@ def list_chargers(
     ]
 
 
-def unlock(ident: str) -> bool:
+def unlock(ident: str, station: Station | None = None) -> bool:
     """Lift a charger's lockout (a running central system sees it at the next attempt);
     False when it was not locked."""
-    cp = _get(ident)
+    cp = _get(ident, station)
     if cp.locked_until is None:
         return False
     cp.locked_until = None
@@ -265,7 +270,8 @@ def unlock(ident: str) -> bool:
 
 
 def create_pending(ident: str, password_hash: str | None, max_pending: int) -> ChargePoint:
-    """Record an unknown charger as Pending, unless `max_pending` wait already."""
+    """Record an unknown charger as Pending, with no site until one approves it, unless
+    `max_pending` wait already."""
     check_ident(ident)
     # IMMEDIATE: the write lock before the count, so that no other writer's commit can
     # make the count's snapshot stale (SQLite then refuses the insert outright).
@@ -278,23 +284,23 @@ def create_pending(ident: str, password_hash: str | None, max_pending: int) -> C
             )
         return ChargePoint.create(
             ident=ident,
-            station=Station.select().order_by(Station.id).get(),
+            station=None,
             state=ChargePointState.PENDING.value,
             password_hash=password_hash,
         )
 
 
-def set_strict(ident: str, strict: bool | None) -> None:
+def set_strict(ident: str, strict: bool | None, station: Station | None = None) -> None:
     """Read a charger's frames strictly, tolerantly, or (None) as the central system does.
     Applied when it next connects."""
-    cp = _get(ident)
+    cp = _get(ident, station)
     cp.strict = strict
     cp.save(only=[ChargePoint.strict])
 
 
-def set_timezone(ident: str, timezone: str | None) -> None:
+def set_timezone(ident: str, timezone: str | None, station: Station | None = None) -> None:
     """The time zone of a charger's offset-less times (None: its station's)."""
-    cp = _get(ident)
+    cp = _get(ident, station)
     if timezone is not None:
         try:
             ZoneInfo(timezone)

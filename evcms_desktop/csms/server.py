@@ -46,7 +46,7 @@ from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
 from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
 from evcms_desktop.store import notices
 from evcms_desktop.store.database import PRAGMAS
-from evcms_desktop.store.models import ChargePoint, Event, utcnow
+from evcms_desktop.store.models import ChargePoint, Event, Station, utcnow
 from evcms_desktop.store.stations import site_ids
 
 __all__ = ["CentralSystem", "CsmsConfig"]
@@ -234,9 +234,10 @@ class CentralSystem:
     def session(self, charge_point_id: str) -> ChargerSession | None:
         return self.listener.sessions.get(charge_point_id)
 
-    def approve(self, ident: str) -> None:
-        """Approve a Pending charger; a connected one is asked to boot again at once."""
-        charger_admin.approve(ident)
+    def approve(self, ident: str, station: Station) -> None:
+        """Approve a Pending charger into `station`; a connected one is asked to boot
+        again at once."""
+        charger_admin.approve(ident, station)
         if self.is_connected(ident):
             self.tasks.spawn(self.commands.trigger_message(ident, "BootNotification"))
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import logging
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -216,10 +216,13 @@ def strict_for(cp: ChargePoint, default: bool) -> bool:
 
 
 def timezone_for(cp: ChargePoint) -> tzinfo:
-    """The zone of a charger's offset-less times: its own setting, else its station's."""
+    """The zone of a charger's offset-less times: its own setting, else its station's
+    (UTC for a Pending charger that no site has yet)."""
     if cp.timezone:
         try:
             return ZoneInfo(cp.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             log.warning("%s: unknown time zone %r; using the station's", cp.ident, cp.timezone)
+    if cp.station_id is None:
+        return UTC
     return ZoneInfo(cp.station.timezone)

@@ -236,12 +236,27 @@ def backup_file(db: peewee.SqliteDatabase, path: Path, version: int) -> Path:
 
 
 def _apply_steps(db: peewee.Database, version: int) -> None:
+    """Each step in its own transaction. On SQLite the foreign keys are off meanwhile
+    (SQLite's way to rebuild a table: dropping the old one would otherwise delete the
+    rows that refer to it), and each step is checked against them before it commits."""
     migrator = SchemaMigrator.from_database(db)
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        with db.atomic():
-            STEPS[target](migrator)
-            SchemaVersion.create(version=target)
-        log.info("Upgraded the database to schema %d", target)
+    sqlite = isinstance(db, peewee.SqliteDatabase)
+    if sqlite:
+        db.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with db.atomic():
+                STEPS[target](migrator)
+                if sqlite and (broken := db.execute_sql("PRAGMA foreign_key_check").fetchall()):
+                    raise DatabaseError(
+                        f"schema {target} not applied: it would break {len(broken)}"
+                        f" reference(s) in {', '.join(sorted({row[0] for row in broken}))}"
+                    )
+                SchemaVersion.create(version=target)
+            log.info("Upgraded the database to schema %d", target)
+    finally:
+        if sqlite:
+            db.execute_sql("PRAGMA foreign_keys = ON")
 
 
 def _postgres_extras(db: peewee.Database) -> None:

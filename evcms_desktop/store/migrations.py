@@ -21,7 +21,7 @@ from evcms_desktop.store.models import (
     Station,
 )
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -152,6 +152,15 @@ def _to_9(migrator: SqliteMigrator) -> None:
         guard_command_askers(migrator.database)
 
 
+def _to_10(migrator: SqliteMigrator) -> None:
+    """10: a Pending charger has no site until one approves it (it was the first site's);
+    SQLite rebuilds the table for it, with its foreign keys off (see `_apply_steps`)."""
+    migrate(migrator.drop_not_null("charge_point", "station_id"))
+    migrator.database.execute_sql(
+        "UPDATE charge_point SET station_id = NULL WHERE state = 'pending'"
+    )
+
+
 STEPS: dict[int, MigrationStep] = {
     2: _to_2,
     3: _to_3,
@@ -161,4 +170,5 @@ STEPS: dict[int, MigrationStep] = {
     7: _to_7,
     8: _to_8,
     9: _to_9,
+    10: _to_10,
 }

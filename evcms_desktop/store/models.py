@@ -73,7 +73,11 @@ class ChargePointState(enum.StrEnum):
 
 class ChargePoint(BaseModel):
     ident = peewee.CharField(unique=True, max_length=48)  # the OCPP chargePointId
-    station = peewee.ForeignKeyField(Station, backref="charge_points", on_delete="CASCADE")
+    # None while Pending (schema 10): approving it gives it a site.
+    station = peewee.ForeignKeyField(
+        Station, backref="charge_points", on_delete="CASCADE", null=True
+    )
+    station_id: int | None  # the foreign key column, for the type checker
     password_hash = peewee.CharField(null=True)
     state = peewee.CharField(default=ChargePointState.APPROVED.value)
     vendor = peewee.CharField(null=True)

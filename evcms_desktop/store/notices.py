@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from evcms_desktop.store.models import Booking, ChargePoint, Event, Station
+from evcms_desktop.store.stations import of_site
 
 BOOKING_CREATED = "booking_created"
 BOOKING_CANCELLED = "booking_cancelled"
@@ -46,7 +47,7 @@ def recent_events(
     station, those of its chargers and bookings and those of no charger nor booking."""
     where = Event.kind.in_(list(kinds)) & (Event.id > after_id)
     if station is not None:
-        chargers = ChargePoint.select(ChargePoint.ident).where(ChargePoint.station == station)
+        chargers = ChargePoint.select(ChargePoint.ident).where(of_site(station))
         bookings = Booking.select(Booking.code).where(Booking.station == station)
         where &= (
             Event.charge_point.in_(chargers)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import peewee
@@ -171,6 +172,14 @@ def ids_of(sites: Sites) -> list[int]:
     return [sites.id] if isinstance(sites, Station) else [int(site) for site in sites]
 
 
+def of_site(sites: Sites) -> Any:
+    """Where a charger is one these sites see: their own, or a Pending one no site has
+    yet (approving it from a site puts it there, and the other sites no longer see it)."""
+    return ChargePoint.station.in_(ids_of(sites)) | (
+        ChargePoint.station.is_null() & (ChargePoint.state == ChargePointState.PENDING.value)
+    )
+
+
 def site_ids() -> list[int]:
     return [row.id for row in Station.select(Station.id).order_by(Station.id)]
 
@@ -276,7 +285,8 @@ def _charge_point_by(by: str, value: object) -> ChargePoint | None:
     if not found:
         return None
     cp = found[0]
-    cp.station = reload_station(cp.station_id)
+    if cp.station_id is not None:  # a Pending charger has no site yet
+        cp.station = reload_station(cp.station_id)
     return cp
 
 
@@ -393,10 +403,7 @@ class ChargerListing:
 def chargers_of(sites: Sites) -> ChargerListing:
     charge_points = list(
         ChargePoint.select()
-        .where(
-            ChargePoint.station.in_(ids_of(sites))
-            & (ChargePoint.state != ChargePointState.REMOVED.value)
-        )
+        .where(of_site(sites) & (ChargePoint.state != ChargePointState.REMOVED.value))
         .order_by(ChargePoint.ident)
     )
     connectors: dict[int, list[Connector]] = {}

@@ -75,7 +75,7 @@ class ConnectorActions(QObject):
         session: Session,
         commands: Commands | None,
         parent_widget: QWidget,
-        approver: Callable[[str], None] | None = None,
+        approver: Callable[[str, Station], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         super().__init__(parent_widget)
@@ -234,7 +234,7 @@ class ConnectorActions(QObject):
             if self.approver is None:
                 return
             try:
-                self.approver(row.ident)
+                self.approver(row.ident, self.station)  # it joins this console's site
             except ValueError as exc:
                 self.finished.emit(Outcome("Approve", row.ident, "Rejected", False, str(exc)))
                 return

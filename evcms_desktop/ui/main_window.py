@@ -85,7 +85,7 @@ class MainWindow(QMainWindow):
         bus: EventBus,
         session: Session,
         commands: Commands | None = None,
-        approver: Callable[[str], None] | None = None,
+        approver: Callable[[str, Station], object] | None = None,
         clock: Callable[[], datetime] = utcnow,
         server_text: str = "Central system not running",
         ocpp_url: str = "",

@@ -59,8 +59,9 @@ class SiteLookup:
     def currency(self, site: int) -> str:
         return str(self.station(site).currency)
 
-    def name(self, site: int) -> str:
-        return str(self.station(site).name)
+    def name(self, site: int | None) -> str:
+        """A site's name; a Pending charger that no site has approved yet has none."""
+        return "no site yet" if site is None else str(self.station(site).name)
 
 
 class SiteChoice(QComboBox):

@@ -25,7 +25,7 @@ from evcms_desktop.csms.charger_auth import FailureTable
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
-from evcms_desktop.store.models import ChargePoint, ChargePointState
+from evcms_desktop.store.models import ChargePoint, ChargePointState, Station
 from tests.conftest import NOW
 from tests.csms.helpers import FakeClock, Recorder, raw_connect, run, running, url
 
@@ -272,7 +272,7 @@ def test_pending_chargers_are_capped(db, station, throttled, caplog):
     pending = ChargePoint.select().where(ChargePoint.state == ChargePointState.PENDING)
     assert sorted(cp.ident for cp in pending) == ["NEW-1", "NEW-2"]
     assert "chargers wait for approval already" in caplog.text
-    charger_admin.approve("NEW-1")
+    charger_admin.approve("NEW-1", Station.get())
     assert charger_admin.create_pending("NEW-3", None, throttled.max_pending).ident == "NEW-3"
     with pytest.raises(charger_admin.ChargerAdminError):
         charger_admin.create_pending("NEW-4", None, throttled.max_pending)

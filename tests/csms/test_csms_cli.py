@@ -25,7 +25,7 @@ from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator import cli as chargebox_cli
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.deviations import DeviationCount, add_deviations
-from evcms_desktop.store.models import Booking
+from evcms_desktop.store.models import Booking, ChargePoint
 from tests.csms.helpers import FakeClock, Recorder, run, running, url
 
 PASSWORD = "sixteen-chars-ok"
@@ -407,6 +407,34 @@ def test_a_site_given_with_site_lists_and_acts_on_its_own_chargers_only(
     )
     assert cli(db_target, "chargers", "list") == 0
     assert "SO-1" in capsys.readouterr().out
+
+
+def test_a_pending_charger_has_no_site_until_a_site_approves_it(db_target: str, station, capsys):
+    """An unknown charger waits with no site (any site may claim it); `--site B chargers
+    approve` puts it in B, and from then on A neither lists nor acts on it."""
+    assert cli(db_target, "sites", "add", "North Yard") == 0
+    charger_admin.create_pending("NEW-1", None, max_pending=5)  # as the listener does
+    capsys.readouterr()
+
+    def listed(site: str) -> set[str]:
+        assert cli(db_target, "--site", site, "chargers", "list") == 0
+        return {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+
+    assert "NEW-1" in listed("North Yard") and "NEW-1" in listed(station.name)
+    assert cli(db_target, "chargers", "approve", "NEW-1") == 1  # two sites: which?
+    assert capsys.readouterr().err.strip() == (
+        "evcms-desktop: Say which site NEW-1 is at: --site NAME chargers approve NEW-1"
+        " (the sites are 'Test Station', 'North Yard')."
+    )
+    assert cli(db_target, "--site", "North Yard", "chargers", "approve", "NEW-1") == 0
+    assert capsys.readouterr().out.startswith("Approved NEW-1 at North Yard;")
+    assert "NEW-1" in listed("North Yard") and "NEW-1" not in listed(station.name)
+    for action in (["approve"], ["remove"], ["unlock"], ["set", "--strict", "on"]):
+        assert cli(db_target, "--site", station.name, "chargers", *action, "NEW-1") == 1
+        assert capsys.readouterr().err.strip() == (
+            "evcms-desktop: NEW-1 is not a charger of Test Station."
+        )
+    assert ChargePoint.get(ChargePoint.ident == "NEW-1").station.name == "North Yard"
 
 
 def test_a_chargebox_coming_back_reports_its_connectors_as_they_are(

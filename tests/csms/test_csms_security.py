@@ -21,7 +21,7 @@ from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
-from evcms_desktop.store.models import ChargePoint, ChargePointState, ChargingTransaction
+from evcms_desktop.store.models import ChargePoint, ChargePointState, ChargingTransaction, Station
 from tests.csms.helpers import (
     FakeClock,
     Recorder,
@@ -212,11 +212,12 @@ def test_unknown_charger_pending_until_approved(db, station, config: CsmsConfig)
             box = ChargeBox("CP-NEW", url(cs))
             await box.connect()
             assert await box.boot() == "Pending"
-            assert ChargePoint.get(ChargePoint.ident == "CP-NEW").state == "pending"
+            pending = ChargePoint.get(ChargePoint.ident == "CP-NEW")
+            assert (pending.state, pending.station_id) == ("pending", None)  # no site yet
             with pytest.raises(SecurityError):
                 await box.authorize("ANYTHING")
             await box.heartbeat()  # allowed while Pending
-            cs.approve("CP-NEW")
+            cs.approve("CP-NEW", Station.get())
             # The central system asks it to boot again (TriggerMessage) and accepts it.
             await recorder.wait_for(EventKind.CHARGER_BOOTED)
             # published while the answer to the new BootNotification is on its way
@@ -226,7 +227,8 @@ def test_unknown_charger_pending_until_approved(db, station, config: CsmsConfig)
 
     run(scenario())
     assert EventKind.CHARGER_PENDING in recorder.kinds()
-    assert ChargePoint.get(ChargePoint.ident == "CP-NEW").state == ChargePointState.APPROVED
+    approved = ChargePoint.get(ChargePoint.ident == "CP-NEW")
+    assert (approved.state, approved.station_id) == (ChargePointState.APPROVED, station.id)
 
 
 @pytest.mark.parametrize(
@@ -343,7 +345,7 @@ def test_unknown_charger_with_basic_auth_keeps_its_password(db, station, config:
             await box.connect()
             assert await box.boot() == "Pending"
             await box.close()
-            charger_admin.approve("CP-NEW")
+            charger_admin.approve("CP-NEW", Station.get())
             box = ChargeBox("CP-NEW", url(cs), password=PASSWORD)
             await box.connect()
             assert await box.boot() == "Accepted"

@@ -233,10 +233,10 @@ def test_tools_menu_opens_the_charge_box_simulator(qtbot, station, window_factor
 
 
 def test_pending_charger_is_approved_by_an_operator(qtbot, station, window_factory):
-    ChargePoint.create(ident="CP-NEW", station=station, state="pending", connected=True)
+    ChargePoint.create(ident="CP-NEW", station=None, state="pending", connected=True)
     approved = []
     window = window_factory()
-    window.actions.approver = approved.append
+    window.actions.approver = lambda ident, site: approved.append((ident, site.name))
     window.session.set_role(Role.OPERATOR)
     window.chargers.select("CP-NEW", 0)
     approve = window.chargers.panel.buttons["approve"]
@@ -247,7 +247,7 @@ def test_pending_charger_is_approved_by_an_operator(qtbot, station, window_facto
     assert isinstance(confirm, ConfirmDialog)
     with qtbot.waitSignal(window.actions.finished) as finished:
         confirm.ok.click()
-    assert approved == ["CP-NEW"]
+    assert approved == [("CP-NEW", station.name)]
     assert finished.args[0].ok
 
 

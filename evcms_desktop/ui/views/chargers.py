@@ -101,7 +101,8 @@ class ChargersFilter(QSortFilterProxyModel):
     ) -> bool:
         if self.sites is not None:
             row = self.sourceModel().index(source_row, 0, source_parent).data(ROW_ROLE)
-            if row is not None and row.site not in self.sites:
+            # A Pending charger no site has yet is any site's to approve.
+            if row is not None and row.site is not None and row.site not in self.sites:
                 return False
         return super().filterAcceptsRow(source_row, source_parent)
 

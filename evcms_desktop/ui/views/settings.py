@@ -98,7 +98,7 @@ class SettingsView(QWidget):
         self,
         station: Station,
         session: Session,
-        approver: Callable[[str], None] | None = None,
+        approver: Callable[[str, Station], object] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -495,15 +495,6 @@ class SettingsView(QWidget):
 
         self.task = asyncio.ensure_future(go())
 
-    def _here(self, ident: str, work: Callable[[], object]) -> Callable[[], object]:
-        """`work`, done only if the charger is one of this site's."""
-
-        def checked() -> object:
-            charger_admin.check_site(ident, self.station)
-            return work()
-
-        return checked
-
     def add_charger(self) -> None:
         ident, password = self.charger_id.text().strip(), self.charger_password.text()
         connectors = self.charger_connectors.value()
@@ -517,14 +508,14 @@ class SettingsView(QWidget):
     def set_charger_password(self) -> None:
         ident, password = self.charger_id.text().strip(), self.charger_password.text()
         self._charger_action(
-            self._here(ident, lambda: charger_admin.set_password(ident, password)),
+            lambda: charger_admin.set_password(ident, password, self.station),
             f"New password for {ident}.",
         )
 
     def approve_charger(self) -> None:
         ident = self.charger_id.text().strip()
         try:
-            self.approver(ident)
+            self.approver(ident, self.station)
         except charger_admin.ChargerAdminError as exc:
             self.charger_message.setText(str(exc))
             return
@@ -534,20 +525,16 @@ class SettingsView(QWidget):
 
     def remove_charger(self) -> None:
         ident = self.charger_id.text().strip()
-        self._charger_action(
-            self._here(ident, lambda: charger_admin.remove(ident)), f"Removed {ident}."
-        )
+        self._charger_action(lambda: charger_admin.remove(ident, self.station), f"Removed {ident}.")
 
     def unlock_charger(self) -> None:
         ident = self.charger_id.text().strip()
 
         def unlock() -> None:
-            if not charger_admin.unlock(ident):
+            if not charger_admin.unlock(ident, self.station):
                 raise charger_admin.ChargerAdminError(f"{ident} was not locked out.")
 
-        self._charger_action(
-            self._here(ident, unlock), f"Unlocked {ident}; its next login is checked again."
-        )
+        self._charger_action(unlock, f"Unlocked {ident}; its next login is checked again.")
 
     def showEvent(self, event: QShowEvent) -> None:
         self.load_chargers()  # connection state and new Pending chargers
