@@ -109,6 +109,9 @@ def meter_values(tx_id: int, seq: int) -> dict[str, Any]:
     }
 
 
+NODE_LOG = Path(tempfile.gettempdir()) / "evcms-bench-nodes.log"  # the nodes' stderr
+
+
 def start_node(target: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         [sys.executable, "-m", "evcms_desktop", "--db", target, "--headless",
@@ -118,7 +121,8 @@ def start_node(target: str) -> tuple[subprocess.Popen[str], int]:
     assert process.stderr is not None
     for line in process.stderr:
         if match := re.search(r"listening on ws://127\.0\.0\.1:(\d+)/ocpp", line):
-            subprocess.Popen(["cat"], stdin=process.stderr, stdout=subprocess.DEVNULL)
+            with NODE_LOG.open("a") as log:
+                subprocess.Popen(["cat"], stdin=process.stderr, stdout=log)
             return process, int(match.group(1))
     raise RuntimeError("a node did not start")
 
@@ -241,7 +245,8 @@ def main() -> int:
     server = PostgresServer(bindir)
     server.start()
     print(f"{args.n} chargers, one reading each {args.interval} s, {args.duration} s measured")
-    print(f"load average before: {_load_average()}")
+    print(f"load average before: {_load_average()}; the nodes' log: {NODE_LOG}")
+    NODE_LOG.write_text("")
     header = (
         f"{'setup':<24} {'msg/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'node CPU':>9}"
         f" {'db CPU':>8} {'db share':>8}"
