@@ -190,7 +190,7 @@ def live_day(repeats: int) -> None:
         first = with_bound(first, problem, {})
         cold.bounded(first)
         print(f"   a. seed {repeat}: {cold.seconds[-1]:.2f} s, {describe(first)}")
-        applied = AppliedPlan(first, {r.booking_id: r for r in requests})
+        applied = AppliedPlan(first, {r.key: r for r in requests})
         later, running = rest_of_day(problem, first, now, new_booking(problem, now, repeat))
         began = time.perf_counter()
         booked = {b.id: b.earliest for b in (*problem.bookings, later.bookings[-1])}

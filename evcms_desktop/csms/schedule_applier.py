@@ -1,27 +1,36 @@
-"""Applying a site schedule to the chargers: OCPP 1.6 SetChargingProfile per booking.
+"""Applying a site schedule to the chargers: OCPP 1.6 SetChargingProfile.
 
-Each booking whose plan is not simply "the connector's full power from the first slot
-until the energy is in" gets an Absolute profile with one chargingSchedulePeriod per run
-of equal 15-minute slots: a TxProfile bound to its transaction when it is charging, a
-TxDefaultProfile on its connector before that. Limits are rounded down (W to the watt,
-A to 0.1 A), so a charger obeying them never draws more than the schedule allows. The
-profile id is the booking's id, so a re-plan replaces the profile instead of stacking.
+Before a car charges, each connector gets ONE TxDefaultProfile (stack level 0) carrying its
+whole day: each booking's periods, a booking held at zero from its booked start until its
+session, and the connector's own limit between the bookings. OCPP 1.6 says a profile
+replaces the one of the same id, or of the same stack level and purpose, on its connector,
+so a profile per booking would leave a strict charger with only the last one sent. Distinct
+stack levels per booking would work too, but a charger offers few of them
+(ChargeProfileMaxStackLevel, often 0 to 8), and their numbers would have to be handed out
+and taken back as bookings come and go; the connector's day needs one, on any charger, and
+is replaced as one (its id is DAY_PROFILE_BASE + the connector's number, one per charger).
+A booking that is charging gets a TxProfile bound to its transaction (profile id = its
+booking's id); its part of the connector's day stays as it was sent. Limits are rounded
+down (W to the watt, A to 0.1 A), so a charger obeying them never draws more than the
+schedule allows.
 
 `replan_day` reads the day's bookings from the store, schedules them on the site's MILP
 (schedule/optimal.py) and sends the profiles: call it after a booking is confirmed (a new
 booking re-plans the rest of the day). The past is not re-planned and a session under way
 keeps the plan it was sent; the solve has a time budget (the heuristic's sessions where it
 runs out), keeps the sessions already sent unless a change gains more than a few pence,
-and only profiles that differ from the ones the chargers hold are sent.
+and only profiles that differ from the ones the chargers hold are sent: a connector's day
+goes out again only when a booking on it changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -43,6 +52,11 @@ log = logging.getLogger(__name__)
 
 RateUnit = Literal["W", "A"]
 _TOL_KW = 1e-6
+# A connector's day profile: this plus the connector's number (ids are the charger's own;
+# the plans' TxProfiles use the booking ids, csms.plan_keeper's 1_000_000 and up).
+DAY_PROFILE_BASE = 2_000_000
+# Part of a booking's plan at one limit (the wire's, W or A): from, until, limit.
+Segment = tuple[datetime, datetime, float]
 
 
 class ProfileCommands(Protocol):
@@ -64,10 +78,27 @@ class ConnectorTarget:
 
 @dataclass(frozen=True)
 class ProfileRequest:
-    booking_id: Any
+    """A SetChargingProfile to send: a booking's TxProfile (`booking_id` set) or a
+    connector's day (`parts`: each booking's segments in it, as sent)."""
+
     charge_point: str
     connector: int
     profile: dict[str, Any]
+    booking_id: Any = None
+    parts: tuple[tuple[Any, tuple[Segment, ...]], ...] = ()
+
+    @property
+    def key(self) -> Hashable:
+        """What a later request replaces this one for: the booking, or the connector."""
+        if self.booking_id is not None:
+            return self.booking_id
+        return (self.charge_point, self.connector)
+
+    @property
+    def booking_ids(self) -> tuple[Any, ...]:
+        if self.booking_id is not None:
+            return (self.booking_id,)
+        return tuple(booking_id for booking_id, _ in self.parts)
 
 
 def _limit(kw: float, unit: RateUnit, voltage: float, phases: int) -> float:
@@ -152,6 +183,63 @@ def needs_profile(
     return any(p < max_power_kw - _TOL_KW for p in head)
 
 
+def plan_segments(
+    plan: BookingPlan,
+    unit: RateUnit = "W",
+    voltage: float = 230.0,
+    phases: int = 3,
+    *,
+    held_from: datetime | None = None,
+) -> tuple[Segment, ...]:
+    """A booking's part of its connector's day: a segment wherever the limit changes, from
+    `held_from` (at zero until the plan's first slot) if earlier, else the first slot."""
+    segments: list[Segment] = []
+    if held_from is not None and held_from < plan.first_slot:
+        segments.append((held_from, plan.first_slot, _limit(0.0, unit, voltage, phases)))
+    for i, kw in enumerate(plan.powers_kw):
+        start = plan.first_slot + i * plan.slot
+        limit = _limit(kw, unit, voltage, phases)
+        if segments and segments[-1][2] == limit and segments[-1][1] == start:
+            segments[-1] = (segments[-1][0], start + plan.slot, limit)
+        else:
+            segments.append((start, start + plan.slot, limit))
+    return tuple(segments)
+
+
+def day_profile(
+    parts: Sequence[tuple[Any, Sequence[Segment]]],
+    profile_id: int,
+    full_limit: float,
+    unit: RateUnit = "W",
+) -> dict[str, Any]:
+    """A connector's TxDefaultProfile (the wire's camelCase) for its bookings' segments:
+    `full_limit` (the connector's own) between them; where two overlap, the lower limit."""
+    segments = [segment for _, booking in parts for segment in booking]
+    start = min(s[0] for s in segments)
+    end = max(s[1] for s in segments)
+    moments = sorted({s[0] for s in segments} | {s[1] for s in segments})
+    periods: list[dict[str, float | int]] = []
+    for moment, following in itertools.pairwise(moments):
+        covering = [s[2] for s in segments if s[0] <= moment and following <= s[1]]
+        limit = min(covering) if covering else full_limit
+        if not periods or periods[-1]["limit"] != limit:
+            periods.append({"startPeriod": int((moment - start).total_seconds()), "limit": limit})
+    return {
+        "chargingProfileId": profile_id,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "validFrom": format_timestamp(start),
+        "validTo": format_timestamp(end),
+        "chargingSchedule": {
+            "duration": int((end - start).total_seconds()),
+            "startSchedule": format_timestamp(start),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": periods,
+        },
+    }
+
+
 def profile_requests(
     schedule: Schedule,
     targets: Mapping[int, ConnectorTarget],
@@ -160,44 +248,70 @@ def profile_requests(
     transactions: Mapping[Any, int] | None = None,
     unit: RateUnit = "W",
     not_before: datetime | None = None,
-    sent: Mapping[Any, ProfileRequest] | None = None,
+    sent: Mapping[Hashable, ProfileRequest] | None = None,
     windows: Mapping[Any, datetime] | None = None,
 ) -> list[ProfileRequest]:
-    """The SetChargingProfile requests a schedule needs, booking by booking.
+    """The SetChargingProfile requests a schedule needs: a TxProfile per booking with a
+    running transaction, one TxDefaultProfile per connector for the rest.
 
-    profile_ids defaults to the booking ids (which must then be ints); transactions maps
-    a booking to its running transaction; plans ending before `not_before` are skipped.
-    `windows` gives when each booking's car may start: a plan starting later holds it at
-    zero until then (a running transaction is already drawing and is not held).
-    `sent` holds the requests the chargers accepted before: one asked again unchanged is
-    left out, and a booking that had a profile gets a new one even at full power (the
-    same id replaces the old limit).
+    profile_ids gives a TxProfile's id (default: the booking id, which must then be an
+    int); transactions maps a booking to its running transaction; plans ending before
+    `not_before` are skipped. `windows` gives when each booking's car may start: a plan
+    starting later holds it at zero until then. `sent` holds the requests the chargers
+    accepted before (by `ProfileRequest.key`): one asked again unchanged is left out; a
+    booking under way keeps its part of its connector's day as sent; a connector or a
+    booking that had a profile gets a new one even at full power (it replaces the old
+    limit). A connector none of whose bookings needs a limit gets no day profile.
     """
     out: list[ProfileRequest] = []
     sent = sent or {}
+    running = transactions or {}
+    days: dict[tuple[str, int], list[tuple[Any, tuple[Segment, ...]]]] = {}
+    limited: set[tuple[str, int]] = set()
+    full: dict[tuple[str, int], float] = {}
     for booking_id, plan in schedule.plans.items():
         target = targets[plan.connector_id]
+        day = (target.charge_point, target.connector)
+        full[day] = _limit(target.max_power_kw, unit, 230.0, 3)
         end = plan.first_slot + len(plan.powers_kw) * plan.slot
+        transaction = running.get(booking_id)
+        if transaction is not None:
+            before = sent.get(day)
+            kept = dict(before.parts).get(booking_id) if before is not None else None
+            if kept is not None:
+                days.setdefault(day, []).append((booking_id, kept))
         if not_before is not None and end <= not_before:
             continue
-        transaction = (transactions or {}).get(booking_id)
-        held_from = (windows or {}).get(booking_id) if transaction is None else None
-        if not needs_profile(plan, target.max_power_kw, held_from) and booking_id not in sent:
+        if transaction is None:
+            held_from = (windows or {}).get(booking_id)
+            segments = plan_segments(plan, unit, held_from=held_from)
+            if segments:
+                days.setdefault(day, []).append((booking_id, segments))
+            if segments and needs_profile(plan, target.max_power_kw, held_from):
+                limited.add(day)
+            continue
+        if not needs_profile(plan, target.max_power_kw) and booking_id not in sent:
             continue
         profile_id = (profile_ids or {}).get(booking_id, booking_id)
         request = ProfileRequest(
-            booking_id=booking_id,
             charge_point=target.charge_point,
             connector=target.connector,
-            profile=charging_profile(
-                plan,
-                int(profile_id),
-                transaction_id=transaction,
-                unit=unit,
-                held_from=held_from,
-            ),
+            profile=charging_profile(plan, int(profile_id), transaction_id=transaction, unit=unit),
+            booking_id=booking_id,
         )
         if sent.get(booking_id) != request:
+            out.append(request)
+    for day, parts in days.items():
+        if day not in limited and day not in sent:
+            continue
+        parts.sort(key=lambda part: part[1][0][0])
+        request = ProfileRequest(
+            charge_point=day[0],
+            connector=day[1],
+            profile=day_profile(parts, DAY_PROFILE_BASE + day[1], full[day], unit),
+            parts=tuple(parts),
+        )
+        if sent.get(day) != request:
             out.append(request)
     return out
 
@@ -213,8 +327,8 @@ async def send_profiles(
         )
         if not getattr(result, "ok", True):
             log.warning(
-                "Charging profile of booking %s on %s #%d: %s",
-                request.booking_id,
+                "Charging profile of bookings %s on %s #%d: %s",
+                ", ".join(map(str, request.booking_ids)),
                 request.charge_point,
                 request.connector,
                 getattr(result, "detail", result),
@@ -283,10 +397,11 @@ def day_problem(
 
 @dataclass
 class AppliedPlan:
-    """What a station's chargers were last sent: the schedule, and each accepted request."""
+    """What a station's chargers were last sent: the schedule, and each accepted request
+    (by `ProfileRequest.key`: a booking's TxProfile, a connector's day)."""
 
     schedule: Schedule | None = None
-    sent: dict[Any, ProfileRequest] = field(default_factory=dict)
+    sent: dict[Hashable, ProfileRequest] = field(default_factory=dict)
 
 
 def plan_live(
@@ -397,8 +512,8 @@ async def replan_day(
     results = await send_profiles(commands, requests)
     for request, result in results:
         if getattr(result, "ok", True):
-            applied.sent[request.booking_id] = request
+            applied.sent[request.key] = request
         else:
-            applied.sent.pop(request.booking_id, None)
+            applied.sent.pop(request.key, None)
     applied.schedule = schedule
     return schedule, results

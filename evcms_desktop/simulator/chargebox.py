@@ -620,10 +620,23 @@ class ChargeBox(OcppEndpoint):
         targets = list(self.connectors) if connector_id == 0 else [connector_id]
         if any(n not in self.connectors for n in targets):
             return call_result.SetChargingProfile(status="Rejected")
-        # OCPP 1.6 (3.13.2): a profile with the same id replaces the one the charger holds.
-        same = cs_charging_profiles.get("charging_profile_id")
-        for state in self.connectors.values():
-            state.profiles = [p for p in state.profiles if p.get("charging_profile_id") != same]
+        # OCPP 1.6 (3.13.2, 5.16.3): the new profile replaces one of the same id anywhere on
+        # the charger, and one of the same stack level and purpose on its connector(s).
+        same_id = cs_charging_profiles.get("charging_profile_id")
+        same_slot = (
+            cs_charging_profiles.get("stack_level"),
+            cs_charging_profiles.get("charging_profile_purpose"),
+        )
+        for number, state in self.connectors.items():
+            state.profiles = [
+                p
+                for p in state.profiles
+                if p.get("charging_profile_id") != same_id
+                and not (
+                    number in targets
+                    and (p.get("stack_level"), p.get("charging_profile_purpose")) == same_slot
+                )
+            ]
         for n in targets:
             self.connectors[n].profiles.append(cs_charging_profiles)
         return call_result.SetChargingProfile(status="Accepted")

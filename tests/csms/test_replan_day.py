@@ -4,7 +4,8 @@ PostgreSQL), profiles sent over a real WebSocket to simulated chargers."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import math
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any, TypeVar
 import peewee
 
 from evcms_desktop.csms.protocol import parse_timestamp
-from evcms_desktop.csms.schedule_applier import AppliedPlan, replan_day
+from evcms_desktop.csms.schedule_applier import AppliedPlan, ProfileRequest, replan_day
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
@@ -34,6 +35,11 @@ def book(service: BookingService, hours: float, duration: float, kwh: str) -> Bo
         )
     )
     return service.confirm(outcome, outcome.plans[0])
+
+
+def sent_ids(results: Iterable[tuple[ProfileRequest, Any]]) -> set[int]:
+    """The bookings whose plans the requests carried."""
+    return {booking_id for request, _ in results for booking_id in request.booking_ids}
 
 
 def with_chargers(
@@ -71,14 +77,22 @@ def with_chargers(
     return asyncio.run(asyncio.wait_for(scenario(), 60))
 
 
-def held(boxes: list[ChargeBox], booking_id: int) -> list[dict[str, Any]]:
-    """The profiles the chargers hold for a booking (its id is the profile's)."""
+def held(
+    boxes: list[ChargeBox], requests: Iterable[ProfileRequest], booking_id: int
+) -> list[dict[str, Any]]:
+    """The profiles the chargers hold for a booking: those of the requests that carried it
+    (its connector's day, or its TxProfile)."""
+    wanted = {
+        (r.charge_point, r.connector, r.profile["chargingProfileId"])
+        for r in requests
+        if booking_id in r.booking_ids
+    }
     return [
         p
         for box in boxes
-        for state in box.connectors.values()
+        for number, state in box.connectors.items()
         for p in state.profiles
-        if p["charging_profile_id"] == booking_id
+        if (box.id, number, p["charging_profile_id"]) in wanted
     ]
 
 
@@ -94,13 +108,14 @@ def test_a_session_later_than_its_booking_holds_the_car_at_zero_until_it_starts(
 
     async def body(cs: CentralSystem, boxes: list[ChargeBox]) -> Any:
         schedule, results = await replan_day(cs.commands, station, NOW, END)
-        [box] = [box for box in boxes if held([box], booking.id)]
-        return schedule, results, held(boxes, booking.id), box
+        requests = [request for request, _ in results]
+        [box] = [box for box in boxes if held([box], requests, booking.id)]
+        return schedule, results, held(boxes, requests, booking.id), box
 
     schedule, results, profiles, box = with_chargers(db, tmp_path, body)
     plan = schedule.plans[booking.id]
     assert plan.first_slot > booking.start  # the case: the session starts after the car may
-    assert [r.booking_id for r, _ in results] == [booking.id]
+    assert [r.booking_ids for r, _ in results] == [(booking.id,)]
     [profile] = profiles
     charging = profile["charging_schedule"]
     assert parse_timestamp(charging["start_schedule"]) == booking.start
@@ -130,7 +145,7 @@ def test_a_replan_sends_only_what_changed_and_keeps_the_running_session(
         replans.append(await replan_day(cs.commands, station, NOW, END, applied=applied))
         third = book(service, 2, 2, "12")  # overlaps both for an hour: 22 kW three ways
         replans.append(await replan_day(cs.commands, station, NOW, END, applied=applied))
-        before = [dict(p) for p in held(boxes, first.id)]
+        before = [dict(p) for p in held(boxes, applied.sent.values(), first.id)]
         # Half an hour into the first session, its car charging, a fourth booking comes.
         fourth = book(service, 2, 3, "10")
         replans.append(
@@ -138,17 +153,17 @@ def test_a_replan_sends_only_what_changed_and_keeps_the_running_session(
                 cs.commands, station, later, END, transactions={first.id: 1}, applied=applied
             )
         )
-        return replans, third, fourth, before, held(boxes, first.id), boxes
+        return replans, third, fourth, before, held(boxes, applied.sent.values(), first.id), boxes
 
     replans, third, fourth, before, after, boxes = with_chargers(db, tmp_path, body)
     (one, sent_one), (two, sent_two), (three, sent_three), (four, sent_four) = replans
     assert one.method == "milp" and one.feasible
-    assert {r.booking_id for r, _ in sent_one} == {first.id, second.id}
+    assert sent_ids(sent_one) == {first.id, second.id}
     assert all(result.ok for _, result in sent_one + sent_three + sent_four)
     assert sent_two == []  # nothing changed: nothing sent again
     assert two.plans == one.plans
-    assert third.id in {r.booking_id for r, _ in sent_three}
-    assert fourth.id in {r.booking_id for r, _ in sent_four}
+    assert third.id in sent_ids(sent_three)
+    assert fourth.id in sent_ids(sent_four)
     for schedule in (one, two, three, four):
         assert schedule.site_kw.max() <= 22 + 1e-9
         for plan in schedule.plans.values():
@@ -158,11 +173,16 @@ def test_a_replan_sends_only_what_changed_and_keeps_the_running_session(
     kept = three.plans[first.id]
     skip = (later - kept.first_slot) // kept.slot
     assert four.plans[first.id].powers_kw == kept.powers_kw[max(0, skip) :]
-    assert first.id not in {r.booking_id for r, _ in sent_four}
+    assert first.id not in sent_ids(sent_four)
     assert after == before and len(after) == 1
     # What each charger holds is what the last accepted request for its booking said.
-    for booking_id, request in applied.sent.items():
-        [profile] = held(boxes, booking_id)
+    for request in applied.sent.values():
+        [box] = [box for box in boxes if box.id == request.charge_point]
+        [profile] = [
+            p
+            for p in box.connectors[request.connector].profiles
+            if p["charging_profile_id"] == request.profile["chargingProfileId"]
+        ]
         periods = profile["charging_schedule"]["charging_schedule_period"]
         sent = request.profile["chargingSchedule"]["chargingSchedulePeriod"]
         assert [(p["start_period"], p["limit"]) for p in periods] == [
@@ -187,6 +207,42 @@ def test_the_profile_of_an_unchanged_plan_is_not_sent_again_later_in_its_window(
         return first, again
 
     (schedule, sent), (replanned, sent_again) = with_chargers(db, tmp_path, body)
-    assert [r.booking_id for r, _ in sent] == [booking.id]
+    assert [r.booking_ids for r, _ in sent] == [(booking.id,)]
     assert replanned.plans[booking.id].first_slot == schedule.plans[booking.id].first_slot
     assert sent_again == []
+
+
+def test_two_bookings_on_one_connector_each_keep_their_own_limits(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """OCPP 1.6: a TxDefaultProfile replaces the one of the same stack level and purpose on
+    its connector. Two bookings on one connector, both held back by an 11 kW site limit:
+    the charger's composite schedule at a moment in each booking's session is that
+    booking's own plan, not full power and not the other booking's limit."""
+    station.site_power_limit_kw = Decimal(11)
+    station.save()
+    service = BookingService(db, station, clock=lambda: NOW)
+    first, second = book(service, 1, 2, "11"), book(service, 4, 2, "11")
+    assert first.connector_id == second.connector_id  # the case: one connector, two days' parts
+    ident, number = first.connector.charge_point.ident, first.connector.number
+
+    async def body(cs: CentralSystem, boxes: list[ChargeBox]) -> Any:
+        schedule, results = await replan_day(cs.commands, station, NOW, END)
+        [box] = [box for box in boxes if box.id == ident]
+        composite = {}
+        for booking in (first, second):
+            plan = schedule.plans[booking.id]
+            slot = next(i for i, kw in enumerate(plan.powers_kw) if kw > 0)
+            moment = plan.first_slot + slot * plan.slot + timedelta(minutes=1)
+            box.clock = lambda moment=moment: moment
+            answer = await cs.commands.get_composite_schedule(ident, number, 60, "W")
+            assert answer.ok, answer
+            periods = answer.payload["chargingSchedule"]["chargingSchedulePeriod"]
+            composite[booking.id] = (periods[0]["limit"], plan.powers_kw[slot])
+        return results, composite
+
+    results, composite = with_chargers(db, tmp_path, body)
+    assert results and all(answer.ok for _, answer in results)
+    for booking_id, (limit, planned_kw) in composite.items():
+        assert planned_kw < 22, "the case: a plan held below the connector's 22 kW"
+        assert limit == float(math.floor(planned_kw * 1000 + 1e-6)), booking_id

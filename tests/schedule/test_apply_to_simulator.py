@@ -11,7 +11,7 @@ from pathlib import Path
 import peewee
 
 from evcms_desktop.csms.protocol import parse_timestamp
-from evcms_desktop.csms.schedule_applier import replan_day
+from evcms_desktop.csms.schedule_applier import DAY_PROFILE_BASE, replan_day
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
@@ -63,7 +63,7 @@ def test_replan_sends_profiles_the_charger_accepts(
         for p in state.profiles
     }
     for request, _ in results:
-        profile = received[(request.connector, request.booking_id)]
+        profile = received[(request.connector, request.profile["chargingProfileId"])]
         assert profile["charging_profile_purpose"] == "TxDefaultProfile"
         sent = request.profile["chargingSchedule"]["chargingSchedulePeriod"]
         got = profile["charging_schedule"]["charging_schedule_period"]
@@ -105,10 +105,10 @@ def test_a_new_booking_replans_the_day_on_a_limited_site(
             assert not any(state.profiles for state in box.connectors.values())
             second = service.plan(request)  # the same two hours: the 22 kW must be shared
             booked = service.confirm(second, second.plans[0])
-            while not any(
-                p["charging_profile_id"] == booked.id
-                for state in box.connectors.values()
-                for p in state.profiles
+            number = booked.connector.number
+            while not any(  # its connector's day, which carries its plan
+                p["charging_profile_id"] == DAY_PROFILE_BASE + number
+                for p in box.connectors[number].profiles
             ):
                 await asyncio.sleep(0.05)
             await box.close()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from importlib import resources
 from typing import Any
 
 import jsonschema
+import numpy as np
 import peewee
 import pytest
 
 from evcms_desktop.csms.schedule_applier import (
+    DAY_PROFILE_BASE,
     ConnectorTarget,
     charging_profile,
     day_problem,
@@ -22,7 +25,13 @@ from evcms_desktop.csms.schedule_applier import (
     send_profiles,
 )
 from evcms_desktop.domain.validation import PlanRequest
-from evcms_desktop.schedule import BookingPlan, ScheduleBooking, ScheduleProblem, solve_schedule
+from evcms_desktop.schedule import (
+    BookingPlan,
+    Schedule,
+    ScheduleBooking,
+    ScheduleProblem,
+    solve_schedule,
+)
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Station
 from tests.conftest import NOW
@@ -116,11 +125,11 @@ def test_requests_for_a_solved_schedule() -> None:
     schedule = solve_schedule(ScheduleProblem(bookings=bookings, connector_ids=(10, 11)))
     targets = {10: ConnectorTarget("CP-A", 1, 22.0), 11: ConnectorTarget("CP-A", 2, 22.0)}
     requests = profile_requests(schedule, targets, transactions={2: 99})
-    assert sorted((r.booking_id, r.charge_point, r.connector) for r in requests) == [
-        (1, "CP-A", 1),
-        (2, "CP-A", 2),
+    assert sorted((r.booking_ids, r.charge_point, r.connector) for r in requests) == [
+        ((1,), "CP-A", 1),
+        ((2,), "CP-A", 2),
     ]
-    by_id = {r.booking_id: r.profile for r in requests}
+    by_id = {r.booking_ids[0]: r.profile for r in requests}
     assert by_id[1]["chargingProfilePurpose"] == "TxDefaultProfile"
     assert by_id[2]["transactionId"] == 99
     for profile in by_id.values():
@@ -133,6 +142,58 @@ def test_requests_for_a_solved_schedule() -> None:
             energy += period["limit"] / 1000 * (stop - period["startPeriod"]) / 3600 * 0.8
         assert energy == pytest.approx(17.6, abs=0.01)
     assert profile_requests(schedule, targets, not_before=START + 16 * SLOT) == []
+
+
+def day_of(*plans: BookingPlan) -> Schedule:
+    return Schedule(
+        start=START,
+        slot=SLOT,
+        site_kw=np.zeros(1),
+        peak_on=np.zeros(1),
+        plans={p.booking_id: p for p in plans},
+        unmet=(),
+        method="milp",
+        seconds=0.0,
+    )
+
+
+def test_one_connector_one_day_profile_carrying_each_booking() -> None:
+    """Two bookings on connector 3: one TxDefaultProfile, the first's periods, the
+    connector's 22 kW between them, the second held at zero from its booked start."""
+    first = plan(11, 11)
+    second = replace(plan(0, 7.5), booking_id=8, first_slot=START + 4 * SLOT)
+    targets = {3: ConnectorTarget("CP-A", 1, 22.0)}
+    windows = {7: START, 8: START + 3 * SLOT}
+    [request] = profile_requests(day_of(first, second), targets, windows=windows)
+    assert request.key == ("CP-A", 1) and request.booking_ids == (7, 8)
+    profile = request.profile
+    assert profile["chargingProfileId"] == DAY_PROFILE_BASE + 1
+    assert (profile["stackLevel"], profile["chargingProfilePurpose"]) == (0, "TxDefaultProfile")
+    assert profile["validTo"] == "2027-03-02T23:30:00.000Z"
+    assert profile["chargingSchedule"]["chargingSchedulePeriod"] == [
+        {"startPeriod": 0, "limit": 11000.0},
+        {"startPeriod": 1800, "limit": 22000.0},  # between the bookings: the connector's own
+        {"startPeriod": 2700, "limit": 0.0},  # the second's car waits for its session
+        {"startPeriod": 4500, "limit": 7500.0},
+    ]
+    jsonschema.validate({"connectorId": 1, "csChargingProfiles": profile}, ocpp_schema())
+    sent = {request.key: request}
+    assert profile_requests(day_of(first, second), targets, windows=windows, sent=sent) == []
+    # The first car charging: its part stays as sent, whatever its plan says now; the
+    # second's change sends the day again with the first's part unchanged.
+    moved = replace(second, powers_kw=(0, 0, 7.5))
+    [again] = profile_requests(
+        day_of(replace(first, powers_kw=(11,), first_slot=START + SLOT), moved),
+        targets,
+        windows=windows,
+        sent=sent,
+        transactions={7: 70},
+    )
+    assert dict(again.parts)[7] == dict(request.parts)[7]
+    assert again.profile["chargingSchedule"]["chargingSchedulePeriod"][-1] == {
+        "startPeriod": 5400,
+        "limit": 7500.0,
+    }
 
 
 class FakeCommands:
@@ -161,7 +222,7 @@ def test_send_profiles_calls_the_command_service() -> None:
     )
     results = asyncio.run(send_profiles(commands, requests))
     assert [(cp, n) for cp, n, _ in commands.sent] == [("CP-B", 2)]
-    assert commands.sent[0][2]["chargingProfileId"] == 3
+    assert commands.sent[0][2]["chargingProfileId"] == DAY_PROFILE_BASE + 2  # CP-B #2's day
     assert len(results) == 1
 
 

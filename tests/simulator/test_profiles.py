@@ -77,3 +77,31 @@ def test_simulated_power_follows_the_profile_and_the_battery():
     clock[0] = T0
     box.advance(full, 60)
     assert full.power_kw == Battery(soc=95).power_kw() < 11.0  # tapering: below the limit
+
+
+def held_ids(box: ChargeBox) -> dict[int, list[int]]:
+    return {n: [p["charging_profile_id"] for p in s.profiles] for n, s in box.connectors.items()}
+
+
+def test_a_profile_replaces_one_of_the_same_id_or_stack_level_and_purpose():
+    """OCPP 1.6 SetChargingProfile: the same chargingProfileId anywhere on the charger, or
+    the same stackLevel and purpose on the connector, is replaced; anything else stacks."""
+    box = ChargeBox("CP-X", "ws://127.0.0.1:1/ocpp", connectors=2)
+
+    def send(connector: int, profile_id: int, **fields: object) -> None:
+        answer = box.on_set_charging_profile(
+            connector, profile(charging_profile_id=profile_id, **fields)
+        )
+        assert answer.status == "Accepted"
+
+    send(1, 11)
+    send(2, 12)  # another connector: both kept
+    send(1, 13, stack_level=1)  # another stack level: stacks
+    send(1, 14, charging_profile_purpose="TxProfile")  # another purpose: stacks
+    assert held_ids(box) == {1: [11, 13, 14], 2: [12]}
+    send(1, 15)  # TxDefaultProfile at level 0 on connector 1: replaces 11 only
+    assert held_ids(box) == {1: [13, 14, 15], 2: [12]}
+    send(1, 12, stack_level=2)  # id 12 is on connector 2: it moves to connector 1
+    assert held_ids(box) == {1: [13, 14, 15, 12], 2: []}
+    send(0, 16, stack_level=1)  # connector 0: every connector, level 1 replaced on each
+    assert held_ids(box) == {1: [14, 15, 12, 16], 2: [16]}
