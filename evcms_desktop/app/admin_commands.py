@@ -435,7 +435,7 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
         _out("No sessions.")
     for tx in rows:
         started = calendar.to_local(tx.started_at)
-        stopped = f"{calendar.to_local(tx.stopped_at):%H:%M}" if tx.stopped_at else "…"
+        stopped = _stop_time(started, calendar.to_local(tx.stopped_at)) if tx.stopped_at else "…"
         energy = _energy_or_state(tx)
         cost = format_money(tx.price_total, station.currency) if tx.price_total else "-"
         _out(
@@ -445,6 +445,11 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             + _quote(tx, station.currency)
         )
     return 0
+
+
+def _stop_time(started: datetime, stopped: datetime) -> str:
+    """The stop's time, with its date when it is not on the start's day."""
+    return f"{stopped:%H:%M}" if stopped.date() == started.date() else f"{stopped:%Y-%m-%d %H:%M}"
 
 
 def _energy_or_state(tx: ChargingTransaction) -> str:

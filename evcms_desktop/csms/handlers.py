@@ -8,7 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol, TypeVar
 
 from ocpp.exceptions import (
@@ -43,7 +43,12 @@ from evcms_desktop.csms.tolerance import (
     timezone_for,
 )
 from evcms_desktop.csms.writer import StoreUnavailable
-from evcms_desktop.domain.plausibility import ImplausibleReading, check_meter
+from evcms_desktop.domain.plausibility import (
+    ImplausibleReading,
+    check_meter,
+    clock_skew,
+    trusted_time,
+)
 from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
 from evcms_desktop.store.models import (
     ChargePoint,
@@ -406,7 +411,10 @@ class ChargerSession(OcppEndpoint):
     async def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **kwargs: Any
     ) -> call_result.StartTransaction:
-        started = _timestamp(timestamp)
+        now = self.context.clock()
+        reported = _timestamp(timestamp)
+        self._note_skew(clock_skew(reported, now))
+        started = trusted_time(reported, now)
         if not self.known_connector(connector_id) or connector_id == 0:
             raise PropertyConstraintViolationError(
                 description=f"connectorId {str(connector_id)[:24]} is not one of this charger's"
@@ -424,7 +432,7 @@ class ChargerSession(OcppEndpoint):
                 meter_start if int64_or_none(meter_start) is not None else -1,
                 started,
                 int64_or_none(kwargs.get("reservation_id")),
-                self.context.clock(),
+                now,
             )
         except StoreUnavailable as exc:
             raise InternalError(description=f"StartTransaction not stored: {exc}"[:255]) from exc
@@ -511,13 +519,23 @@ class ChargerSession(OcppEndpoint):
     async def on_stop_transaction(
         self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any
     ) -> call_result.StopTransaction:
-        stopped = _timestamp(timestamp)
+        now = self.context.clock()
+        reported = _timestamp(timestamp)
         for item in kwargs.get("transaction_data") or []:
             _timestamp(item["timestamp"])
+        skew = clock_skew(reported, now)
+        self._note_skew(skew)
+        stopped = trusted_time(reported, now)
+        clock_note = None
+        if stopped != reported:
+            clock_note = (
+                f"the stop's timestamp {reported:%Y-%m-%d %H:%M:%S} is {skew} after the server"
+                f" received it; the receipt time {now:%Y-%m-%d %H:%M:%S} is used"
+            )
         known_id = int64_or_none(transaction_id)
         if kwargs.get("transaction_data") and known_id is not None:
             summary = self.context.ledger.transaction_readings(
-                self.cp, known_id, kwargs["transaction_data"], self.context.clock()
+                self.cp, known_id, kwargs["transaction_data"], now
             )
             await self._store_readings(summary, "StopTransaction")
         id_tag = kwargs.get("id_tag")
@@ -526,7 +544,13 @@ class ChargerSession(OcppEndpoint):
         else:
             try:
                 outcome = await self.context.ledger.stop_stored(
-                    self.cp, known_id, meter_stop, stopped, kwargs.get("reason"), id_tag
+                    self.cp,
+                    known_id,
+                    meter_stop,
+                    stopped,
+                    kwargs.get("reason"),
+                    id_tag,
+                    clock_note,
                 )
             except StoreUnavailable as exc:
                 raise InternalError(description=f"StopTransaction not stored: {exc}"[:255]) from exc
@@ -590,18 +614,23 @@ class ChargerSession(OcppEndpoint):
                 {"reasons": [clean_text(r, 200) for r in summary.rejected[:10]]},
                 "ImplausibleReading",
             )
-        if summary.clock_skew is not None and not self._skew_warned:
-            self._skew_warned = True
-            self.context.publish(
-                EventKind.CLOCK_SKEW,
-                f"{self.id}: its clock is off by {summary.clock_skew} from the server's",
-                self.id,
-                data={"skew_seconds": summary.clock_skew.total_seconds()},
-            )
+        self._note_skew(summary.clock_skew)
         try:
             await self.context.ledger.writer.write(summary.rows, f"{self.id} {action}")
         except StoreUnavailable as exc:
             raise InternalError(description=f"{action} not stored: {exc}"[:255]) from exc
+
+    def _note_skew(self, skew: timedelta | None) -> None:
+        """One clock_skew event per connection, from whichever message shows it first."""
+        if skew is None or self._skew_warned:
+            return
+        self._skew_warned = True
+        self.context.publish(
+            EventKind.CLOCK_SKEW,
+            f"{self.id}: its clock is off by {skew} from the server's",
+            self.id,
+            data={"skew_seconds": skew.total_seconds()},
+        )
 
     def _fully_charged(self, tx: OpenTransaction, why: str) -> None:
         if tx.fully_charged:

@@ -35,6 +35,7 @@ from evcms_desktop.domain.plausibility import (
     clock_skew,
     is_register,
     session_energy,
+    trusted_time,
 )
 from evcms_desktop.domain.readings import (
     ENERGY_REGISTER,
@@ -415,8 +416,11 @@ class SessionLedger:
         samples = 0
         for item in meter_values:
             at = parse_timestamp(item["timestamp"])
-            if now is not None and skew is None:
-                skew = clock_skew(at, now)
+            if now is not None:
+                # A reading stamped in the future counts (for the power check, and as
+                # stored) from when it arrived.
+                skew = skew or clock_skew(at, now)
+                at = trusted_time(at, now)
             for sample in item["sampled_value"]:
                 measurand = sample.get("measurand", ENERGY_REGISTER)
                 unit = sample.get("unit")
@@ -508,11 +512,15 @@ class SessionLedger:
         timestamp: datetime,
         reason: str | None,
         id_tag: str | None,
+        clock_note: str | None = None,
     ) -> StopOutcome:
         """`stop` on the store writer's thread (the loop never waits on a lock);
-        StoreUnavailable when it cannot be stored."""
+        StoreUnavailable when it cannot be stored. `clock_note` says why the stop's time
+        is the server's, not the charger's (the session is then reviewed)."""
         outcome = await self.writer.run(
-            lambda: self._stop_in_store(cp, transaction_id, meter_stop, timestamp, reason, id_tag),
+            lambda: self._stop_in_store(
+                cp, transaction_id, meter_stop, timestamp, reason, id_tag, clock_note
+            ),
             f"{cp.ident} StopTransaction",
         )
         self._untrack_stopped(outcome)
@@ -545,6 +553,7 @@ class SessionLedger:
         timestamp: datetime,
         reason: str | None,
         id_tag: str | None,
+        clock_note: str | None = None,
     ) -> StopOutcome:
         tx = ChargingTransaction.get_or_none(
             (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
@@ -583,8 +592,9 @@ class SessionLedger:
             last_register,
             max_power_kw=self._power_of(tx),
         )
-        if billed.review is not None:
-            log.warning("%s: transaction %s flagged for review: %s", cp.ident, tx.id, billed.review)
+        review = "; ".join(why for why in (clock_note, billed.review) if why) or None
+        if review is not None:
+            log.warning("%s: transaction %s flagged for review: %s", cp.ident, tx.id, review)
         energy_kwh = (Decimal(repr(billed.energy_wh)) / WH_PER_KWH).quantize(Decimal("0.001"))
         billed_kwh, explanation = _billed(energy_kwh, booking)
         price = session_price(
@@ -605,7 +615,10 @@ class SessionLedger:
             tx.price_time_of_use = price.time_of_use
             tx.price_service = price.service
             tx.price_total = price.total
-            tx.last_energy_wh = float(stop_wh) if stop_wh is not None else last_register
+            # The register as far as it is plausible: a meterStop not billed from is not.
+            tx.last_energy_wh = (
+                float(stop_wh) if stop_wh is not None and billed.review is None else last_register
+            )
             # Only what the stop decides: the summary columns come from the batch writer.
             tx.save(
                 only=[
@@ -631,7 +644,7 @@ class SessionLedger:
             price,
             currency=station.currency,
             booking_code=booking.code if booking else None,
-            review=billed.review,
+            review=review,
             quoted=booking.price_total if booking else None,
             booked_kwh=booking.energy_kwh if booking else None,
             billed_kwh=billed_kwh,

@@ -25,7 +25,12 @@ MAX_POWER_KW = 1_000.0
 # not exact (a relative tolerance plus a constant for short spans).
 ENERGY_TOLERANCE = 0.10
 ENERGY_ALLOWANCE_WH = 100.0
-# A charger clock this far ahead of the server's, or before this date, is wrong.
+# A charger's timestamp this far after the moment the server received the message, or
+# before this date, is wrong. A message cannot report a future: network delay and queued
+# offline messages make timestamps earlier than their receipt, never later, so only a
+# charger's clock running ahead explains a later one. The tolerance allows a clock set by
+# hand or drifting between the Heartbeat answers that set it; the most a charger can gain
+# from it is its connector's power for that long (1.8 kWh at 22 kW).
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(2010, 1, 1, tzinfo=UTC)
 
@@ -193,6 +198,13 @@ def session_energy(
             last_register_wh - meter_start, why + "; billed from the last meter reading"
         )
     return SessionEnergy(0.0, why + "; not billed")
+
+
+def trusted_time(reported: datetime, received: datetime) -> datetime:
+    """When what a charger reports happened: its own timestamp, unless that is more than
+    MAX_CLOCK_AHEAD after the server `received` it; then the receipt time, the latest the
+    server can vouch for."""
+    return received if reported - received > MAX_CLOCK_AHEAD else reported
 
 
 def clock_skew(reported: datetime, now: datetime) -> timedelta | None:

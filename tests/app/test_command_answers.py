@@ -123,3 +123,22 @@ def test_sessions_prints_the_store_health(db, db_path, station, config: CsmsConf
     health = capsys.readouterr().out.splitlines()[0]
     assert health.startswith("Store: 1 row(s) set aside in ")
     assert "last could not commit at " in health and "database is locked" in health
+
+
+def test_sessions_shows_the_stop_date_when_it_is_not_the_start_day(db, db_path, station, capsys):
+    """A session stopped days later was shown as "17:00-17:00", hiding the dates."""
+    from evcms_desktop.app.cli import main
+    from evcms_desktop.store.models import ChargePoint, ChargingTransaction
+
+    cp = ChargePoint.get(ChargePoint.ident == "CP-A")
+    started = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    for number, stopped in ((1, started + timedelta(hours=2)), (2, started + timedelta(days=365))):
+        ChargingTransaction.create(
+            charge_point=cp, connector_number=number, id_tag="TAG", meter_start_wh=0,
+            meter_stop_wh=1000, energy_kwh="1.000", started_at=started, stopped_at=stopped,
+            state="finished",
+        )  # fmt: skip
+    assert main(["--db", str(db_path), "sessions"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-12-01 12:00-2027-12-01 12:00" in out
+    assert "2026-12-01 12:00-14:00" in out

@@ -169,6 +169,7 @@ def test_register_running_backwards_is_not_stored(db, station, config):
         start = datetime.fromisoformat(STAMP)
         for hour, value in enumerate(("1000", "2000", "500", "2500"), start=1):
             stamp = (start + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            clock.advance(hours=1)  # sent when stamped: a future reading counts from receipt
             answer = await charger.call("MeterValues", meter_values(tx_id, value, stamp=stamp))
             assert answer[0] == 3, answer
 
@@ -275,6 +276,7 @@ def test_a_reading_beyond_the_connectors_power_is_not_stored(db, station, config
 
     async def then(charger: RawCharger, tx_id: int) -> None:
         for seconds, value in ((10, "150"), (20, "400000"), (3600, "20000")):
+            clock.now = NOW + timedelta(seconds=seconds)
             answer = await charger.call(
                 "MeterValues", meter_values(tx_id, value, stamp=_at(seconds))
             )
@@ -300,6 +302,7 @@ def test_readings_after_an_absurd_meter_start_are_stored_and_checked(db, station
 
     async def then(charger: RawCharger, tx_id: int) -> None:
         for seconds, value in ((600, "1000"), (1200, "3000"), (1210, "400000")):
+            clock.now = NOW + timedelta(seconds=seconds)
             answer = await charger.call(
                 "MeterValues", meter_values(tx_id, value, stamp=_at(seconds))
             )
@@ -310,3 +313,103 @@ def test_readings_after_an_absurd_meter_start_are_stored_and_checked(db, station
     )
     stored = [v.value for v in MeterValue.select().where(MeterValue.transaction == tx.id)]
     assert stored == ["1000", "3000"]  # 2 kWh in 10 min fits 22 kW; 397 kWh in 10 s not
+
+
+A_YEAR_AT_22_KW = 22_000 * 8760  # Wh
+
+
+def _future_stop(tx_id: int, meter_stop: int, ahead: timedelta) -> dict:
+    stop = (NOW + ahead).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"meterStop": meter_stop, "timestamp": stop, "transactionId": tx_id}
+
+
+@pytest.mark.parametrize("continue_past", [True, False], ids=["continue", "stop"])
+def test_a_stop_stamped_a_year_ahead_bills_no_year_of_energy(db, station, config, continue_past):
+    """StartTransaction now, then at once a stop a year ahead with a year of 22 kW: billed
+    192,720 kWh (£96,361.70 with "continue"; recorded as delivered under "stop"), stored as
+    stopped a year later, no review, no clock_skew event."""
+    set_continue_past_booked_energy(station, continue_past)
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        stop = _future_stop(tx_id, 1000 + A_YEAR_AT_22_KW, timedelta(days=365))
+        answer = await charger.call("StopTransaction", stop)
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"start": {"meter_start": 1000}, "then": then})
+    assert tx.state == TransactionState.FINISHED
+    assert tx.stopped_at == NOW  # when the server received the stop
+    assert tx.energy_kwh == Decimal(0)
+    assert tx.last_energy_wh is None  # never the raw meterStop
+    assert tx.price_total < Decimal(5)
+    review = Event.get(Event.kind == "session_review")
+    assert "after the server received it" in review.message
+    assert Event.select().where(Event.kind == "clock_skew").exists()
+
+
+def test_a_stop_stamped_five_hours_ahead_is_bounded_by_the_receipt_time(db, station, config):
+    """A stop 5 h ahead with 110 kWh, 10 minutes after the start, was billed £56.70."""
+    set_continue_past_booked_energy(station, True)
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        clock.advance(minutes=10)
+        answer = await charger.call(
+            "StopTransaction", _future_stop(tx_id, 1000 + 110_000, timedelta(hours=5))
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"start": {"meter_start": 1000}, "then": then})
+    assert tx.stopped_at == NOW + timedelta(minutes=10)
+    assert tx.energy_kwh <= Decimal("4.1")  # 10 minutes at 22 kW, with the meters' tolerance
+    assert Event.select().where(Event.kind == "session_review").exists()
+
+
+def test_readings_stamped_hours_ahead_but_sent_in_seconds_are_not_stored(db, station, config):
+    """40 MeterValues each stamped 1 h later and 22 kWh higher, sent within 40 s: 880 kWh
+    billed (£441.70), one clock_skew event and the bill unchanged."""
+    set_continue_past_booked_energy(station, True)
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        for hour in range(1, 41):
+            clock.advance(seconds=1)
+            stamp = (NOW + timedelta(hours=hour)).strftime("%Y-%m-%dT%H:%M:%SZ")
+            answer = await charger.call(
+                "MeterValues", meter_values(tx_id, str(1000 + 22_000 * hour), stamp=stamp)
+            )
+            assert answer[0] == 3, answer
+        answer = await charger.call(
+            "StopTransaction", _future_stop(tx_id, 1000 + 22_000 * 40, timedelta(hours=40))
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"start": {"meter_start": 1000}, "then": then})
+    assert not MeterValue.select().where(MeterValue.transaction == tx.id).exists()
+    assert tx.energy_kwh == Decimal(0)
+    assert tx.price_total < Decimal(5)
+    assert Event.select().where(Event.kind == "session_review").exists()
+
+
+def test_a_start_stamped_in_the_future_is_stored_at_its_receipt(db, station, config):
+    """A start stamped a day ahead was stored (and judged) at the charger's time."""
+    clock = FakeClock(NOW)
+    booking = book(db, station, clock, minutes=120, energy_kwh="20")
+    cs = CentralSystem(config, db, clock=clock)
+    ahead = (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    async def scenario() -> list:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            answer = await charger.call(
+                "StartTransaction",
+                {"connectorId": 1, "idTag": booking.code, "meterStart": 0, "timestamp": ahead},
+            )
+            await charger.close()
+            return answer
+
+    answer = run(scenario())
+    assert answer[2]["idTagInfo"]["status"] == "Accepted"
+    assert ChargingTransaction.get_by_id(answer[2]["transactionId"]).started_at == NOW
+    assert Event.select().where(Event.kind == "clock_skew").exists()
