@@ -28,6 +28,8 @@ from evcms_desktop.store.database import (
     DatabaseError,
     default_database_path,
     parse_target,
+    unwritable_files,
+    unwritable_message,
 )
 from evcms_desktop.store.settings import (
     DEFAULT_EVENT_RETENTION_DAYS,
@@ -264,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _check_tls_files(parser, args)
     command = getattr(args, "handler", None) is not None
+    config: AppConfig | None = None
     logging.basicConfig(
         level=args.log_level or ("WARNING" if command else "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -288,8 +291,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What the system refused (a port in use, a file that cannot be read, a closed
         # stdin, a store that failed mid-command): one line; --log-level DEBUG shows where.
         log.debug("The command failed", exc_info=True)
-        print(f"evcms-desktop: {_one_line(exc)}", file=sys.stderr)  # noqa: T201
+        print(f"evcms-desktop: {_store_fault(exc, config) or _one_line(exc)}", file=sys.stderr)  # noqa: T201
         return 1
+
+
+def _store_fault(exc: BaseException, config: AppConfig | None) -> str | None:
+    """For every command: a store error because the SQLite files cannot be written, said
+    as `check_writable` says it (naming the files and the fix), not as SQLite's words."""
+    if not isinstance(exc, peewee.PeeweeException) or config is None:
+        return None
+    path = config.database.path
+    files = unwritable_files(path) if path is not None else []
+    return f"cannot write: {unwritable_message(files)}" if files else None
 
 
 def _one_line(exc: BaseException) -> str:

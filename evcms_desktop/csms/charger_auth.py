@@ -16,6 +16,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -172,7 +173,8 @@ class ChargerAuth:
             self._executor = None
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
-        """Run password hashing in the bounded pool (hashlib lets go of the GIL)."""
+        """Run password hashing and the handshake's store reads in the bounded pool
+        (hashlib and SQLite let go of the GIL)."""
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
                 max_workers=max(1, self.config.password_checks),
@@ -180,9 +182,18 @@ class ChargerAuth:
             )
         return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
 
+    async def _read(self, query: Callable[[], T], what: str) -> T:
+        """A handshake's store read, in the check pool (each thread has its own
+        connection): the loop never waits on the store. StoreUnavailable when it fails."""
+        try:
+            return await self._off_loop(query)
+        except (peewee.PeeweeException, sqlite3.Error) as exc:
+            raise StoreUnavailable(f"{what}: {exc}") from exc
+
     async def check(self, ident: str, request: Request, peer: Any) -> Verdict:
-        """May `ident` connect with this handshake request?"""
-        cp = charge_point_with_station(ident)
+        """May `ident` connect with this handshake request? StoreUnavailable when the
+        store cannot be read."""
+        cp = await self._read(lambda: charge_point_with_station(ident), "reading the charger")
         known = cp is not None and cp.state != ChargePointState.REMOVED
         if self.security_profile == 0:
             if known or (self.accept_unknown and cp is None):
@@ -241,7 +252,7 @@ class ChargerAuth:
             log.warning("Refused %s from %s: no or wrong Basic credentials", ident, peer)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         waiting = ChargePoint.select().where(ChargePoint.state == ChargePointState.PENDING)
-        if waiting.count() >= self.config.max_pending:
+        if await self._read(waiting.count, "counting pending chargers") >= self.config.max_pending:
             log.warning(
                 "Refused unknown charge point %s from %s: %d chargers wait for approval"
                 " already (max_pending); approve or remove some",

@@ -29,6 +29,7 @@ from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.tolerance import strict_for
 from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
+from evcms_desktop.domain.text import log_safe
 from evcms_desktop.domain.validation import is_charge_point_id
 from evcms_desktop.store import nodes
 from evcms_desktop.store.models import ChargePoint
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 FREEZE_FROM_SESSIONS = 200
 REGISTRY_RETRY_SECONDS = 1.0  # the connection registry is written again after a store fault
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the charger reconnects later
+STORE_RETRY_AFTER = 5  # seconds: a handshake refused because the store cannot be read
 SessionFactory = Callable[[ChargePoint, ServerConnection], ChargerSession]
 
 
@@ -191,7 +193,17 @@ class Listener:
         # The slot is taken before the password check awaits, so the cap is exact.
         self._open_connections.add(connection)
         self._tasks.spawn(self._free_slot_when_closed(connection))
-        verdict = await self._auth.check(ident, request, peer)
+        try:
+            verdict = await self._auth.check(ident, request, peer)
+        except StoreUnavailable as exc:
+            log.error(
+                "Refused %s from %s: the store cannot be read (%s)", ident, peer, log_safe(str(exc))
+            )
+            response = connection.respond(
+                HTTPStatus.SERVICE_UNAVAILABLE, "The central system's store is unavailable\n"
+            )
+            response.headers["Retry-After"] = str(STORE_RETRY_AFTER)
+            return response
         if verdict.refused == HTTPStatus.NOT_FOUND:
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown charge point\n")
         if verdict.refused == HTTPStatus.TOO_MANY_REQUESTS:

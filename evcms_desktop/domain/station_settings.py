@@ -77,7 +77,8 @@ def max_connections(text: str) -> int:
     MAX_CONNECTIONS_LIMIT (the same for --max-connections and Settings)."""
     digits = text.strip()
     shown = clean_text(digits, 20)
-    if not (digits.isascii() and digits.isdigit()):
+    unsigned = digits[1:] if digits[:1] in "+-" else digits
+    if not (unsigned.isascii() and unsigned.isdigit()):
         raise SettingError(f"{shown!r} is not a whole number")
     count = int(digits)
     if not 1 <= count <= MAX_CONNECTIONS_LIMIT:

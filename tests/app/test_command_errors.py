@@ -79,6 +79,7 @@ BOOK = ["book", "--date", "2099-06-01", "--arrival", "17:00"]
         (["sessions", "--limit", "99999999999999999999999"], "--limit"),
         (["sessions", "--limit", "-1"], "--limit"),
         (["chargers", "add", "CP-2", "--connectors", "100000"], "--connectors"),
+        (["--max-connections", "-5", "--headless"], "give 1 to 100000 connections, not -5"),
     ],
 )
 def test_out_of_range_values_get_one_line(db: str, args: list[str], says: str) -> None:
@@ -123,6 +124,30 @@ def test_book_on_a_store_it_cannot_write_says_so_before_any_plan(
     line = one_line_error(result)
     assert f"{path} is not writable" in line and result.stdout == "", (line, result.stdout)
     assert dry.returncode == 0 and "Dry run: nothing was booked." in dry.stdout, dry.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["chargers", "add", "CP-9", "--password", "q" * 20],
+        ["--headless", "--host", "127.0.0.1", "--port", "0", "--security-profile", "0"],
+    ],
+    ids=["chargers-add", "headless"],
+)
+def test_every_write_on_an_immutable_store_names_the_file_and_the_fix(
+    db: str, args: list[str], can_make_immutable: None
+) -> None:
+    """`chargers add` and `--headless` said "attempt to write a readonly database"."""
+    path = Path(db)
+    files = [file for file in (path, Path(f"{db}-wal"), Path(f"{db}-shm")) if file.exists()]
+    chattr("+i", *files)
+    try:
+        result = run("--db", db, *args)
+    finally:
+        chattr("-i", *files, check=False)
+    line = one_line_error(result)
+    assert line.startswith("evcms-desktop: cannot write: ") and f"{path}" in line, line
+    assert "chattr -i" in line, line
 
 
 def test_a_closed_stdin_for_a_password_prompt_is_one_line(db: str) -> None:

@@ -4,6 +4,8 @@ answered in time; nothing acknowledged is lost; the operator is told."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import os
 import re
 import signal
@@ -17,9 +19,10 @@ from pathlib import Path
 import peewee
 import psycopg
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from evcms_desktop.app.log_file import EXIT_STORE_UNWRITABLE
+from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
@@ -33,7 +36,7 @@ from evcms_desktop.store.models import (
     MeterValue,
 )
 from tests.conftest import BOTH_ENGINES, chattr
-from tests.csms.helpers import running
+from tests.csms.helpers import raw_connect, running
 from tests.hostile.helpers import RawCharger, meter_values, run
 
 LOCK_SECONDS = 10.0
@@ -382,3 +385,39 @@ def test_an_io_error_is_told_not_the_rollback_that_followed(tmp_path: Path, can_
     said = run(scenario())
     plain.close()
     assert said == "disk I/O error", said
+
+
+def test_a_handshake_while_the_store_is_immutable_is_refused_503(
+    db, station, db_path: Path, config: CsmsConfig, can_make_immutable, caplog
+):
+    """A registered charger with the right password connecting while the store files are
+    immutable got HTTP 500 and a 55-line traceback from the handshake's read on the loop."""
+    charger_admin.set_password("CP-A", "a-good-password-1")
+    config.security_profile = 1
+    files = [db_path, *(db_path.with_name(db_path.name + end) for end in ("-wal", "-shm"))]
+    cs = CentralSystem(config, db)
+    token = base64.b64encode(b"CP-A:a-good-password-1").decode()
+
+    async def scenario() -> tuple[int, str | None, int]:
+        async with running(cs):
+            chattr("+i", *files)
+            try:
+                with pytest.raises(InvalidStatus) as refused:
+                    await raw_connect(
+                        cs, "CP-A", additional_headers={"Authorization": f"Basic {token}"}
+                    )
+            finally:
+                chattr("-i", *files)
+            ws = await raw_connect(
+                cs, "CP-A", additional_headers={"Authorization": f"Basic {token}"}
+            )
+            await ws.close()
+            response = refused.value.response
+            return response.status_code, response.headers.get("Retry-After"), 101
+
+    with caplog.at_level(logging.INFO):
+        status, retry_after, later = run(scenario())
+    assert (status, retry_after, later) == (503, "5", 101)
+    refusals = [r for r in caplog.records if "the store cannot be read" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].exc_info is None
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
