@@ -45,6 +45,7 @@ def test_remote_start_and_stop(db, station, clock: FakeClock, config: CsmsConfig
             assert started.data["booking_code"] == booking.code
             # The event comes before the charger has read the answer to its start.
             await until(lambda: tx_id in box.transactions)
+            clock.advance(seconds=600)
             await box.meter(tx_id, seconds=600)
             result = await cs.commands.remote_stop("CP-A", tx_id)
             assert result.ok
@@ -353,11 +354,14 @@ def test_fully_charged_notification(db, station, clock: FakeClock, config):
             await box.connect()
             await box.boot()
             tx_id, _ = await box.charge(booking.code)
+            clock.advance(seconds=60)
             await box.meter(tx_id, seconds=60)
             assert not recorder.of(EventKind.FULLY_CHARGED)
+            clock.advance(seconds=3600)
             await box.meter(tx_id, seconds=3600)
             event = await recorder.wait_for(EventKind.FULLY_CHARGED)
             assert event.data["transaction_id"] == tx_id
+            clock.advance(seconds=60)
             await box.meter(tx_id, seconds=60)
             await box.close()
 
@@ -403,10 +407,12 @@ def test_fully_charged_when_target_met_and_ev_suspends(db, station, clock, confi
             box = await booted(cs, clock)
             tx_id, _ = await box.charge(booking.code)
             await until(lambda: bool(box.connectors[1].profiles))  # held to 17.6 kW
+            clock.advance(seconds=600)
             await box.meter(tx_id, seconds=600)  # 2.9 kWh of 8.8
             await box.status(1, "SuspendedEV")
             await box.status(1, "Charging")
             assert not recorder.of(EventKind.FULLY_CHARGED)
+            clock.advance(seconds=1500)
             await box.meter(tx_id, seconds=1500)  # 10.3 kWh
             await box.status(1, "SuspendedEV")
             event = await recorder.wait_for(EventKind.FULLY_CHARGED)

@@ -27,6 +27,7 @@ def test_each_site_prices_its_own_sessions(db, station, clock: FakeClock, config
         assert await box.boot() == "Accepted"
         tx_id, status = await box.charge(code, connector=1)
         assert status == "Accepted"
+        clock.advance(seconds=600)
         await box.meter(tx_id, seconds=600)
         assert await box.stop_transaction(tx_id) == "Accepted"
         await box.close()

@@ -56,6 +56,7 @@ def test_stop_resent_after_reconnect_stores_its_data_once(
             ws = await raw_connect(cs)
             started = await exchange(ws, _start(booking.code))
             tx_id = started[2]["transactionId"]
+            clock.advance(minutes=20)  # the stop is stamped 06:20: it arrives then
             first = await exchange(ws, _stop(tx_id, booking.code))
             await ws.close()  # the answer was lost: the charger reconnects and resends
             ws = await raw_connect(cs)
