@@ -482,8 +482,11 @@ def _operators(args: argparse.Namespace, config: AppConfig) -> int:
     password = _password(args)
     if not password:
         raise CommandError("Give the operator's password with --password.")
-    operators.add_operator(args.name, args.role, password)
-    _out(f"Added {args.role} {args.name}; they sign in with that password.")
+    named = args.operator_site or config.site
+    site = find_station(named) if named else None
+    operators.add_operator(args.name, args.role, password, site)
+    where = f"site {site.name!r}" if site is not None else "every site"
+    _out(f"Added {args.role} {args.name} at {where}; they sign in with that password.")
     return 0
 
 
@@ -615,6 +618,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     person = people_actions.add_parser("add", help="add an attendant or an operator")
     person.add_argument("name", help="1 to 40 letters, digits, . _ @ -")
     person.add_argument("--role", choices=["attendant", "operator"], required=True)
+    person.add_argument(
+        "--site",
+        dest="operator_site",
+        help="the one site they work at, by name (an attendant needs one; an operator"
+        " without one works at every site)",
+    )
     person.add_argument(
         "--password",
         required=True,

@@ -36,7 +36,7 @@ from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.database import open_database
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.settings import server_settings
-from evcms_desktop.store.stations import list_stations
+from evcms_desktop.store.stations import SiteError, find_station, list_stations
 from evcms_desktop.ui.dialogs.help import StationFiles
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.dialogs.startup import StartupChoice, console_settings, shown, startup_choice
@@ -251,12 +251,17 @@ async def serve_attached(
     first = SignInDialog(session, "Sign in to attach to the deployment.", name=operator, named=True)
     if not await shown(first) or session.operator is None:
         return 1
+    try:
+        home, sites = _attached_sites(config, session.operator)
+    except (AttachError, SiteError) as exc:
+        log.error("%s", exc)
+        sys.stderr.write(f"evcms-desktop: {exc}\n")
+        return 1
+    session.sites = frozenset(site.id for site in sites) or frozenset({home.id})
     bus = EventBus()
     attachment = await attach_as(db, session.operator, bus)
-    service = BookingService(db, selected_site(config))
+    service = BookingService(db, home)
     text = "Attached to the deployment; no central system here"
-    # An operator's console sees every site, unless --site names one.
-    sites = () if config.site else list_stations()
     screens = StationScreens(
         service, bus, session, None, text, "", commands=attachment.commands, sites=sites
     )
@@ -274,6 +279,21 @@ async def serve_attached(
     return 0
 
 
+def _attached_sites(config: AppConfig, operator: str) -> tuple[Station, list[Station]]:
+    """The site an attached console works on and every site it shows (none but that one
+    when the list is empty). Someone bound to a site sees that site only, and may not
+    name another with --site; anyone else sees every site unless --site names one."""
+    bound = operators.site_of(operator)
+    if bound is None:
+        return selected_site(config), [] if config.site else list_stations()
+    home = Station.get_by_id(bound)
+    if config.site and find_station(config.site).id != home.id:
+        raise AttachError(
+            f"{operator} works at site {home.name!r} only; --site {config.site[:40]!r} is refused."
+        )
+    return home, []
+
+
 async def serve_window(
     app: QApplication,
     config: AppConfig,
@@ -286,6 +306,7 @@ async def serve_window(
     service = BookingService(db, station)
     credentials = Credentials()
     session = Session(credentials)
+    session.sites = frozenset({station.id})
     if kiosk and not credentials.has_kiosk_pin(station.id):
         log.error(
             "The kiosk needs a kiosk PIN (digits, for the touch keypad): open the console,"

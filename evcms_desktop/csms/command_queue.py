@@ -219,7 +219,8 @@ def _refusal(row: QueuedCommand) -> str | None:
         return f"{log_safe(row.operator_id, 40)} is not an operator of this deployment"
     if not may_send(role, row.action):
         return f"{log_safe(row.operator_id, 40)} ({role.value}) may not send {row.action}"
-    return None
+    refusal = operators.site_refusal(row.operator_id, row.charge_point)
+    return None if refusal is None else log_safe(refusal, 200)
 
 
 def _connected_anywhere(ident: str) -> bool:

@@ -21,7 +21,7 @@ from evcms_desktop.store.models import (
     Station,
 )
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -161,6 +161,23 @@ def _to_10(migrator: SqliteMigrator) -> None:
     )
 
 
+def _to_11(migrator: SqliteMigrator) -> None:
+    """11: the site an operator works at, and their wrong sign-ins and lock. An attendant
+    from before works at the first site (the one a console without --site showed)."""
+    columns = {c.name for c in migrator.database.get_columns("operator")}
+    if "site_id" not in columns:  # a file from before 8 got today's table at 8
+        site = peewee.ForeignKeyField(Station, null=True, on_delete="CASCADE", field=Station.id)
+        migrate(
+            migrator.add_column("operator", "site_id", site),
+            migrator.add_column("operator", "wrong_sign_ins", peewee.IntegerField(default=0)),
+            migrator.add_column("operator", "locks", peewee.IntegerField(default=0)),
+            migrator.add_column("operator", "locked_until", UTCDateTimeField(null=True)),
+        )
+    first = Station.select(Station.id).order_by(Station.id).first()
+    if first is not None:
+        Operator.update(site=first.id).where(Operator.role == "attendant").execute()
+
+
 STEPS: dict[int, MigrationStep] = {
     2: _to_2,
     3: _to_3,
@@ -171,4 +188,5 @@ STEPS: dict[int, MigrationStep] = {
     8: _to_8,
     9: _to_9,
     10: _to_10,
+    11: _to_11,
 }

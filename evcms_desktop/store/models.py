@@ -256,12 +256,21 @@ class CommandState(enum.StrEnum):
 
 
 class Operator(BaseModel):
-    """A person who signs in at a console (schema 8): a role and an Argon2id password hash."""
+    """A person who signs in at a console (schema 8): a role and an Argon2id password hash.
+
+    Schema 11: the one site they work at (an attendant has one; an operator without one
+    works at every site), and their wrong sign-ins in a row and the lock they earned, kept
+    here so that no console or command line starts counting afresh."""
 
     name = peewee.CharField(primary_key=True, max_length=40)
     role = peewee.CharField(max_length=20)
     password_hash = peewee.CharField()
     created_at = UTCDateTimeField(default=utcnow)
+    site = peewee.ForeignKeyField(Station, null=True, on_delete="CASCADE")
+    site_id: int | None  # the foreign key column, for the type checker
+    wrong_sign_ins = peewee.IntegerField(default=0)
+    locks = peewee.IntegerField(default=0)
+    locked_until = UTCDateTimeField(null=True)
 
 
 class QueuedCommand(BaseModel):

@@ -1,4 +1,10 @@
-"""Operators who sign in at a console: their role and password (an Argon2id hash)."""
+"""Operators who sign in at a console: their role, their site and password (an Argon2id
+hash).
+
+An attendant works at one site; an operator at one site or, without one, at every site.
+A console signed in as someone bound to a site shows that site only, and the node that
+executes a queued command refuses one for a charger of another site
+(`csms.command_queue`)."""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from evcms_desktop.domain.roles import Role
-from evcms_desktop.store.models import Operator
+from evcms_desktop.store.models import ChargePoint, Operator, Station
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,39}")
 MAX_NAME = 40
@@ -22,7 +28,9 @@ class OperatorError(ValueError):
     """A name, role or password that cannot be taken; said in one line."""
 
 
-def add_operator(name: str, role: str, password: str) -> Operator:
+def add_operator(name: str, role: str, password: str, site: Station | None = None) -> Operator:
+    """Add an operator; an attendant must have a `site`, an operator without one works at
+    every site."""
     if not NAME.fullmatch(name):
         raise OperatorError(
             f"{name[:40]!r} is not an operator name (1 to 40 letters, digits, . _ @ -)."
@@ -31,9 +39,11 @@ def add_operator(name: str, role: str, password: str) -> Operator:
         raise OperatorError(f"{role[:20]!r} is not a role; one of: attendant, operator.")
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise OperatorError(f"The password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+    if role == Role.ATTENDANT and site is None:
+        raise OperatorError("An attendant works at one site: name it with --site.")
     if Operator.get_or_none(Operator.name == name) is not None:
         raise OperatorError(f"An operator named {name!r} exists already.")
-    return Operator.create(name=name, role=role, password_hash=_hasher.hash(password))
+    return Operator.create(name=name, role=role, password_hash=_hasher.hash(password), site=site)
 
 
 def sign_in(name: str, password: str) -> Role | None:
@@ -80,3 +90,22 @@ def role_of(name: str) -> Role | None:
         return Role(found.role)
     except ValueError:
         return None
+
+
+def site_of(name: str) -> int | None:
+    """The id of the one site an operator works at; None for every site (or nobody)."""
+    found = Operator.get_or_none(Operator.name == name[:40])
+    return None if found is None else found.site_id
+
+
+def site_refusal(name: str, charger: str) -> str | None:
+    """Why `name` may not act on `charger` (another site's, or one no site holds); None
+    if they may."""
+    site = site_of(name)
+    if site is None:
+        return None
+    row = ChargePoint.get_or_none(ChargePoint.ident == charger[:48])
+    if row is not None and row.station_id == site:
+        return None
+    where = Station.get_by_id(site).name
+    return f"{name[:40]} works at site {where!r}; {charger[:48]} is not one of its chargers"

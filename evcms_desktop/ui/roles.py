@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from evcms_desktop.domain.attempts import WrongAttempts
 from evcms_desktop.domain.roles import Role
+from evcms_desktop.store import operators
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import read_setting, write_setting
 
@@ -100,6 +101,17 @@ class Session(QObject):
         self.role = Role.ATTENDANT
         self.operator: str | None = None
         self.attempts = WrongAttempts(clock)
+        # The sites the window shows (None until it is built): someone bound to one site
+        # signs in only where that site is all it shows.
+        self.sites: frozenset[int] | None = None
+
+    def refuses_site_of(self, name: str) -> str | None:
+        """Why `name` may not sign in at this window (it shows more than their one site);
+        None if they may."""
+        site = operators.site_of(name)
+        if site is None or self.sites is None or self.sites == {site}:
+            return None
+        return f"{name} works at one site only; this console shows others."
 
     @property
     def is_operator(self) -> bool:

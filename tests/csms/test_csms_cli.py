@@ -24,8 +24,9 @@ from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator import cli as chargebox_cli
 from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.store import operators
 from evcms_desktop.store.deviations import DeviationCount, add_deviations
-from evcms_desktop.store.models import Booking, ChargePoint
+from evcms_desktop.store.models import Booking, ChargePoint, Station
 from tests.csms.helpers import FakeClock, Recorder, run, running, url
 
 PASSWORD = "sixteen-chars-ok"
@@ -485,3 +486,28 @@ def test_operators_and_send_as_one_of_them(db_target: str, capsys, monkeypatch):
         "evcms-desktop: The password must have 8 to 200 characters.",
         "evcms-desktop: Wrong name or password for 'oli'.",
     ]
+
+
+def test_an_attendant_is_added_at_one_site_and_an_operator_at_one_or_every_site(
+    db_target: str, capsys
+):
+    assert cli(db_target, "sites", "add", "Harbour") == 0
+    add = ("operators", "add")
+    pw = ("--password", "pw-12345")
+    assert cli(db_target, *add, "ann", "--role", "attendant", *pw) == 1
+    assert cli(db_target, *add, "ann", "--role", "attendant", "--site", "Nowhere", *pw) == 1
+    assert cli(db_target, *add, "ann", "--role", "attendant", "--site", "Harbour", *pw) == 0
+    assert cli(db_target, "--site", "Harbour", *add, "bea", "--role", "operator", *pw) == 0
+    assert cli(db_target, *add, "oli", "--role", "operator", *pw) == 0
+    out, err = capsys.readouterr()
+    assert (
+        err.splitlines()[0] == "evcms-desktop: An attendant works at one site: name it with --site."
+    )
+    assert err.splitlines()[1].startswith("evcms-desktop: No site is named 'Nowhere'")
+    assert out.splitlines()[-3:] == [
+        "Added attendant ann at site 'Harbour'; they sign in with that password.",
+        "Added operator bea at site 'Harbour'; they sign in with that password.",
+        "Added operator oli at every site; they sign in with that password.",
+    ]
+    harbour = Station.get(Station.name == "Harbour").id
+    assert [operators.site_of(name) for name in ("ann", "bea", "oli")] == [harbour, harbour, None]

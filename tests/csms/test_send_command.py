@@ -20,7 +20,8 @@ from evcms_desktop.domain.roles import Role
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store import command_queue, operators
 from evcms_desktop.store.command_queue import CommandOutcome
-from evcms_desktop.store.models import ChargingTransaction, CommandState, QueuedCommand
+from evcms_desktop.store.models import ChargingTransaction, CommandState, QueuedCommand, Station
+from evcms_desktop.store.stations import add_station
 from tests.csms.helpers import FakeClock, Recorder, book, run, running, url
 from tests.csms.test_csms_cli import ENV
 
@@ -271,7 +272,7 @@ def test_the_node_refuses_a_queued_command_the_operators_role_may_not_send(
     """An attached console queues a command with its signed-in operator; the node that
     holds the charger checks that operator's role before it sends anything."""
     config.command_poll_seconds = 0.05
-    operators.add_operator("ann", "attendant", "attendant-pw")
+    operators.add_operator("ann", "attendant", "attendant-pw", Station.get())
     operators.add_operator("oli", "operator", "operator-pw")
     cs = CentralSystem(config, db, clock=clock)
     log = Recorder(cs)
@@ -360,3 +361,37 @@ def test_a_command_names_a_real_operator_or_is_the_systems(
         " (--password - reads the password from stdin).\n"
     )
     assert QueuedCommand.select().count() == queued
+
+
+def test_the_node_refuses_a_command_for_a_charger_of_another_site_than_the_operators(
+    db, station, clock: FakeClock, config: CsmsConfig
+):
+    """An operator bound to one site may not command another site's charger: the node that
+    holds the charger refuses it, whatever the console that queued it showed."""
+    config.command_poll_seconds = 0.05
+    harbour = add_station("Harbour")
+    operators.add_operator("bea", "operator", "operator-pw", harbour)
+    operators.add_operator("sam", "operator", "operator-pw", station)
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def answer(operator: str) -> CommandOutcome:
+        command_id = command_queue.enqueue(
+            "CP-A", "Reset", {"type": "Soft"}, requested_by="console", operator=operator
+        )
+        while (outcome := command_queue.outcome(command_id)) is None:
+            await asyncio.sleep(0.02)
+        return outcome
+
+    async def scenario() -> list[CommandOutcome]:
+        async with running(cs):
+            box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            outcomes = [await answer("bea"), await answer("sam")]
+            await box.close()
+            return outcomes
+
+    bea, sam = run(scenario())
+    assert (bea.state, bea.status) == (CommandState.FAILED, "Refused")
+    assert bea.detail == "bea works at site 'Harbour'; CP-A is not one of its chargers"
+    assert (sam.state, sam.status) == (CommandState.DONE, "Accepted")

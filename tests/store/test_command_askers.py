@@ -9,6 +9,7 @@ import pytest
 
 from evcms_desktop.store import operators
 from evcms_desktop.store.database import open_database
+from evcms_desktop.store.models import Station
 
 pytestmark = pytest.mark.postgresql
 
@@ -24,7 +25,7 @@ def test_a_consoles_database_role_queues_commands_as_itself_only(postgresql_url)
     oli = "oli_" + postgresql_url.rsplit("/", 1)[1]
     db = open_database(postgresql_url)
     operators.add_operator(oli, "operator", "operator-pw")
-    operators.add_operator("ann", "attendant", "attendant-pw")
+    operators.add_operator("ann", "attendant", "attendant-pw", Station.get())
     db.close()
     with psycopg.connect(postgresql_url, autocommit=True) as owner:
         owner.execute(f'CREATE ROLE "{oli}" LOGIN')

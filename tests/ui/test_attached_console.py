@@ -32,7 +32,7 @@ def deployment(postgresql_url):
     cp = ChargePoint.create(ident="CP-A", station=station)
     Connector.create(charge_point=cp, number=1)
     operators.add_operator("oli", "operator", "operator-pw")
-    operators.add_operator("ann", "attendant", "attendant-pw")
+    operators.add_operator("ann", "attendant", "attendant-pw", Station.get())
     yield db, station
     db.close()
 

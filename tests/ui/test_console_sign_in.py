@@ -10,8 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from evcms_desktop.app.cli import build_parser, config_from_args
+from evcms_desktop.app.config import AppConfig
+from evcms_desktop.app.console import AttachError, _attached_sites
 from evcms_desktop.domain.attempts import TRIES
 from evcms_desktop.store import operators
+from evcms_desktop.store.bookings import BookingService
+from evcms_desktop.store.models import ChargePoint, Connector, Station
+from evcms_desktop.store.stations import add_station
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.main_window import MainWindow
 from evcms_desktop.ui.roles import Role, Session
@@ -35,7 +41,7 @@ class Clock:
 @pytest.fixture
 def named(station):
     operators.add_operator("oli", "operator", "operator-pw")
-    operators.add_operator("ann", "attendant", "attendant-pw")
+    operators.add_operator("ann", "attendant", "attendant-pw", Station.get())
 
 
 def _window(qtbot, service, bus, credentials, clock, commands=None) -> MainWindow:
@@ -120,3 +126,50 @@ def test_without_operators_the_station_password_still_signs_in(
         dialog.ok.click()
     assert window.session.is_operator and window.session.operator is None
     assert window.role_label.text() == "Operator"
+
+
+def test_a_console_signed_in_at_one_site_shows_and_acts_on_that_site_only(
+    qtbot, qloop, db_target, db, named, station, bus, credentials
+):
+    """An attendant bound to a site gets that site's console only (no other site's
+    chargers, no "All sites"); naming another --site is refused in one line; at a window
+    that shows several sites they cannot sign in."""
+    harbour = add_station("Harbour")
+    cp = ChargePoint.create(ident="CP-H", station=harbour)
+    Connector.create(charge_point=cp, number=1)
+    operators.add_operator("hal", "attendant", "attendant-pw", harbour)
+
+    def config(*site: str) -> AppConfig:
+        return config_from_args(build_parser().parse_args(["--db", db_target, *site]))
+
+    home, sites = _attached_sites(config(), "hal")
+    assert (home.name, sites) == ("Harbour", [])
+    assert _attached_sites(config("--site", "Harbour"), "hal")[0].name == "Harbour"
+    with pytest.raises(AttachError) as refused:
+        _attached_sites(config("--site", station.name), "hal")
+    assert str(refused.value) == (
+        "hal works at site 'Harbour' only; --site 'Test Station' is refused."
+    )
+    assert [s.name for s in _attached_sites(config(), "oli")[1]] == ["Test Station", "Harbour"]
+
+    clock = Clock()
+    session = Session(credentials, clock=clock)
+    session.sites = frozenset({home.id})
+    window = MainWindow(BookingService(db, home, clock=clock), bus, session, clock=clock)
+    qtbot.addWidget(window)
+    window.show()
+    idents = {row.ident for row in window.chargers_model.rows()}
+    assert idents == {"CP-H"}
+    assert not window.sites.several
+    _sign_in(qtbot, window.sign_in(), "hal", "attendant-pw")
+    assert window.role_label.text() == "hal (attendant)"
+
+    every = Session(credentials, clock=clock)
+    every.sites = frozenset({station.id, harbour.id})
+    dialog = SignInDialog(every, named=True)
+    qtbot.addWidget(dialog)
+    dialog.name.setText("hal")
+    dialog.password.setText("attendant-pw")
+    dialog.ok.click()
+    qtbot.waitUntil(lambda: "works at one site only" in dialog.error.text(), timeout=10_000)
+    assert every.operator is None and dialog.result() == 0

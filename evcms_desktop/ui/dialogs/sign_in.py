@@ -146,6 +146,11 @@ class SignInDialog(QDialog):
         if role is None:
             self._wrong(name)
             return
+        if self.named and (refusal := self.session.refuses_site_of(name)) is not None:
+            log.warning("Console sign-in refused for %r: another site's", name)
+            self.password.clear()
+            self.error.setText(refusal)
+            return
         self.session.attempts.succeeded()
         if self.named:
             self.session.sign_in_as(name, role)
