@@ -205,7 +205,10 @@ async def attach_to(
 ) -> tuple[Attachment, Role]:
     """Sign the operator in and hear the deployment's events on `bus`."""
     _check_deployment(db)
-    role = operators.sign_in(operator, password)
+    try:
+        role = operators.sign_in(operator, password)
+    except operators.SignInLocked as exc:
+        raise AttachError(str(exc)) from None
     if role is None:
         raise AttachError(f"Wrong name or password for {operator[:40]!r}.")
     return await attach_as(db, operator, bus), role

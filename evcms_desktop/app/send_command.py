@@ -166,7 +166,11 @@ def _signed_in(args: argparse.Namespace) -> str | None:
         password = getpass.getpass(f"Password of {args.operator}: ")
     else:
         raise CommandError("--as needs a terminal for the password, or --password - (stdin)")
-    if operators.sign_in(args.operator, password) is None:
+    try:
+        role = operators.sign_in(args.operator, password)
+    except operators.SignInLocked as exc:
+        raise CommandError(str(exc)) from None
+    if role is None:
         raise CommandError(f"Wrong name or password for {args.operator!r}.")
     return str(args.operator)
 

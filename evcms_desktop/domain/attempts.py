@@ -31,24 +31,37 @@ class WrongAttempts:
 
     def seconds_locked(self) -> int:
         """Whole seconds the screen stays locked (at least 1 while locked), 0 when open."""
-        if self.locked_until is None:
-            return 0
-        left = (self.locked_until - self.clock()).total_seconds()
-        return max(1, round(left)) if left > 0 else 0
+        return seconds_until(self.locked_until, self.clock())
 
     def failed(self) -> int:
         """Count a wrong secret; the tries left before the lock (0: it just locked)."""
         self.wrong += 1
         if self.wrong < self.tries:
             return self.tries - self.wrong
-        lock = min(self.first_lock * 2**self.locks, self.longest_lock)
+        self.locked_until = self.clock() + lock_after(
+            self.locks, self.first_lock, self.longest_lock
+        )
         self.locks += 1
         self.wrong = 0
-        self.locked_until = self.clock() + lock
         return 0
 
     def succeeded(self) -> None:
         self.wrong = 0
+
+
+def lock_after(
+    locks: int, first: timedelta = FIRST_LOCK, longest: timedelta = LONGEST_LOCK
+) -> timedelta:
+    """How long the next lock lasts, after `locks` earlier ones."""
+    return min(first * 2**locks, longest)
+
+
+def seconds_until(locked_until: datetime | None, now: datetime) -> int:
+    """Whole seconds a lock still holds (at least 1 while it holds), 0 when open."""
+    if locked_until is None:
+        return 0
+    left = (locked_until - now).total_seconds()
+    return max(1, round(left)) if left > 0 else 0
 
 
 def lock_span(seconds: int) -> str:

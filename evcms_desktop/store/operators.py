@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from evcms_desktop.domain.attempts import TRIES, lock_after, lock_span, seconds_until
 from evcms_desktop.domain.roles import Role
-from evcms_desktop.store.models import ChargePoint, Operator, Station
+from evcms_desktop.store.models import ChargePoint, Operator, Station, utcnow
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,39}")
 MAX_NAME = 40
@@ -46,11 +48,54 @@ def add_operator(name: str, role: str, password: str, site: Station | None = Non
     return Operator.create(name=name, role=role, password_hash=_hasher.hash(password), site=site)
 
 
-def sign_in(name: str, password: str) -> Role | None:
-    """The operator's role if the password is theirs; None otherwise."""
-    if not password_matches(stored_hash(name), password):
-        return None
-    return role_of(name)
+class SignInLocked(OperatorError):
+    """Too many wrong passwords in a row for this operator: nothing is checked for a while."""
+
+
+def sign_in(name: str, password: str, now: datetime | None = None) -> Role | None:
+    """The operator's role if the password is theirs; None otherwise. Each wrong password
+    counts on the operator (`count_sign_in`); while they are locked the password is not
+    checked (SignInLocked)."""
+    now = now or utcnow()
+    if left := seconds_locked(name, now):
+        raise SignInLocked(locked_text(name, left))
+    matches = password_matches(stored_hash(name), password)
+    count_sign_in(name, matches, now)
+    return role_of(name) if matches else None
+
+
+def locked_text(name: str, seconds: int) -> str:
+    return f"Too many wrong sign-ins for {name[:40]!r}: try again in {lock_span(seconds)}."
+
+
+def seconds_locked(name: str, now: datetime) -> int:
+    """Whole seconds the operator stays locked after wrong passwords; 0 when open."""
+    found = Operator.get_or_none(Operator.name == name[:40])
+    return 0 if found is None else seconds_until(found.locked_until, now)
+
+
+def count_sign_in(name: str, matched: bool, now: datetime) -> int | None:
+    """Count a sign-in on the operator, wherever it was typed (a console, the command
+    line): a right one clears the wrong ones; after TRIES wrong in a row they are locked,
+    each lock twice as long as the one before, up to LONGEST_LOCK. The tries left before
+    the lock (0: it just locked); None for a name nobody has."""
+    with Operator._meta.database.atomic():
+        found = Operator.get_or_none(Operator.name == name[:40])
+        if found is None:
+            return None
+        if matched:
+            Operator.update(wrong_sign_ins=0).where(Operator.name == found.name).execute()
+            return TRIES
+        wrong = found.wrong_sign_ins + 1
+        if wrong < TRIES:
+            Operator.update(wrong_sign_ins=wrong).where(Operator.name == found.name).execute()
+            return TRIES - wrong
+        Operator.update(
+            wrong_sign_ins=0,
+            locks=found.locks + 1,
+            locked_until=now + lock_after(found.locks),
+        ).where(Operator.name == found.name).execute()
+        return 0
 
 
 def any_operator() -> bool:

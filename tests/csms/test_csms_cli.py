@@ -22,11 +22,12 @@ from evcms_desktop.app.config import csms_config
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.domain.attempts import TRIES
 from evcms_desktop.simulator import cli as chargebox_cli
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store import operators
 from evcms_desktop.store.deviations import DeviationCount, add_deviations
-from evcms_desktop.store.models import Booking, ChargePoint, Station
+from evcms_desktop.store.models import Booking, ChargePoint, QueuedCommand, Station
 from tests.csms.helpers import FakeClock, Recorder, run, running, url
 
 PASSWORD = "sixteen-chars-ok"
@@ -511,3 +512,21 @@ def test_an_attendant_is_added_at_one_site_and_an_operator_at_one_or_every_site(
     ]
     harbour = Station.get(Station.name == "Harbour").id
     assert [operators.site_of(name) for name in ("ann", "bea", "oli")] == [harbour, harbour, None]
+
+
+def test_wrong_passwords_on_the_command_line_lock_the_operator(db_target: str, capsys, monkeypatch):
+    """`send --as` counts wrong passwords on the operator, in the store: after TRIES wrong
+    ones even the right one is refused for a while, and nothing is queued."""
+    add = ("operators", "add", "olga", "--role", "operator", "--password", "pw-12345")
+    assert cli(db_target, *add) == 0
+    assert cli(db_target, "chargers", "add", "CP-9") == 0
+    send = ("send", "CP-9", "Reset", "type=Soft", "--as", "olga", "--password", "-")
+    for _ in range(TRIES):
+        monkeypatch.setattr("sys.stdin", io.StringIO("not-the-password\n"))
+        assert cli(db_target, *send) == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("pw-12345\n"))
+    assert cli(db_target, *send) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-2] == "evcms-desktop: Wrong name or password for 'olga'."
+    assert err[-1] == "evcms-desktop: Too many wrong sign-ins for 'olga': try again in 60 s."
+    assert QueuedCommand.select().count() == 0

@@ -173,3 +173,29 @@ def test_a_console_signed_in_at_one_site_shows_and_acts_on_that_site_only(
     dialog.ok.click()
     qtbot.waitUntil(lambda: "works at one site only" in dialog.error.text(), timeout=10_000)
     assert every.operator is None and dialog.result() == 0
+
+
+def test_an_operators_lock_outlives_the_window_and_holds_on_the_command_line(
+    qtbot, qloop, named, service, bus, credentials
+):
+    """Wrong passwords count on the operator in the store, not in one window: a console
+    started afresh is still locked, and so is the command line's sign-in."""
+    clock = Clock()
+    first = _window(qtbot, service, bus, credentials, clock)
+    dialog = first.sign_in()
+    for _ in range(TRIES - 1):
+        _sign_in(qtbot, dialog, "oli", "not-it", dialog.failed)
+    # The last wrong try, on the command line's sign-in, locks oli everywhere.
+    assert operators.sign_in("oli", "wrong-again", clock()) is None
+    restarted = _window(qtbot, service, bus, credentials, clock)
+    again = restarted.sign_in()
+    again.name.setText("oli")
+    again.password.setText("operator-pw")
+    again.ok.click()
+    qtbot.waitUntil(lambda: "Too many wrong sign-ins for 'oli'" in again.error.text())
+    assert again.error.text() == "Too many wrong sign-ins for 'oli': try again in 60 s."
+    assert not restarted.session.is_operator
+    with pytest.raises(operators.SignInLocked):
+        operators.sign_in("oli", "operator-pw", clock())
+    clock.now += timedelta(seconds=61)
+    assert operators.sign_in("oli", "operator-pw", clock()) is Role.OPERATOR

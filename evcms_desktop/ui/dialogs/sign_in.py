@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from evcms_desktop.domain.attempts import lock_span
+from evcms_desktop.domain.attempts import TRIES, lock_span
 from evcms_desktop.store import operators
 from evcms_desktop.ui.roles import MIN_PASSWORD_LENGTH, OPERATOR_KEY, Credentials, Role, Session
 
@@ -55,6 +55,7 @@ class SignInDialog(QDialog):
         self.named = operators.any_operator() if named is None else named
         self.first_time = not self.named and not self.credentials.has_operator_password()
         self.task: asyncio.Task[None] | None = None
+        self.operator_tries: int | None = None  # before the named operator is locked
         if self.named:
             title, text = "Sign in", reason or "Sign in with your name and password."
         elif self.first_time:
@@ -135,9 +136,18 @@ class SignInDialog(QDialog):
                 log.info("Operator password set")
                 role = Role.OPERATOR
             elif self.named:
+                now = self.session.attempts.clock()
+                if left := operators.seconds_locked(name, now):
+                    self.password.clear()
+                    self.error.setText(operators.locked_text(name, left))
+                    return
                 digest = operators.stored_hash(name)  # one row; the hash check is the slow part
                 loop = asyncio.get_running_loop()
-                if await loop.run_in_executor(None, operators.password_matches, digest, password):
+                matches = await loop.run_in_executor(
+                    None, operators.password_matches, digest, password
+                )
+                self.operator_tries = operators.count_sign_in(name, matches, now)
+                if matches:
                     role = operators.role_of(name)
             elif await self.credentials.check(OPERATOR_KEY, password):
                 role = Role.OPERATOR
@@ -162,7 +172,11 @@ class SignInDialog(QDialog):
         log.warning("Console sign-in refused%s", f" for {name!r}" if self.named else "")
         self.password.clear()
         left = self.session.attempts.failed()
-        if left:
+        if self.named and self.operator_tries == 0:  # the operator's lock, kept in the store
+            log.warning("Sign-ins of %r locked after %d wrong tries", name, TRIES)
+            now = self.session.attempts.clock()
+            self.error.setText(operators.locked_text(name, operators.seconds_locked(name, now)))
+        elif left:
             what = "name or password" if self.named else "password"
             self.error.setText(f"Wrong {what}. {left} {'try' if left == 1 else 'tries'} left.")
         else:
