@@ -137,6 +137,7 @@ class StationScreens(QObject):
             ocpp_url=self.url,
             security_warning=security_warning(central.config) if central else "",
             sites=self.sites,
+            needs_sign_in=central is None,
         )
         if central is not None:
             self.console.actions.transfers = central.transfers

@@ -14,8 +14,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QMainWindow,
+    QPushButton,
+    QStackedWidget,
     QTabWidget,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -91,9 +94,12 @@ class MainWindow(QMainWindow):
         ocpp_url: str = "",
         security_warning: str = "",
         sites: Sequence[Station] = (),
+        needs_sign_in: bool = False,
     ) -> None:
         """`sites`: every site an operator's console sees (its Chargers, Bookings and
-        Sessions tabs then filter by site); a station PC's console sees its own only."""
+        Sessions tabs then filter by site); a station PC's console sees its own only.
+        `needs_sign_in` (a console attached to a deployment): with nobody signed in it
+        shows a sign-in screen and nothing of the deployment."""
         super().__init__()
         self.service = service
         self.station = station = service.station
@@ -141,7 +147,13 @@ class MainWindow(QMainWindow):
         self.analysis = AnalysisTab(self.station)
         self.tabs.addTab(self.analysis, "Analysis")
         self.tabs.addTab(self.settings, "Settings")
-        self.setCentralWidget(self.tabs)
+        self.needs_sign_in = needs_sign_in
+        self._was_signed_out = False
+        self.signed_out_page = self._signed_out_page()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.tabs)
+        self.pages.addWidget(self.signed_out_page)
+        self.setCentralWidget(self.pages)
 
         self.notifications = QListView()
         self.notifications.setModel(self.notifications_model)
@@ -208,7 +220,9 @@ class MainWindow(QMainWindow):
             "New booking…", self, shortcut=QKeySequence.StandardKey.New
         )
         self.new_booking_action.triggered.connect(self.new_booking)
-        self.sign_in_action = QAction("Operator sign-in…", self)
+        self.sign_in_action = QAction(
+            "Sign in…" if self.needs_sign_in else "Operator sign-in…", self
+        )
         self.sign_in_action.triggered.connect(self.sign_in)
         self.sign_out_action = QAction("Sign out", self)
         self.sign_out_action.triggered.connect(self.session.sign_out)
@@ -230,8 +244,8 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        export = file_menu.addAction("Export sessions as CSV…")
-        export.triggered.connect(self.sessions.ask_export)
+        self.export_action = file_menu.addAction("Export sessions as CSV…")
+        self.export_action.triggered.connect(self.sessions.ask_export)
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         bookings_menu = menu.addMenu("&Bookings")
@@ -323,19 +337,51 @@ class MainWindow(QMainWindow):
         self.notifications_model.add_message(text, "denied")
         self.statusBar().showMessage(text, 15_000)
 
+    def _signed_out_page(self) -> QWidget:
+        page = QWidget()
+        page.setObjectName("signedOut")
+        text = QLabel("Nobody is signed in. Sign in to see and work on the deployment.")
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        button = QPushButton("Sign in…")
+        button.clicked.connect(self.sign_in)
+        layout = QVBoxLayout(page)
+        layout.addStretch(1)
+        layout.addWidget(text)
+        layout.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        layout.addStretch(2)
+        return page
+
+    @property
+    def signed_out(self) -> bool:
+        """An attached console with nobody signed in: it shows nothing of the deployment."""
+        return self.needs_sign_in and self.session.operator is None
+
     def _role_changed(self) -> None:
         operator = self.session.is_operator
         role = "Operator" if operator else "Attendant"
         name = self.session.operator
-        self.role_label.setText(f"{name} ({role.lower()})" if name else role)
+        signed_out = self.signed_out
+        self.role_label.setText(
+            "Signed out" if signed_out else f"{name} ({role.lower()})" if name else role
+        )
         self.role_label.setStyleSheet(
             "padding: 2px 10px; border-radius: 8px; font-weight: 600;"
             + ("background: #ffe6c2; color: #7a4100;" if operator else "background: #e3e9ef;")
         )
-        self.sign_in_action.setVisible(not operator)
-        self.sign_out_action.setVisible(operator or name is not None)
+        signed_in = operator or name is not None
+        self.sign_in_action.setVisible(not signed_in)
+        self.sign_out_action.setVisible(signed_in)
         self.sign_out_action.setText(f"Sign out {name}" if name else "Sign out")
         self.chargers.panel.note.setVisible(not operator)
+        self.pages.setCurrentWidget(self.signed_out_page if signed_out else self.tabs)
+        dock_toggle = self.notifications_dock.toggleViewAction()
+        for action in (self.new_booking_action, self.export_action, self.kiosk_action, dock_toggle):
+            action.setEnabled(not signed_out)
+        if signed_out:
+            self.notifications_dock.hide()
+        elif self._was_signed_out:
+            self.notifications_dock.setVisible(self.width() >= NARROW_WIDTH)
+        self._was_signed_out = signed_out
 
     def _settings_saved(self) -> None:
         self.setWindowTitle(f"{self.station.name} – {APP_NAME}")

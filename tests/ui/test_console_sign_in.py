@@ -199,3 +199,44 @@ def test_an_operators_lock_outlives_the_window_and_holds_on_the_command_line(
         operators.sign_in("oli", "operator-pw", clock())
     clock.now += timedelta(seconds=61)
     assert operators.sign_in("oli", "operator-pw", clock()) is Role.OPERATOR
+
+
+def test_an_attached_console_signed_out_shows_a_sign_in_screen_and_one_toolbar_action(
+    qtbot, qloop, named, service, bus, credentials
+):
+    """Attached (needs_sign_in) with nobody signed in, the window shows a sign-in screen,
+    not the deployment; the toolbar offers either Sign in or Sign out NAME, never both."""
+    session = Session(credentials, clock=Clock())
+    window = MainWindow(service, bus, session, clock=Clock(), needs_sign_in=True)
+    qtbot.addWidget(window)
+    window.show()
+
+    def offered() -> list[str]:
+        actions = (window.sign_in_action, window.sign_out_action)
+        return [a.text() for a in actions if a.isVisible()]
+
+    assert window.pages.currentWidget() is window.signed_out_page
+    assert not window.tabs.isVisible() and not window.notifications_dock.isVisible()
+    assert window.role_label.text() == "Signed out"
+    assert len(offered()) == 1 and "Sign out" not in offered()[0]
+    assert not window.new_booking_action.isEnabled()
+    _sign_in(qtbot, window.sign_in(), "ann", "attendant-pw")
+    assert window.tabs.isVisible() and window.role_label.text() == "ann (attendant)"
+    assert offered() == ["Sign out ann"]
+    assert window.new_booking_action.isEnabled()
+    window.sign_out_action.trigger()
+    assert window.pages.currentWidget() is window.signed_out_page
+    assert not window.tabs.isVisible() and window.role_label.text() == "Signed out"
+
+
+def test_a_station_pcs_console_offers_sign_in_or_sign_out_not_both(
+    qtbot, qloop, named, service, bus, credentials
+):
+    """A station PC's console stays open as attendant, with one of the two actions too."""
+    station_pc = _window(qtbot, service, bus, credentials, Clock())
+    _sign_in(qtbot, station_pc.sign_in(), "ann", "attendant-pw")
+    assert station_pc.tabs.isVisible()
+    assert [a.isVisible() for a in (station_pc.sign_in_action, station_pc.sign_out_action)] == [
+        False,
+        True,
+    ]
