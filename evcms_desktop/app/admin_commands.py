@@ -403,6 +403,9 @@ def _bookings(args: argparse.Namespace, config: AppConfig) -> int:
     return 0
 
 
+STORE_FINE = "Store: no trouble recorded"
+
+
 def store_health(data_dir: Path) -> str:
     """One line on the store's health: rows set aside, and the last time it could not
     commit (as the central system recorded it)."""
@@ -421,11 +424,13 @@ def store_health(data_dir: Path) -> str:
             f"last could not commit at {trouble.timestamp:%Y-%m-%d %H:%M} UTC"
             f" ({' '.join(trouble.message.split())[:160]})"
         )
-    return "Store: " + ("; ".join(parts) if parts else "no trouble recorded")
+    return "Store: " + "; ".join(parts) if parts else STORE_FINE
 
 
 def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
-    _out(store_health(config.data_dir))
+    health = store_health(config.data_dir)
+    if health != STORE_FINE:  # trouble goes beside the listing, on stderr
+        sys.stderr.write(f"{health}\n")
     station = selected_site(config)
     calendar = station_calendar(station)
     rows = latest_sessions(

@@ -394,7 +394,6 @@ async def serve_console(
     chooses in the start-up dialog (or chose before and asked to remember). A station PC's
     SQLite file runs the central system here, without asking."""
     if how is None and config.database.engine == "postgresql":
-        log.info("Asking whether this console runs the central system or attaches")
         how = await startup_choice(str(config.database), console_settings(), ask_again=choose)
         if how is None:
             return 1

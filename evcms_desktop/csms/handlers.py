@@ -47,6 +47,7 @@ from evcms_desktop.domain.plausibility import (
     ImplausibleReading,
     check_meter,
     clock_skew,
+    skew_text,
     trusted_time,
 )
 from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
@@ -627,7 +628,7 @@ class ChargerSession(OcppEndpoint):
         self._skew_warned = True
         self.context.publish(
             EventKind.CLOCK_SKEW,
-            f"{self.id}: its clock is off by {skew} from the server's",
+            f"{self.id}: its clock is {skew_text(skew)} the server's",
             self.id,
             data={"skew_seconds": skew.total_seconds()},
         )

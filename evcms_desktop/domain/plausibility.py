@@ -213,3 +213,18 @@ def clock_skew(reported: datetime, now: datetime) -> timedelta | None:
     if reported - now > MAX_CLOCK_AHEAD or reported < EARLIEST_PLAUSIBLE:
         return reported - now
     return None
+
+
+def skew_text(skew: timedelta) -> str:
+    """How far a clock is off, as a person reads it: whole seconds, minutes, hours or
+    days, and which way ("5 min 8 s ahead of")."""
+    seconds = round(abs(skew.total_seconds()))
+    if seconds < 120:
+        amount = f"{seconds} s"
+    elif seconds < 2 * 3600:
+        amount = f"{seconds // 60} min {seconds % 60} s"
+    elif seconds < 2 * 86400:
+        amount = f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    else:
+        amount = f"{seconds // 86400} days"
+    return f"{amount} {'ahead of' if skew > timedelta(0) else 'behind'}"

@@ -9,6 +9,7 @@ from evcms_desktop.domain.plausibility import (
     check_register_step,
     max_energy_wh,
     session_energy,
+    skew_text,
 )
 
 START = datetime(2026, 12, 1, 10, tzinfo=UTC)
@@ -46,3 +47,16 @@ def test_a_plausible_stop_is_billed_as_measured():
     assert billed == type(billed)(10_000.0)
     unbounded = session_energy(0, 9_000_000_000, START, START + timedelta(seconds=30))
     assert unbounded.review is None  # without a known power only the register's range holds
+
+
+@pytest.mark.parametrize(
+    ("skew", "text"),
+    [
+        (timedelta(minutes=5, seconds=8, microseconds=37777), "5 min 8 s ahead of"),
+        (timedelta(seconds=-42.6), "43 s behind"),
+        (timedelta(hours=3, minutes=2, seconds=59), "3 h 2 min ahead of"),
+        (datetime(2000, 1, 1, tzinfo=UTC) - START, "9831 days behind"),
+    ],
+)
+def test_a_clock_skew_is_said_in_whole_units(skew: timedelta, text: str):
+    assert skew_text(skew) == text

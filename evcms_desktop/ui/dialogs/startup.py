@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
+import logging
 
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import (
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop import APP_NAME
+
+log = logging.getLogger(__name__)
 
 
 class StartupChoice(enum.StrEnum):
@@ -120,6 +123,7 @@ async def startup_choice(
         remember_choice(settings, database, None)
     elif (choice := remembered_choice(settings, database)) is not None:
         return choice
+    log.info("Asking whether this console runs the central system or attaches")
     dialog = StartupDialog(database)
     if not await shown(dialog):
         return None
