@@ -96,6 +96,15 @@ def test_an_operators_console_filters_its_tabs_by_site(qtbot, service, bus, cred
     # The other site's live events reach this console.
     bus.publish(CsmsEvent(EventKind.CHARGER_CONNECTED, "PAR-1 connected", "PAR-1"))
     qtbot.waitUntil(lambda: window.chargers_model.row_for("PAR-1", 1).connected, timeout=5000)
+
+    # The Site column comes right after the id (or charger), in sight on a narrow screen
+    # however wide the other columns grow.
+    for view, first in ((window.bookings, "Booking ID"), (window.sessions, "Charger")):
+        source = view.table.model().sourceModel()
+        titles = [source.headerData(c, Qt.Orientation.Horizontal) for c in range(2)]
+        assert titles == [first, "Site"]
+        sorted_by = view.table.horizontalHeader().sortIndicatorSection()
+        assert source.headerData(sorted_by, Qt.Orientation.Horizontal) == "Start"
     window.quit_confirmed = True
     window.close()
 

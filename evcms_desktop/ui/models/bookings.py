@@ -75,8 +75,8 @@ class BookingsModel(RecordTableModel[Booking]):
             ),
             Column("Driver", lambda b: b.driver_name or DASH),
         ]
-        if sites.several:
-            columns.append(Column("Site", lambda b: sites.name(b.station_id)))
+        if sites.several:  # beside the id, where a narrow screen still shows it
+            columns.insert(1, Column("Site", lambda b: sites.name(b.station_id)))
         super().__init__(columns, parent)
         self.station = station
         self.bills: dict[int, Bill] = {}

@@ -72,8 +72,9 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
             Column("Stop reason", lambda t: t.stop_reason or DASH),
             Column("Quote vs bill", self.difference),
         ]
-        if self.sites.several:
-            columns.append(Column("Site", lambda t: self.sites.name(t.charge_point.station_id)))
+        if self.sites.several:  # beside the charger, where a narrow screen still shows it
+            site = Column("Site", lambda t: self.sites.name(t.charge_point.station_id))
+            columns.insert(1, site)
         super().__init__(columns, parent)
 
     def _currency(self, tx: ChargingTransaction) -> str:

@@ -72,7 +72,7 @@ class BookingsView(QWidget):
         )
         self.search.textChanged.connect(self._filter)
         self.search.returnPressed.connect(self.find_code)
-        self.table = sortable_table(self.model, self, sort_column=1)
+        self.table = sortable_table(self.model, self, sort_column=self.model.column("Start"))
         self.proxy = self.table.model()
         assert isinstance(self.proxy, QSortFilterProxyModel)
         self.proxy.setFilterKeyColumn(0)

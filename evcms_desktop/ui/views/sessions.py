@@ -48,7 +48,10 @@ class SessionsView(QWidget):
             edit.setDisplayFormat("ddd d MMM yyyy")
             edit.dateChanged.connect(self.refresh)
         self.table = sortable_table(
-            self.model, self, sort_column=2, order=Qt.SortOrder.DescendingOrder
+            self.model,
+            self,
+            sort_column=self.model.column("Start"),
+            order=Qt.SortOrder.DescendingOrder,
         )
         self.export_button = QPushButton("Export CSV…")
         self.export_button.clicked.connect(self.ask_export)
