@@ -483,10 +483,29 @@ def _quote(tx: ChargingTransaction, currency: str) -> str:
 
 
 def _operators(args: argparse.Namespace, config: AppConfig) -> int:
+    action = args.operators_action
+    if action == "list":
+        for person in operators.list_operators():
+            where = person.site.name if person.site_id is not None else "every site"
+            locked = operators.seconds_locked(person.name, utcnow())
+            _out(f"{person.name:<20} {person.role:<10} {where}{'  (locked)' if locked else ''}")
+        return 0
+    if action == "set":
+        site = find_station(args.operator_site) if args.operator_site else None
+        person = operators.change_operator(
+            args.name, role=args.role, site=site, every_site=args.every_site
+        )
+        where = f"site {person.site.name!r}" if person.site_id is not None else "every site"
+        _out(f"{person.name} is now {person.role} at {where}.")
+        return 0
     args.ident = args.name  # for the password prompt
     password = _password(args)
     if not password:
         raise CommandError("Give the operator's password with --password.")
+    if action == "passwd":
+        operators.set_password(args.name, password)
+        _out(f"New password set for {args.name}; any sign-in lock is lifted.")
+        return 0
     named = args.operator_site or config.site
     site = find_station(named) if named else None
     operators.add_operator(args.name, args.role, password, site)
@@ -617,7 +636,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         " the extra",
     )
 
-    people = subparsers.add_parser("operators", help="add the people who sign in at consoles")
+    people = subparsers.add_parser(
+        "operators", help="the people who sign in at consoles: add, list, set, passwd"
+    )
     people.set_defaults(handler=_guarded(_operators), operators_action="add")
     people_actions = people.add_subparsers(dest="operators_action", metavar="ACTION", required=True)
     person = people_actions.add_parser("add", help="add an attendant or an operator")
@@ -630,6 +651,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         " without one works at every site)",
     )
     person.add_argument(
+        "--password",
+        required=True,
+        help="8 or more characters; '-' reads it from stdin, 'prompt' asks",
+    )
+    people_actions.add_parser("list", help="everyone who signs in: role, site, lock")
+    change = people_actions.add_parser("set", help="change someone's role or site")
+    change.add_argument("name")
+    change.add_argument("--role", choices=["attendant", "operator"])
+    where = change.add_mutually_exclusive_group()
+    where.add_argument("--site", dest="operator_site", help="the one site they work at")
+    where.add_argument(
+        "--every-site", action="store_true", help="an operator: no site of their own"
+    )
+    passwd = people_actions.add_parser("passwd", help="set someone's password (lifts a lock)")
+    passwd.add_argument("name")
+    passwd.add_argument(
         "--password",
         required=True,
         help="8 or more characters; '-' reads it from stdin, 'prompt' asks",

@@ -52,6 +52,47 @@ class SignInLocked(OperatorError):
     """Too many wrong passwords in a row for this operator: nothing is checked for a while."""
 
 
+def list_operators() -> list[Operator]:
+    return list(Operator.select().order_by(Operator.name))
+
+
+def _found(name: str) -> Operator:
+    found = Operator.get_or_none(Operator.name == name[:40])
+    if found is None:
+        raise OperatorError(f"No operator is named {name[:40]!r}.")
+    return found
+
+
+def change_operator(
+    name: str, *, role: str | None = None, site: Station | None = None, every_site: bool = False
+) -> Operator:
+    """A new role and/or site for an operator (`every_site`: no site of their own); an
+    attendant keeps one site."""
+    found = _found(name)
+    if role is not None:
+        if role not in {r.value for r in Role}:
+            raise OperatorError(f"{role[:20]!r} is not a role; one of: attendant, operator.")
+        found.role = role
+    if site is not None:
+        found.site = site
+    elif every_site:
+        found.site = None
+    if found.role == Role.ATTENDANT and found.site_id is None:
+        raise OperatorError("An attendant works at one site: name it with --site.")
+    found.save()
+    return found
+
+
+def set_password(name: str, password: str) -> None:
+    """A new password; it also lifts a lock from wrong sign-ins (whoever sets it vouches)."""
+    found = _found(name)
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise OperatorError(f"The password must have {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
+    Operator.update(
+        password_hash=_hasher.hash(password), wrong_sign_ins=0, locked_until=None
+    ).where(Operator.name == found.name).execute()
+
+
 def sign_in(name: str, password: str, now: datetime | None = None) -> Role | None:
     """The operator's role if the password is theirs; None otherwise. Each wrong password
     counts on the operator (`count_sign_in`); while they are locked the password is not

@@ -530,3 +530,37 @@ def test_wrong_passwords_on_the_command_line_lock_the_operator(db_target: str, c
     assert err[-2] == "evcms-desktop: Wrong name or password for 'olga'."
     assert err[-1] == "evcms-desktop: Too many wrong sign-ins for 'olga': try again in 60 s."
     assert QueuedCommand.select().count() == 0
+
+
+def test_operators_are_listed_changed_and_given_a_new_password(db_target: str, capsys, monkeypatch):
+    assert cli(db_target, "sites", "add", "Harbour") == 0
+    pw = ("--password", "pw-12345")
+    assert (
+        cli(db_target, "operators", "add", "ann", "--role", "attendant", "--site", "Harbour", *pw)
+        == 0
+    )
+    assert cli(db_target, "operators", "add", "oli", "--role", "operator", *pw) == 0
+    for _ in range(TRIES):
+        assert operators.sign_in("oli", "not-the-password") is None
+    capsys.readouterr()
+    assert cli(db_target, "operators", "list") == 0
+    assert capsys.readouterr().out.split("\n")[:2] == [
+        f"{'ann':<20} {'attendant':<10} Harbour",
+        f"{'oli':<20} {'operator':<10} every site  (locked)",
+    ]
+    assert cli(db_target, "operators", "set", "ann", "--role", "operator", "--every-site") == 0
+    assert cli(db_target, "operators", "set", "ann", "--role", "attendant") == 1
+    assert cli(db_target, "operators", "set", "nobody", "--role", "operator") == 1
+    monkeypatch.setattr("sys.stdin", io.StringIO("new-password-1\n"))
+    assert cli(db_target, "operators", "passwd", "oli", "--password", "-") == 0
+    out, err = capsys.readouterr()
+    assert out.splitlines() == [
+        "ann is now operator at every site.",
+        "New password set for oli; any sign-in lock is lifted.",
+    ]
+    assert err.splitlines() == [
+        "evcms-desktop: An attendant works at one site: name it with --site.",
+        "evcms-desktop: No operator is named 'nobody'.",
+    ]
+    assert operators.site_of("ann") is None
+    assert operators.sign_in("oli", "new-password-1") is not None
