@@ -112,19 +112,14 @@ def schedule_periods(
     unit: RateUnit = "W",
     voltage: float = 230.0,
     phases: int = 3,
-    *,
-    held_s: int = 0,
 ) -> list[dict[str, float | int]]:
-    """chargingSchedulePeriod: a period wherever the limit changes, from the plan's first slot;
-    `held_s` seconds of a zero limit before it (a session that starts after its car may)."""
+    """chargingSchedulePeriod: a period wherever the limit changes, from the plan's first slot."""
     periods: list[dict[str, float | int]] = []
-    if held_s > 0:
-        periods.append({"startPeriod": 0, "limit": _limit(0.0, unit, voltage, phases)})
     seconds = int(plan.slot.total_seconds())
     for i, kw in enumerate(plan.powers_kw):
         limit = _limit(kw, unit, voltage, phases)
         if not periods or periods[-1]["limit"] != limit:
-            periods.append({"startPeriod": held_s + i * seconds, "limit": limit})
+            periods.append({"startPeriod": i * seconds, "limit": limit})
     return periods
 
 
@@ -137,19 +132,11 @@ def charging_profile(
     stack_level: int = 0,
     voltage: float = 230.0,
     phases: int = 3,
-    held_from: datetime | None = None,
 ) -> dict[str, Any]:
-    """A csChargingProfiles object (the wire's camelCase) for one booking's plan.
-
-    `held_from`, before the plan's first slot: the profile starts then with a zero limit,
-    so a car plugged in early waits for its session instead of drawing full power.
-    """
+    """A csChargingProfiles object (the wire's camelCase) for one booking's plan (a
+    running booking's TxProfile; before it charges, see `day_profile`)."""
     start = plan.first_slot
     end = start + len(plan.powers_kw) * plan.slot
-    held_s = 0
-    if held_from is not None and held_from < start:
-        held_s = int((start - held_from).total_seconds())
-        start = held_from
     profile: dict[str, Any] = {
         "chargingProfileId": profile_id,
         "stackLevel": stack_level,
@@ -161,7 +148,7 @@ def charging_profile(
             "duration": int((end - start).total_seconds()),
             "startSchedule": format_timestamp(start),
             "chargingRateUnit": unit,
-            "chargingSchedulePeriod": schedule_periods(plan, unit, voltage, phases, held_s=held_s),
+            "chargingSchedulePeriod": schedule_periods(plan, unit, voltage, phases),
         },
     }
     if transaction_id is not None:
