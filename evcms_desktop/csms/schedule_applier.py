@@ -123,6 +123,33 @@ def schedule_periods(
     return periods
 
 
+def _absolute_profile(
+    profile_id: int,
+    stack_level: int,
+    purpose: str,
+    start: datetime,
+    end: datetime,
+    unit: RateUnit,
+    periods: list[dict[str, float | int]],
+) -> dict[str, Any]:
+    """The csChargingProfiles envelope both kinds of profile share: Absolute, valid from
+    `start` to `end`, its schedule starting at `start`."""
+    return {
+        "chargingProfileId": profile_id,
+        "stackLevel": stack_level,
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": "Absolute",
+        "validFrom": format_timestamp(start),
+        "validTo": format_timestamp(end),
+        "chargingSchedule": {
+            "duration": int((end - start).total_seconds()),
+            "startSchedule": format_timestamp(start),
+            "chargingRateUnit": unit,
+            "chargingSchedulePeriod": periods,
+        },
+    }
+
+
 def charging_profile(
     plan: BookingPlan,
     profile_id: int,
@@ -136,21 +163,15 @@ def charging_profile(
     """A csChargingProfiles object (the wire's camelCase) for one booking's plan (a
     running booking's TxProfile; before it charges, see `day_profile`)."""
     start = plan.first_slot
-    end = start + len(plan.powers_kw) * plan.slot
-    profile: dict[str, Any] = {
-        "chargingProfileId": profile_id,
-        "stackLevel": stack_level,
-        "chargingProfilePurpose": "TxProfile" if transaction_id is not None else "TxDefaultProfile",
-        "chargingProfileKind": "Absolute",
-        "validFrom": format_timestamp(start),
-        "validTo": format_timestamp(end),
-        "chargingSchedule": {
-            "duration": int((end - start).total_seconds()),
-            "startSchedule": format_timestamp(start),
-            "chargingRateUnit": unit,
-            "chargingSchedulePeriod": schedule_periods(plan, unit, voltage, phases),
-        },
-    }
+    profile = _absolute_profile(
+        profile_id,
+        stack_level,
+        "TxProfile" if transaction_id is not None else "TxDefaultProfile",
+        start,
+        start + len(plan.powers_kw) * plan.slot,
+        unit,
+        schedule_periods(plan, unit, voltage, phases),
+    )
     if transaction_id is not None:
         profile["transactionId"] = transaction_id
     return profile
@@ -211,20 +232,7 @@ def day_profile(
         limit = min(covering) if covering else full_limit
         if not periods or periods[-1]["limit"] != limit:
             periods.append({"startPeriod": int((moment - start).total_seconds()), "limit": limit})
-    return {
-        "chargingProfileId": profile_id,
-        "stackLevel": 0,
-        "chargingProfilePurpose": "TxDefaultProfile",
-        "chargingProfileKind": "Absolute",
-        "validFrom": format_timestamp(start),
-        "validTo": format_timestamp(end),
-        "chargingSchedule": {
-            "duration": int((end - start).total_seconds()),
-            "startSchedule": format_timestamp(start),
-            "chargingRateUnit": unit,
-            "chargingSchedulePeriod": periods,
-        },
-    }
+    return _absolute_profile(profile_id, 0, "TxDefaultProfile", start, end, unit, periods)
 
 
 def profile_requests(

@@ -560,7 +560,7 @@ class SessionLedger:
         )
         if tx is None:
             log.warning("%s: StopTransaction for unknown transaction %s", cp.ident, transaction_id)
-            return StopOutcome(None, None if id_tag is None else AuthStatus.INVALID)
+            return self.stop_unknown(id_tag)
         tag_status = None if id_tag is None else self._stop_tag_status(tx, id_tag)
         if tx.state == TransactionState.FINISHED:
             # A stop resent after a reconnect.
