@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import peewee
+import psycopg
 
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.database import unwritable_files
@@ -533,9 +534,16 @@ class BatchWriter:
         machine each waits for the server's process to be scheduled. A row's error is
         raised at the sync, inside the transaction, which is then rolled back."""
         connection = self.db.connection()
-        with peewee.__exception_wrapper__, connection.pipeline() as pipeline, self.db.atomic():
-            self._statements(rows)
-            pipeline.sync()
+        try:
+            with peewee.__exception_wrapper__, connection.pipeline() as pipeline, self.db.atomic():
+                self._statements(rows)
+                pipeline.sync()
+        finally:
+            # The ROLLBACK that peewee sends inside an aborted pipeline can be skipped
+            # with it, which would leave the next batch in a failed transaction.
+            if connection.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    connection.rollback()
 
     def _statements(self, rows: list[_Row]) -> None:
         cursor = self.db.cursor()
