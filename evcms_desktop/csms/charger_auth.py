@@ -3,11 +3,17 @@ and from security profile 1 it must give its own id and password by HTTP Basic a
 
 Passwords are checked in a small pool of threads (`CsmsConfig.password_checks`), never on
 the loop. An unknown id is checked against a dummy hash, so that it costs what a known one
-costs and ids cannot be told apart by timing. Wrong passwords are counted per charger id
-and per source address: after a few, each next attempt must wait a doubling delay, and
-after more the id or address is locked out for a while (HTTP 429 with Retry-After). A
-known charger's lockout is stored (`ChargePoint.locked_until`) so that the operator sees
-it and can lift it (`charger_admin.unlock`); the next attempt then finds it lifted.
+costs and ids cannot be told apart by timing.
+
+Wrong passwords are counted per source address, per (charger id, address) and per charger
+id. An address, and an address trying one id, first waits a doubling delay and is then
+locked out for a while (HTTP 429 with Retry-After): the lockout hits whoever guesses. An
+id alone only makes its next attempts wait, and only those from addresses that have
+failed: the real charger, from an address with no failures, is never held out by someone
+who knows its id (its password is a 16-40 character machine secret, so online guessing is
+hopeless anyway and its availability matters more). A known charger's lockout is stored
+(`ChargePoint.locked_until`, the address in its event) so that the operator sees it and
+can lift it (`charger_admin.unlock`), and so that it survives a restart.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from evcms_desktop.csms.events import EventKind, Publish
 from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.models import ChargePoint, ChargePointState
+from evcms_desktop.store.notices import lockouts_since
 from evcms_desktop.store.stations import charge_point_with_station
 
 log = logging.getLogger(__name__)
@@ -85,7 +92,7 @@ class FailureTable:
     def __init__(
         self,
         free: int,
-        lock_after: int,
+        lock_after: int | None,  # None: a growing delay only, never a lockout
         max_delay: timedelta,
         lockout: timedelta,
         forget_after: timedelta,
@@ -129,7 +136,7 @@ class FailureTable:
         entry.count += 1
         entry.last = now
         self._entries.move_to_end(key)
-        if entry.count >= self.lock_after:
+        if self.lock_after is not None and entry.count >= self.lock_after:
             entry.locked = True
             entry.retry_at = now + self.lockout
         elif entry.count > self.free:
@@ -142,8 +149,20 @@ class FailureTable:
             del self._entries[oldest_key]
         return entry
 
+    def lock(self, key: str, until: datetime, now: datetime) -> None:
+        """Lock `key` until then (a lockout stored before a restart)."""
+        count = self.lock_after if self.lock_after is not None else self.free + 1
+        self._entries[key] = Failures(count, now, until, locked=True)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.capacity:
+            del self._entries[next(iter(self._entries))]
+
     def lift(self, key: str) -> Failures | None:
         return self._entries.pop(key, None)
+
+
+def _pair(ident: str, address: str) -> str:
+    return f"{address} {ident}"  # an address has no space; an id may be anything
 
 
 class ChargerAuth:
@@ -161,10 +180,13 @@ class ChargerAuth:
             "capacity": config.auth_table_size,
         }
         factor = config.auth_address_factor
-        self.ids = FailureTable(config.auth_free_failures, config.auth_lock_after, **tables)
-        self.addresses = FailureTable(
-            config.auth_free_failures * factor, config.auth_lock_after * factor, **tables
-        )
+        free, lock_after = config.auth_free_failures, config.auth_lock_after
+        self.ids = FailureTable(free, None, **tables)  # a delay for failed addresses only
+        self.pairs = FailureTable(free, lock_after, **tables)  # (id, address)
+        self.addresses = FailureTable(free * factor, lock_after * factor, **tables)
+        # Known chargers with a stored lockout: the addresses it holds out (bounded by the
+        # chargers in the store); read back from the events after a restart.
+        self._locked: dict[str, set[str]] = {}
         self._executor: ThreadPoolExecutor | None = None
 
     def close(self) -> None:
@@ -202,14 +224,14 @@ class ChargerAuth:
             return Verdict(HTTPStatus.NOT_FOUND)
         address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
         now = self._clock()
-        stored_lock = cp.locked_until if known and cp is not None else None
-        if known and stored_lock is None and (entry := self.ids.get(ident, now)) and entry.locked:
-            self._lifted(ident, entry)  # by the operator, since it was stored
+        if known and cp is not None:
+            await self._follow_stored_lock(cp, now)
         waits = [
             self.addresses.retry_at(address, now),
-            self.ids.retry_at(ident, now),
-            stored_lock if stored_lock is not None and stored_lock > now else None,
+            self.pairs.retry_at(_pair(ident, address), now),
         ]
+        if self.addresses.get(address, now) is not None:  # an address that failed before
+            waits.append(self.ids.retry_at(ident, now))
         retry_at = max((w for w in waits if w is not None), default=None)
         if retry_at is not None:
             seconds = max(1, int((retry_at - now).total_seconds() + 0.999))
@@ -240,6 +262,7 @@ class ChargerAuth:
             await self._failed(ident, address, cp if known else None, now)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         self.ids.lift(ident)
+        self.pairs.lift(_pair(ident, address))
         assert cp is not None
         if charger_admin.needs_rehash(stored):
             await self._rehash(cp, stored, password)
@@ -281,6 +304,34 @@ class ChargerAuth:
             return
         log.info("Password hash of %s moved to %s", cp.ident, charger_admin.PBKDF2_SCHEME)
 
+    async def _follow_stored_lock(self, cp: ChargePoint, now: datetime) -> None:
+        """Keep the in-memory lockouts of a known charger in step with the stored one: lifted
+        by the operator when it is gone; read back from its events after a restart."""
+        stored, ident = cp.locked_until, cp.ident
+        if stored is None:
+            if ident in self._locked:
+                self._lifted(ident)
+            return
+        if ident in self._locked or stored <= now:
+            return
+        since = now - self.config.auth_lockout
+        events = await self._read(
+            lambda: lockouts_since(EventKind.CHARGER_LOCKED_OUT.value, ident, since),
+            "reading the charger's lockouts",
+        )
+        held: set[str] = set()
+        for event in events:
+            data = event.data if isinstance(event.data, dict) else {}
+            address, until = data.get("address"), data.get("until")
+            try:
+                until_at = datetime.fromisoformat(until) if isinstance(until, str) else None
+            except ValueError:
+                until_at = None
+            if isinstance(address, str) and until_at is not None and until_at > now:
+                self.pairs.lock(_pair(ident, address), min(until_at, stored), now)
+                held.add(address)
+        self._locked[ident] = held
+
     async def _failed(
         self, ident: str, address: str, cp: ChargePoint | None, now: datetime
     ) -> None:
@@ -290,17 +341,20 @@ class ChargerAuth:
         by_id = self.ids.failed(ident, now)
         if address not in by_id.addresses:
             by_id.addresses = [*by_id.addresses[-(ADDRESSES_PER_ID - 1) :], address]
-        if not by_id.locked or by_id.count != self.ids.lock_after:
+        by_pair = self.pairs.failed(_pair(ident, address), now)
+        if not by_pair.locked or by_pair.count != self.pairs.lock_after:
             return
+        who = f"{ident if cp else f'unknown id {log_safe(ident)}'}: address {address}"
         if cp is None:  # an unknown id: told, but nothing to show in the charger list
-            self._announce(f"unknown id {log_safe(ident)}", by_id, None, {"ident": ident})
+            self._announce(who, by_pair, None, {"ident": ident, "address": address})
             return
-        query = ChargePoint.update(locked_until=by_id.retry_at).where(ChargePoint.id == cp.id)
+        self._locked.setdefault(ident, set()).add(address)
+        query = ChargePoint.update(locked_until=by_pair.retry_at).where(ChargePoint.id == cp.id)
         try:  # in memory already; stored for the charger list and restarts
             await self._store(query.execute, f"{ident} lockout")
         except (StoreUnavailable, peewee.PeeweeException) as exc:
             log.warning("Could not store the lockout of %s: %s", ident, exc)
-        self._announce(ident, by_id, ident, {"address": address})
+        self._announce(who, by_pair, ident, {"address": address})
 
     def _announce(self, who: str, entry: Failures, ident: str | None, data: dict[str, Any]) -> None:
         assert entry.retry_at is not None
@@ -314,8 +368,13 @@ class ChargerAuth:
             data={**data, "until": entry.retry_at.isoformat(), "failures": entry.count},
         )
 
-    def _lifted(self, ident: str, entry: Failures) -> None:
-        self.ids.lift(ident)
-        for address in entry.addresses:
+    def _lifted(self, ident: str) -> None:
+        """The operator lifted `ident`'s lockout: its addresses are counted from zero."""
+        addresses = self._locked.pop(ident, set())
+        entry = self.ids.lift(ident)
+        if entry is not None:
+            addresses.update(entry.addresses)
+        for address in addresses:
+            self.pairs.lift(_pair(ident, address))
             self.addresses.lift(address)
         log.info("Lockout of %s lifted by the operator", ident)

@@ -46,9 +46,10 @@ class CsmsConfig:
     max_connections: int = 10_000
     max_pending: int = 50  # unknown chargers waiting for approval (accept_unknown)
     password_checks: int = 2  # passwords checked at once, in threads off the loop
-    # Wrong passwords, per charger id and per source address: after `free` failures each
-    # attempt waits a doubling delay (from 1 s, at most `auth_max_delay`); after
-    # `lock_after` failures the id or address is locked out for `auth_lockout`.
+    # Wrong passwords, per (charger id, source address) and per address: after `free`
+    # failures each attempt waits a doubling delay (from 1 s, at most `auth_max_delay`);
+    # after `lock_after` failures the address is locked out (of that id) for
+    # `auth_lockout`. Per id only the delay, for addresses that have failed.
     auth_free_failures: int = 3
     auth_lock_after: int = 10
     auth_address_factor: int = 5  # an address (many chargers behind one router) gets 5x

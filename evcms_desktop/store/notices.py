@@ -81,3 +81,10 @@ def last_event(kind: str, message_prefix: str = "") -> Event | None:
     if message_prefix:
         where &= Event.message.startswith(message_prefix)
     return Event.select().where(where).order_by(Event.id.desc()).first()
+
+
+def lockouts_since(kind: str, ident: str, since: datetime, limit: int = 100) -> list[Event]:
+    """The newest events of a kind about one charger since a time (its lockouts, with the
+    address each one holds in `data`)."""
+    where = (Event.kind == kind) & (Event.charge_point == ident) & (Event.timestamp >= since)
+    return list(Event.select().where(where).order_by(Event.id.desc()).limit(limit))

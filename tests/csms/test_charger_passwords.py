@@ -87,6 +87,51 @@ def test_wrong_passwords_wait_then_lock_out_until_unlocked(db, station, throttle
     run(scenario())
 
 
+async def attempt_from(cs: CentralSystem, source: str, ident: str, password: str) -> int:
+    """The HTTP status of one handshake made from the loopback address `source`."""
+    try:
+        ws = await raw_connect(
+            cs, ident, additional_headers=basic(ident, password), local_addr=(source, 0)
+        )
+    except InvalidStatus as exc:
+        return exc.response.status_code
+    await ws.close()
+    return 101
+
+
+def test_wrong_passwords_from_elsewhere_lock_out_the_guesser_not_the_charger(
+    db, station, throttled, clock
+):
+    """Someone who knows CP-A's id guesses from another address until locked out, and
+    goes on: the real CP-A, from its own address, still gets in and boots; the guesser's
+    address stays refused, also for its right password, until the operator lifts it."""
+    charger_admin.set_password("CP-A", PASSWORD)
+    cs = CentralSystem(throttled, db, clock=clock)
+    recorder = Recorder(cs)
+
+    async def scenario() -> None:
+        async with running(cs):
+            statuses = []
+            for _ in range(30):
+                statuses.append(await attempt_from(cs, "127.0.0.2", "CP-A", WRONG))
+                clock.advance(seconds=2)  # past each short delay
+            assert statuses[:4] == [401] * 4 and set(statuses[4:]) == {429}
+            event = recorder.of(EventKind.CHARGER_LOCKED_OUT)[-1]
+            assert event.charge_point == "CP-A" and event.data["address"] == "127.0.0.2"
+            info = next(i for i in charger_admin.list_chargers() if i.ident == "CP-A")
+            assert info.locked_until is not None  # the operator sees it
+            box = ChargeBox("CP-A", url(cs), password=PASSWORD)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            await box.close()
+            assert await attempt_from(cs, "127.0.0.2", "CP-A", PASSWORD) == 429
+            assert await attempt_from(cs, "127.0.0.2", "CP-B", WRONG) == 401  # another id
+            assert charger_admin.unlock("CP-A")
+            assert await attempt_from(cs, "127.0.0.2", "CP-A", PASSWORD) == 101
+
+    run(scenario())
+
+
 async def evcms(db_target: str, *args: str) -> tuple[int, str]:
     """The command line in its own process, as an operator runs it beside the server."""
     process = await asyncio.create_subprocess_exec(
