@@ -52,6 +52,27 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# What a writable configuration key takes, as a real charger checks it before it answers
+# Accepted: an integer in range (seconds), or a boolean.
+INTEGER_KEYS = {
+    "HeartbeatInterval": (1, 86_400),
+    "MeterValueSampleInterval": (0, 86_400),
+}
+BOOLEAN_KEYS = {"AuthorizeRemoteTxRequests"}
+
+
+def valid_setting(key: str, value: str) -> bool:
+    """Whether `value` is one `key` can hold: an integer in the key's range or a boolean."""
+    if key in BOOLEAN_KEYS:
+        return value in ("true", "false")
+    bounds = INTEGER_KEYS.get(key)
+    if bounds is None:
+        return True
+    if not (value.isascii() and value.isdigit() and len(value) <= 6):
+        return False
+    return bounds[0] <= int(value) <= bounds[1]
+
+
 FEATURES = "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
 
 
@@ -239,9 +260,21 @@ class ChargeBox(OcppEndpoint):
         )
         self.boot_status = answer.status
         self.say(f"BootNotification: {answer.status}")
+        self._take_boot_interval(answer.interval)
         if answer.status == "Accepted":
             await self.flush_queue()
         return answer.status
+
+    def _take_boot_interval(self, interval: Any) -> None:
+        """An accepted boot's interval becomes the heartbeat interval when it is one
+        (0 leaves it to the charger); anything else keeps the old one."""
+        if self.boot_status != "Accepted" or interval == 0:
+            return
+        text = str(interval) if type(interval) is int else repr(interval)
+        if valid_setting("HeartbeatInterval", text):
+            self.configuration["HeartbeatInterval"] = (text, False)
+        else:
+            self.say(f"BootNotification interval {text} ignored: not 1 to 86400 seconds")
 
     async def flush_queue(self) -> None:
         while self.queue:
@@ -544,7 +577,7 @@ class ChargeBox(OcppEndpoint):
     def on_change_configuration(self, key: str, value: str) -> call_result.ChangeConfiguration:
         if key not in self.configuration:
             return call_result.ChangeConfiguration(status="NotSupported")
-        if self.configuration[key][1]:
+        if self.configuration[key][1] or not valid_setting(key, value):
             return call_result.ChangeConfiguration(status="Rejected")
         self.configuration[key] = (value, False)
         return call_result.ChangeConfiguration(status="Accepted")
