@@ -279,3 +279,42 @@ def test_the_kiosk_explains_a_slot_longer_than_its_energy_needs(qtbot, service, 
     assert form.errors["duration"].text() == expected
     assert form.errors["duration"].isVisible()
     assert Booking.select().count() == 0
+
+
+def _stepped(qtbot, edit, *keys: Qt.Key) -> list[str]:
+    shown = []
+    for key in keys:
+        qtbot.keyClick(edit, key)
+        shown.append(edit.time().toString("HH:mm"))
+    return shown
+
+
+def test_the_kiosks_time_steps_by_the_booking_slot(qtbot, db, station, credentials):
+    """Up and Down move the arrival by one slot, whichever part of the time has the cursor,
+    and stay within the day."""
+    kiosk = _kiosk(qtbot, BookingService(db, station, clock=lambda: NOW), credentials)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setFocus()
+    form.time.setTime(QTime(13, 0))
+    up, down = Qt.Key.Key_Up, Qt.Key.Key_Down
+    assert _stepped(qtbot, form.time, up, up, down, down, down) == [
+        "13:15", "13:30", "13:15", "13:00", "12:45",
+    ]  # fmt: skip
+    form.time.setTime(QTime(13, 7))  # typed between two slots
+    assert _stepped(qtbot, form.time, down, up) == ["13:00", "13:15"]
+    form.time.setTime(QTime(23, 45))
+    assert _stepped(qtbot, form.time, up) == ["23:45"]
+    form.earlier.setChecked(True)
+    form.earliest.setTime(QTime(9, 0))
+    assert _stepped(qtbot, form.earliest, up) == ["09:15"]
+
+
+def test_a_site_with_half_hour_slots_steps_by_half_an_hour(qtbot, db, station, credentials):
+    Station.update(step_minutes=30).where(Station.id == station.id).execute()
+    service = BookingService(db, Station.get_by_id(station.id), clock=lambda: NOW)
+    kiosk = _kiosk(qtbot, service, credentials)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))
+    assert _stepped(qtbot, form.time, Qt.Key.Key_Up, Qt.Key.Key_Up) == ["13:30", "14:00"]

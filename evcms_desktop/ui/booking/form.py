@@ -59,6 +59,34 @@ def next_quarter(now: datetime, lead: timedelta = timedelta(minutes=15)) -> date
     return (moment + timedelta(minutes=extra)).replace(second=0, microsecond=0)
 
 
+class SlotTimeEdit(QTimeEdit):
+    """A time of day that the arrows, the wheel and the keys step by the booking slot
+    (whatever section the cursor is in), within the day: bookings start on slots."""
+
+    def __init__(self, step: timedelta, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.step_seconds = max(60, int(step.total_seconds()))
+        self.setDisplayFormat("HH:mm")
+
+    def stepBy(self, steps: int) -> None:
+        seconds = QTime(0, 0).secsTo(self.time())
+        on_slot = seconds - seconds % self.step_seconds
+        if steps < 0 and on_slot < seconds:
+            steps += 1  # down from between two slots is to the slot below
+        target = on_slot + steps * self.step_seconds
+        last = (24 * 3600 - 1) // self.step_seconds * self.step_seconds
+        self.setTime(QTime(0, 0).addSecs(min(max(target, 0), last)))
+
+    def stepEnabled(self) -> QAbstractSpinBox.StepEnabledFlag:
+        seconds = QTime(0, 0).secsTo(self.time())
+        flags = QAbstractSpinBox.StepEnabledFlag.StepNone
+        if seconds > 0:
+            flags |= QAbstractSpinBox.StepEnabledFlag.StepDownEnabled
+        if seconds < (24 * 3600 - 1) // self.step_seconds * self.step_seconds:
+            flags |= QAbstractSpinBox.StepEnabledFlag.StepUpEnabled
+        return flags
+
+
 class BookingForm(QWidget):
     submitted = Signal()
 
@@ -76,14 +104,12 @@ class BookingForm(QWidget):
 
         self.date = QDateEdit(calendarPopup=True)
         self.date.setDisplayFormat("ddd d MMM yyyy")
-        self.time = QTimeEdit()
-        self.time.setDisplayFormat("HH:mm")
+        self.time = SlotTimeEdit(site.step)
         self.earlier = QCheckBox("I can come earlier, from")
         self.earlier.setToolTip(
             "An Eco plan (Peak Off) never starts before your arrival unless you can come earlier"
         )
-        self.earliest = QTimeEdit()
-        self.earliest.setDisplayFormat("HH:mm")
+        self.earliest = SlotTimeEdit(site.step)
         self.earliest.setEnabled(False)
         self.earlier.toggled.connect(self.earliest.setEnabled)
         self.duration = QSpinBox(minimum=15, maximum=24 * 60, singleStep=15, value=60)
