@@ -122,9 +122,10 @@ def _guarded(
 
 
 def _log_event(event: CsmsEvent) -> None:
-    """The events the central system does not log itself (it logs the notifications)."""
+    """The events the central system does not log itself (it logs the notifications),
+    under the logger of the module that produced them."""
     if not event.is_notification and event.kind not in QUIET_KINDS:
-        log.info("[%s] %s", event.kind.value, event.message)
+        event.logger.info("[%s] %s", event.kind.value, event.message)
 
 
 async def _blank_expired_driver_data() -> None:

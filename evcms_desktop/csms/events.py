@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from evcms_desktop.csms.sessions import StopOutcome
 
 log = logging.getLogger(__name__)
+CSMS = "evcms_desktop.csms"  # the logger of what no one module of it produced
 
 
 class EventKind(enum.StrEnum):
@@ -104,6 +106,14 @@ class CsmsEvent:
     data: dict[str, Any] = field(default_factory=dict)
     timestamp: datetime = field(default_factory=utcnow)
     origin: str | None = None  # the node it happened on, when not this one (csms.nodes)
+    source: str | None = None  # the module that published it: the logger it is logged under
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger of the module that produced the event (another node's: csms.nodes)."""
+        if self.source is not None:
+            return logging.getLogger(self.source)
+        return logging.getLogger(f"{CSMS}.nodes" if self.origin else CSMS)
 
     @property
     def is_notification(self) -> bool:
@@ -148,8 +158,17 @@ class Publish(Protocol):
     ) -> None: ...
 
 
+def _publishing_module() -> str:
+    """The module that called the publisher, past this one's helpers."""
+    frame = sys._getframe(2)
+    while frame.f_back is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return str(frame.f_globals.get("__name__", CSMS))
+
+
 class Publisher:
-    """Stamps events with the central system's clock, logs notifications, and publishes."""
+    """Stamps events with the central system's clock and the module that published them,
+    logs notifications under that module's logger, and publishes."""
 
     def __init__(self, bus: EventBus, clock: Callable[[], datetime]) -> None:
         self._bus = bus
@@ -163,9 +182,17 @@ class Publisher:
         connector: int | None = None,
         data: dict[str, Any] | None = None,
     ) -> None:
-        event = CsmsEvent(kind, message, charge_point, connector, data or {}, self._clock())
+        event = CsmsEvent(
+            kind,
+            message,
+            charge_point,
+            connector,
+            data or {},
+            self._clock(),
+            source=_publishing_module(),
+        )
         if event.is_notification:
-            log.info("%s", message)
+            event.logger.info("%s", message)
         self._bus.publish(event)
 
 

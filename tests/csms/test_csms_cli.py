@@ -564,3 +564,47 @@ def test_operators_are_listed_changed_and_given_a_new_password(db_target: str, c
     ]
     assert operators.site_of("ann") is None
     assert operators.sign_in("oli", "new-password-1") is not None
+
+
+def test_a_nodes_log_names_the_module_that_produced_each_line(db_path: Path):
+    """What a charger did is logged under the central system's module that saw it (the
+    listener its connection, the handlers its boot), not under the command line's."""
+    assert cli(str(db_path), "chargers", "add", "CP-9", "--password", PASSWORD) == 0
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "evcms_desktop", "--db", str(db_path), "--headless",
+            "--host", "127.0.0.1", "--port", "0", "--file-port", "off",
+        ],
+        stderr=subprocess.PIPE, text=True, env=ENV,
+    )  # fmt: skip
+    try:
+        port = None
+        for _ in range(200):
+            match = re.search(
+                r"listening on ws://127\.0\.0\.1:(\d+)/ocpp", process.stderr.readline()
+            )
+            if match:
+                port = int(match.group(1))
+                break
+        assert port, "the headless system did not say where it listens"
+
+        async def scenario() -> None:
+            box = ChargeBox("CP-9", f"ws://127.0.0.1:{port}/ocpp", password=PASSWORD)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            await box.close()
+
+        run(scenario())
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    logged = (db_path.parent / "evcms-desktop.log").read_text(encoding="utf-8").splitlines()
+    lines = [line.split(" ", 3)[3] for line in logged if "CP-9" in line]
+    assert lines and not [line for line in lines if line.startswith("evcms_desktop.app.")], lines
+    assert any(
+        re.match(r"evcms_desktop\.csms\.handlers: \[charger_booted\] CP-9 booted", line)
+        for line in lines
+    ), lines
