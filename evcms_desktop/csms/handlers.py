@@ -434,6 +434,7 @@ class ChargerSession(OcppEndpoint):
                 started,
                 int64_or_none(kwargs.get("reservation_id")),
                 now,
+                reported,
             )
         except StoreUnavailable as exc:
             raise InternalError(description=f"StartTransaction not stored: {exc}"[:255]) from exc

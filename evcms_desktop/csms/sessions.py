@@ -27,6 +27,7 @@ from evcms_desktop.csms.protocol import parse_timestamp
 from evcms_desktop.csms.writer import BatchWriter
 from evcms_desktop.domain.booking_codes import ID_TAG_MAX, normalize_code
 from evcms_desktop.domain.plausibility import (
+    MAX_CLOCK_AHEAD,
     ImplausibleReading,
     check_meter,
     check_reading,
@@ -317,13 +318,15 @@ class SessionLedger:
         timestamp: datetime,
         reservation_id: int | None,
         now: datetime,
+        reported: datetime | None = None,
     ) -> StartOutcome:
         """Judge and record a StartTransaction on the store writer's thread (the loop never
-        waits on a lock); StoreUnavailable when it cannot be stored."""
+        waits on a lock); StoreUnavailable when it cannot be stored. `reported` is the
+        charger's own timestamp when `timestamp` is what the server trusts instead."""
 
         def store() -> tuple[StartOutcome, ChargingTransaction | None, float | None]:
             outcome, tx = self._start_in_store(
-                cp, connector, id_tag, meter_start, timestamp, reservation_id, now
+                cp, connector, id_tag, meter_start, timestamp, reservation_id, now, reported
             )
             return outcome, tx, None if tx is None else self._power_of(tx)
 
@@ -345,16 +348,34 @@ class SessionLedger:
         timestamp: datetime,
         reservation_id: int | None,
         now: datetime,
+        reported: datetime | None = None,
     ) -> tuple[StartOutcome, ChargingTransaction | None]:
         """The store's part of a start: the transaction (new, or the one a retry names);
         the new one comes back for the loop to track."""
         with self.db.atomic():
-            existing = ChargingTransaction.get_or_none(
+            same = (
                 (ChargingTransaction.charge_point == cp)
                 & (ChargingTransaction.connector_number == connector)
                 & (ChargingTransaction.id_tag == id_tag)
-                & (ChargingTransaction.started_at == timestamp)
             )
+            existing = ChargingTransaction.get_or_none(
+                same & (ChargingTransaction.started_at == timestamp)
+            )
+            if existing is None and reported is not None and reported > now:
+                # A clock ahead of the server's: the first of these was stored at its own
+                # receipt time, not at the charger's; a retry still open with the same
+                # meterStart, stored too early for that timestamp, is that one.
+                existing = (
+                    ChargingTransaction.select()
+                    .where(
+                        same
+                        & (ChargingTransaction.meter_start_wh == meter_start)
+                        & ChargingTransaction.stopped_at.is_null()
+                        & (ChargingTransaction.started_at < reported - MAX_CLOCK_AHEAD)
+                    )
+                    .order_by(ChargingTransaction.id.desc())
+                    .first()
+                )
             if existing is not None:
                 refused = existing.state == TransactionState.REFUSED or not existing.booking_id
                 status = AuthStatus.INVALID if refused else AuthStatus.ACCEPTED

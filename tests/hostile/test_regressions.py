@@ -8,8 +8,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from ocpp.v16 import call
 
+from evcms_desktop.csms.protocol import format_timestamp
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.models import (
     ChargingTransaction,
     Connector,
@@ -20,6 +23,7 @@ from evcms_desktop.store.models import (
 from evcms_desktop.store.stations import set_continue_past_booked_energy
 from tests.conftest import NOW
 from tests.csms.helpers import FakeClock, book, running
+from tests.csms.helpers import url as csms_url
 from tests.hostile.helpers import STAMP, RawCharger, meter_values, run
 
 
@@ -413,3 +417,38 @@ def test_a_start_stamped_in_the_future_is_stored_at_its_receipt(db, station, con
     assert answer[2]["idTagInfo"]["status"] == "Accepted"
     assert ChargingTransaction.get_by_id(answer[2]["transactionId"]).started_at == NOW
     assert Event.select().where(Event.kind == "clock_skew").exists()
+
+
+@pytest.mark.parametrize("ahead", [timedelta(0), timedelta(hours=3)], ids=["on-time", "future"])
+def test_a_resent_start_gets_its_transaction_again(db, station, config, ahead):
+    """A charger that lost the answer resends the same StartTransaction after
+    reconnecting: it gets the same transactionId and no second row is made, also when its
+    clock ran ahead (the start is stored at its receipt time and flagged for the skew)."""
+    clock = FakeClock(NOW)
+    booking = book(db, station, clock)
+    cs = CentralSystem(config, db, clock=clock)
+    payload = call.StartTransaction(
+        connector_id=1,
+        id_tag=booking.code,
+        meter_start=1000,
+        timestamp=format_timestamp(NOW + timedelta(minutes=1) + ahead),
+    )
+
+    async def scenario() -> list[tuple[int, str]]:
+        answers = []
+        async with running(cs):
+            for _ in range(2):
+                box = ChargeBox("CP-A", csms_url(cs), clock=clock)
+                await box.connect()
+                assert await box.boot() == "Accepted"
+                answer = await box.call(payload)
+                answers.append((answer.transaction_id, answer.id_tag_info["status"]))
+                await box.close()  # the answer was lost: the charger reconnects and resends
+                clock.advance(seconds=40)
+        return answers
+
+    first, again = run(scenario())
+    assert first[1] == "Accepted" and again == first
+    assert [tx.id for tx in ChargingTransaction.select()] == [first[0]]
+    if ahead:
+        assert Event.select().where(Event.kind == "clock_skew").count() >= 1
