@@ -23,6 +23,7 @@ import base64
 import binascii
 import logging
 import sqlite3
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +40,8 @@ from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.events import EventKind, Publish
 from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.text import log_safe
-from evcms_desktop.store.models import ChargePoint, ChargePointState
+from evcms_desktop.store.database import close_database
+from evcms_desktop.store.models import ChargePoint, ChargePointState, database_proxy
 from evcms_desktop.store.notices import lockouts_since
 from evcms_desktop.store.stations import charge_point_with_station
 
@@ -49,6 +51,7 @@ T = TypeVar("T")
 # Store work run on the writer's thread (BatchWriter.run): the loop never waits on a lock.
 StoreJob = Callable[[Callable[[], Any], str], Awaitable[Any]]
 ADDRESSES_PER_ID = 8  # the addresses remembered with an id's failures, lifted with it
+CLOSE_WAIT_SECONDS = 5.0  # at the pool's end, for a thread still busy with a check
 
 
 @dataclass(frozen=True)
@@ -189,10 +192,32 @@ class ChargerAuth:
         self._locked: dict[str, set[str]] = {}
         self._executor: ThreadPoolExecutor | None = None
 
-    def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-            self._executor = None
+    async def close(self) -> None:
+        """End the check pool, closing each thread's store connection (peewee keeps one per
+        thread; left to the garbage collector, every start and stop would leave them open)."""
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        workers = max(1, self.config.password_checks)
+        # One closer per thread: each waits at the barrier until all have a thread, so no
+        # thread takes two (the pool starts threads it lacks while the others wait).
+        barrier = threading.Barrier(workers)
+
+        def close_this_thread() -> None:
+            try:
+                barrier.wait(timeout=CLOSE_WAIT_SECONDS)
+            except threading.BrokenBarrierError:
+                pass
+            finally:
+                try:
+                    if database_proxy.obj is not None:
+                        close_database(database_proxy.obj)
+                except peewee.PeeweeException as exc:
+                    log.warning("Could not close a password check's store connection: %s", exc)
+
+        closers = [executor.submit(close_this_thread) for _ in range(workers)]
+        executor.shutdown(wait=False)
+        await asyncio.gather(*(asyncio.wrap_future(c) for c in closers), return_exceptions=True)
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
         """Run password hashing and the handshake's store reads in the bounded pool

@@ -142,7 +142,7 @@ class Listener:
             await self._server.wait_closed()
             self._server = None
         await asyncio.gather(*self._registry.values(), return_exceptions=True)
-        self._auth.close()
+        await self._auth.close()
         if self._frozen_sessions:
             gc.unfreeze()
             self._frozen_sessions = 0

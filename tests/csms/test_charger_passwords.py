@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import os
 import sqlite3
 import subprocess
@@ -14,6 +15,7 @@ import sys
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,7 +28,7 @@ from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
 from evcms_desktop.store.models import ChargePoint, ChargePointState, Station
-from tests.conftest import NOW
+from tests.conftest import NOW, other_connection_rows
 from tests.csms.helpers import FakeClock, Recorder, raw_connect, run, running, url
 
 PASSWORD = "correct-horse-battery"
@@ -272,6 +274,46 @@ def test_passwords_are_checked_off_the_loop_a_few_at_a_time(db, station, throttl
     assert run(scenario()) == [101] * 8
     assert most == 2
     assert all(name.startswith("password-check") for name in threads)
+
+
+def _store_connections(db_target: str) -> int:
+    """The store's connections held now: this process's open handles of the SQLite
+    files, or PostgreSQL's sessions of the database (this test's only user)."""
+    if db_target.startswith("postgresql://"):
+        sql = (
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return int(other_connection_rows(db_target, sql)[0][0])
+    name = Path(db_target).name
+    held = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            held += os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1].startswith(name)
+        except OSError:
+            continue  # closed meanwhile (listdir's own handle)
+    return held
+
+
+def test_password_checks_close_their_store_connections_at_stop(db, db_target, station, throttled):
+    """Each check thread has its own store connection; they were left to the garbage
+    collector, so every start and stop left two more open."""
+    charger_admin.set_password("CP-A", PASSWORD)
+    counts = []
+    gc.disable()  # what is closed is closed by the central system, not by a collection
+    try:
+        for _ in range(5):
+            cs = CentralSystem(throttled, db)
+
+            async def scenario(cs: CentralSystem = cs) -> list[int]:
+                async with running(cs):
+                    return await asyncio.gather(*(attempt(cs, "CP-A", PASSWORD) for _ in range(4)))
+
+            assert run(scenario()) == [101] * 4
+            counts.append(_store_connections(db_target))
+    finally:
+        gc.enable()
+    assert counts == [counts[0]] * 5, counts
 
 
 def test_an_argon2_hash_is_accepted_once_and_replaced(db, station, throttled):
