@@ -30,8 +30,9 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 import psycopg
@@ -41,7 +42,8 @@ from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.ocpp_log import FLUSH_SECONDS, OcppLogFanOut, read_batch
 from evcms_desktop.csms.protocol import to_payload
 from evcms_desktop.store import command_queue, nodes
-from evcms_desktop.store.models import CommandState
+from evcms_desktop.store.database import close_database
+from evcms_desktop.store.models import CommandState, database_proxy
 from evcms_desktop.store.sessions import running_readings
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ SITE_LOCK_CLASS = 0x4556434E  # "EVCN"; with a site's id: the lock of its once-o
 PATIENCE_TICKS = 2  # ticks a site goes without its preferred node before another takes it
 LOCAL_KINDS = frozenset({EventKind.OCPP_MESSAGE, EventKind.METER_VALUES})  # too many to share
 MAX_NOTIFY_BYTES = 7000  # PostgreSQL's limit for a payload is 8000
+LEAVE_WAIT_SECONDS = 5.0  # at stop, for recording the node's leave (a locked store)
+T = TypeVar("T")
 
 
 def _connect_arguments(db: peewee.PostgresqlDatabase) -> dict[str, Any]:
@@ -85,14 +89,13 @@ class NodePresence:
         self._handed_over: set[int] = set()  # each site is handed to a newcomer once
         self._taken_at: dict[int, datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._thread: ThreadPoolExecutor | None = None  # presence's store work (_off_loop)
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
         self.ocpp_log = OcppLogFanOut(name, nodes.notify_ocpp_log)
         self.hears_ocpp_log = False  # an attached console's: other nodes' OCPP frames
 
     async def start(self) -> None:
-        now = nodes.database_now()
-        nodes.release_unheld(self.name, now, self.expiry)
-        nodes.beat(self.name, now)
+        await self._off_loop(self._begin)
         if self.multi_node:
             loop = asyncio.get_running_loop()
             self._tasks = [
@@ -112,20 +115,55 @@ class NodePresence:
                 await task
         self._tasks = []
         self._release_lock()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        leaving = thread.submit(self._leave)
+        thread.shutdown(wait=False)
         try:
-            nodes.leave(self.name)
+            await asyncio.wait_for(asyncio.wrap_future(leaving), LEAVE_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning(
+                "Node %s could not record that it left within %.0f s (the store is locked);"
+                " the others see it stop beating",
+                self.name,
+                LEAVE_WAIT_SECONDS,
+            )
         except peewee.DatabaseError as exc:
             log.warning("Node %s could not record that it left: %s", self.name, exc)
 
     # -- presence ----------------------------------------------------------------------
 
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """Presence's store work on the node's own thread and connection: a locked table
+        makes the node's heartbeat wait, never the event loop."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-presence")
+        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
+
+    def _begin(self) -> None:
+        now = nodes.database_now()
+        nodes.release_unheld(self.name, now, self.expiry)
+        nodes.beat(self.name, now)
+
+    def _beat(self) -> None:
+        now = nodes.database_now()
+        nodes.beat(self.name, now)
+        nodes.expire(now, self.expiry)
+
+    def _leave(self) -> None:
+        """Record that this node left, then close the thread's connection."""
+        try:
+            nodes.leave(self.name)
+        finally:
+            if database_proxy.obj is not None:
+                close_database(database_proxy.obj)
+
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
-                now = nodes.database_now()
-                nodes.beat(self.name, now)
-                nodes.expire(now, self.expiry)
+                await self._off_loop(self._beat)
             except peewee.DatabaseError:
                 log.exception("Node heartbeat failed")
 

@@ -220,6 +220,74 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
     assert [e.data["error"] is None for e in events] == [False, True]
 
 
+def _hold_node_row(
+    target: str,
+    name: str,
+    locked: threading.Event,
+    finish: threading.Event,
+    released: threading.Event,
+) -> None:
+    """Another connection locks this node's row (as a long write would) until told, or
+    for at most 3 * LOCK_SECONDS."""
+    with psycopg.connect(target) as other:
+        other.execute("UPDATE node SET heartbeat_at = heartbeat_at WHERE name = %s", (name,))
+        locked.set()
+        finish.wait(3 * LOCK_SECONDS)
+        other.rollback()
+    released.set()
+
+
+def _node_beat_waiting(target: str) -> bool:
+    """Whether a session waits for a lock on the node table (this node's heartbeat)."""
+    sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+        " AND query ILIKE '%\"node\"%' AND pid <> pg_backend_pid()"
+    )
+    with psycopg.connect(target) as conn:
+        row = conn.execute(sql).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.parametrize("db_target", [BOTH_ENGINES[1]], indirect=True)
+def test_node_heartbeat_waits_for_a_lock_off_the_loop(db, station, config: CsmsConfig, db_target):
+    """The node's heartbeat on PostgreSQL ran on the event loop: a lock on its row held by
+    another connection stopped every charger until it was gone. Now the beat waits on the
+    node's own thread, and every Heartbeat of a charger is answered while it waits."""
+    config.node_heartbeat_seconds = 0.1
+    cs = CentralSystem(config, db)
+    locked, finish, released = threading.Event(), threading.Event(), threading.Event()
+
+    async def scenario() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            holder = threading.Thread(
+                target=_hold_node_row,
+                args=(db_target, config.node, locked, finish, released),
+                daemon=True,
+            )
+            holder.start()
+            await loop.run_in_executor(None, locked.wait)
+            for _ in range(100):  # the next beat comes within a tenth of a second
+                if await loop.run_in_executor(None, _node_beat_waiting, db_target):
+                    break
+                await asyncio.sleep(0.1)
+            held = []
+            for _ in range(20):
+                answer = await charger.call("Heartbeat", {})
+                held.append(answer[0] == 3 and not released.is_set())
+                await asyncio.sleep(0.05)
+            held.append(await loop.run_in_executor(None, _node_beat_waiting, db_target))
+            finish.set()
+            await loop.run_in_executor(None, holder.join)
+            assert (await charger.call("Heartbeat", {}))[0] == 3
+            await charger.close()
+            return held
+
+    assert run(scenario(), timeout=120) == [True] * 21
+
+
 @pytest.mark.parametrize(
     ("fault", "repair"),
     [
