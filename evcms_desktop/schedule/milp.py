@@ -92,11 +92,23 @@ class MilpOptions:
     partial_levels: tuple[float, ...] = PARTIAL_LEVELS  # of the connector's power
     # Under a site limit, profiles.py's sessions: power per slot, a few changes each.
     power_profiles: bool = False
+    # With no start given, they begin from the least-cost MILP's sessions (half the
+    # budget); False (a re-plan): from those already sent or from nothing, the bookings
+    # without one placed least slack first, the whole budget for that and the repairs.
+    milp_start: bool = True
 
 
-# A re-plan of a day: fewer candidates (partial sessions at full and half power only), so
-# the day's relaxation solves within the budget on a loaded machine.
-LIVE_OPTIONS = MilpOptions(time_budget_s=1.5, start_step=2, lengths=4, partial_levels=(1.0, 0.5))
+# A re-plan of a day: under a limit, profiles.py's sessions from those already sent (or from
+# nothing), the whole budget theirs; without one, the MILP with fewer candidates (partial
+# sessions at full and half power only), so the day's relaxation solves in time.
+LIVE_OPTIONS = MilpOptions(
+    time_budget_s=1.5,
+    start_step=2,
+    lengths=4,
+    partial_levels=(1.0, 0.5),
+    power_profiles=True,
+    milp_start=False,
+)
 
 
 @dataclass(frozen=True)

@@ -278,15 +278,20 @@ def _trimmed(plan: BookingPlan, inst: Instance) -> BookingPlan | None:
     )
 
 
-def _steady_session(plan: BookingPlan, inst: Instance) -> Session | None:
-    """A plan sent before as a session of the new grid, if it is one steady session."""
+def _sent_session(plan: BookingPlan, inst: Instance, *, steady: bool) -> Session | None:
+    """A plan sent before as a session of the new grid: if `steady`, only one of a single
+    steady power (the MILP's kind), else any profile drawing in every slot."""
     powers = plan.powers_kw
-    if not powers or any(abs(p - powers[0]) > _TOL for p in powers) or powers[0] <= _TOL:
+    if not powers or min(powers) <= _TOL:
+        return None
+    if steady and any(abs(p - powers[0]) > _TOL for p in powers):
         return None
     first = _slot_of(inst, plan.first_slot, plan.slot)
     if first < 0 or first + len(powers) > inst.slots:
         return None
-    return Session(first, len(powers), float(powers[0]))
+    if steady:
+        return Session(first, len(powers), float(powers[0]))
+    return Session.of_profile(first, tuple(powers))
 
 
 def plan_site(
@@ -315,7 +320,7 @@ def plan_site(
     A re-plan passes `fixed`, the plans of sessions under way, kept as they are from the
     horizon's start (their load and connectors are taken), and `previous`, the plans
     already sent: a booking keeps its session unless changing it gains more than
-    KEEP_BONUS.
+    KEEP_BONUS (with power profiles, they are the start, whatever their profile).
 
     `options.time_budget_s` is the wall-clock time of the whole call (the bound aside, which
     is computed after it when `with_bound`): the solve gets what is left of it.
@@ -342,15 +347,18 @@ def plan_site(
         fixed_load[a : a + len(powers)] += powers
         fixed_cars[a : a + len(powers)] += 1
         busy[plan.connector_id] = max(busy.get(plan.connector_id, -1), a + len(powers))
+    profiled = options.power_profiles and limit is not None
     for booking_id, plan in (previous or {}).items():
         if booking_id in index and booking_id not in kept:
-            session = _steady_session(plan, inst)
+            session = _sent_session(plan, inst, steady=not profiled)
             if session is not None:
                 inst.preferred[index[booking_id]] = session
     left = options.time_budget_s * (1 - TAIL_SHARE) - (time.perf_counter() - began)
     result: MilpPlan | ProfilePlan
-    if options.power_profiles and limit is not None:
-        result = _plan_profiles(problem, inst, limit, options, fixed_load, fixed_cars, start)
+    if profiled:
+        assert limit is not None
+        timed = replace(options, time_budget_s=max(0.0, left))
+        result = _plan_profiles(problem, inst, limit, timed, fixed_load, fixed_cars, start)
         if progress is not None:
             progress(1, 1)
     else:
@@ -441,10 +449,13 @@ def _plan_profiles(
     fixed_cars: np.ndarray,
     start: Schedule | None,
 ) -> ProfilePlan:
-    """profiles.py's sessions, from `start` or from the least-cost MILP's (half the budget)."""
+    """profiles.py's sessions, from `start`, else from those already sent (a re-plan's
+    `inst.preferred`), else from the least-cost MILP's (half the budget) or nothing."""
     began = time.perf_counter()
     if start is not None:
         sessions = _sessions_of(inst, start)
+    elif inst.preferred or not options.milp_start:
+        sessions = dict(inst.preferred)
     else:
         free = Instance.of(replace(problem, site_limit_kw=None))
         free.needs[:] = inst.needs
@@ -456,7 +467,13 @@ def _plan_profiles(
         options, time_budget_s=max(0.0, options.time_budget_s - (time.perf_counter() - began))
     )
     return plan_profiles(
-        inst, limit, left, fixed_load=fixed_load, fixed_cars=fixed_cars, start=sessions
+        inst,
+        limit,
+        left,
+        fixed_load=fixed_load,
+        fixed_cars=fixed_cars,
+        start=sessions,
+        laxity_first=not options.milp_start,
     )
 
 

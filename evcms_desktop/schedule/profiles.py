@@ -7,12 +7,15 @@ that a later car needs. Here a session is an interval of slots on a connector wi
 per slot, changing level at most MAX_POWER_CHANGES times, and the schedule is built and
 improved by insertion, each step within the time budget:
 
-1. From a start (the schedule under a looser limit, or the least-cost MILP's): its
-   sessions met in full and clear of the slots where it breaks the limit are kept; the
-   rest, earliest latest-departure first, keep theirs if it still fits, or take the
-   cheapest session that leaves them least short. From each start in its window a car
-   draws, slot by slot, what its connector and the site's room allow until its energy is
-   in, the profile scaled down to exactly that energy (a flat room: one steady power).
+1. From a start (the schedule under a looser limit, the least-cost MILP's, or, in a
+   live re-plan, the sessions already sent): its sessions met in full and clear of the
+   slots where it breaks the limit are kept; the rest, earliest latest-departure first,
+   keep theirs if it still fits, or take the cheapest session that leaves them least
+   short (a re-plan: least slack first, the soonest ended). A re-plan's sessions already
+   sent count KEEP_BONUS cheaper, so every step changes one only for more than that. From
+   each start in its window a car draws, slot by slot, what its connector and the site's
+   room allow until its energy is in, the profile scaled down to exactly that energy (a
+   flat room: one steady power).
 2. Each booking in booking order is moved to its cheapest session that is no shorter.
 3. Each booking left short is re-planned with every booking whose session meets its
    window: taken out together, put back short one first; kept only if that ranks better
@@ -41,6 +44,7 @@ import numpy as np
 from scipy import sparse
 
 from evcms_desktop.schedule.milp import (
+    KEEP_BONUS,
     MAX_POWER_CHANGES,
     PEAK_WEIGHT,
     Instance,
@@ -106,11 +110,14 @@ class _Site:
         return max(0.0, float(self.inst.needs[i]) - delivered)
 
     def cost(self, i: int, s: Session | None = None) -> float:
+        """Its peak demand charges; KEEP_BONUS less for the session a re-plan already sent
+        (`inst.preferred`), so a change must gain more than that."""
         s = self.sessions.get(i) if s is None else s
         if s is None:
             return 0.0
         f = int(self.inst.firsts[i])
-        return float(np.asarray(s.profile) @ self.inst.unit_costs(i)[s.first - f : s.last - f])
+        charge = float(np.asarray(s.profile) @ self.inst.unit_costs(i)[s.first - f : s.last - f])
+        return charge - KEEP_BONUS if s == self.inst.preferred.get(i) else charge
 
 
 def _profile(power: np.ndarray, need: float, k: float, floor: float) -> np.ndarray | None:
@@ -122,60 +129,95 @@ def _profile(power: np.ndarray, need: float, k: float, floor: float) -> np.ndarr
     return power if float(power.min()) >= floor - _TOL else None
 
 
-def _options(site: _Site, i: int) -> list[tuple[float, int, float, Session]]:
-    """Every session booking i can take now: (short kWh, last slot, cost, session)."""
+def _option_table(
+    site: _Site, i: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[int], Session]] | None:
+    """Booking i's sessions from every start it can take now, as arrays (short kWh, last
+    slot, cost), and a maker of the session in row r; None if there is none.
+
+    From a start a car draws what the room allows until its energy is in, scaled down to
+    exactly it; a stretch with more changes than the bound draws the highest profile under
+    it with that many (`_fewest_changes`). Whole-array arithmetic over the starts: a
+    re-plan asks this thousands of times within its budget.
+    """
     inst = site.inst
     f, last = int(inst.firsts[i]), int(inst.lasts[i])
     need, cap, k = float(inst.needs[i]), float(inst.caps[i]), inst.k
     if last <= f or need <= 0:
-        return []
+        return None
     floor = _min_kw(inst, i)
     room = np.full(last - f, cap)
     if site.limit is not None:
         room = np.minimum(room, site.limit - site.load[f:last])
     ok = (site.cars[f:last] < inst.connectors) & (room >= floor - _TOL)
     room = np.where(ok, room, 0.0)
+    starts = np.flatnonzero(ok)
+    if not len(starts):
+        return None
+    width = last - f
     energy = np.concatenate([[0.0], np.cumsum(room) * k])
-    blocked = np.append(np.flatnonzero(~ok), last - f)
+    blocked = np.append(np.flatnonzero(~ok), width)
+    stops = blocked[np.searchsorted(blocked, starts)]  # the run of free slots from each start
+    reach = np.searchsorted(energy, energy[starts] + need - 1e-9)
+    ends = np.minimum(np.maximum(reach, starts + 1), stops)
+    step = np.concatenate([[0], np.cumsum(np.abs(np.diff(room)) > _TOL)])
+    changes = step[ends - 1] - step[starts]
     unit = inst.unit_costs(i)
-    out: list[tuple[float, int, float, Session]] = []
-    for a in np.flatnonzero(ok):
-        stop = int(blocked[np.searchsorted(blocked, a)])  # the run of free slots from a
-        e = int(np.searchsorted(energy, energy[a] + need - 1e-9))
-        end = min(max(e, a + 1), stop)
-        power = room[a:end]
-        if _changes(power) > MAX_POWER_CHANGES:
-            power = _fewest_changes(room[a:stop], end - a, need, k)
+    priced = np.concatenate([[0.0], np.cumsum(room * unit)])
+    drawn = energy[ends] - energy[starts]
+    scale = np.where(drawn > need, need / np.maximum(drawn, _TOL), 1.0)
+    pairs = np.column_stack([starts, ends]).ravel()
+    lowest = np.minimum.reduceat(np.append(room, np.inf), pairs)[::2]  # of each room[a:end]
+    short = np.maximum(0.0, need - drawn * scale)
+    cost = scale * (priced[ends] - priced[starts])
+    valid = lowest * scale >= floor - _TOL
+    lengths = ends - starts
+    profiles: dict[int, np.ndarray] = {}
+    for r in np.flatnonzero(changes > MAX_POWER_CHANGES):
+        a = int(starts[r])
+        power = _fewest_changes(room[a : int(stops[r])], int(lengths[r]), need, k)
         profile = _profile(power, need, k, floor)
+        valid[r] = profile is not None
+        if profile is not None:
+            profiles[int(r)] = profile
+            lengths[r] = len(profile)
+            short[r] = max(0.0, need - float(profile.sum()) * k)
+            cost[r] = float(profile @ unit[a : a + len(profile)])
+    rows = np.flatnonzero(valid)
+    if not len(rows):
+        return None
+
+    def make(r: int) -> Session:
+        row = int(rows[r])
+        a = int(starts[row])
+        profile = profiles.get(row)
         if profile is None:
-            continue
-        session = Session.of_profile(f + int(a), tuple(float(v) for v in profile))
-        short = max(0.0, need - float(profile.sum()) * k)
-        cost = float(profile @ unit[a : a + len(profile)])
-        out.append((round(short, 6), session.last, cost, session))
-    return out
+            profile = room[a : a + int(lengths[row])] * scale[row]
+        return Session.of_profile(f + a, tuple(float(v) for v in profile))
+
+    # Rounded, so that equal sessions tie whatever the sums' rounding: the earliest wins.
+    return np.round(short[rows], 6), f + starts[rows] + lengths[rows], np.round(cost[rows], 9), make
 
 
 def _fewest_changes(room: np.ndarray, shortest: int, need: float, k: float) -> np.ndarray:
     """The best profile within the change bound over the shortest start of `room` (at
-    least `shortest` slots) that delivers `need`, or over all of it when none does."""
-    for n in range(shortest, len(room)):
-        profile = few_changes(room[:n], MAX_POWER_CHANGES)
-        if float(profile.sum()) * k >= need - 1e-9:
-            return profile
-    return few_changes(room, MAX_POWER_CHANGES)
+    least `shortest` slots) that delivers `need`, or over all of it when none does: one
+    dynamic programme gives the best of every start."""
+    best, cut, lowest = _levels(room, MAX_POWER_CHANGES)
+    most = best[1:].max(axis=0) * k  # kWh of the best profile over each start of room
+    enough = np.flatnonzero(most[shortest:] >= need - 1e-9)
+    n = shortest + int(enough[0]) if len(enough) else len(room)
+    return _traced(best, cut, lowest, n)
 
 
 def _insert(site: _Site, i: int, *, cheapest: bool) -> None:
     """Booking i takes its least short session, then the soonest ended (or the cheapest)."""
-    options = _options(site, i)
-    if not options:
+    options = _option_table(site, i)
+    if options is None:
         return
-    if cheapest:
-        best = min(options, key=lambda o: (o[0], o[2], o[1]))
-    else:
-        best = min(options, key=lambda o: (o[0], o[1], o[2]))
-    site.add(i, best[3])
+    short, last, cost, make = options
+    keys = (last, cost, short) if cheapest else (cost, last, short)  # lexsort: last key first
+    site.add(i, make(int(np.lexsort(keys)[0])))
 
 
 def _fits(site: _Site, i: int, s: Session) -> bool:
@@ -229,8 +271,10 @@ def _power_lp(
     sessions: dict[int, tuple[int, int]],
     fixed_load: np.ndarray,
     limit: float | None,
+    deadline: float | None = None,
 ) -> dict[int, np.ndarray]:
-    """Each session's power per slot for fixed intervals, few changes preferred."""
+    """Each session's power per slot for fixed intervals, few changes preferred (nothing
+    if HiGHS has not solved it by `deadline`)."""
     order = sorted(sessions)
     if not order:
         return {}
@@ -306,7 +350,7 @@ def _power_lp(
     floors = np.minimum([_min_kw(inst, i) for i in order], needs / (inst.k * lens))
     lower = np.concatenate([floors[p_item], np.zeros(m + n_v + 1)])
     h = _load_lp(cost, upper, matrix, row_lower, row_upper, lower)
-    solved = _run(h, integer=False)
+    solved = _run(h, integer=False, deadline=deadline)
     if solved.x is None:
         return {}
     x = solved.x
@@ -317,28 +361,42 @@ def few_changes(powers: np.ndarray, changes: int) -> np.ndarray:
     """The profile under `powers` (never above it in any slot) with at most `changes`
     changes of level that delivers the most energy: each level is the least power of its
     stretch, stretches chosen by dynamic programming."""
-    n = len(powers)
-    if n == 0:
+    if len(powers) == 0:
         return powers
+    return _traced(*_levels(powers, changes), len(powers))
+
+
+def _levels(powers: np.ndarray, changes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The dynamic programme of `few_changes` over every start powers[:b]: best[j, b] is
+    the most energy (kW slots) of j levels over it, cut[j, b] where its last level begins,
+    lowest[a, b] the least of powers[a:b]."""
+    n = len(powers)
     levels = min(changes + 1, n)
-    lowest = np.full((n, n + 1), np.inf)  # lowest[a, b]: min of powers[a:b]
-    for a in range(n):
-        lowest[a, a + 1 :] = np.minimum.accumulate(powers[a:])
+    after = np.arange(n)[None, :] >= np.arange(n)[:, None]  # [a, t]: t >= a
+    lowest = np.full((n, n + 1), np.inf)
+    lowest[:, 1:] = np.minimum.accumulate(np.where(after, powers[None, :], np.inf), axis=1)
     best = np.full((levels + 1, n + 1), -np.inf)
     cut = np.zeros((levels + 1, n + 1), dtype=int)
     best[0, 0] = 0.0
-    for k in range(1, levels + 1):
-        for b in range(1, n + 1):
-            gains = best[k - 1, :b] + lowest[:b, b] * (b - np.arange(b))
-            a = int(np.argmax(gains))
-            best[k, b], cut[k, b] = gains[a], a
-    k = int(np.argmax(best[1:, n])) + 1
+    width = np.arange(n + 1)[None, :] - np.arange(n)[:, None]  # [a, b]: b - a
+    area = np.where(width > 0, np.where(width > 0, lowest, 0.0) * width, -np.inf)
+    for j in range(1, levels + 1):
+        gains = best[j - 1, :n, None] + area
+        cut[j] = np.argmax(gains, axis=0)
+        best[j] = gains[cut[j], np.arange(n + 1)]
+    best[1:, 0] = -np.inf
+    return best, cut, lowest
+
+
+def _traced(best: np.ndarray, cut: np.ndarray, lowest: np.ndarray, n: int) -> np.ndarray:
+    """The profile of the best levels over powers[:n], traced back through `cut`."""
+    j = int(np.argmax(best[1:, n])) + 1
     out = np.empty(n)
     b = n
     while b > 0:
-        a = cut[k, b]
+        a = cut[j, b]
         out[a:b] = lowest[a, b]
-        b, k = a, k - 1
+        b, j = a, j - 1
     return out
 
 
@@ -353,7 +411,7 @@ def _steady(powers: np.ndarray) -> np.ndarray:
     return out
 
 
-def _polish(site: _Site) -> None:
+def _polish(site: _Site, deadline: float | None = None) -> None:
     """The power LP over the intervals placed; its profiles kept if they rank better."""
     inst = site.inst
     items = list(site.sessions)
@@ -362,7 +420,7 @@ def _polish(site: _Site) -> None:
     base = site.load.copy()
     for s in site.sessions.values():
         base[s.first : s.last] -= s.profile
-    profiles = _power_lp(inst, intervals, base, site.limit)
+    profiles = _power_lp(inst, intervals, base, site.limit, deadline)
     if not profiles:
         return
     old = dict(site.sessions)
@@ -408,12 +466,15 @@ def _repair(site: _Site, i: int, *, cheapest: bool, first_cheapest: bool = False
         site.add(j, s)
 
 
-def _place_start(site: _Site, start: dict[int, Session]) -> None:
+def _place_start(site: _Site, start: dict[int, Session], *, laxity_first: bool = False) -> None:
     """The starting sessions that fit, then the rest at their cheapest, least short session.
 
     A starting session met in full and clear of every slot where the start breaks the limit
     is placed first; the others follow, earliest latest-departure first, each keeping its
-    starting session if that still fits and meets it.
+    starting session if that still fits and meets it. With `laxity_first` the bookings
+    left without one come last, least slack first (latest departure less the slots the
+    connector's power needs), each at its least short, soonest ended session: on a day
+    of back-to-back bookings under a binding limit that leaves far less short.
     """
     inst = site.inst
     used = site.load.copy()
@@ -430,12 +491,17 @@ def _place_start(site: _Site, start: dict[int, Session]) -> None:
             site.add(i, s)
         else:
             rest.append(i)
+    unplaced = []
     for i in rest:
         s = start.get(i)
         if s is not None and _keeps(site, i, s):
             site.add(i, s)
+        elif laxity_first:
+            unplaced.append(i)
         else:
             _insert(site, i, cheapest=True)
+    for i in sorted(unplaced, key=lambda i: (int(inst.lasts[i]) - inst.fewest_slots(i), i)):
+        _insert(site, i, cheapest=False)
 
 
 def _keeps(site: _Site, i: int, s: Session) -> bool:
@@ -479,7 +545,8 @@ def _repair_dear(
     alone = {}
     for i in every:
         empty = _Site(inst, site.limit, base_load.copy(), base_cars.copy(), {})
-        alone[i] = min((o[2] for o in _options(empty, i)), default=0.0)
+        options = _option_table(empty, i)
+        alone[i] = 0.0 if options is None else float(options[2].min())
     for _ in range(2):
         for i in sorted(every, key=lambda i: alone[i] - site.cost(i)):
             if time.perf_counter() > deadline or site.cost(i) - alone[i] < 0.01:
@@ -496,19 +563,21 @@ def plan_profiles(
     fixed_cars: np.ndarray | None = None,
     progress: Progress | None = None,
     start: dict[int, Session] | None = None,
+    laxity_first: bool = False,
 ) -> ProfilePlan:
-    """The sessions, from `start` (sessions under a looser limit) or from nothing, in time."""
+    """The sessions, from `start` (sessions under a looser limit, or those a re-plan sent)
+    or from nothing, in time; `laxity_first`: see `_place_start`."""
     began = time.perf_counter()
     deadline = began + options.time_budget_s
     base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
     base_cars = np.zeros(inst.slots, dtype=int) if fixed_cars is None else fixed_cars
     site = _Site(inst, limit, base_load.copy(), base_cars.copy(), {})
     steps = (
-        lambda: _place_start(site, dict(start or {})),
+        lambda: _place_start(site, dict(start or {}), laxity_first=laxity_first),
         lambda: _cheaper_one_by_one(site, deadline),
         lambda: _repair_short(site, deadline),
         lambda: _repair_dear(site, base_load, base_cars, deadline),
-        lambda: _polish(site) if time.perf_counter() < deadline else None,
+        lambda: _polish(site, deadline) if time.perf_counter() < deadline else None,
     )
     for done, step in enumerate(steps, start=1):
         step()

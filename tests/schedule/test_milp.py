@@ -306,14 +306,16 @@ def test_every_solve_of_a_live_replan_gets_at_most_what_is_left_of_its_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The budget is the re-plan's wall-clock time: no HiGHS run may be given more than what
-    # is left of it (the root LP used to get at least a second whatever the budget).
+    # is left of it (the root LP used to get at least a second whatever the budget). Under
+    # a limit the live re-plan's HiGHS run is profiles.py's power LP.
     import time
 
-    from evcms_desktop.schedule import milp
+    from evcms_desktop.schedule import milp, profiles
 
     total = 0.3
     given: list[tuple[float, float]] = []  # (time limit given, time left of the budget)
     real = milp._run
+    p = replace(random_day(5), site_limit_kw=Decimal(30))
     began = time.perf_counter()
 
     def spied(h: object, *, integer: bool, deadline: float | None = None) -> object:
@@ -325,7 +327,7 @@ def test_every_solve_of_a_live_replan_gets_at_most_what_is_left_of_its_budget(
         return solved
 
     monkeypatch.setattr(milp, "_run", spied)
-    p = replace(random_day(5), site_limit_kw=Decimal(30))
+    monkeypatch.setattr(profiles, "_run", spied)
     schedule = plan_site(p, replace(LIVE_OPTIONS, time_budget_s=total), compete=False)
     assert given, "HiGHS ran"
     for limit, left in given:
