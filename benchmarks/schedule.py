@@ -101,7 +101,7 @@ class Figures:
     peak: list[float] = field(default_factory=list)
     short: list[float] = field(default_factory=list)
     short_gap: list[float] = field(default_factory=list)  # kWh short above the bound
-    changed: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)  # requests a re-plan sends
 
     def add(self, seconds: float, schedule: Schedule) -> None:
         """The schedule's figures; its bound (given with `with_bound`) comes after the time."""
@@ -124,7 +124,7 @@ class Figures:
             f" ({statistics.median(self.short_gap):.1f} above the bound)"
         )
         if self.changed:
-            out += f", profiles changed {statistics.median(self.changed):.0f}"
+            out += f", profiles sent {statistics.median(self.changed):.0f}"
         return out
 
 
@@ -195,7 +195,7 @@ def live_day(repeats: int) -> None:
         began = time.perf_counter()
         booked = {b.id: b.earliest for b in (*problem.bookings, later.bookings[-1])}
         second, changed = replan(
-            later, targets, applied, transactions=running, booked_starts=booked
+            later, targets, applied, transactions=running, booked_starts=booked, now=now
         )
         warm.add(time.perf_counter() - began, second)
         second = with_bound(second, later, {b: first.plans[b] for b in running})

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 
 # Profile ids of the plans, apart from the site schedule's.
 PLAN_PROFILE_BASE = 1_000_000
+# The booked power's TxProfile; the site schedule's stacks above it (csms.schedule_applier).
+PLAN_STACK_LEVEL = 0
 
 
 def plan_profile(tx_id: int, power_kw: Decimal) -> dict[str, object]:
@@ -29,7 +31,7 @@ def plan_profile(tx_id: int, power_kw: Decimal) -> dict[str, object]:
     return {
         "chargingProfileId": PLAN_PROFILE_BASE + tx_id % PLAN_PROFILE_BASE,
         "transactionId": tx_id,
-        "stackLevel": 0,
+        "stackLevel": PLAN_STACK_LEVEL,
         "chargingProfilePurpose": "TxProfile",
         "chargingProfileKind": "Relative",
         "chargingSchedule": {

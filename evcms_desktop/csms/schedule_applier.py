@@ -10,17 +10,19 @@ stack levels per booking would work too, but a charger offers few of them
 and taken back as bookings come and go; the connector's day needs one, on any charger, and
 is replaced as one (its id is DAY_PROFILE_BASE + the connector's number, one per charger).
 A booking that is charging gets a TxProfile bound to its transaction (profile id = its
-booking's id); its part of the connector's day stays as it was sent. Limits are rounded
-down (W to the watt, A to 0.1 A), so a charger obeying them never draws more than the
-schedule allows.
+booking's id, stack level 1, above the plan keeper's TxProfile of the booked power at 0,
+which holds again once the schedule's lapses); its part of the connector's day stays as
+it was sent. Limits are rounded down (W to the watt, A to 0.1 A), so a charger obeying
+them never draws more than the schedule allows.
 
-`replan_day` reads the day's bookings from the store, schedules them on the site's MILP
-(schedule/optimal.py) and sends the profiles: call it after a booking is confirmed (a new
-booking re-plans the rest of the day). The past is not re-planned and a session under way
-keeps the plan it was sent; the solve has a time budget (the heuristic's sessions where it
-runs out), keeps the sessions already sent unless a change gains more than a few pence,
-and only profiles that differ from the ones the chargers hold are sent: a connector's day
-goes out again only when a booking on it changed.
+`replan_day` reads the day's bookings from the store, schedules them (schedule/optimal.py;
+under a site limit, power profiles with at most two changes per session) and sends the
+profiles: call it after a booking is confirmed (a new booking re-plans the rest of the
+day). The past is not re-planned and a session under way keeps the plan it was sent; the
+solve has a time budget, keeps the sessions already sent (and their connectors) unless a
+change gains more than a few pence, and only profiles that differ from the ones the
+chargers hold are sent: a connector's day goes out again only when a booking on it
+changed (not when one has passed), and is cleared when none is left on it.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
+from evcms_desktop.csms.plan_keeper import PLAN_STACK_LEVEL
 from evcms_desktop.csms.protocol import format_timestamp
 from evcms_desktop.schedule import (
     BookingPlan,
@@ -55,6 +58,11 @@ _TOL_KW = 1e-6
 # A connector's day profile: this plus the connector's number (ids are the charger's own;
 # the plans' TxProfiles use the booking ids, csms.plan_keeper's 1_000_000 and up).
 DAY_PROFILE_BASE = 2_000_000
+# A running booking's TxProfile from the site schedule stacks above the plan keeper's (the
+# booked power, csms.plan_keeper): on the charger both are kept, and while the schedule's
+# is valid it is the one obeyed (OCPP 1.6 3.13.2: the highest stack level prevails); the
+# booked power holds again once it lapses.
+SCHEDULE_STACK_LEVEL = PLAN_STACK_LEVEL + 1
 # Part of a booking's plan at one limit (the wire's, W or A): from, until, limit.
 Segment = tuple[datetime, datetime, float]
 
@@ -64,6 +72,10 @@ class ProfileCommands(Protocol):
 
     async def set_charging_profile(
         self, cp_id: str, connector_id: int, profile: dict[str, Any]
+    ) -> Any: ...
+
+    async def clear_charging_profile(
+        self, cp_id: str, profile_id: int | None = None, connector_id: int | None = None
     ) -> Any: ...
 
 
@@ -79,13 +91,15 @@ class ConnectorTarget:
 @dataclass(frozen=True)
 class ProfileRequest:
     """A SetChargingProfile to send: a booking's TxProfile (`booking_id` set) or a
-    connector's day (`parts`: each booking's segments in it, as sent)."""
+    connector's day (`parts`: each booking's segments in it, as sent); with `clear`, a
+    ClearChargingProfile of the connector's day (`profile` holds its id only)."""
 
     charge_point: str
     connector: int
     profile: dict[str, Any]
     booking_id: Any = None
     parts: tuple[tuple[Any, tuple[Segment, ...]], ...] = ()
+    clear: bool = False
 
     @property
     def key(self) -> Hashable:
@@ -156,12 +170,15 @@ def charging_profile(
     *,
     transaction_id: int | None = None,
     unit: RateUnit = "W",
-    stack_level: int = 0,
+    stack_level: int | None = None,
     voltage: float = 230.0,
     phases: int = 3,
 ) -> dict[str, Any]:
     """A csChargingProfiles object (the wire's camelCase) for one booking's plan (a
-    running booking's TxProfile; before it charges, see `day_profile`)."""
+    running booking's TxProfile, by default at SCHEDULE_STACK_LEVEL; before it charges,
+    see `day_profile`)."""
+    if stack_level is None:
+        stack_level = SCHEDULE_STACK_LEVEL if transaction_id is not None else 0
     start = plan.first_slot
     profile = _absolute_profile(
         profile_id,
@@ -300,15 +317,56 @@ def profile_requests(
         if day not in limited and day not in sent:
             continue
         parts.sort(key=lambda part: part[1][0][0])
-        request = ProfileRequest(
-            charge_point=day[0],
-            connector=day[1],
-            profile=day_profile(parts, DAY_PROFILE_BASE + day[1], full[day], unit),
-            parts=tuple(parts),
-        )
-        if sent.get(day) != request:
+        request = _day_request(day, parts, full[day], unit)
+        before = sent.get(day)
+        if before is not None and not_before is not None:
+            # Bookings over since it was sent change nothing the charger will do.
+            passed = _passed(before, {booking_id for booking_id, _ in parts}, not_before)
+            if passed and _day_request(day, parts + passed, full[day], unit) == before:
+                continue
+        if before != request:
             out.append(request)
+    for day, before in sent.items():
+        if before.booking_id is not None or before.clear or day in days:
+            continue
+        if not_before is not None and len(_passed(before, set(), not_before)) == len(before.parts):
+            continue  # every booking in it is over: it lapses by itself
+        out.append(  # its bookings were cancelled or moved: the charger forgets their limits
+            ProfileRequest(
+                charge_point=before.charge_point,
+                connector=before.connector,
+                profile={"chargingProfileId": before.profile["chargingProfileId"]},
+                clear=True,
+            )
+        )
     return out
+
+
+def _day_request(
+    day: tuple[str, int],
+    parts: Sequence[tuple[Any, tuple[Segment, ...]]],
+    full_limit: float,
+    unit: RateUnit,
+) -> ProfileRequest:
+    ordered = sorted(parts, key=lambda part: part[1][0][0])
+    return ProfileRequest(
+        charge_point=day[0],
+        connector=day[1],
+        profile=day_profile(ordered, DAY_PROFILE_BASE + day[1], full_limit, unit),
+        parts=tuple(ordered),
+    )
+
+
+def _passed(
+    before: ProfileRequest, current: set[Any], now: datetime
+) -> list[tuple[Any, tuple[Segment, ...]]]:
+    """The parts of a connector's day as sent whose bookings are not planned now and whose
+    segments all ended by `now`."""
+    return [
+        (booking_id, segments)
+        for booking_id, segments in before.parts
+        if booking_id not in current and max(s[1] for s in segments) <= now
+    ]
 
 
 async def send_profiles(
@@ -317,9 +375,16 @@ async def send_profiles(
     """Send each request; the CommandService reports refusals and offline chargers."""
     results = []
     for request in requests:
-        result = await commands.set_charging_profile(
-            request.charge_point, request.connector, request.profile
-        )
+        if request.clear:
+            result = await commands.clear_charging_profile(
+                request.charge_point,
+                profile_id=request.profile["chargingProfileId"],
+                connector_id=request.connector,
+            )
+        else:
+            result = await commands.set_charging_profile(
+                request.charge_point, request.connector, request.profile
+            )
         if not getattr(result, "ok", True):
             log.warning(
                 "Charging profile of bookings %s on %s #%d: %s",
@@ -440,6 +505,7 @@ def replan(
     unit: RateUnit = "W",
     time_budget_s: float = LIVE_OPTIONS.time_budget_s,
     booked_starts: Mapping[Any, datetime] | None = None,
+    now: datetime | None = None,
 ) -> tuple[Schedule, list[ProfileRequest]]:
     """The re-plan itself: the new schedule and the requests it needs, nothing sent.
 
@@ -448,11 +514,22 @@ def replan(
     where changing them gains no more than a few pence; a request is made only where it
     differs from the one its charger accepted. A session starting after its booking does
     holds the car at zero from `booked_starts` (default: the window's start): the booked
-    start, not the re-plan's time, so an unchanged plan gives an unchanged profile.
+    start, not the re-plan's time, so an unchanged plan gives an unchanged profile. A
+    connector's day is not sent again for bookings over by `now` alone, and one whose
+    bookings are all gone (cancelled or moved away) is cleared.
     """
     before = applied.schedule.plans if applied.schedule is not None else {}
     running = transactions or {}
     fixed = {booking_id: plan for booking_id, plan in before.items() if booking_id in running}
+    # A booking stays on the connector its plan was sent to where that one is free: moved,
+    # it would change two connectors' days.
+    problem = replace(
+        problem,
+        bookings=tuple(
+            replace(b, connector_id=before[b.id].connector_id) if b.id in before else b
+            for b in problem.bookings
+        ),
+    )
     schedule = plan_live(problem, fixed, before, time_budget_s)
     requests = [
         r
@@ -463,6 +540,7 @@ def replan(
             unit=unit,
             sent=applied.sent,
             windows={b.id: b.earliest for b in problem.bookings} | dict(booked_starts or {}),
+            not_before=now,
         )
         if r.booking_id not in fixed  # under way: the profile it holds stands
     ]
@@ -501,14 +579,19 @@ async def replan_day(
         unit=unit,
         time_budget_s=left,
         booked_starts=starts,
+        now=now,
     )
     for unmet in schedule.unmet:
         log.warning("Booking %s cannot be met in full: %s", unmet.booking_id, unmet.reason)
     results = await send_profiles(commands, requests)
     for request, result in results:
-        if getattr(result, "ok", True):
+        ok = getattr(result, "ok", True)
+        if request.clear:
+            if ok:  # else the day it clears stays, so the next re-plan clears it again
+                applied.sent.pop(request.key, None)
+        elif ok:
             applied.sent[request.key] = request
-        else:
+        else:  # refused or offline: what the charger holds is not known
             applied.sent.pop(request.key, None)
     applied.schedule = schedule
     return schedule, results

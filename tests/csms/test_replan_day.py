@@ -4,6 +4,7 @@ PostgreSQL), profiles sent over a real WebSocket to simulated chargers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
@@ -13,13 +14,21 @@ from typing import Any, TypeVar
 
 import peewee
 
+from evcms_desktop.csms.plan_keeper import PlanKeeper
 from evcms_desktop.csms.protocol import parse_timestamp
-from evcms_desktop.csms.schedule_applier import AppliedPlan, ProfileRequest, replan_day
+from evcms_desktop.csms.schedule_applier import (
+    DAY_PROFILE_BASE,
+    AppliedPlan,
+    ProfileRequest,
+    replan_day,
+)
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
+from evcms_desktop.csms.sessions import OpenTransaction
 from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.schedule.milp import MAX_POWER_CHANGES
 from evcms_desktop.schedule.optimal import power_changes
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
+from evcms_desktop.simulator.profiles import limit_kw
 from evcms_desktop.store.bookings import BookingService
 from evcms_desktop.store.models import Booking, Station
 from tests.conftest import NOW
@@ -44,10 +53,27 @@ def sent_ids(results: Iterable[tuple[ProfileRequest, Any]]) -> set[int]:
     return {booking_id for request, _ in results for booking_id in request.booking_ids}
 
 
+class RecordingBox(ChargeBox):
+    """A simulated charger that keeps every CALL it receives: [action, payload]."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        frame = json.loads(raw_msg)
+        if frame[0] == 2:  # a CALL from the central system
+            self.calls.append((frame[2], frame[3]))
+        await super().route_message(raw_msg)
+
+    def profile_calls(self) -> list[tuple[str, dict[str, Any]]]:
+        return [c for c in self.calls if c[0] in ("SetChargingProfile", "ClearChargingProfile")]
+
+
 def with_chargers(
     db: peewee.Database,
     tmp_path: Path,
-    body: Callable[[CentralSystem, list[ChargeBox]], Awaitable[T]],
+    body: Callable[[CentralSystem, list[RecordingBox]], Awaitable[T]],
 ) -> T:
     """Run `body` with the central system up and CP-A and CP-B connected and booted.
 
@@ -62,7 +88,7 @@ def with_chargers(
         try:
             url = f"ws://127.0.0.1:{cs.port}{config.path_prefix}"
             boxes = [
-                ChargeBox(ident, url, clock=lambda: NOW, meter_interval=3600)
+                RecordingBox(ident, url, clock=lambda: NOW, meter_interval=3600)
                 for ident in ("CP-A", "CP-B")
             ]
             for box in boxes:
@@ -248,3 +274,113 @@ def test_two_bookings_on_one_connector_each_keep_their_own_limits(
     for booking_id, (limit, planned_kw) in composite.items():
         assert planned_kw < 22, "the case: a plan held below the connector's 22 kW"
         assert limit == float(math.floor(planned_kw * 1000 + 1e-6)), booking_id
+
+
+def test_a_cancelled_bookings_day_profile_is_cleared_from_its_charger(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """The only booking on a connector is cancelled: its day profile would hold the next
+    car there to the cancelled plan's limits. The charger gets a ClearChargingProfile of
+    that profile and holds nothing after it."""
+    station.site_power_limit_kw = Decimal(50)
+    service = BookingService(db, station, clock=lambda: NOW)
+    station.save()
+    booking = book(service, 4, 3, "17.6")  # held at zero until its Peak Off session
+    ident, number = booking.connector.charge_point.ident, booking.connector.number
+    applied = AppliedPlan()
+
+    async def body(cs: CentralSystem, boxes: list[RecordingBox]) -> Any:
+        [box] = [box for box in boxes if box.id == ident]
+        await replan_day(cs.commands, station, NOW, END, applied=applied)
+        held_before = list(box.connectors[number].profiles)
+        box.calls.clear()
+        service.cancel(booking.code)
+        _, results = await replan_day(cs.commands, station, NOW, END, applied=applied)
+        return held_before, box.profile_calls(), box.connectors[number].profiles, results
+
+    held_before, calls, held_after, results = with_chargers(db, tmp_path, body)
+    assert [p["charging_profile_id"] for p in held_before] == [DAY_PROFILE_BASE + number]
+    assert calls == [
+        ("ClearChargingProfile", {"id": DAY_PROFILE_BASE + number, "connectorId": number})
+    ]
+    assert held_after == []
+    assert all(answer.ok for _, answer in results)
+    assert applied.sent == {}  # nothing held: a later booking there gets a new day
+
+
+def test_a_day_profile_is_not_sent_again_when_one_of_its_bookings_has_passed(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """Two bookings on one connector, both held below full power: once the first is over,
+    a re-plan (the second's plan unchanged) sends the charger nothing."""
+    station.site_power_limit_kw = Decimal(11)
+    station.save()
+    service = BookingService(db, station, clock=lambda: NOW)
+    first, second = book(service, 1, 2, "11"), book(service, 4, 2, "11")
+    assert first.connector_id == second.connector_id  # the case: one connector's day
+    applied = AppliedPlan()
+    after_first = first.end + timedelta(minutes=30)
+
+    async def body(cs: CentralSystem, boxes: list[RecordingBox]) -> Any:
+        schedule, _ = await replan_day(cs.commands, station, NOW, END, applied=applied)
+        for box in boxes:
+            box.calls.clear()
+        later, results = await replan_day(cs.commands, station, after_first, END, applied=applied)
+        return schedule, later, results, [c for box in boxes for c in box.profile_calls()]
+
+    schedule, later, results, calls = with_chargers(db, tmp_path, body)
+    assert first.id not in later.plans  # over: not planned again
+    assert later.plans[second.id].powers_kw == schedule.plans[second.id].powers_kw
+    assert results == [] and calls == []
+
+
+def test_the_schedules_txprofile_stacks_above_the_plan_keepers_and_both_stay(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """A car starts its booked session: the plan keeper holds it to the booked power (a
+    TxProfile). The site schedule then sends its own TxProfile for that transaction: both
+    stay on the charger at distinct stack levels, and the schedule's, higher, is obeyed."""
+    station.site_power_limit_kw = Decimal(22)
+    station.save()
+    service = BookingService(db, station, clock=lambda: NOW)
+    first = book(service, 1, 2, "12")
+    book(service, 1, 2, "12")  # beside it: 22 kW two ways, the schedule holds both below
+    ident, number = first.connector.charge_point.ident, first.connector.number
+    inside = first.start + timedelta(minutes=30)
+    tx_id = 41
+
+    async def body(cs: CentralSystem, boxes: list[RecordingBox]) -> Any:
+        [box] = [box for box in boxes if box.id == ident]
+        opened = OpenTransaction(
+            id=tx_id,
+            charge_point=ident,
+            station_id=station.id,
+            connector=number,
+            id_tag=first.code,
+            meter_start_wh=0,
+            booking_id=first.id,
+            booking_code=first.code,
+            booking_end=first.end,
+            target_kwh=first.energy_kwh,
+        )
+        assert await PlanKeeper(cs.commands, lambda *a, **k: None).limit_at_start(ident, opened)
+        schedule, results = await replan_day(
+            cs.commands, station, inside, END, transactions={first.id: tx_id}
+        )
+        return box.profile_calls(), list(box.connectors[number].profiles), schedule, results
+
+    calls, profiles, schedule, results = with_chargers(db, tmp_path, body)
+    tx_profiles = [
+        payload["csChargingProfiles"]
+        for action, payload in calls
+        if action == "SetChargingProfile"
+        and payload["csChargingProfiles"]["chargingProfilePurpose"] == "TxProfile"
+    ]
+    assert [p["stackLevel"] for p in tx_profiles] == [0, 1]  # the plan's, then the schedule's
+    assert sorted(p["stack_level"] for p in profiles if p.get("transaction_id") == tx_id) == [0, 1]
+    plan = schedule.plans[first.id]
+    moment = inside + timedelta(minutes=1)
+    slot = (moment - plan.first_slot) // plan.slot
+    expected = math.floor(plan.powers_kw[slot] * 1000 + 1e-6) / 1000
+    assert limit_kw(profiles, moment, tx_id, first.start) == expected
+    assert all(answer.ok for _, answer in results)
