@@ -244,6 +244,7 @@ async def serve_attached(
     """The console of a remote deployment: the same windows, fed by its nodes' events,
     every command routed through the command queue (see `csms.nodes.Attachment`), each
     with the name of the operator signed in at the window (see `ui.roles.Session`)."""
+    started = asyncio.all_tasks()
     try:
         _check_deployment(db)
     except AttachError as exc:
@@ -275,12 +276,13 @@ async def serve_attached(
     screens.show_console()  # opens signed out: sign in again as whoever signed in above
     session.sign_in_as(name, role)
     follow_sign_in(session, attachment)
-    watcher = stop_on_signals(app, closed)
+    watcher = SignalWatch(app, closed)
     log.info("Console attached to %s as %s", config.database, name)
     await closed.wait()
-    watcher.stop()
+    status = watcher.stop()
     await attachment.stop()
-    return 0
+    await end_tasks_since(started)
+    return status
 
 
 def _attached_sites(config: AppConfig, operator: str) -> tuple[Station, list[Station]]:
@@ -306,6 +308,7 @@ async def serve_window(
     guard: InstanceGuard | None = None,
     files: StationFiles | None = None,
 ) -> int:
+    started = asyncio.all_tasks()
     station = selected_site(config)
     service = BookingService(db, station)
     credentials = Credentials()
@@ -331,28 +334,61 @@ async def serve_window(
         if not credentials.has_operator_password() and not operators.any_operator():
             first = SignInDialog(session, parent=window)  # choose the station's password
             first.open()
-    watcher = stop_on_signals(app, closed)
+    watcher = SignalWatch(app, closed)
     log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.database)
     await closed.wait()
-    watcher.stop()
+    status = watcher.stop()
     if central is not None:
         await central.stop()
-    return 0
+    await end_tasks_since(started)
+    return status
 
 
-def stop_on_signals(app: QApplication, closed: asyncio.Event) -> QTimer:
-    """Ctrl-C and SIGTERM end the console as closing its window does, central system included.
+class SignalWatch:
+    """Ctrl-C and SIGTERM end the console as closing its window does, central system
+    included; `received` is the signal that did, for the exit status of a terminated
+    program (128 + its number).
 
     Python runs signal handlers only between its own bytecodes; the idle timer gives it
     that chance while Qt's loop waits.
     """
-    loop = asyncio.get_running_loop()
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, lambda *_: loop.call_soon_threadsafe(closed.set))
-    timer = QTimer(app)
-    timer.timeout.connect(lambda: None)
-    timer.start(250)
-    return timer
+
+    def __init__(self, app: QApplication, closed: asyncio.Event) -> None:
+        self.received: int | None = None
+        loop = asyncio.get_running_loop()
+
+        def handle(number: int, _frame: object) -> None:
+            if self.received is None:
+                self.received = number
+            loop.call_soon_threadsafe(closed.set)
+
+        self.previous = {n: signal.signal(n, handle) for n in (signal.SIGINT, signal.SIGTERM)}
+        self.timer = QTimer(app)
+        self.timer.timeout.connect(lambda: None)
+        self.timer.start(250)
+
+    def stop(self) -> int:
+        """Stop watching; the exit status: 0, or that of a program ended by the signal."""
+        self.timer.stop()
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        if self.received is None:
+            return 0
+        log.info("Ending on %s", signal.Signals(self.received).name)
+        return 128 + self.received
+
+
+async def end_tasks_since(started: set[asyncio.Task[Any]]) -> None:
+    """Cancel the tasks started since `started` (a sign-in checking a password, a command
+    awaiting its answer) and let them finish while their windows still exist: a task left
+    pending is destroyed with the loop and says so in tracebacks."""
+    current = asyncio.current_task()
+    pending = [
+        t for t in asyncio.all_tasks() if t is not current and t not in started and not t.done()
+    ]
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
 
 
 @contextlib.contextmanager

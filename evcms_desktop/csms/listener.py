@@ -75,8 +75,22 @@ class RedactCredentials(logging.Filter):
         return True
 
 
+class QuietLifecycle(logging.Filter):
+    """websockets says "server listening", "server closing" and "server closed" at INFO;
+    the central system says where it listens and when it stops, so these are DEBUG."""
+
+    LINES = frozenset({"server listening on %s", "server closing", "server closed"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.INFO and record.msg in self.LINES:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return _WEBSOCKET_LOG.isEnabledFor(logging.DEBUG)
+        return True
+
+
 _WEBSOCKET_LOG = logging.getLogger("evcms_desktop.csms.websocket")
 _WEBSOCKET_LOG.addFilter(RedactCredentials())
+_WEBSOCKET_LOG.addFilter(QuietLifecycle())
 
 
 def _unauthorized(connection: ServerConnection) -> Response:
