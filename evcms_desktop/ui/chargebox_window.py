@@ -1,8 +1,13 @@
 """The paper's simulator window: connect as a charge point, type a booking ID, watch the log.
 
 A self-contained QWidget; it needs the application's qasync loop (the console's), as it
-drives a ChargeBox with asyncio tasks. Charging runs at `time_scale` (a minute a second
-by default), so a session can be watched to its end.
+drives a ChargeBox with asyncio tasks. Charging runs at real time by default, so that its
+sessions are billed as a real charger's are. A faster clock (chosen before connecting)
+lets a session be watched to its end, but its readings are soon stamped more than five
+minutes ahead of the central system's clock, which its plausibility check does not trust:
+such a session is flagged for review, not billed from its meter. The window says so. (A
+per-charger "simulated clock" exemption would be a switch that turns the check off for a
+charger id, which anyone holding its password could then use.)
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 from PySide6.QtCore import QDateTime
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -31,6 +37,19 @@ from evcms_desktop.simulator.chargebox import ChargeBox
 
 log = logging.getLogger(__name__)
 
+CLOCKS = (1.0, 10.0, 60.0)  # simulated seconds per real second offered in the window
+
+
+def speed_note(time_scale: float) -> str:
+    if time_scale == 1:
+        return "Simulated time runs at real time: sessions are billed as a charger's are."
+    return (
+        f"Simulated time runs {time_scale:g} times faster than real time (an hour of"
+        f" charging takes {60 / time_scale:g} min). Its readings soon run more than 5 minutes"
+        " ahead of the central system's clock, so its plausibility check flags the session"
+        " for review instead of billing it. Choose real time for a billed session."
+    )
+
 
 class ChargeBoxWindow(QWidget):
     def __init__(
@@ -38,12 +57,11 @@ class ChargeBoxWindow(QWidget):
         url: str | None = None,  # None: the default endpoint on this machine
         ident: str = "CP-1",
         *,
-        time_scale: float = 60.0,
+        time_scale: float = 1.0,
         meter_interval: float = 2.0,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self.setWindowTitle(f"Charge-box simulator ({time_scale:g}× real time)")
         self.time_scale = time_scale
         self.meter_interval = meter_interval
         self.box: ChargeBox | None = None
@@ -55,6 +73,13 @@ class ChargeBoxWindow(QWidget):
         self.password_edit = QLineEdit()
         self.password_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.password_edit.setPlaceholderText("only for security profiles 1 and 2")
+        self.clock_choice = QComboBox()
+        for scale in sorted({*CLOCKS, time_scale}):
+            self.clock_choice.addItem(
+                "Real time" if scale == 1 else f"{scale:g}× real time (not billed)", scale
+            )
+        self.clock_choice.setCurrentIndex(self.clock_choice.findData(time_scale))
+        self.clock_choice.currentIndexChanged.connect(self._choose_clock)
         self.connect_button = QPushButton("Connect")
         self.connect_button.clicked.connect(self._toggle_connection)
         self.booking_edit = QLineEdit()
@@ -74,19 +99,16 @@ class ChargeBoxWindow(QWidget):
         form.addRow("Central system", self.url_edit)
         form.addRow("Charge point id", self.ident_edit)
         form.addRow("Password", self.password_edit)
+        form.addRow("Clock", self.clock_choice)
         form.addRow("", self.connect_button)
         session = QHBoxLayout()
         session.addWidget(self.booking_edit, 1)
         session.addWidget(self.connector_spin)
         session.addWidget(self.charge_button)
         session.addWidget(self.stop_button)
-        self.speed_note = QLabel(
-            f"Simulated time runs {time_scale:g} times faster than real time"
-            f" (an hour of charging takes {60 / time_scale:g} min)."
-            if time_scale != 1
-            else "Simulated time runs at real time."
-        )
+        self.speed_note = QLabel()
         self.speed_note.setWordWrap(True)
+        self._choose_clock()
         layout = QVBoxLayout(self)
         layout.addWidget(self.speed_note)
         layout.addLayout(form)
@@ -94,6 +116,16 @@ class ChargeBoxWindow(QWidget):
         layout.addWidget(self.log_view, 1)
         self.resize(640, 480)
         self._update_buttons()
+
+    def _choose_clock(self) -> None:
+        """The clock of the next connection: the note says what it means for the bill."""
+        self.time_scale = float(self.clock_choice.currentData())
+        speed = "real time" if self.time_scale == 1 else f"{self.time_scale:g}× real time"
+        self.setWindowTitle(f"Charge-box simulator ({speed})")
+        self.speed_note.setText(speed_note(self.time_scale))
+        self.speed_note.setObjectName("" if self.time_scale == 1 else "fieldError")
+        self.speed_note.style().unpolish(self.speed_note)
+        self.speed_note.style().polish(self.speed_note)
 
     def append_log(self, text: str) -> None:
         if self._closed:
@@ -107,7 +139,7 @@ class ChargeBoxWindow(QWidget):
             return
         online = self.box is not None and self.box.connected
         self.connect_button.setText("Disconnect" if online else "Connect")
-        for widget in (self.url_edit, self.ident_edit, self.password_edit):
+        for widget in (self.url_edit, self.ident_edit, self.password_edit, self.clock_choice):
             widget.setEnabled(not online)
         self.charge_button.setEnabled(online)
         self.stop_button.setEnabled(online)

@@ -92,3 +92,64 @@ def test_window_connects_charges_and_stops(qapp, db, station, tmp_path):
     assert not Event.select().where(Event.kind == "session_review").exists()
     periodic = MeterValue.select().where(MeterValue.context == "Sample.Periodic").count()
     assert periodic >= 3 and periodic % 3 == 0
+
+
+def test_the_windows_default_run_is_billed(qapp, db, station, tmp_path):
+    """Out of the box (real time, its meter interval) the window's session, long enough
+    that a minute-a-second clock would run past the central system's five minutes of
+    trust, is billed as measured, with nothing to review."""
+    booking = book(db, station, FakeClock(utcnow()), minutes=30, kind=PlanKind.DURATION)
+    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False)
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+
+    def periodic() -> int:
+        return MeterValue.select().where(MeterValue.context == "Sample.Periodic").count()
+
+    async def scenario() -> ChargeBoxWindow:
+        cs = CentralSystem(config, db)  # the real clock, as a site's central system keeps
+        await cs.start()
+        try:
+            window = ChargeBoxWindow(f"ws://127.0.0.1:{cs.port}/ocpp", "CP-A")
+            window.show()
+            window.connect_button.click()
+            await until(lambda: window.box is not None and window.box.boot_status == "Accepted")
+            window.booking_edit.setText(booking.code)
+            window.charge_button.click()
+            await until(lambda: periodic() >= 3 * 4, timeout=60)  # four readings
+            window.stop_button.click()
+            await until(lambda: not window.box.transactions)
+            await until(
+                lambda: (
+                    ChargingTransaction.select()
+                    .where(ChargingTransaction.state == TransactionState.FINISHED)
+                    .exists()
+                )
+            )
+            window.connect_button.click()
+            await until(lambda: not window.box.connected)
+            return window
+        finally:
+            await cs.stop()
+
+    try:
+        with loop:
+            window = loop.run_until_complete(asyncio.wait_for(scenario(), 90))
+    finally:
+        asyncio.set_event_loop(None)
+    window.hide()
+    tx = ChargingTransaction.get()
+    assert tx.energy_kwh > Decimal(0) and tx.price_total is not None
+    assert tx.energy_kwh == Decimal(tx.meter_stop_wh - tx.meter_start_wh) / 1000
+    assert not Event.select().where(Event.kind.in_(["session_review", "reading_refused"])).exists()
+    assert window.time_scale == 1 and "real time" in window.speed_note.text()
+
+
+def test_a_faster_clock_is_said_to_be_flagged_not_billed(qapp):
+    window = ChargeBoxWindow("ws://127.0.0.1:1/ocpp", "CP-A")
+    assert window.clock_choice.currentData() == 1
+    assert "billed" in window.speed_note.text() and "review" not in window.speed_note.text()
+    window.clock_choice.setCurrentIndex(window.clock_choice.findData(60.0))
+    assert window.time_scale == 60
+    assert "flags the session for review" in window.speed_note.text()
+    assert "60×" in window.windowTitle()
