@@ -50,6 +50,7 @@ from evcms_desktop.schedule.optimal import (
 )
 
 Progress = Callable[[int, int], None]
+SCHEDULE_BUDGET_S = 30.0  # wall-clock seconds for the site schedule or the whole frontier
 
 
 def _booking(
@@ -115,21 +116,21 @@ def site_schedule(
     With `frontier`, the "fit" schedule is the frontier's least-cost point and the other
     points follow it; without, the frontier is empty.
     """
-    options = options or MilpOptions(power_profiles=True)
+    options = options or MilpOptions(time_budget_s=SCHEDULE_BUDGET_S, power_profiles=True)
     fit = schedule_problem(run, site_limit_kw, "fit")
+    booked = _booked_schedule(run, site_limit_kw)
     points: tuple[FrontierPoint, ...] = ()
     if frontier:
-        points = tuple(
-            monotone(
-                [_with_booked(run, p) for p in cost_peak_frontier(fit, options, progress=progress)]
-            )
-        )
-        best_fit = points[0].schedule
+        swept = cost_peak_frontier(fit, options, progress=progress)
+        first = swept[0]
+        if _rank(booked) < _rank(first.schedule):  # its windows lie inside the fit ones
+            swept[0] = FrontierPoint(first.limit_kw, replace(booked, bound=first.schedule.bound))
+        points = tuple(monotone(swept))
+        best_fit = first.schedule
     else:
         best_fit = plan_site(fit, options, progress=progress)
-    booked = _booked_schedule(run, site_limit_kw)
-    if _rank(booked) < _rank(best_fit):
-        return booked, "booked", points
+    if _rank(booked) < _rank(best_fit):  # the fit bound holds: its windows lie inside
+        return replace(booked, bound=best_fit.bound), "booked", points
     return best_fit, "fit", points
 
 
@@ -145,18 +146,6 @@ def _booked_schedule(run: EvaluationRun, site_limit_kw: Decimal | None) -> Sched
     if keeps_power_bound(booked):
         return booked
     return plan_site(problem, MilpOptions(time_budget_s=0), compete=False, with_bound=False)
-
-
-def _with_booked(run: EvaluationRun, point: FrontierPoint) -> FrontierPoint:
-    """The point, or the "booked" schedule under its limit when that is better.
-
-    The "booked" windows lie inside the "fit" ones, so the point's bound holds for it too.
-    """
-    limit = None if point.limit_kw is None else Decimal(f"{point.limit_kw:.3f}")
-    booked = _booked_schedule(run, limit)
-    if _rank(booked) < _rank(point.schedule):
-        return FrontierPoint(point.limit_kw, replace(booked, bound=point.schedule.bound))
-    return point
 
 
 @dataclass(frozen=True)

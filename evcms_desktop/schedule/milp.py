@@ -96,6 +96,9 @@ class MilpOptions:
     # budget); False (a re-plan): from those already sent or from nothing, the bookings
     # without one placed least slack first, the whole budget for that and the repairs.
     milp_start: bool = True
+    # Then the dear bookings re-planned with their neighbours by a small MILP each
+    # (profiles._descend_milp); a re-plan's budget leaves no time for it.
+    descend: bool = True
 
 
 # A re-plan of a day: under a limit, profiles.py's sessions from those already sent (or from
@@ -108,6 +111,7 @@ LIVE_OPTIONS = MilpOptions(
     partial_levels=(1.0, 0.5),
     power_profiles=True,
     milp_start=False,
+    descend=False,
 )
 
 

@@ -177,29 +177,28 @@ def relaxation_bound(
     )
     a_ub = site if limit is not None else None
     b_ub = np.maximum(room[used], 0.0) if limit is not None else None
-    shortest = linprog(
-        np.concatenate([np.zeros(n), np.ones(n_b)]),
-        A_ub=a_ub,
-        b_ub=b_ub,
-        A_eq=a_eq,
-        b_eq=inst.needs,
-        bounds=bounds,
-        method="highs",
-    )
-    unmet = max(0.0, float(shortest.fun)) if shortest.status == 0 else 0.0
-    if unmet > _TOL * max(1.0, float(inst.needs.sum())):
-        return Bound(unmet_kwh=unmet, cost=None)
-    bounds[n:, 1] = 0.0
+    met = bounds.copy()
+    met[n:, 1] = 0.0  # first with nothing short: when it is feasible, nothing need be
     cheapest = linprog(
         np.concatenate([unit, np.zeros(n_b)]),
         A_ub=a_ub,
         b_ub=b_ub,
         A_eq=a_eq,
         b_eq=inst.needs,
-        bounds=bounds,
+        bounds=met,
         method="highs",
     )
     if cheapest.status != 0:
+        shortest = linprog(
+            np.concatenate([np.zeros(n), np.ones(n_b)]),
+            A_ub=a_ub,
+            b_ub=b_ub,
+            A_eq=a_eq,
+            b_eq=inst.needs,
+            bounds=bounds,
+            method="highs",
+        )
+        unmet = max(0.0, float(shortest.fun)) if shortest.status == 0 else 0.0
         return Bound(unmet_kwh=unmet, cost=None)
     tariff = problem.tariff
     fixed = sum(
@@ -474,6 +473,7 @@ def _plan_profiles(
         fixed_cars=fixed_cars,
         start=sessions,
         laxity_first=not options.milp_start,
+        descend=options.descend,
     )
 
 
@@ -598,7 +598,8 @@ def cost_peak_frontier(
     for done, level in enumerate(levels, start=2):
         limited = replace(problem, site_limit_kw=Decimal(f"{level:.3f}"))
         timed = replace(share(total - done + 1), power_profiles=True)
-        points.append(FrontierPoint(level, plan_site(limited, timed, start=points[-1].schedule)))
+        schedule = plan_site(limited, timed, start=points[-1].schedule, compete=False)
+        points.append(FrontierPoint(level, schedule))
         if progress is not None:
             progress(done, total)
     return monotone(points)

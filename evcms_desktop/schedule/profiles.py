@@ -21,7 +21,12 @@ improved by insertion, each step within the time budget:
    window: taken out together, put back short one first; kept only if that ranks better
    (penalty-weighted energy short, earlier bookings weighing more, then cost).
 4. The same for the bookings paying most above their cheapest session.
-5. With the intervals fixed, one LP over every slot's power minimises the penalty for
+5. (The evaluation's schedules, `descend`) each booking still paying above its cheapest
+   session, dearest first, re-planned with every booking whose window lies inside its own
+   widened by 2 hours either side: a MILP (HiGHS, from the sessions they have) that
+   chooses one candidate session each, met in full, under the limit and the connectors
+   (_reoptimise); kept only if it costs less.
+6. With the intervals fixed, one LP over every slot's power minimises the penalty for
    energy short, the peak demand charges and a small charge per kW of change; kept if it
    ranks better.
 
@@ -57,6 +62,8 @@ from evcms_desktop.schedule.milp import (
 log = logging.getLogger(__name__)
 
 MIN_KW = 1.0  # a car holding a connector draws at least this (less only for a tiny need)
+REOPT_SECONDS = 1.0  # at most, per re-planned group
+REACH = 8  # slots either side of a dear booking's window re-planned with it
 CHANGE_WEIGHT = 1e-3  # GBP per kW of change in a session's power: steady levels first
 _TOL = 1e-6
 
@@ -130,10 +137,11 @@ def _profile(power: np.ndarray, need: float, k: float, floor: float) -> np.ndarr
 
 
 def _option_table(
-    site: _Site, i: int
+    site: _Site, i: int, cap: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Callable[[int], Session]] | None:
     """Booking i's sessions from every start it can take now, as arrays (short kWh, last
-    slot, cost), and a maker of the session in row r; None if there is none.
+    slot, cost), and a maker of the session in row r; None if there is none. `cap`: the
+    most it may draw, if not its connector's power.
 
     From a start a car draws what the room allows until its energy is in, scaled down to
     exactly it; a stretch with more changes than the bound draws the highest profile under
@@ -142,7 +150,8 @@ def _option_table(
     """
     inst = site.inst
     f, last = int(inst.firsts[i]), int(inst.lasts[i])
-    need, cap, k = float(inst.needs[i]), float(inst.caps[i]), inst.k
+    need, k = float(inst.needs[i]), inst.k
+    cap = float(inst.caps[i]) if cap is None else cap
     if last <= f or need <= 0:
         return None
     floor = _min_kw(inst, i)
@@ -554,6 +563,110 @@ def _repair_dear(
             _repair(site, i, cheapest=True, first_cheapest=True)
 
 
+def _caps(site: _Site, i: int) -> list[float]:
+    """The powers a re-planned session may draw at most: its connector's, 3/4 and 1/2 of
+    it, and the site limit's share per connector (every connector busy at once)."""
+    cap = float(site.inst.caps[i])
+    levels = [cap, 0.75 * cap, 0.5 * cap]
+    if site.limit is not None and site.limit / site.inst.connectors < cap:
+        levels.append(site.limit / site.inst.connectors)
+    return levels
+
+
+def _reoptimise(site: _Site, items: Sequence[int], deadline: float) -> bool:
+    """The bookings `items`, every one met in full now, re-planned together by a MILP
+    (HiGHS) over candidate sessions, the others fixed: for each, a session from every
+    start at its connector's power, 3/4 and 1/2 of it, drawing what the fixed load leaves,
+    and its own session (the start HiGHS is given). Kept only if it costs less."""
+    inst = site.inst
+    items = [i for i in items if i in site.sessions]
+    if len(items) < 2 or any(site.short(i) > _TOL for i in items):
+        return False
+    old = {i: site.sessions[i] for i in items}
+    before = sum(site.cost(i) for i in items)
+    for i in items:
+        site.remove(i)
+    owner: list[int] = []
+    sessions: list[Session] = []
+    costs: list[float] = []
+    start: list[float] = []
+    for r, i in enumerate(items):
+        owner.append(r)
+        sessions.append(old[i])
+        costs.append(site.cost(i, old[i]))
+        start.append(1.0)
+        for cap in _caps(site, i):
+            options = _option_table(site, i, cap)
+            if options is None:
+                continue
+            short, _, cost, make = options
+            for n in np.flatnonzero(short <= _TOL):
+                owner.append(r)
+                sessions.append(make(int(n)))
+                costs.append(float(cost[n]))
+                start.append(0.0)
+    lo = min(s.first for s in sessions)
+    hi = max(s.last for s in sessions)
+    span = hi - lo
+    rows, cols, vals = [], [], []
+    for c, s in enumerate(sessions):
+        slots = np.arange(s.first, s.last) - lo
+        rows += [np.full(1, owner[c]), len(items) + slots, len(items) + span + slots]
+        cols += [np.full(1 + 2 * s.slots, c)]
+        vals += [np.ones(1), np.asarray(s.profile), np.ones(s.slots)]
+    matrix = sparse.csc_array(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(items) + 2 * span, len(sessions)),
+    )
+    room = np.full(span, np.inf) if site.limit is None else site.limit - site.load[lo:hi]
+    cars = inst.connectors - site.cars[lo:hi]
+    row_lower = np.concatenate([np.ones(len(items)), np.full(2 * span, -np.inf)])
+    row_upper = np.concatenate([np.ones(len(items)), room + _TOL, cars])
+    h = _load_lp(np.array(costs), np.ones(len(sessions)), matrix, row_lower, row_upper)
+    h.changeColsIntegrality(
+        len(sessions),
+        np.arange(len(sessions), dtype=np.int32),
+        np.full(len(sessions), highspy.HighsVarType.kInteger),
+    )
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    solution = highspy.HighsSolution()
+    solution.col_value = start
+    solution.value_valid = True
+    h.setSolution(solution)
+    solved = _run(h, integer=True, deadline=min(deadline, time.perf_counter() + REOPT_SECONDS))
+    if solved.x is not None and solved.value < before - 1e-4:
+        for c in np.flatnonzero(solved.x > 0.5):
+            site.add(items[owner[c]], sessions[c])
+        return True
+    for i, s in old.items():
+        site.add(i, s)
+    return False
+
+
+def _descend_milp(
+    site: _Site, base_load: np.ndarray, base_cars: np.ndarray, deadline: float
+) -> None:
+    """Each booking paying above its cheapest session (alone on the site), dearest first,
+    re-planned by _reoptimise with every booking whose window lies within its own widened
+    by REACH slots either side."""
+    inst = site.inst
+    empty = _Site(inst, site.limit, base_load.copy(), base_cars.copy(), {})
+    alone = {}
+    for i in range(len(inst.bookings)):
+        options = _option_table(empty, i)
+        alone[i] = 0.0 if options is None else float(options[2].min())
+    done: set[int] = set()
+    while time.perf_counter() < deadline:
+        dear = [i for i in site.sessions if i not in done and site.cost(i) - alone[i] >= 0.01]
+        if not dear:
+            return
+        i = max(dear, key=lambda i: site.cost(i) - alone[i])
+        done.add(i)
+        lo, hi = int(inst.firsts[i]) - REACH, int(inst.lasts[i]) + REACH
+        group = [j for j in site.sessions if inst.firsts[j] >= lo and inst.lasts[j] <= hi]
+        _reoptimise(site, group, deadline)
+
+
 def plan_profiles(
     inst: Instance,
     limit: float | None,
@@ -564,9 +677,10 @@ def plan_profiles(
     progress: Progress | None = None,
     start: dict[int, Session] | None = None,
     laxity_first: bool = False,
+    descend: bool = False,
 ) -> ProfilePlan:
     """The sessions, from `start` (sessions under a looser limit, or those a re-plan sent)
-    or from nothing, in time; `laxity_first`: see `_place_start`."""
+    or from nothing, in time; `laxity_first`: see `_place_start`; `descend`: step 5."""
     began = time.perf_counter()
     deadline = began + options.time_budget_s
     base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
@@ -577,11 +691,17 @@ def plan_profiles(
         lambda: _cheaper_one_by_one(site, deadline),
         lambda: _repair_short(site, deadline),
         lambda: _repair_dear(site, base_load, base_cars, deadline),
+        lambda: _descend_milp(site, base_load, base_cars, deadline) if descend else None,
         lambda: _polish(site, deadline) if time.perf_counter() < deadline else None,
     )
     for done, step in enumerate(steps, start=1):
         step()
-        log.debug("Step %d: (short, cost) %s", done, _rank(site, range(len(inst.bookings))))
+        log.debug(
+            "Step %d at %.2f s: (short, cost) %s",
+            done,
+            time.perf_counter() - began,
+            _rank(site, range(len(inst.bookings))),
+        )
         if progress is not None:
             progress(done, len(steps))
     return ProfilePlan(site.sessions, 1, 0, 0, time.perf_counter() - began)
