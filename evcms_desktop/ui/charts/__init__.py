@@ -1,1 +1,1 @@
-"""pyqtgraph charts: live meter values and demand per hour."""
+"""pyqtgraph charts: live meter values, demand per hour, the cost–peak frontier."""

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QLabel, QPushButton, QVBox
 
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import station_calendar
+from evcms_desktop.ui.charts.hints import EmptyHint
 from evcms_desktop.ui.formatting import local_qdate, plural
 from evcms_desktop.ui.stats import HourlyDemand, hourly_demand
 from evcms_desktop.ui.theme import PEAK_OFF, PEAK_OFF_LIGHT, PEAK_ON, PEAK_ON_LIGHT
@@ -69,6 +70,7 @@ class DemandView(QWidget):
                 [[(h, f"{h:02d}") for h in range(0, 24, 2)], [(h, "") for h in range(24)]]
             )
             plot.setLabel("bottom", "hour of the day (local time)")
+        self.hints = [EmptyHint(p, "No bookings on this day") for p in self._plots()]
 
         top = QHBoxLayout()
         top.addWidget(QLabel("Day"))
@@ -84,14 +86,20 @@ class DemandView(QWidget):
         layout.addWidget(self.plots, 1)
         self.refresh()
 
+    def _plots(self) -> tuple[pg.PlotItem, pg.PlotItem]:
+        return self.sessions_plot, self.energy_plot
+
     def refresh(self) -> None:
         self.demand = demand = hourly_demand(self.station, self.day.date().toPython())
         x = np.arange(demand.hours)
-        for plot, asked, booked in (
-            (self.sessions_plot, demand.sessions_asked, demand.sessions_optimized),
-            (self.energy_plot, demand.energy_asked, demand.energy_optimized),
+        empty = not any(demand.sessions_asked) and not any(demand.sessions_optimized)
+        for plot, hint, asked, booked in (
+            (self.sessions_plot, self.hints[0], demand.sessions_asked, demand.sessions_optimized),
+            (self.energy_plot, self.hints[1], demand.energy_asked, demand.energy_optimized),
         ):
             plot.clear()
+            plot.addItem(hint.item, ignoreBounds=True)
+            hint.show(empty)
             light = [PEAK_ON_LIGHT if on else PEAK_OFF_LIGHT for on in demand.peak_on]
             dark = [PEAK_ON if on else PEAK_OFF for on in demand.peak_on]
             plot.addItem(

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 
 from evcms_desktop.schedule.optimal import FrontierPoint
+from evcms_desktop.ui.charts.hints import EmptyHint
 
 SCHEDULE = "#7d3c98"
 BOUND = "#7f8c8d"
@@ -36,6 +37,10 @@ def frontier_chart(points: Sequence[FrontierPoint], title: str = "") -> pg.Graph
     for axis in ("bottom", "left"):
         plot.getAxis(axis).setTextPen("k")
     if not points:
+        for axis in ("bottom", "left"):
+            plot.getAxis(axis).setStyle(showValues=False)  # no numbers for what is not there
+        plot.showGrid(x=False, y=False)
+        widget.hint = EmptyHint(plot, "No schedules yet")  # type: ignore[attr-defined]
         return widget
     base = float(points[0].cost)
     met = [p for p in points if not p.short]

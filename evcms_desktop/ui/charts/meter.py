@@ -19,12 +19,14 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from evcms_desktop.csms.events import CsmsEvent
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.sessions import stored_samples
+from evcms_desktop.ui.charts.hints import EmptyHint
 from evcms_desktop.ui.theme import POWER_PEN, SOC_PEN
 
 Key = tuple[str, int]
 WINDOW = timedelta(minutes=15)
 MIN_SPAN = timedelta(minutes=1)
 MAX_SAMPLES = 3600
+IDLE_TOP_KW = 7.4  # the power axis of an empty chart: a single-phase wallbox's
 
 
 class MeterHistory:
@@ -91,6 +93,7 @@ class LiveMeterChart(QWidget):
             plot.hideButtons()
         self.power_curve = self.power.plot(pen=pg.mkPen(POWER_PEN, width=2))
         self.soc_curve = self.soc.plot(pen=pg.mkPen(SOC_PEN, width=2))
+        self.hint = EmptyHint(self.power, "No connector selected")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.title)
@@ -98,6 +101,8 @@ class LiveMeterChart(QWidget):
         self._timer = QTimer(self, interval=self.REDRAW_MS)
         self._timer.timeout.connect(self.redraw)
         self._timer.start()
+        self._dirty = True
+        self.redraw()  # the last minutes of the day at once, not the epoch's first second
 
     @staticmethod
     def _axis() -> pg.DateAxisItem:
@@ -157,4 +162,8 @@ class LiveMeterChart(QWidget):
         self.power_curve.setData(t, p, connect="finite")
         self.soc_curve.setData(t, s, connect="finite")
         top = np.nanmax(p) if len(p) and not np.all(np.isnan(p)) else 0.0
-        self.power.setYRange(0, max(float(top) * 1.15, 7.4), padding=0)
+        self.power.setYRange(0, max(float(top) * 1.15, IDLE_TOP_KW), padding=0)
+        if self.key is None:
+            self.hint.show(True, "No connector selected")
+        else:
+            self.hint.show(not len(t), "No meter values yet")
