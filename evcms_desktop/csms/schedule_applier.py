@@ -449,6 +449,7 @@ def day_problem(
         ),
         connector_ids=tuple(targets),
         site_limit_kw=limit,
+        connector_power_kw=tuple(Decimal(str(t.max_power_kw)) for t in targets.values()),
         tariff=station_tariff(station),
         calendar=station_calendar(station),
     )

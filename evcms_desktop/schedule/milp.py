@@ -163,12 +163,22 @@ class Instance:
     lengths: int = 0  # most session lengths per booking, spread evenly; 0: every length
     partial_levels: tuple[float, ...] = PARTIAL_LEVELS  # powers of a session left short
     limit: float | None = None  # the site limit: every booking gets a session within it
+    # Connectors of different power (ScheduleProblem.connector_power_kw): each booking's
+    # kind (its connector's power, ascending index), how many connectors each kind has, and
+    # each connector's kind. One kind: every connector alike, as the MILP assumes.
+    kinds: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    kind_connectors: tuple[int, ...] = ()
+    connector_kind: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def of(cls, problem: ScheduleProblem) -> Instance:
         bookings = list(problem.bookings)
         start, slots = horizon(bookings, problem.slot)
         windows = [window_slots(b, start, problem.slot) for b in bookings]
+        kinds, kind_connectors, connector_kind, kind_kw = _connector_kinds(problem)
+        caps = [float(b.max_power_kw) for b in bookings]
+        if len(kind_kw) > 1:
+            caps = [min(cap, kind_kw[kind]) for cap, kind in zip(caps, kinds, strict=True)]
         return cls(
             bookings=bookings,
             start=start,
@@ -176,11 +186,14 @@ class Instance:
             share=slot_grid(problem.calendar, start, slots, problem.slot),
             firsts=np.array([w[0] for w in windows], dtype=int),
             lasts=np.array([min(w[1], slots) for w in windows], dtype=int),
-            caps=np.array([float(b.max_power_kw) for b in bookings]),
+            caps=np.array(caps),
             needs=np.array([float(b.energy_kwh) for b in bookings]),
             k=problem.slot.total_seconds() / 3600 * float(problem.tariff.efficiency),
             pdc=float(problem.tariff.peak_demand_charge),
             connectors=len(problem.connector_ids),
+            kinds=np.array(kinds, dtype=int),
+            kind_connectors=kind_connectors,
+            connector_kind=connector_kind,
         )
 
     def unit_costs(self, i: int) -> np.ndarray:
@@ -200,6 +213,29 @@ class Instance:
         """GBP per kWh booking i is left short: earlier bookings weigh more."""
         n = len(self.bookings)
         return UNMET_PENALTY * (1.0 + FAIRNESS * (1.0 - i / max(n, 1)))
+
+
+def _connector_kinds(
+    problem: ScheduleProblem,
+) -> tuple[list[int], tuple[int, ...], dict[int, int], list[float]]:
+    """Each booking's kind, the connectors of each kind, each connector's kind and each
+    kind's kW. A booking's kind is its connector's; without one (or one not on the site),
+    the least powerful kind that gives its own power, else the most powerful."""
+    ids = problem.connector_ids
+    powers = [float(p) for p in problem.connector_power_kw]
+    if len(powers) != len(ids) or len(set(powers)) <= 1:
+        return [0] * len(problem.bookings), (len(ids),), dict.fromkeys(ids, 0), []
+    kind_kw = sorted(set(powers))
+    connector_kind = {c: kind_kw.index(p) for c, p in zip(ids, powers, strict=True)}
+    kinds = []
+    for b in problem.bookings:
+        kind = connector_kind.get(b.connector_id) if b.connector_id is not None else None
+        if kind is None:
+            able = [k for k, kw in enumerate(kind_kw) if kw >= float(b.max_power_kw) - _TOL]
+            kind = able[0] if able else len(kind_kw) - 1
+        kinds.append(kind)
+    counts = tuple(sum(1 for k in connector_kind.values() if k == j) for j in range(len(kind_kw)))
+    return kinds, counts, connector_kind, kind_kw
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ class ScheduleProblem:
     tariff: Tariff = field(default_factory=Tariff)
     calendar: PeakCalendar = field(default_factory=PeakCalendar)
     slot: timedelta = SLOT
+    # Each connector's power, in the order of connector_ids; empty: every connector is
+    # alike. With powers that differ, a booking keeps to connectors of its own one's power.
+    connector_power_kw: tuple[Decimal, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from evcms_desktop.schedule.model import (
     Unmet,
     acm_weights,
 )
-from evcms_desktop.schedule.profiles import ProfilePlan, plan_profiles
+from evcms_desktop.schedule.profiles import ProfilePlan, kind_cars, plan_profiles
 from evcms_desktop.schedule.solver import solve_schedule
 
 log = logging.getLogger(__name__)
@@ -60,20 +60,22 @@ def _colour(
     """Connectors for sessions of which at most len(connector_ids) overlap at any slot.
 
     A booking keeps the connector it booked when that one is free; `busy` gives the slot
-    from which each connector held by a fixed session is free.
+    from which each connector held by a fixed session is free. Where connectors differ in
+    power, a session takes one of its booking's kind (`Instance.kinds`), of which at most
+    as many overlap.
     """
     free_at = dict.fromkeys(connector_ids, -1)  # the slot each connector is free from
     free_at.update({c: last for c, last in (busy or {}).items() if c in free_at})
     out: dict[int, int] = {}
     for i in sorted(sessions, key=lambda i: (sessions[i].first, sessions[i].last)):
         s = sessions[i]
+        kind = int(inst.kinds[i]) if len(inst.kinds) else 0
+        alike = [c for c in connector_ids if inst.connector_kind.get(c, 0) == kind]
         wanted = inst.bookings[i].connector_id
-        if wanted in free_at and free_at[wanted] <= s.first:
+        if wanted in alike and free_at[wanted] <= s.first:
             chosen = wanted
         else:
-            chosen = min(
-                (c for c in connector_ids if free_at[c] <= s.first), key=lambda c: -free_at[c]
-            )
+            chosen = min((c for c in alike if free_at[c] <= s.first), key=lambda c: -free_at[c])
         out[i] = chosen
         free_at[chosen] = s.last
     return out
@@ -338,6 +340,7 @@ def plan_site(
             kept[booking_id] = part
     fixed_load = np.zeros(inst.slots)
     fixed_cars = np.zeros(inst.slots, dtype=int)
+    fixed_kinds = kind_cars(inst, None)  # the same cars, per kind of connector
     busy: dict[int, int] = {}
     for booking_id, plan in kept.items():
         inst.needs[index[booking_id]] = 0.0  # nothing left for the model to schedule
@@ -345,8 +348,11 @@ def plan_site(
         powers = np.asarray(plan.powers_kw)[: max(0, inst.slots - a)]
         fixed_load[a : a + len(powers)] += powers
         fixed_cars[a : a + len(powers)] += 1
+        fixed_kinds[inst.connector_kind.get(plan.connector_id, 0), a : a + len(powers)] += 1
         busy[plan.connector_id] = max(busy.get(plan.connector_id, -1), a + len(powers))
-    profiled = options.power_profiles and limit is not None
+    # Connectors of different power: profiles.py's sessions, which keep each kind's count.
+    mixed = len(inst.kind_connectors) > 1
+    profiled = (options.power_profiles and limit is not None) or mixed
     for booking_id, plan in (previous or {}).items():
         if booking_id in index and booking_id not in kept:
             session = _sent_session(plan, inst, steady=not profiled)
@@ -355,9 +361,8 @@ def plan_site(
     left = options.time_budget_s * (1 - TAIL_SHARE) - (time.perf_counter() - began)
     result: MilpPlan | ProfilePlan
     if profiled:
-        assert limit is not None
         timed = replace(options, time_budget_s=max(0.0, left))
-        result = _plan_profiles(problem, inst, limit, timed, fixed_load, fixed_cars, start)
+        result = _plan_profiles(problem, inst, limit, timed, fixed_load, fixed_kinds, start)
         if progress is not None:
             progress(1, 1)
     else:
@@ -442,7 +447,7 @@ def _sessions_of(inst: Instance, schedule: Schedule) -> dict[int, Session]:
 def _plan_profiles(
     problem: ScheduleProblem,
     inst: Instance,
-    limit: float,
+    limit: float | None,
     options: MilpOptions,
     fixed_load: np.ndarray,
     fixed_cars: np.ndarray,
@@ -460,7 +465,7 @@ def _plan_profiles(
         free.needs[:] = inst.needs
         first = replace(options, time_budget_s=options.time_budget_s / 2)
         sessions = plan_sessions(
-            free, None, first, fixed_load=fixed_load, fixed_cars=fixed_cars
+            free, None, first, fixed_load=fixed_load, fixed_cars=fixed_cars.sum(axis=0)
         ).sessions
     left = replace(
         options, time_budget_s=max(0.0, options.time_budget_s - (time.perf_counter() - began))

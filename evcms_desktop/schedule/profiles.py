@@ -31,10 +31,11 @@ improved by insertion, each step within the time budget:
    ranks better.
 
 Any session with more changes than the bound draws the highest profile under its own with
-that many changes (lower power never breaks a limit). Connectors are interchangeable, so
-at most C cars at a time is one car per connector: optimal.py gives each session its
-connector by interval colouring. The bound beside every schedule is optimal.py's
-relaxation: no schedule, from this model or any other, is short less or costs less.
+that many changes (lower power never breaks a limit). Connectors of one power are
+interchangeable, so at most C cars at a time on the C connectors of a booking's power is
+one car per connector: optimal.py gives each session its connector by interval colouring.
+The bound beside every schedule is optimal.py's relaxation: no schedule, from this model
+or any other, is short less or costs less.
 """
 
 from __future__ import annotations
@@ -89,9 +90,28 @@ def _changes(powers: np.ndarray) -> int:
     return int((np.abs(np.diff(powers)) > _TOL).sum())
 
 
+def _kind(inst: Instance, i: int) -> int:
+    """Booking i's kind of connector (by power; 0 where every connector is alike)."""
+    return int(inst.kinds[i]) if len(inst.kinds) else 0
+
+
+def _capacity(inst: Instance) -> tuple[int, ...]:
+    """The connectors of each kind."""
+    return inst.kind_connectors or (inst.connectors,)
+
+
+def kind_cars(inst: Instance, cars: np.ndarray | None) -> np.ndarray:
+    """Cars on connectors per kind and slot, from a count per slot (one kind) or per kind
+    and slot, or none at all."""
+    if cars is None:
+        return np.zeros((len(_capacity(inst)), inst.slots), dtype=int)
+    return cars.reshape(1, -1).copy() if cars.ndim == 1 else cars.copy()
+
+
 @dataclass
 class _Site:
-    """The sessions placed so far, the site's load and the cars on connectors per slot."""
+    """The sessions placed so far, the site's load and the cars on connectors per kind of
+    connector (by power) and slot."""
 
     inst: Instance
     limit: float | None
@@ -102,13 +122,13 @@ class _Site:
     def add(self, i: int, s: Session) -> None:
         self.sessions[i] = s
         self.load[s.first : s.last] += s.profile
-        self.cars[s.first : s.last] += 1
+        self.cars[_kind(self.inst, i), s.first : s.last] += 1
 
     def remove(self, i: int) -> Session | None:
         s = self.sessions.pop(i, None)
         if s is not None:
             self.load[s.first : s.last] -= s.profile
-            self.cars[s.first : s.last] -= 1
+            self.cars[_kind(self.inst, i), s.first : s.last] -= 1
         return s
 
     def short(self, i: int, s: Session | None = None) -> float:
@@ -158,7 +178,8 @@ def _option_table(
     room = np.full(last - f, cap)
     if site.limit is not None:
         room = np.minimum(room, site.limit - site.load[f:last])
-    ok = (site.cars[f:last] < inst.connectors) & (room >= floor - _TOL)
+    kind = _kind(inst, i)
+    ok = (site.cars[kind, f:last] < _capacity(inst)[kind]) & (room >= floor - _TOL)
     room = np.where(ok, room, 0.0)
     starts = np.flatnonzero(ok)
     if not len(starts):
@@ -237,7 +258,8 @@ def _fits(site: _Site, i: int, s: Session) -> bool:
         return False
     if _changes(np.asarray(s.profile)) > MAX_POWER_CHANGES:
         return False
-    if (site.cars[s.first : s.last] >= inst.connectors).any():
+    kind = _kind(inst, i)
+    if (site.cars[kind, s.first : s.last] >= _capacity(inst)[kind]).any():
         return False
     if site.limit is None:
         return True
@@ -611,17 +633,18 @@ def _reoptimise(site: _Site, items: Sequence[int], deadline: float) -> bool:
     rows, cols, vals = [], [], []
     for c, s in enumerate(sessions):
         slots = np.arange(s.first, s.last) - lo
-        rows += [np.full(1, owner[c]), len(items) + slots, len(items) + span + slots]
+        kind = _kind(inst, items[owner[c]])  # its cars count against its kind's connectors
+        rows += [np.full(1, owner[c]), len(items) + slots, len(items) + (1 + kind) * span + slots]
         cols += [np.full(1 + 2 * s.slots, c)]
         vals += [np.ones(1), np.asarray(s.profile), np.ones(s.slots)]
     matrix = sparse.csc_array(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(len(items) + 2 * span, len(sessions)),
+        shape=(len(items) + (1 + len(_capacity(inst))) * span, len(sessions)),
     )
     room = np.full(span, np.inf) if site.limit is None else site.limit - site.load[lo:hi]
-    cars = inst.connectors - site.cars[lo:hi]
-    row_lower = np.concatenate([np.ones(len(items)), np.full(2 * span, -np.inf)])
-    row_upper = np.concatenate([np.ones(len(items)), room + _TOL, cars])
+    cars = np.asarray(_capacity(inst))[:, None] - site.cars[:, lo:hi]
+    row_lower = np.concatenate([np.ones(len(items)), np.full((1 + len(cars)) * span, -np.inf)])
+    row_upper = np.concatenate([np.ones(len(items)), room + _TOL, cars.ravel()])
     h = _load_lp(np.array(costs), np.ones(len(sessions)), matrix, row_lower, row_upper)
     h.changeColsIntegrality(
         len(sessions),
@@ -684,7 +707,7 @@ def plan_profiles(
     began = time.perf_counter()
     deadline = began + options.time_budget_s
     base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
-    base_cars = np.zeros(inst.slots, dtype=int) if fixed_cars is None else fixed_cars
+    base_cars = kind_cars(inst, fixed_cars)
     site = _Site(inst, limit, base_load.copy(), base_cars.copy(), {})
     steps = (
         lambda: _place_start(site, dict(start or {}), laxity_first=laxity_first),

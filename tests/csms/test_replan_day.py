@@ -7,12 +7,14 @@ import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
 import peewee
+import pytest
 
 from evcms_desktop.csms.plan_keeper import PlanKeeper
 from evcms_desktop.csms.protocol import parse_timestamp
@@ -20,17 +22,20 @@ from evcms_desktop.csms.schedule_applier import (
     DAY_PROFILE_BASE,
     AppliedPlan,
     ProfileRequest,
+    day_problem,
+    replan,
     replan_day,
 )
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.csms.sessions import OpenTransaction
 from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.schedule import ScheduleBooking
 from evcms_desktop.schedule.milp import MAX_POWER_CHANGES
 from evcms_desktop.schedule.optimal import power_changes
 from evcms_desktop.simulator.chargebox import Battery, ChargeBox, SimTransaction
 from evcms_desktop.simulator.profiles import limit_kw
 from evcms_desktop.store.bookings import BookingService
-from evcms_desktop.store.models import Booking, Station
+from evcms_desktop.store.models import Booking, ChargePoint, Connector, Station
 from tests.conftest import NOW
 
 T = TypeVar("T")
@@ -384,3 +389,37 @@ def test_the_schedules_txprofile_stacks_above_the_plan_keepers_and_both_stay(
     expected = math.floor(plan.powers_kw[slot] * 1000 + 1e-6) / 1000
     assert limit_kw(profiles, moment, tx_id, first.start) == expected
     assert all(answer.ok for _, answer in results)
+
+
+def test_the_live_problem_knows_each_connectors_power_and_keeps_sessions_within_it(
+    db: peewee.Database, station: Station, tmp_path: Path
+) -> None:
+    """CP-B's connectors give 7 kW, CP-A's 22 kW: the day's problem carries each
+    connector's power, and three cars that each need a whole hour at 22 kW, booked for the
+    same hour, are never planned on CP-B at 22 kW (the third is left short instead)."""
+    station.site_power_limit_kw = Decimal(88)
+    station.save()
+    Connector.update(max_power_kw=Decimal(7)).where(
+        Connector.charge_point.in_(ChargePoint.select().where(ChargePoint.ident == "CP-B"))
+    ).execute()
+    problem, targets = day_problem(station, NOW, END)
+    power = {c: Decimal(str(t.max_power_kw)) for c, t in targets.items()}
+    assert problem.connector_power_kw == tuple(power[c] for c in problem.connector_ids)
+    fast = [c for c in problem.connector_ids if power[c] == 22]
+    cars = tuple(
+        ScheduleBooking(
+            id=n,
+            earliest=NOW + timedelta(hours=1),
+            latest=NOW + timedelta(hours=2),
+            energy_kwh=Decimal("17.6"),
+            max_power_kw=Decimal(22),
+            connector_id=fast[n % 2],
+        )
+        for n in range(3)
+    )
+    schedule, requests = replan(replace(problem, bookings=cars), targets, AppliedPlan())
+    for plan in schedule.plans.values():
+        assert max(plan.powers_kw) <= float(power[plan.connector_id]) + 1e-9, plan
+    [short] = schedule.unmet
+    assert short.booking_id == 2 and short.shortfall_kwh == pytest.approx(17.6)
+    assert {(r.charge_point, r.connector) for r in requests} <= {("CP-A", 1), ("CP-A", 2)}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from decimal import Decimal
 
 import numpy as np
 import pytest
 
-from evcms_desktop.schedule.milp import MilpOptions
+from evcms_desktop.schedule import ScheduleProblem
+from evcms_desktop.schedule.milp import LIVE_OPTIONS, MilpOptions
 from evcms_desktop.schedule.optimal import cost_peak_frontier, plan_site
 from evcms_desktop.schedule.profiles import few_changes
 from tests.schedule.test_milp import booking, changes, check, problem, random_day
@@ -112,3 +114,39 @@ def test_dear_bookings_are_re_planned_with_their_neighbours_down_to_the_bound() 
     assert not schedule.unmet
     assert schedule.bound is not None and schedule.bound.cost is not None
     assert schedule.total_cost <= schedule.bound.cost + Decimal("0.01")
+
+
+def _mixed_site(limit: float | None) -> ScheduleProblem:
+    """Connectors 1-2 at 7 kW and 3-4 at 22 kW. Three cars booked on the 22 kW ones all want
+    the same hour at 22 kW (17.6 kWh each) and a fourth, on a 7 kW one, its whole two
+    hours at 7 kW: four cars at once fit the site's count of connectors, but only two of
+    the 22 kW cars fit its 22 kW connectors."""
+    fast = [replace(booking(i, 0, 1, "17.6"), connector_id=3 + i % 2) for i in (1, 2, 3)]
+    slow = replace(booking(4, 0, 2, "11.2"), max_power_kw=Decimal(7), connector_id=1)
+    return ScheduleProblem(
+        bookings=(*fast, slow),
+        connector_ids=(1, 2, 3, 4),
+        site_limit_kw=None if limit is None else Decimal(str(limit)),
+        connector_power_kw=(Decimal(7), Decimal(7), Decimal(22), Decimal(22)),
+    )
+
+
+@pytest.mark.parametrize("limit", [None, 80.0])
+def test_each_session_keeps_within_its_connectors_power_on_a_mixed_site(
+    limit: float | None,
+) -> None:
+    p = _mixed_site(limit)
+    power = dict(zip(p.connector_ids, p.connector_power_kw, strict=True))
+    schedule = plan_site(p, replace(LIVE_OPTIONS, time_budget_s=2), compete=False)
+    check(p, schedule)
+    for plan in schedule.plans.values():
+        assert max(plan.powers_kw) <= float(power[plan.connector_id]) + 1e-9, plan
+    assert {plan.connector_id for plan in schedule.plans.values() if plan.booking_id != 4} <= {
+        3,
+        4,
+    }
+    assert schedule.plans[4].connector_id in (1, 2)
+    assert not any(u.booking_id == 4 for u in schedule.unmet)
+    [short] = schedule.unmet  # the last booked of the fast three: no third 22 kW connector
+    assert short.booking_id == 3
+    assert short.shortfall_kwh == pytest.approx(17.6)
