@@ -3,7 +3,9 @@
 1. The live re-plan's size: one day of 100 bookings on 20 connectors (cars back to back on
    each connector, each asking for 30 to 90 % of what its connector could deliver in its
    window, windows widened by up to 2 hours either side, the site limit 60 % of the
-   connectors' total, so it binds). Target: under 2 s.
+   connectors' total, so it binds), planned as replan_day does (power profiles under the
+   limit): cold, then at 10:00 with one booking added, counting the profiles that re-plan
+   sends. Target: under 2 s.
 2. The evaluation's size: the seed-1 scenario (500 bookings over 14 days, 4 connectors),
    booked through the real booking service, then scheduled as the evaluation does over the
    drivers' accepted windows (the MILP; under a limit, schedule/profiles.py's sessions
