@@ -213,8 +213,9 @@ def relaxation_bound(
     return Bound(unmet_kwh=0.0, cost=total)
 
 
-def least_peak_bound(problem: ScheduleProblem) -> float:
-    """The least site peak at which the relaxation can still meet every booking, kW."""
+def least_peak_bound(problem: ScheduleProblem, cost_cap: Decimal | None = None) -> float:
+    """The least site peak at which the relaxation can still meet every booking, kW; with
+    `cost_cap`, at a cost of at most that (GBP; inf when no schedule meets them for it)."""
     inst = Instance.of(problem)
     n_b = len(inst.bookings)
     lengths = np.maximum(inst.lasts - inst.firsts, 0)
@@ -246,16 +247,28 @@ def least_peak_bound(problem: ScheduleProblem) -> float:
     bounds = np.vstack(
         [np.column_stack([np.zeros(n), np.repeat(inst.caps, lengths)]), [[0.0, np.inf]]]
     )
+    b_ub = np.zeros(len(used))
+    if cost_cap is not None:
+        unit = np.concatenate([inst.unit_costs(i) for i in range(n_b)])
+        tariff = problem.tariff
+        fixed = sum(
+            (tariff.energy_price * b.energy_kwh + tariff.service_charge for b in problem.bookings),
+            Decimal(0),
+        )
+        site = sparse.vstack([site, sparse.csr_array(np.append(unit, 0.0)[None, :])], format="csr")
+        b_ub = np.append(b_ub, float(cost_cap - fixed))
     result = linprog(
         np.append(np.zeros(n), 1.0),
         A_ub=site,
-        b_ub=np.zeros(len(used)),
+        b_ub=b_ub,
         A_eq=a_eq,
         b_eq=need,
         bounds=bounds,
         method="highs",
     )
-    return float(result.fun) if result.status == 0 else 0.0
+    if result.status == 0:
+        return float(result.fun)
+    return np.inf if cost_cap is not None and result.status == 2 else 0.0
 
 
 def _slot_of(inst: Instance, moment: datetime, slot: timedelta) -> int:

@@ -19,6 +19,7 @@ from evcms_desktop.schedule.optimal import (
     FrontierPoint,
     cost_peak_frontier,
     frontier_levels,
+    least_peak_bound,
     monotone,
     plan_site,
     relaxation_bound,
@@ -361,3 +362,14 @@ def test_the_bound_of_a_replan_keeps_the_sessions_under_way_as_they_are() -> Non
     met = plan_site(roomy, QUICK, compete=False, fixed={"A": running})
     assert not met.unmet and met.bound is not None and met.bound.cost is not None
     assert met.bound.cost <= met.total_cost <= met.bound.cost + Decimal("0.02")
+
+
+def test_the_least_peak_bound_at_a_cost_is_the_cheapest_schedules_peak() -> None:
+    # Two cars, 07:00-09:00, each a full hour at 22 kW: in the Peak Off hour before 08:00
+    # both at once (44 kW) cost least; spread over both hours, 22 kW costs more.
+    p = problem(booking(1, 7, 9, "17.6"), booking(2, 7, 9, "17.6"))
+    cheapest = relaxation_bound(p, None).cost
+    assert cheapest is not None
+    assert least_peak_bound(p) == pytest.approx(22.0)
+    assert least_peak_bound(p, cost_cap=cheapest + Decimal("0.01")) == pytest.approx(44, abs=0.5)
+    assert least_peak_bound(p, cost_cap=Decimal(17)) == float("inf")  # Ec * E + SC is 18.00
