@@ -31,7 +31,7 @@ from evcms_desktop.evaluation.tables import (
 from evcms_desktop.schedule.milp import MilpOptions
 
 EVALUATION_BUDGET_S = 40.0  # wall clock for booking the requests and the site schedule
-MIN_SCHEDULE_S = 10.0  # the site schedule's least budget, however long booking took
+MIN_SCHEDULE_S = 20.0  # the site schedule's least budget, however long booking took
 
 Progress = Callable[[int, int], None]
 
