@@ -40,6 +40,7 @@ from evcms_desktop.store import driver_data, operators
 from evcms_desktop.store.bookings import BookingService, SlotTakenError, bookings_between
 from evcms_desktop.store.database import check_writable, open_database
 from evcms_desktop.store.deviations import summarize
+from evcms_desktop.store.kiosk_pin import pin_error, set_kiosk_pin
 from evcms_desktop.store.models import (
     ChargingTransaction,
     Connector,
@@ -57,6 +58,8 @@ from evcms_desktop.store.stations import (
     charger_count,
     find_station,
     list_stations,
+    remove_station,
+    rename_station,
     set_continue_past_booked_energy,
     station_calendar,
 )
@@ -171,16 +174,23 @@ def serve_headless(config: AppConfig) -> int:
 # -- chargers ------------------------------------------------------------------------
 
 
-def _password(args: argparse.Namespace) -> str | None:
-    if args.password == "-":
+def _secret(given: str, question: str, option: str) -> str:
+    """A secret as given: '-' reads a line of stdin, 'prompt' asks at the terminal."""
+    if given == "-":
         return sys.stdin.readline().rstrip("\n")
-    if args.password == "prompt":
+    if given == "prompt":
         if not sys.stdin.isatty():
             raise CommandError(
-                "--password prompt needs a terminal; use --password - to read it from stdin"
+                f"{option} prompt needs a terminal; use {option} - to read it from stdin"
             )
-        return getpass.getpass(f"Password for {args.ident}: ")
-    return args.password
+        return getpass.getpass(question)
+    return given
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.password is None:
+        return None
+    return _secret(args.password, f"Password for {args.ident}: ", "--password")
 
 
 def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
@@ -491,6 +501,10 @@ def _operators(args: argparse.Namespace, config: AppConfig) -> int:
             locked = operators.seconds_locked(person.name, utcnow())
             _out(f"{person.name:<20} {person.role:<10} {where}{'  (locked)' if locked else ''}")
         return 0
+    if action == "remove":
+        operators.remove_operator(args.name)
+        _out(f"Removed {args.name}; they can no longer sign in.")
+        return 0
     if action == "set":
         site = find_station(args.operator_site) if args.operator_site else None
         person = operators.change_operator(
@@ -527,15 +541,17 @@ def _sites(args: argparse.Namespace, config: AppConfig) -> int:
         _out(f"Added site {site.name!r} ({site.timezone}); choose it with --site {site.name!r}.")
         return 0
     if args.sites_action == "set":
+        return _site_set(args)
+    if args.sites_action == "rename":
         site = find_station(args.name)
-        keep_going = args.past_booked_energy == "continue"
-        set_continue_past_booked_energy(site, keep_going)
-        what = (
-            "continue past their booked energy, the extra billed"
-            if keep_going
-            else "stop at their booked energy"
-        )
-        _out(f"{site.name}: booked sessions {what}.")
+        old = site.name
+        site = rename_station(site, args.new_name)
+        _out(f"Site {old!r} is now {site.name!r}; choose it with --site {site.name!r}.")
+        return 0
+    if args.sites_action == "remove":
+        site = find_station(args.name)
+        remove_station(site, utcnow())
+        _out(f"Removed site {site.name!r}.")
         return 0
     for site in list_stations():
         chargers = charger_count(site)
@@ -545,6 +561,30 @@ def _sites(args: argparse.Namespace, config: AppConfig) -> int:
             f" {site.currency}/kWh  {chargers} charger(s)  {limit}"
             + ("  continues past booked energy" if site.continue_past_booked_energy else "")
         )
+    return 0
+
+
+def _site_set(args: argparse.Namespace) -> int:
+    if args.past_booked_energy is None and args.kiosk_pin is None:
+        raise CommandError("Say what to set: --past-booked-energy or --kiosk-pin.")
+    site = find_station(args.name)
+    pin = None
+    if args.kiosk_pin is not None:
+        pin = _secret(args.kiosk_pin, f"Kiosk PIN of {site.name}: ", "--kiosk-pin")
+        if (error := pin_error(pin)) is not None:
+            raise CommandError(error)
+    if args.past_booked_energy is not None:
+        keep_going = args.past_booked_energy == "continue"
+        set_continue_past_booked_energy(site, keep_going)
+        what = (
+            "continue past their booked energy, the extra billed"
+            if keep_going
+            else "stop at their booked energy"
+        )
+        _out(f"{site.name}: booked sessions {what}.")
+    if pin is not None:
+        set_kiosk_pin(site.id, pin)
+        _out(f"Kiosk PIN of {site.name} set.")
     return 0
 
 
@@ -632,13 +672,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     site_set.add_argument(
         "--past-booked-energy",
         choices=["stop", "continue"],
-        required=True,
         help="at a booking's energy: stop the session (the default), or continue and bill"
         " the extra",
     )
+    site_set.add_argument(
+        "--kiosk-pin",
+        metavar="PIN",
+        help="the PIN that leaves the site's kiosk, 4 to 12 digits; '-' reads it from stdin,"
+        " 'prompt' asks",
+    )
+    site_rename = site_actions.add_parser("rename", help="give a site another name")
+    site_rename.add_argument("name", help="the site's name now")
+    site_rename.add_argument("new_name", metavar="NEW_NAME", help="its new name, unique")
+    site_remove = site_actions.add_parser(
+        "remove", help="remove a site without chargers, bookings to come or sessions"
+    )
+    site_remove.add_argument("name", help="the site's name")
 
     people = subparsers.add_parser(
-        "operators", help="the people who sign in at consoles: add, list, set, passwd"
+        "operators", help="the people who sign in at consoles: add, list, set, passwd, remove"
     )
     people.set_defaults(handler=_guarded(_operators), operators_action="add")
     people_actions = people.add_subparsers(dest="operators_action", metavar="ACTION", required=True)
@@ -665,6 +717,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     where.add_argument(
         "--every-site", action="store_true", help="an operator: no site of their own"
     )
+    gone = people_actions.add_parser("remove", help="remove someone: they no longer sign in")
+    gone.add_argument("name")
     passwd = people_actions.add_parser("passwd", help="set someone's password (lifts a lock)")
     passwd.add_argument("name")
     passwd.add_argument(

@@ -14,10 +14,18 @@ from datetime import datetime
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from peewee import fn
 
 from evcms_desktop.domain.attempts import TRIES, lock_after, lock_span, seconds_until
 from evcms_desktop.domain.roles import Role
-from evcms_desktop.store.models import ChargePoint, Operator, Station, utcnow
+from evcms_desktop.store.models import (
+    ChargePoint,
+    CommandState,
+    Operator,
+    QueuedCommand,
+    Station,
+    utcnow,
+)
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,39}")
 MAX_NAME = 40
@@ -61,6 +69,26 @@ def _found(name: str) -> Operator:
     if found is None:
         raise OperatorError(f"No operator is named {name[:40]!r}.")
     return found
+
+
+def remove_operator(name: str) -> None:
+    """Remove someone who signs in; refused while a command they asked is still waiting
+    for a charger. The commands they asked before keep their name (`requested_by`)."""
+    found = _found(name)
+    with Operator._meta.database.atomic():
+        asked = QueuedCommand.select().where(QueuedCommand.operator == found.name)
+        waiting = asked.where(
+            QueuedCommand.state.in_([CommandState.QUEUED.value, CommandState.SENT.value])
+        ).count()
+        if waiting:
+            raise OperatorError(
+                f"{found.name} has {waiting} command(s) still waiting for a charger:"
+                " remove them once those are answered."
+            )
+        QueuedCommand.update(
+            requested_by=fn.COALESCE(QueuedCommand.requested_by, found.name), operator=None
+        ).where(QueuedCommand.operator == found.name).execute()
+        Operator.delete().where(Operator.name == found.name).execute()
 
 
 def change_operator(

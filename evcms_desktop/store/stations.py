@@ -20,13 +20,17 @@ from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.domain.validation import connector_power_kw
+from evcms_desktop.store.kiosk_pin import kiosk_pin_key
 from evcms_desktop.store.models import (
+    BLOCKING_STATES,
     Booking,
     BookingState,
     ChargePoint,
     ChargePointState,
     ChargingTransaction,
     Connector,
+    Operator,
+    Setting,
     Station,
     TransactionState,
     connector_label,
@@ -417,3 +421,59 @@ def chargers_of(sites: Sites) -> ChargerListing:
         .where(ChargingTransaction.state == TransactionState.ACTIVE.value)
     }
     return ChargerListing(charge_points, connectors, running)
+
+
+def rename_station(station: Station, new_name: str) -> Station:
+    """Give a site another name (what --site says); unique in any case."""
+    name = checked_site_name(new_name)
+    taken = Station.select().where(fn.LOWER(Station.name) == name.lower(), Station.id != station.id)
+    if taken.exists():
+        raise SiteError(f"A site named {name!r} exists already.")
+    Station.update(name=name).where(Station.id == station.id).execute()
+    return Station.get_by_id(station.id)
+
+
+def removal_refusal(station: Station, now: datetime) -> str | None:
+    """Why the site cannot be removed now, in one line; None when it can. A site goes only
+    once it is bare: no charger, no booking still to come, nobody working there only, no
+    session kept for its accounts, and another site left."""
+    name = station.name
+    if Station.select().count() <= 1:
+        return f"{name!r} is the only site: a database keeps one."
+    chargers = (
+        ChargePoint.select()
+        .where(ChargePoint.station == station, ChargePoint.state != ChargePointState.REMOVED)
+        .count()
+    )
+    if chargers:
+        return f"{name!r} still has {chargers} charger(s): remove them first (chargers remove)."
+    coming = (
+        Booking.select()
+        .where(Booking.station == station, Booking.end > now, Booking.state.in_(BLOCKING_STATES))
+        .count()
+    )
+    if coming:
+        return f"{name!r} still has {coming} booking(s) to come: cancel them first."
+    people = Operator.select().where(Operator.site == station).count()
+    if people:
+        return f"{people} operator(s) work at {name!r} only: move them first (operators set)."
+    sessions = (
+        ChargingTransaction.select().join(ChargePoint).where(ChargePoint.station == station).count()
+    )
+    if sessions:
+        return f"{name!r} keeps {sessions} charging session(s) for its accounts: it stays."
+    return None
+
+
+def remove_station(station: Station, now: datetime) -> None:
+    """Remove a bare site (see `removal_refusal`) with its past bookings and settings."""
+    with database_proxy.atomic():
+        refusal = removal_refusal(station, now)
+        if refusal is not None:
+            raise SiteError(refusal)
+        Setting.delete().where(Setting.key == kiosk_pin_key(station.id)).execute()
+        try:
+            with database_proxy.atomic():
+                station.delete_instance()
+        except peewee.IntegrityError as exc:
+            raise SiteError(f"{station.name!r} cannot be removed: {exc}".splitlines()[0]) from None

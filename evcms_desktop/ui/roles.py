@@ -18,15 +18,15 @@ from PySide6.QtCore import QObject, Signal
 from evcms_desktop.domain.attempts import WrongAttempts
 from evcms_desktop.domain.roles import Role
 from evcms_desktop.store import operators
+from evcms_desktop.store.kiosk_pin import KIOSK_PIN_KEY, kiosk_pin_key, kiosk_pin_of
 from evcms_desktop.store.models import utcnow
 from evcms_desktop.store.settings import read_setting, write_setting
 
-__all__ = ["Credentials", "Role", "Session"]
+__all__ = ["KIOSK_PIN_KEY", "Credentials", "Role", "Session", "kiosk_pin_key"]
 
 log = logging.getLogger(__name__)
 
 OPERATOR_KEY = "operator_password_hash"
-KIOSK_PIN_KEY = "kiosk_pin_hash"
 MIN_PASSWORD_LENGTH = 8
 
 
@@ -42,7 +42,7 @@ class Credentials:
 
     @staticmethod
     def has_kiosk_pin(site: int) -> bool:
-        return _kiosk_pin_of(site) is not None
+        return kiosk_pin_of(site) is not None
 
     async def set_secret(self, key: str, secret: str) -> None:
         digest = await asyncio.get_running_loop().run_in_executor(None, self.hasher.hash, secret)
@@ -67,16 +67,7 @@ class Credentials:
         """The site's kiosk PIN: digits, as its touch keypad types them (the kiosk needs
         one). A database from before per-site PINs has one for all sites, still used by a
         site without a PIN of its own."""
-        return await self._verify(_kiosk_pin_of(site), secret)
-
-
-def kiosk_pin_key(site: int) -> str:
-    """Where a site's kiosk PIN hash is kept."""
-    return f"{KIOSK_PIN_KEY}:{site}"
-
-
-def _kiosk_pin_of(site: int) -> str | None:
-    return read_setting(kiosk_pin_key(site)) or read_setting(KIOSK_PIN_KEY)
+        return await self._verify(kiosk_pin_of(site), secret)
 
 
 class Session(QObject):

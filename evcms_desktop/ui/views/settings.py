@@ -47,6 +47,7 @@ from evcms_desktop.domain.station_settings import (
     time_zone,
 )
 from evcms_desktop.store import driver_data
+from evcms_desktop.store.kiosk_pin import pin_error
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.settings import (
     DEFAULT_PING,
@@ -326,8 +327,8 @@ class SettingsView(QWidget):
 
     def set_kiosk_pin(self) -> None:
         pin = self.kiosk_pin.text()
-        if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 12):
-            self.kiosk_message.setText("A PIN has 4 to 12 digits.")
+        if (error := pin_error(pin)) is not None:
+            self.kiosk_message.setText(error)
             return
 
         async def go() -> None:
