@@ -51,11 +51,6 @@ def _stored_values() -> set[str]:
     return {v for (v,) in MeterValue.select(MeterValue.value).tuples()}
 
 
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def _meter_until(charger: RawCharger, stop: asyncio.Event, tag: str) -> tuple[set, list]:
     acknowledged: set[str] = set()
     errors: list[str] = []
@@ -123,17 +118,20 @@ async def _boot_while_locked(cs: CentralSystem, ident: str, released: threading.
     return seen
 
 
-def _hold_write_lock(target: str, locked: threading.Event, released: threading.Event) -> None:
+def _hold_write_lock(
+    target: str, locked: threading.Event, finish: threading.Event, released: threading.Event
+) -> None:
+    """Another connection holds the write lock until told (or 3 * LOCK_SECONDS at most)."""
     if target.startswith("postgresql://"):
         with psycopg.connect(target) as other:
             other.execute(f"LOCK TABLE {WRITTEN_TABLES} IN EXCLUSIVE MODE")
             locked.set()
-            time.sleep(LOCK_SECONDS)
+            finish.wait(3 * LOCK_SECONDS)
     else:
         other = sqlite3.connect(target, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         locked.set()
-        time.sleep(LOCK_SECONDS)
+        finish.wait(3 * LOCK_SECONDS)
         other.execute("COMMIT")
         other.close()
     released.set()
@@ -141,8 +139,9 @@ def _hold_write_lock(target: str, locked: threading.Event, released: threading.E
 
 @pytest.mark.parametrize("db_target", BOTH_ENGINES, indirect=True)
 def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_target: str):
-    """Another connection holds the write lock for 10 s: heartbeats stay quick, meter
-    values, starts and stops are refused with InternalError (not acknowledged and dropped)
+    """Another connection holds the write lock for 10 s: every Heartbeat is answered while
+    it is held (their round trips are benchmarks/store_faults.py's), meter values, starts
+    and stops are refused with InternalError (not acknowledged and dropped)
     or answered once stored; none is lost. A registered charger and an unknown one
     (--accept-unknown) that connect meanwhile boot once the lock is gone, and tolerated
     deviations are counted. (Starts and stops waited on the lock on the loop, 250 ms
@@ -157,9 +156,10 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
     cs = CentralSystem(config, db)
     events: list = []
     cs.bus.subscribe(lambda e: e.kind == EventKind.STORE_TROUBLE and events.append(e))
-    locked, released = threading.Event(), threading.Event()
+    locked, finish, released = threading.Event(), threading.Event(), threading.Event()
 
-    async def scenario() -> tuple[set, list, list[float]]:
+    async def scenario() -> tuple[set, list, list[bool]]:
+        loop = asyncio.get_running_loop()
         async with running(cs):
             meter = await RawCharger.connect(cs, "CP-A")
             beat = await RawCharger.connect(cs, "CP-B")
@@ -168,22 +168,26 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
             await beat.boot()
             await starter.boot()
             holder = threading.Thread(
-                target=_hold_write_lock, args=(db_target, locked, released), daemon=True
+                target=_hold_write_lock,
+                args=(db_target, locked, finish, released),
+                daemon=True,
             )
             holder.start()
-            await asyncio.get_running_loop().run_in_executor(None, locked.wait)
+            await loop.run_in_executor(None, locked.wait)
             stop = asyncio.Event()
             metering = asyncio.create_task(_meter_until(meter, stop, "1"))
             starting = asyncio.create_task(_start_stop_until(starter, stop))
             booting = asyncio.create_task(_boot_while_locked(cs, "CP-D", released))
             pending = asyncio.create_task(_boot_while_locked(cs, "CP-NEW", released))
-            rtts: list[float] = []
-            while not released.is_set():
-                t0 = time.perf_counter()
+            held: list[bool] = []  # each Heartbeat answered while the lock was still held
+            until = loop.time() + LOCK_SECONDS
+            while loop.time() < until:
                 # an extra field: a deviation the tolerant reading counts, flushed each tick
-                assert (await beat.call("Heartbeat", {"vendorExtra": 1}))[0] == 3
-                rtts.append(time.perf_counter() - t0)
+                answer = await beat.call("Heartbeat", {"vendorExtra": 1})
+                held.append(answer[0] == 3 and not released.is_set())
                 await asyncio.sleep(0.05)
+            finish.set()
+            await loop.run_in_executor(None, holder.join)
             await asyncio.sleep(1.0)  # the store commits again
             stop.set()
             acknowledged, errors = await metering
@@ -192,11 +196,12 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
             await meter.close()
             await beat.close()
             await starter.close()
-            return acknowledged, errors, rtts
+            return acknowledged, errors, held
 
     answered: list = []
     late_boots: list = []
-    acknowledged, errors, rtts = run(scenario())
+    acknowledged, errors, held = run(scenario())
+    assert held and all(held), held
     stored, refused = answered
     known, unknown = late_boots
     assert known["status"] == "Accepted" and known["heartbeat"] == 3, known
@@ -205,7 +210,7 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
     new = ChargePoint.get(ChargePoint.ident == "CP-NEW")
     assert new.state == ChargePointState.PENDING.value
     assert ChargePoint.get(ChargePoint.ident == "CP-D").last_boot_at is not None
-    assert sum(deviation_totals()["CP-B"].values()) == len(rtts)
+    assert sum(deviation_totals()["CP-B"].values()) == len(held)
     # Refused while locked (the charger keeps them), answered once stored, never in between.
     assert refused and all(a[1][2] == "InternalError" for a in refused), refused
     started = [a[1][2]["transactionId"] for a in stored if a[0] == "start"]
@@ -214,7 +219,6 @@ def test_write_lock_held_by_another_process(db, station, config: CsmsConfig, db_
     rows = {tx.id: tx for tx in ChargingTransaction.select()}
     assert set(started) <= set(rows)  # every start answered is stored
     assert sum(1 for tx in rows.values() if tx.stopped_at is not None) >= stops
-    assert _percentile(rtts, 0.99) < 0.25, f"heartbeat p99 {_percentile(rtts, 0.99):.3f} s"
     assert errors and all(e == "InternalError" for e in errors), errors
     assert acknowledged and acknowledged <= _stored_values()
     assert [e.data["error"] is None for e in events] == [False, True]
