@@ -191,17 +191,18 @@ class ChargerAuth:
         # chargers in the store); read back from the events after a restart.
         self._locked: dict[str, set[str]] = {}
         self._executor: ThreadPoolExecutor | None = None
+        self._pool_threads: set[int] = set()  # the pool's threads so far (each a connection)
 
     async def close(self) -> None:
         """End the check pool, closing each thread's store connection (peewee keeps one per
         thread; left to the garbage collector, every start and stop would leave them open)."""
         executor, self._executor = self._executor, None
+        threads, self._pool_threads = len(self._pool_threads), set()
         if executor is None:
             return
-        workers = max(1, self.config.password_checks)
-        # One closer per thread: each waits at the barrier until all have a thread, so no
-        # thread takes two (the pool starts threads it lacks while the others wait).
-        barrier = threading.Barrier(workers)
+        # One closer per thread the pool started: each waits at the barrier until all have
+        # one, so that no thread takes two.
+        barrier = threading.Barrier(max(1, threads))
 
         def close_this_thread() -> None:
             try:
@@ -215,9 +216,13 @@ class ChargerAuth:
                 except peewee.PeeweeException as exc:
                     log.warning("Could not close a password check's store connection: %s", exc)
 
-        closers = [executor.submit(close_this_thread) for _ in range(workers)]
+        closers = [executor.submit(close_this_thread) for _ in range(threads)]
         executor.shutdown(wait=False)
         await asyncio.gather(*(asyncio.wrap_future(c) for c in closers), return_exceptions=True)
+
+    def _in_pool(self, work: Callable[..., T], *args: Any) -> T:
+        self._pool_threads.add(threading.get_ident())
+        return work(*args)
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
         """Run password hashing and the handshake's store reads in the bounded pool
@@ -227,7 +232,8 @@ class ChargerAuth:
                 max_workers=max(1, self.config.password_checks),
                 thread_name_prefix="password-check",
             )
-        return await asyncio.get_running_loop().run_in_executor(self._executor, work, *args)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._in_pool, work, *args)
 
     async def _read(self, query: Callable[[], T], what: str) -> T:
         """A handshake's store read, in the check pool (each thread has its own
