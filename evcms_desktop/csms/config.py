@@ -78,3 +78,11 @@ class CsmsConfig:
     event_retention_days: int = 90  # older events are pruned
     prune_interval_seconds: float = 3600.0
     loop_busy_timeout_ms: int = 250  # the loop's own writes (starts, stops) wait no longer
+    # The store writer's rounds: each waits this long for a lock, and the next comes this
+    # long after one that failed. A message waiting to be stored while the store is locked
+    # is answered InternalError once its own round fails: after the rest of the round
+    # running when it came, the pause and a round of its own, so within
+    # 2 * store_lock_timeout + store_retry_pause (4.5 s) and the machine's scheduling
+    # delay (README, "The central system"; benchmarks/store_faults.py measures it).
+    store_lock_timeout: float = 2.0
+    store_retry_pause: float = 0.5

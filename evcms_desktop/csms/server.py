@@ -72,6 +72,8 @@ class CentralSystem:
         self.writer = BatchWriter(
             db,
             set_aside_path=config.data_dir / SET_ASIDE_FILE,
+            lock_timeout=config.store_lock_timeout,
+            retry_pause=config.store_retry_pause,
             on_health=self._store_health,
             on_set_aside=self._rows_set_aside,
         )
