@@ -285,11 +285,11 @@ def _store_connections(db_target: str) -> int:
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         return int(other_connection_rows(db_target, sql)[0][0])
-    name = Path(db_target).name
+    path = str(Path(db_target).resolve())
     held = 0
     for fd in os.listdir("/proc/self/fd"):
         try:
-            held += os.readlink(f"/proc/self/fd/{fd}").rsplit("/", 1)[-1].startswith(name)
+            held += os.readlink(f"/proc/self/fd/{fd}").startswith(path)  # with -wal, -shm
         except OSError:
             continue  # closed meanwhile (listdir's own handle)
     return held
