@@ -138,6 +138,8 @@ class StationScreens(QObject):
             security_warning=security_warning(central.config) if central else "",
             sites=self.sites,
             needs_sign_in=central is None,
+            listening_port=central.port if central else None,
+            attached=central is None and self.commands is not None,
         )
         if central is not None:
             self.console.actions.transfers = central.transfers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -27,6 +27,7 @@ from evcms_desktop.csms.events import CsmsEvent, EventBus, EventKind
 from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Station, utcnow
+from evcms_desktop.store.nodes import database_now, live_since
 from evcms_desktop.store.notices import OPERATOR_ACTION, record_notice
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.actions import Commands, ConnectorActions, Outcome
@@ -95,11 +96,15 @@ class MainWindow(QMainWindow):
         security_warning: str = "",
         sites: Sequence[Station] = (),
         needs_sign_in: bool = False,
+        listening_port: int | None = None,
+        attached: bool = False,
     ) -> None:
         """`sites`: every site an operator's console sees (its Chargers, Bookings and
         Sessions tabs then filter by site); a station PC's console sees its own only.
         `needs_sign_in` (a console attached to a deployment): with nobody signed in it
-        shows a sign-in screen and nothing of the deployment."""
+        shows a sign-in screen and nothing of the deployment. `listening_port`: where the
+        console's own central system listens; `attached`: it has none, the deployment's
+        nodes serve (Settings says which, and no port)."""
         super().__init__()
         self.service = service
         self.station = station = service.station
@@ -133,6 +138,10 @@ class MainWindow(QMainWindow):
         self.ocpp_log = OcppLogView(self.ocpp_model)
         self.settings = SettingsView(station, session, approver)
         self.settings.listening.setText(f"{server_text} (this run's command line wins)")
+        if attached:
+            self.settings.show_attached(live_since(database_now(), timedelta(seconds=10)))
+        elif listening_port is not None:
+            self.settings.show_listening(listening_port)
         self.settings.set_running_warning(security_warning)
         self.tabs = QTabWidget()
         for widget, title in (

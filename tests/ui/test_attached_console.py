@@ -61,9 +61,15 @@ def test_an_attached_console_sees_and_commands_a_nodes_charger(
         Session(credentials),
         commands=attachment.commands,
         clock=clock,
+        attached=True,
     )
     qtbot.addWidget(window)
     window.show()
+    # It listens nowhere: Settings names the deployment's node, and no listening port.
+    settings = window.settings
+    assert not settings.server_form.isRowVisible(settings.port)
+    assert "this console listens on no port" in settings.listening.text()
+    assert "Its nodes: A (since" in settings.listening.text()
     box = ChargeBox("CP-A", url(node), clock=clock, meter_interval=3600)
     try:
         run(qtbot, box.connect())

@@ -155,3 +155,18 @@ def test_closing_a_connected_simulator_window_leaves_no_failed_task(
     qtbot.waitUntil(lambda: all(t.done() for t in tasks), timeout=5000)
     assert all(t.exception() is None for t in tasks)
     assert not box.connected
+
+
+def test_settings_shows_the_port_the_console_listens_on(
+    qtbot, db, station, bus, central, credentials
+):
+    """The embedded central system listens on a port of its own choosing here (port 0): the
+    Listening port field says that one, not the stored setting's 9000."""
+    window = MainWindow(
+        BookingService(db, station), bus, Session(credentials), listening_port=central.port,
+        server_text=f"Listening on {central.url(central.config.host)}/…",
+    )  # fmt: skip
+    qtbot.addWidget(window)
+    assert central.port != 9000
+    assert window.settings.port.value() == central.port
+    assert window.settings.server_form.isRowVisible(window.settings.port)

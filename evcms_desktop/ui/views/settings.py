@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -228,7 +229,8 @@ class SettingsView(QWidget):
 
     def _server_box(self) -> QGroupBox:
         box = QGroupBox("Central system (applied at the next start)")
-        form = QFormLayout(box)
+        self.server_box = box
+        self.server_form = form = QFormLayout(box)
         self.port = QSpinBox(minimum=1, maximum=65535)
         self.profile = QComboBox()
         self.profile.addItems(
@@ -324,6 +326,24 @@ class SettingsView(QWidget):
         """What is wrong with how the central system runs now (e.g. profile 0)."""
         self.running_warning.setText(f"Now: {text}" if text else "")
         self.running_warning.setVisible(bool(text))
+
+    def show_listening(self, port: int) -> None:
+        """The console's own central system listens: its port is the one shown."""
+        self.port.setValue(port)
+
+    def show_attached(self, nodes: dict[str, datetime]) -> None:
+        """An attached console listens nowhere: no port, but the deployment's live nodes
+        (from the registry) and since when each runs."""
+        self.server_form.setRowVisible(self.port, False)
+        self.server_box.setTitle("Central system (the nodes'; applied at their next start)")
+        tz = station_calendar(self.station).tz
+        running = "Its nodes: " + ", ".join(
+            f"{name} (since {since.astimezone(tz):%d %b %H:%M})"
+            for name, since in sorted(nodes.items())
+        )
+        if not nodes:
+            running = "No node of the deployment is running."
+        self.listening.setText(f"Attached: this console listens on no port. {running}")
 
     def set_kiosk_pin(self) -> None:
         pin = self.kiosk_pin.text()
