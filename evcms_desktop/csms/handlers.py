@@ -512,10 +512,11 @@ class ChargerSession(OcppEndpoint):
         return call_result.MeterValues()
 
     @after(Action.meter_values)
-    async def after_meter_values(self, **_: Any) -> None:
+    def after_meter_values(self, **_: Any) -> None:
+        """A task only when the booked energy was just reached, not one per message."""
         tx, self._reached = self._reached, None
         if tx is not None:
-            await self.context.plan_keeper.energy_reached(self.id, tx)
+            self.spawn(self.context.plan_keeper.energy_reached(self.id, tx))
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(

@@ -33,6 +33,7 @@ from ocpp.messages import Call, MessageType
 
 from evcms_desktop.csms.protocol import (
     format_timestamp,
+    meter_values_fast_ok,
     schema_error,
     schema_validator,
     validate_message,
@@ -175,23 +176,33 @@ def _timestamps(
         return
     for key, value in data.items():
         if key == "timestamp" and isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                continue  # the handler answers for a date-time that is not one
-            if moment.tzinfo is not None:
-                continue
-            where = f"{action}: {_where([*path, key])}"
-            if strict:
-                raise TypeConstraintViolationError(
-                    description=f"{where}: {value!r} has no UTC offset"
-                )
-            data[key] = format_timestamp(moment.replace(tzinfo=tz))
-            found.append(
-                Deviation(TIMESTAMP_WITHOUT_OFFSET, f"{where}: {value!r} read as {data[key]}")
-            )
+            _timestamp(data, [*path, key], value, action, tz, strict, found)
         elif isinstance(value, dict | list):
             _timestamps(value, [*path, key], action, tz, strict, found)
+
+
+def _timestamp(
+    data: dict[str, Any],
+    path: list[Any],
+    value: str,
+    action: str,
+    tz: tzinfo,
+    strict: bool,
+    found: list[Deviation],
+) -> None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return  # the handler answers for a date-time that is not one
+    if moment.tzinfo is not None:
+        return
+    where = f"{action}: {_where(path)}"
+    if strict:
+        raise TypeConstraintViolationError(description=f"{where}: {value!r} has no UTC offset")
+    data[path[-1]] = format_timestamp(moment.replace(tzinfo=tz))
+    found.append(
+        Deviation(TIMESTAMP_WITHOUT_OFFSET, f"{where}: {value!r} read as {data[path[-1]]}")
+    )
 
 
 def read_call(message: Call, *, strict: bool, tz: tzinfo) -> list[Deviation]:
@@ -200,6 +211,13 @@ def read_call(message: Call, *, strict: bool, tz: tzinfo) -> list[Deviation]:
     Returns the deviations tolerated; raises the OCPP-J 1.6 error for what is refused.
     """
     deviations: list[Deviation] = []
+    if message.action == "MeterValues" and meter_values_fast_ok(message.payload):
+        # Valid for certain, and its only timestamps are the meter values' own: the
+        # most frequent message is not walked key by key.
+        for index, item in enumerate(message.payload["meterValue"]):
+            path = ["meterValue", index, "timestamp"]
+            _timestamp(item, path, item["timestamp"], message.action, tz, strict, deviations)
+        return deviations
     try:
         validate_message(message, message.action)
     except OCPPError:
