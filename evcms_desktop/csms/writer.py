@@ -77,6 +77,11 @@ _MAX_RESTARTS = 3
 # each other's waits.
 TROUBLED_LOCK_TIMEOUT = 0.05  # seconds
 SWITCH_INTERVAL = 0.0005  # seconds
+# A commit round starts at least this long after the last one started. A round costs the
+# process about half a millisecond of CPU however few its rows (two thread hand-overs,
+# BEGIN and COMMIT): at a few hundred messages a second, one round per message doubled the
+# CPU a message costs. Under load a round takes longer than this anyway.
+ROUND_GAP = 0.01  # seconds
 # Rows per INSERT statement: one SQLite call (one release of the GIL) per chunk, not per row.
 _CHUNKS = (256, 64, 16, 4, 1)
 # Errors a row causes (a value the store cannot take, a missing foreign key); any other
@@ -154,6 +159,7 @@ class _Row:
 @dataclass
 class _Outcome:
     store_error: str | None = None
+    rows: list[_Row] | None = None  # the rows one by one, when a row failed the batch
     set_aside: list[tuple[_Row, str]] = field(default_factory=list)
 
 
@@ -184,6 +190,7 @@ class BatchWriter:
         retry_pause: float = 0.5,
         checkpoint_interval: float = 2.0,
         max_backlog: int = 100_000,
+        round_gap: float = ROUND_GAP,
         on_health: Callable[[str | None], None] | None = None,
         on_set_aside: Callable[[int], None] | None = None,
     ) -> None:
@@ -196,6 +203,7 @@ class BatchWriter:
         self.retry_pause = retry_pause
         self.checkpoint_interval = checkpoint_interval
         self.max_backlog = max_backlog
+        self.round_gap = round_gap
         self.on_health = on_health
         self.on_set_aside = on_set_aside
         self.set_aside_count = 0  # rows set aside since start
@@ -208,6 +216,10 @@ class BatchWriter:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # SQLite's WAL checkpoints run on a thread and connection of their own: PASSIVE
+        # never blocks the writer, and a checkpoint's fsync must not hold up a commit.
+        self._checkpointer: ThreadPoolExecutor | None = None
+        self._checkpointing: asyncio.Future[None] | None = None
         self._switch_interval: float | None = None
         self._job_failed_at = -math.inf  # monotonic; the writer thread's last failed job
         self._wait_ms: int | None = None  # the writer connection's busy timeout now
@@ -287,6 +299,10 @@ class BatchWriter:
         if self.sqlite:
             self.db.execute_sql("PRAGMA wal_autocheckpoint=0")
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-writer")
+        if self.sqlite:
+            self._checkpointer = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="store-checkpoint"
+            )
         self._closing = False
         self.stopped = False
         self._task = asyncio.get_running_loop().create_task(self._supervise(), name="writer")
@@ -304,6 +320,13 @@ class BatchWriter:
             if self._items or self._tx_updates or self._seen:
                 await self._commit_round(loop)  # the supervisor gave up: one last try
             self._fail_waiting(StoreUnavailable("the central system is stopping"))
+            if self._checkpointer is not None:
+                if self._checkpointing is not None:
+                    await self._checkpointing
+                await loop.run_in_executor(self._checkpointer, self._close_checkpointer)
+                self._checkpointer.shutdown()
+                self._checkpointer = None
+                self._checkpointing = None
             await loop.run_in_executor(self._executor, self._close_connection)
             self._executor.shutdown()
             self._executor = None
@@ -337,6 +360,7 @@ class BatchWriter:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         next_checkpoint = loop.time() + self.checkpoint_interval
+        round_started = -math.inf
         while True:
             if not (self._items or self._tx_updates or self._seen):
                 if self._closing:
@@ -344,14 +368,20 @@ class BatchWriter:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.checkpoint_interval)
+            if self._items or self._tx_updates or self._seen:
+                gap = round_started + self.round_gap - loop.time()
+                if gap > 0 and not self._closing:
+                    await asyncio.sleep(gap)  # what comes meanwhile joins this round
+                round_started = loop.time()
             trouble = await self._commit_round(loop)
             if trouble and self._closing:
                 return  # stop() tries once more, then refuses what waits
             if trouble:
                 await asyncio.sleep(self.retry_pause)
-            if loop.time() >= next_checkpoint and self._executor is not None:
+            if loop.time() >= next_checkpoint and self._checkpointer is not None:
                 next_checkpoint = loop.time() + self.checkpoint_interval
-                await loop.run_in_executor(self._executor, self._checkpoint)
+                if self._checkpointing is None or self._checkpointing.done():
+                    self._checkpointing = loop.run_in_executor(self._checkpointer, self._checkpoint)
 
     async def _commit_round(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Commit everything queued now; True when the store was in trouble."""
@@ -359,16 +389,47 @@ class BatchWriter:
         if not (items or updates or seen):
             return False
         self._items, self._tx_updates, self._seen = [], {}, {}
-        rows = [_Row(item, table, values) for item in items for table, values in item.rows]
-        housekeeping = _Item([], "summary")
-        rows += [_Row(housekeeping, "tx", {"id": k, "v": v}) for k, v in updates.items()]
-        rows += [_Row(housekeeping, "seen", {"id": k, "at": v}) for k, v in seen.items()]
         assert self._executor is not None
-        outcome = await loop.run_in_executor(self._executor, self._commit, rows)
-        self._settle(items, rows, outcome)
+        outcome = await loop.run_in_executor(self._executor, self._commit, items, updates, seen)
+        self._settle(items, updates, seen, outcome)
         return outcome.store_error is not None
 
-    def _settle(self, items: list[_Item], rows: list[_Row], outcome: _Outcome) -> None:
+    def _settle(
+        self,
+        items: list[_Item],
+        updates: dict[int, tuple[float | None, float | None, float | None]],
+        seen: dict[int, Any],
+        outcome: _Outcome,
+    ) -> None:
+        if outcome.rows is None:  # one transaction, committed or not: no row was split off
+            self._settle_all(items, updates, seen, outcome.store_error)
+        else:
+            self._settle_rows(items, outcome.rows, outcome)
+        self._set_health(outcome.store_error)
+
+    def _settle_all(
+        self,
+        items: list[_Item],
+        updates: dict[int, tuple[float | None, float | None, float | None]],
+        seen: dict[int, Any],
+        store_error: str | None,
+    ) -> None:
+        if store_error is None:
+            for item in items:
+                if item.future is not None and not item.future.done():
+                    item.future.set_result(None)
+            return
+        for item in items:
+            if item.future is None:
+                self._requeue(item, item.rows)
+            elif not item.future.done():
+                item.future.set_exception(StoreUnavailable(store_error))
+        for key, values in updates.items():  # newer values queued meanwhile win
+            self._tx_updates.setdefault(key, values)
+        for key, at in seen.items():
+            self._seen.setdefault(key, at)
+
+    def _settle_rows(self, items: list[_Item], rows: list[_Row], outcome: _Outcome) -> None:
         aside = {id(row) for row, _ in outcome.set_aside}
         for row, error in outcome.set_aside:
             log.warning(
@@ -395,21 +456,21 @@ class BatchWriter:
                         StoreUnavailable(outcome.store_error or "not committed")
                     )
             else:
-                self._requeue(item, rows)
+                self._requeue(
+                    item, [(r.table, r.values) for r in rows if r.item is item and not r.done]
+                )
         for row in rows:
             if row.item.origin == "summary" and not row.done and id(row) not in aside:
                 if row.table == "tx":
                     self._tx_updates.setdefault(row.values["id"], row.values["v"])
                 else:
                     self._seen.setdefault(row.values["id"], row.values["at"])
-        self._set_health(outcome.store_error)
 
-    def _requeue(self, item: _Item, rows: list[_Row]) -> None:
-        left = [(r.table, r.values) for r in rows if r.item is item and not r.done]
+    def _requeue(self, item: _Item, left: list[tuple[Any, dict[str, Any]]]) -> None:
         if len(self._items) >= self.max_backlog:
             log.warning("Dropped %d rows from %s: the backlog is full", len(left), item.origin)
             return
-        self._items.insert(0, _Item(left, item.origin))  # type: ignore[arg-type]
+        self._items.insert(0, _Item(left, item.origin))
 
     def _fail_waiting(self, error: Exception) -> None:
         for item in self._items:
@@ -462,13 +523,18 @@ class BatchWriter:
         return self.sqlite and bool(unwritable_files(Path(self.db.database)))
 
     def _checkpoint(self) -> None:
+        """On the checkpoint thread, with its own connection (peewee keeps one per thread)."""
         if not self.sqlite or self._unwritable():
             return
         try:
-            self._open()
+            self.db.connect(reuse_if_open=True)
             self.db.execute_sql("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         except peewee.DatabaseError:
             log.warning("WAL checkpoint failed", exc_info=True)
+
+    def _close_checkpointer(self) -> None:
+        with contextlib.suppress(peewee.DatabaseError):
+            self.db.close()
 
     def _run_job(self, job: Callable[[], T], origin: str) -> T:
         troubled = (
@@ -489,10 +555,33 @@ class BatchWriter:
         self._job_failed_at = -math.inf
         return result
 
-    def _commit(self, rows: list[_Row]) -> _Outcome:
+    def _commit(
+        self,
+        items: list[_Item],
+        updates: dict[int, tuple[float | None, float | None, float | None]],
+        seen: dict[int, Any],
+    ) -> _Outcome:
+        """Commit everything in one transaction; only when a row makes it fail are the
+        rows taken one by one (`_commit_part`), so that the bad one is set aside."""
         outcome = _Outcome()
+        entries = [entry for item in items for entry in item.rows]
+        entries += [("tx", {"id": k, "v": v}) for k, v in updates.items()]
+        entries += [("seen", {"id": k, "at": v}) for k, v in seen.items()]
         try:
-            self._commit_part(rows, outcome)
+            self._transaction(entries)
+            return outcome
+        except _RowFault as fault:
+            first_fault = fault
+        except _StoreFault as fault:
+            outcome.store_error = str(fault)
+            return outcome
+        rows = [_Row(item, table, values) for item in items for table, values in item.rows]
+        housekeeping = _Item([], "summary")
+        rows += [_Row(housekeeping, "tx", {"id": k, "v": v}) for k, v in updates.items()]
+        rows += [_Row(housekeeping, "seen", {"id": k, "at": v}) for k, v in seen.items()]
+        outcome.rows = rows
+        try:
+            self._split(rows, outcome, first_fault)
         except _StoreFault as fault:
             outcome.store_error = str(fault)
         return outcome
@@ -500,25 +589,29 @@ class BatchWriter:
     def _commit_part(self, rows: list[_Row], outcome: _Outcome) -> None:
         """Commit `rows` in one transaction; on a row's fault, split until it is alone."""
         try:
-            self._transaction(rows)
+            self._transaction([(row.table, row.values) for row in rows])
         except _RowFault as fault:
-            if len(rows) == 1:
-                self._set_aside(rows[0], str(fault.__cause__ or fault))
-                outcome.set_aside.append((rows[0], str(fault.__cause__ or fault)))
-                return
-            middle = len(rows) // 2
-            self._commit_part(rows[:middle], outcome)
-            self._commit_part(rows[middle:], outcome)
+            self._split(rows, outcome, fault)
             return
         for row in rows:
             row.done = True
 
-    def _transaction(self, rows: list[_Row]) -> None:
+    def _split(self, rows: list[_Row], outcome: _Outcome, fault: _RowFault) -> None:
+        """`rows` failed together because of a row: set it aside if alone, else halve."""
+        if len(rows) == 1:
+            self._set_aside(rows[0], str(fault.__cause__ or fault))
+            outcome.set_aside.append((rows[0], str(fault.__cause__ or fault)))
+            return
+        middle = len(rows) // 2
+        self._commit_part(rows[:middle], outcome)
+        self._commit_part(rows[middle:], outcome)
+
+    def _transaction(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
         try:
             self._open()
             if self.sqlite:
-                with self.db.atomic("IMMEDIATE"), peewee.__exception_wrapper__:
-                    self._statements(rows)
+                with peewee.__exception_wrapper__:
+                    self._sqlite_transaction(rows)
             else:
                 self._pipelined(rows)
         except _ROW_ERRORS as exc:
@@ -528,7 +621,22 @@ class BatchWriter:
         except Exception as exc:
             raise _RowFault(repr(exc)) from exc
 
-    def _pipelined(self, rows: list[_Row]) -> None:
+    def _sqlite_transaction(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
+        """BEGIN, the statements and COMMIT on one cursor: the store's check that its files
+        can be written (SqliteStore.cursor) is made once a batch, not once a statement,
+        and each of its system calls lets the event loop take the GIL back."""
+        cursor = self.db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            self._statements(rows, cursor)
+            cursor.execute("COMMIT")
+        except BaseException:
+            if self.db.connection().in_transaction:  # an I/O error has rolled it back
+                with contextlib.suppress(sqlite3.Error):
+                    cursor.execute("ROLLBACK")
+            raise
+
+    def _pipelined(self, rows: list[tuple[Any, dict[str, Any]]]) -> None:
         """PostgreSQL: BEGIN and every statement in one pipeline, one round trip to the
         server, then COMMIT, the second; one by one they were about seven, and on a busy
         machine each waits for the server's process to be scheduled. A row's error is
@@ -545,35 +653,34 @@ class BatchWriter:
                 with contextlib.suppress(psycopg.Error):
                     connection.rollback()
 
-    def _statements(self, rows: list[_Row]) -> None:
-        cursor = self.db.cursor()
+    def _statements(self, rows: list[tuple[Any, dict[str, Any]]], cursor: Any = None) -> None:
+        cursor = self.db.cursor() if cursor is None else cursor
         mark = "?" if self.sqlite else "%s"
-        groups: dict[tuple[Any, ...], list[_Row]] = {}
-        for row in rows:
-            key = (row.table, tuple(row.values) if not isinstance(row.table, str) else ())
-            groups.setdefault(key, []).append(row)
+        groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        for table, values in rows:
+            key = (table, tuple(values) if not isinstance(table, str) else ())
+            groups.setdefault(key, []).append(values)
         for (table, keys), members in groups.items():
             if table == "tx":
-                flat = [x for r in members for x in (r.values["id"], *r.values["v"])]
+                flat = [x for r in members for x in (r["id"], *r["v"])]
                 if self.sqlite:
                     update = functools.partial(_values_statement, _UPDATE_TRANSACTION, 4)
                     _chunked(cursor, update, flat, 4)
                 else:
                     cursor.executemany(
-                        _PG_UPDATE_TRANSACTION, [(*r.values["v"], r.values["id"]) for r in members]
+                        _PG_UPDATE_TRANSACTION, [(*r["v"], r["id"]) for r in members]
                     )
             elif table == "seen":
                 convert = ChargePoint.last_seen_at.db_value
                 if self.sqlite:
-                    flat = [x for r in members for x in (r.values["id"], convert(r.values["at"]))]
+                    flat = [x for r in members for x in (r["id"], convert(r["at"]))]
                     _chunked(cursor, functools.partial(_values_statement, _UPDATE_SEEN, 2), flat, 2)
                 else:
                     cursor.executemany(
-                        _PG_UPDATE_SEEN,
-                        [(convert(r.values["at"]), r.values["id"]) for r in members],
+                        _PG_UPDATE_SEEN, [(convert(r["at"]), r["id"]) for r in members]
                     )
             else:
-                _insert(cursor, table, keys, [r.values for r in members], mark)
+                _insert(cursor, table, keys, members, mark)
 
     def _set_aside(self, row: _Row, error: str) -> None:
         table = row.table if isinstance(row.table, str) else row.table._meta.table_name

@@ -55,3 +55,35 @@ def test_a_bad_row_is_set_aside_alone_and_the_rest_of_its_batch_stored(db, stati
     kept = [json.loads(line) for line in aside.read_text().splitlines()]
     assert [(k["origin"], k["row"]["value"]) for k in kept] == [("message 2", "2")]
     assert writer.set_aside_count == 1 and writer.store_error is None
+
+
+def test_messages_arriving_one_by_one_are_committed_in_few_rounds(db, station, tmp_path: Path):
+    """A round costs the same CPU however few its rows: messages that come one at a time
+    within a round's gap are committed together, each acknowledged only once stored."""
+    cp = ChargePoint.get(ChargePoint.ident == "CP-A")
+    writer = BatchWriter(db, set_aside_path=tmp_path / "aside.jsonl", round_gap=1.0)
+    rounds = 0
+    commit = writer._commit
+
+    def counted(*args):
+        nonlocal rounds
+        rounds += 1
+        return commit(*args)
+
+    writer._commit = counted  # type: ignore[method-assign]
+
+    async def message(i: int) -> int:
+        await asyncio.sleep(i * 0.002)
+        await writer.write([_reading(cp.id, i)], f"message {i}")
+        return MeterValue.select().where(MeterValue.value == str(i)).count()
+
+    async def scenario() -> list[int]:
+        writer.start()
+        try:
+            await writer.write([_reading(cp.id, 100)], "first")
+            return await asyncio.gather(*(message(i) for i in range(20)))
+        finally:
+            await writer.stop()
+
+    assert run(scenario()) == [1] * 20  # each stored when acknowledged
+    assert rounds <= 3  # the first message's round, then the twenty in one or two
