@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
+POINT_SECONDS = 5.0  # of the sweep's budget per limit: a shorter budget sweeps fewer
 TAIL_SHARE = 0.05  # of the time budget, kept for what follows the solve (connectors, prices)
 _TOL = 1e-6
 
@@ -589,9 +590,11 @@ def cost_peak_frontier(
 
     Without `levels`, limits go on a round step from just below the least-cost peak down to
     the relaxation's least peak that still meets every booking (no lower point can meet
-    them all). The problem's own site limit, if any, caps every level. `options.time_budget_s`
-    is the wall-clock budget of the whole sweep: each point gets what is left of it, shared
-    among the points still to come.
+    them all), at most one per POINT_SECONDS of the budget (FRONTIER_POINTS at most), so
+    a short budget gives each point time enough to meet its bookings. The problem's own
+    site limit, if any, caps every level. `options.time_budget_s` is the wall-clock budget
+    of the whole sweep: each point gets what is left of it, shared among the points still
+    to come.
     """
     options = options or MilpOptions()
     deadline = time.perf_counter() + options.time_budget_s
@@ -602,13 +605,14 @@ def cost_peak_frontier(
         return replace(options, time_budget_s=left / max(1, points_left))
 
     floor = least_peak_bound(problem) if levels is None else 0.0
-    later = len(levels) if levels is not None else FRONTIER_POINTS
+    most = min(FRONTIER_POINTS, max(2, int(options.time_budget_s // POINT_SECONDS)))
+    later = len(levels) if levels is not None else most
     if cap is not None and levels is None and cap <= floor + 1:
         later = 0  # no point below a limit that already leaves energy short: all its time
     cheapest = plan_site(problem, share(1 + later))
     points = [FrontierPoint(cap, cheapest)]
     if levels is None:
-        levels = frontier_levels(cheapest.peak_kw, floor, FRONTIER_POINTS)
+        levels = frontier_levels(cheapest.peak_kw, floor, most)
     levels = [v for v in levels if cap is None or v < cap]
     total = len(levels) + 1
     if progress is not None:
