@@ -10,12 +10,16 @@ schedule is the better (least energy short, then cheapest, then lowest peak) of 
   greedy's own schedule is one of its solutions, so this is never worse than the greedy
   under the same cost model.
 - "fit": the MILP (schedule/milp.py) chooses each car's connector and one steady session
-  inside the time its driver is known to accept: arrival to latest departure, joined with
-  the booked slot the driver accepted (no stay is added to it).
+  inside a time its driver is known to be there: the stay (arrival to latest departure)
+  and the booked slot the driver accepted. When they meet or touch, the car is there
+  throughout their hull; when they do not, the car is away between them and its session
+  keeps to the booked slot (in the evaluation's scenario the stay is never cheaper, and so
+  the greedy's own schedule, and every "booked" window, lie inside the "fit" windows).
 
-    booked     = [booked start, min(next start on the connector,
-                                     max(latest departure, booked end))]
-    fit        = [min(arrival, booked start), max(latest departure, booked end)]
+    stay       = [arrival, latest departure]
+    booked     = [booked start, min(next start on the connector, latest departure)]
+                 if the stay meets the booked slot, else the booked slot
+    fit        = hull(stay, booked slot) if they meet, else the booked slot
 """
 
 from __future__ import annotations
@@ -67,6 +71,19 @@ def _booking(
     )
 
 
+def _meets(row: EvaluationRow, slot: BookedSlot) -> bool:
+    """Whether the driver's stay and the booked slot meet or touch: one visit, not two."""
+    return slot.start <= row.request.latest_departure and row.request.arrival <= slot.end
+
+
+def fit_window(row: EvaluationRow, slot: BookedSlot) -> tuple[datetime, datetime]:
+    """The "fit" window of a booking: a time its driver is there throughout (see above)."""
+    arrival, leave = row.request.arrival, row.request.latest_departure
+    if _meets(row, slot):
+        return min(arrival, slot.start), max(leave, slot.end)
+    return slot.start, slot.end
+
+
 def schedule_problem(
     run: EvaluationRun, site_limit_kw: Decimal | None, placement: str = "fit"
 ) -> ScheduleProblem:
@@ -76,8 +93,7 @@ def schedule_problem(
     bookings: list[ScheduleBooking] = []
     if placement == "fit":
         for row, slot in booked:
-            latest = max(row.request.latest_departure, slot.end)
-            bookings.append(_booking(row, slot, min(row.request.arrival, slot.start), latest))
+            bookings.append(_booking(row, slot, *fit_window(row, slot)))
     else:
         by_connector: dict[int, list[tuple[EvaluationRow, BookedSlot]]] = defaultdict(list)
         for row, slot in booked:
@@ -85,7 +101,9 @@ def schedule_problem(
         for pairs in by_connector.values():
             pairs.sort(key=lambda pair: pair[1].start)
             for i, (row, slot) in enumerate(pairs):
-                latest = max(row.request.latest_departure, slot.end)
+                latest = slot.end
+                if _meets(row, slot):  # the car may stay plugged in until its driver leaves
+                    latest = max(latest, row.request.latest_departure)
                 if i + 1 < len(pairs):
                     latest = min(latest, pairs[i + 1][1].start)
                 bookings.append(_booking(row, slot, slot.start, latest))

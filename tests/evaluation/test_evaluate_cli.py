@@ -67,7 +67,8 @@ def test_one_booking_is_met_at_every_frontier_point_without_a_warning(
     assert main(args) == 0
     with (out / "frontier.csv").open() as fh:
         frontier = list(csv.DictReader(fh))
-    assert len(frontier) > 2
+    # Inside the time its driver is there, its window leaves no lower peak to trade for.
+    assert frontier
     for point in frontier:
         assert float(point["bound_unmet_kwh"]) == 0
         assert float(point["unmet_kwh"]) == 0, point
