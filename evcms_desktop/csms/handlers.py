@@ -18,7 +18,7 @@ from ocpp.exceptions import (
     SecurityError,
     TypeConstraintViolationError,
 )
-from ocpp.messages import Call
+from ocpp.messages import Call, CallError, CallResult
 from ocpp.routing import after, on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
@@ -73,6 +73,10 @@ def _timestamp(text: str) -> datetime:
         return parse_timestamp(text)
     except TimestampError as exc:
         raise TypeConstraintViolationError(description=str(exc)) from exc
+
+
+class RateRefusal(SecurityError):
+    """A CALL refused for the charger's message rate."""
 
 
 class TransferReports(Protocol):
@@ -176,7 +180,8 @@ class ChargerSession(OcppEndpoint):
         self.cp = cp
         self._tokens = float(context.config.rate_burst)
         self._refilled = time.monotonic()
-        self._refused_in_a_row = 0  # messages refused for the rate since one was admitted
+        self._refused_in_a_row = 0  # messages refused for the rate since it slowed down
+        self._last_refused = -float("inf")  # monotonic time of the last refusal
         self.flooding = False  # disconnected for the rate: what it still sends is dropped
         self.reports = ReportThrottle(self, context)
         self.connector_status: dict[int, str] = {}
@@ -229,6 +234,32 @@ class ChargerSession(OcppEndpoint):
     def admit_malformed(self) -> bool:
         return self._take_token()
 
+    def on_unsolicited(self, message: CallResult | CallError, raw: str | bytes) -> None:
+        """Answers to no call draw on the rate limit like CALLs and are reported in counts."""
+        if not self._take_token():
+            return
+        text = raw if isinstance(raw, str) else repr(raw[:200])
+        self.reports.report(
+            EventKind.PROTOCOL_ERROR,
+            "answer to no pending call",
+            {"code": "Unsolicited", "unique_id": message.unique_id, "frame": text[:500]},
+            "answer to no pending call",
+            detail=f" (frame: {log_safe(text, 200)})",
+        )
+
+    async def refuse(self, msg: Call, error: OCPPError) -> None:
+        if not isinstance(error, RateRefusal):
+            await super().refuse(msg, error)
+            return
+        # A flooder's frame: counted and answered, with no message events of its own.
+        self.reports.report(
+            EventKind.PROTOCOL_ERROR,
+            f"{error.code}: {error.description}",
+            {"code": error.code, "unique_id": msg.unique_id},
+            error.code,
+        )
+        await self._send(CallError(msg.unique_id, error.code, error.description, {}).to_json())
+
     def _take_token(self) -> bool:
         """The per-charger token bucket that every CALL and malformed frame draws on."""
         now = time.monotonic()
@@ -240,8 +271,12 @@ class ChargerSession(OcppEndpoint):
         self._refilled = now
         if self._tokens >= 1:
             self._tokens -= 1
-            self._refused_in_a_row = 0
+            # A token that came back while the charger kept sending does not end its
+            # refusals in a row: only a pause of one token's time since the last does.
+            if now - self._last_refused >= 1 / max(config.rate_per_second, 1e-9):
+                self._refused_in_a_row = 0
             return True
+        self._last_refused = now
         if not self._refused_in_a_row:
             log.warning(
                 "%s: above %s messages/s; refusing until it slows down",
@@ -268,7 +303,7 @@ class ChargerSession(OcppEndpoint):
 
     def admit(self, message: Call) -> None:
         if not self._take_token():
-            raise SecurityError(
+            raise RateRefusal(
                 description=f"Message rate above {self.context.config.rate_per_second}/s:"
                 " try again later"
             )

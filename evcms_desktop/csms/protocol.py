@@ -318,6 +318,10 @@ class OcppEndpoint(V16ChargePoint):
         frame = "" if raw is None else f": {log_safe(raw)}"
         log.warning("%s: %s: %s%s", self.id, error.code, log_safe(error.description, 300), frame)
 
+    def on_unsolicited(self, message: CallResult | CallError, raw: str | bytes) -> None:
+        """Called for an answer to no pending call (late, repeated or made up); logs it."""
+        log.warning("%s: answer to no pending call: %s", self.id, log_safe(raw))
+
     def admit_malformed(self) -> bool:
         """Called for every malformed or oversized frame; False drops it unanswered (a
         subclass counts it against a rate limit)."""
@@ -350,6 +354,9 @@ class OcppEndpoint(V16ChargePoint):
         """Receive and route messages until the connection closes."""
         async for raw in self._connection:
             await self.route_message(raw)
+            # Frames already received are read without suspending: let the other
+            # connections (and a close this one's frames caused) run between them.
+            await asyncio.sleep(0)
 
     def fail_pending(self, exc: Exception) -> None:
         """End the calls waiting for an answer (the connection is gone)."""
@@ -382,7 +389,7 @@ class OcppEndpoint(V16ChargePoint):
             return
         pending = self._pending.get(message.unique_id)
         if pending is None:
-            log.warning("%s: answer to no pending call: %s", self.id, log_safe(raw_msg))
+            self.on_unsolicited(message, raw_msg)
             return
         action, future = pending
         if isinstance(message, CallResult):
@@ -413,11 +420,21 @@ class OcppEndpoint(V16ChargePoint):
         await self._send(frame.to_json())
         self.on_message("out", action, _error_payload(frame))
 
+    async def refuse(self, msg: Call, error: OCPPError) -> None:
+        """Answer a CALL that `admit` refused (a subclass may make this cheaper)."""
+        self.on_message("in", msg.action, msg.payload)
+        self.on_protocol_error(error, msg.unique_id, None)
+        await self._send_error(msg.unique_id, error, msg.action)
+
     async def _handle_call(self, msg: Call) -> None:
+        try:
+            self.admit(msg)
+        except OCPPError as error:
+            await self.refuse(msg, error)
+            return
         self.on_message("in", msg.action, msg.payload)
         handlers = self.route_map.get(msg.action)
         try:
-            self.admit(msg)
             if handlers is None or "_on_action" not in handlers:
                 if msg.action in KNOWN_ACTIONS:
                     raise NotSupportedError(
