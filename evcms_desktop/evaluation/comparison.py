@@ -25,10 +25,11 @@ schedule is the better (least energy short, then cheapest, then lowest peak) of 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from math import ceil
 
 import numpy as np
 
@@ -45,6 +46,14 @@ from evcms_desktop.evaluation.runner import BookedSlot, EvaluationRow, Evaluatio
 from evcms_desktop.evaluation.tables import CASES, mean
 from evcms_desktop.schedule import Schedule, ScheduleBooking, ScheduleProblem, solve_schedule
 from evcms_desktop.schedule.milp import MilpOptions
+from evcms_desktop.schedule.model import (
+    BookingPlan,
+    Unmet,
+    acm_weights,
+    horizon,
+    slot_grid,
+    window_slots,
+)
 from evcms_desktop.schedule.optimal import (
     FrontierPoint,
     cost_peak_frontier,
@@ -156,14 +165,69 @@ def _booked_schedule(run: EvaluationRun, site_limit_kw: Decimal | None) -> Sched
     """The LP over the "booked" windows, if its sessions keep the bound on power changes.
 
     The LP may switch a charger's power from slot to slot, which no site would send; then
-    the heuristic's steady sessions over the same windows (each booking the cheapest
-    full-power session that fits: without a limit, never dearer than the greedy's own).
+    the better of the heuristic's steady sessions over the same windows (each booking the
+    cheapest full-power session that fits) and the greedy's own sessions, when they keep
+    the site limit: never worse than the greedy, however little time the solver had.
     """
     problem = schedule_problem(run, site_limit_kw, "booked")
     booked = solve_schedule(problem, placement="window")
     if keeps_power_bound(booked):
         return booked
-    return plan_site(problem, MilpOptions(time_budget_s=0), compete=False, with_bound=False)
+    steady = plan_site(problem, MilpOptions(time_budget_s=0), compete=False, with_bound=False)
+    own = greedy_schedule(problem)
+    keeps_limit = site_limit_kw is None or own.peak_kw <= float(site_limit_kw) + 1e-6
+    return own if keeps_limit and _rank(own) < _rank(steady) else steady
+
+
+def greedy_schedule(problem: ScheduleProblem) -> Schedule:
+    """The greedy's own sessions over "booked" windows, priced by the schedule's cost model.
+
+    Each booking starts at its booked start on its booked connector and draws one steady
+    power over the fewest slots its connector's power allows (so inside its booked slot).
+    """
+    tariff, slot = problem.tariff, problem.slot
+    start, slots = horizon(problem.bookings, slot)
+    share = slot_grid(problem.calendar, start, slots, slot)
+    per_kw = slot.total_seconds() / 3600 * float(tariff.efficiency)  # kWh a slot per kW
+    site_kw = np.zeros(slots)
+    plans: dict[Hashable, BookingPlan] = {}
+    unmet: list[Unmet] = []
+    for b in problem.bookings:
+        first, last = window_slots(b, start, slot)
+        energy, cap = float(b.energy_kwh), float(b.max_power_kw)
+        n = min(last - first, ceil(energy / (cap * per_kw) - 1e-9)) if cap > 0 else 0
+        power = min(cap, energy / (per_kw * n)) if n > 0 else 0.0
+        delivered = power * per_kw * n
+        met = delivered >= energy - 1e-6 * max(1.0, energy)
+        if not met:
+            short = energy - delivered
+            unmet.append(Unmet(b.id, "its booked slot is too short for its energy", short))
+        if n == 0:
+            continue
+        weights = acm_weights(share[first : first + n], b.overlapped)
+        billed = b.energy_kwh if met else Decimal(f"{delivered:.3f}")
+        price = tariff.price(billed, Decimal(f"{float(weights.mean()):.4f}"))
+        plans[b.id] = BookingPlan(
+            booking_id=b.id,
+            connector_id=b.connector_id if b.connector_id is not None else problem.connector_ids[0],
+            first_slot=start + first * slot,
+            slot=slot,
+            powers_kw=(power,) * n,
+            delivered_kwh=delivered,
+            peak_on_kwh=float(share[first : first + n].sum()) * power * per_kw,
+            cost=price.total,
+        )
+        site_kw[first : first + n] += power
+    return Schedule(
+        start=start,
+        slot=slot,
+        site_kw=site_kw,
+        peak_on=share,
+        plans=plans,
+        unmet=tuple(unmet),
+        method="greedy",
+        seconds=0.0,
+    )
 
 
 @dataclass(frozen=True)

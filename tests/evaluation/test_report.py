@@ -164,3 +164,20 @@ def test_schedule_windows_hold_the_asked_and_the_greedy_slots(report: Evaluation
         window = windows[plan.booking_id]
         assert plan.first_slot >= window.earliest
         assert plan.first_slot + len(plan.powers_kw) * plan.slot <= window.latest
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.01])
+def test_site_schedule_without_time_is_never_worse_than_the_greedy(
+    report: EvaluationReport, budget: float
+) -> None:
+    from evcms_desktop.evaluation.comparison import greedy_schedule, schedule_problem, site_schedule
+
+    greedy = greedy_schedule(schedule_problem(report.run, None, "booked"))
+    assert not greedy.unmet and keeps_power_bound(greedy)
+    assert greedy.total_cost == report.comparison.optimized.total_cost  # the same sessions
+    assert greedy.peak_kw <= report.comparison.optimized.metrics.peak_kw + 1e-6
+    options = MilpOptions(time_budget_s=budget, power_profiles=True)
+    schedule, _, _ = site_schedule(report.run, None, options=options)
+    assert not schedule.unmet and keeps_power_bound(schedule)
+    assert schedule.total_cost <= greedy.total_cost
+    assert schedule.peak_kw <= greedy.peak_kw + 1e-6
