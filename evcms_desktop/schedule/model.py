@@ -108,7 +108,9 @@ class Schedule:
     peak_on: np.ndarray  # share of each slot in Peak On, 0..1
     plans: dict[Hashable, BookingPlan]
     unmet: tuple[Unmet, ...]
-    method: str  # "milp", "profiles" (power per slot), "lp" (HiGHS) or "greedy" (the fallback)
+    # "milp", "profiles" (power per slot), "lp" (HiGHS) or "greedy" (the fallback); "milp" and
+    # "profiles" say "(k of n days greedy)" when HiGHS found nothing in time for k days
+    method: str
     seconds: float
     bound: Bound | None = None
 

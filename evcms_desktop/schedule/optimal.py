@@ -423,7 +423,7 @@ def plan_site(
         peak_on=inst.share,
         plans=plans,
         unmet=tuple(unmet),
-        method="profiles" if isinstance(result, ProfilePlan) else "milp",
+        method=_made_by(result),
         seconds=0.0,
         bound=bound,
     )
@@ -443,6 +443,14 @@ def plan_site(
         result.chunks,
     )
     return replace(schedule, bound=bound, seconds=seconds)
+
+
+def _made_by(result: MilpPlan | ProfilePlan) -> str:
+    """What made the schedule: its days HiGHS found nothing for in time are greedy's."""
+    made = "profiles" if isinstance(result, ProfilePlan) else "milp"
+    if result.fallback_chunks:
+        return f"{made} ({result.fallback_chunks} of {result.chunks} days greedy)"
+    return made
 
 
 def _sessions_of(inst: Instance, schedule: Schedule) -> dict[int, Session]:

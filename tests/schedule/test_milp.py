@@ -373,3 +373,19 @@ def test_the_least_peak_bound_at_a_cost_is_the_cheapest_schedules_peak() -> None
     assert least_peak_bound(p) == pytest.approx(22.0)
     assert least_peak_bound(p, cost_cap=cheapest + Decimal("0.01")) == pytest.approx(44, abs=0.5)
     assert least_peak_bound(p, cost_cap=Decimal(17)) == float("inf")  # Ec * E + SC is 18.00
+
+
+def test_days_without_time_are_labelled_with_the_greedy_that_made_them() -> None:
+    # With no time at all every day gets the heuristic's sessions: the schedule must not be
+    # called "milp" as if HiGHS had made it.
+    p = problem(
+        *(booking(bid, 24 * day + 13, 24 * day + 18, "17.6") for bid, day in enumerate(range(3)))
+    )
+    schedule = milp_only(p, MilpOptions(time_budget_s=0))
+    check(p, schedule)
+    assert schedule.method.endswith(" days greedy)"), schedule.method
+    made, _, days = schedule.method.partition(" (")
+    assert made == "milp"
+    done, _, total = days.removesuffix(" days greedy)").partition(" of ")
+    assert int(done) == int(total) >= 1
+    assert milp_only(p).method == "milp"  # given time, HiGHS solves every day
