@@ -160,6 +160,22 @@ class StationScreens(QObject):
         log.info("Kiosk mode on")
         return self.kiosk
 
+    def close_all(self) -> None:
+        """Close every window without asking (the program is ending on a signal): a window
+        left open would go on reading the store on its timers."""
+        self.retention.stop()
+        if self.kiosk is not None:
+            self.kiosk.closed.disconnect(self._kiosk_left)
+            self.kiosk.unlocked = True
+            self.kiosk.close()
+            self.kiosk = None
+        if self.console is not None:
+            self.console.closed.disconnect(self.closed)
+            self.console.quit_confirmed = True
+            self.console.close()
+            self.console.deleteLater()
+            self.console = None
+
     def _kiosk_left(self) -> None:
         self.kiosk = None
         log.info("Kiosk mode left; the console is open, signed out")
@@ -282,6 +298,7 @@ async def serve_attached(
     log.info("Console attached to %s as %s", config.database, name)
     await closed.wait()
     status = watcher.stop()
+    screens.close_all()
     await attachment.stop()
     await end_tasks_since(started)
     return status
@@ -340,6 +357,7 @@ async def serve_window(
     log.info("%s open on %s", "Kiosk" if kiosk else "Console", config.database)
     await closed.wait()
     status = watcher.stop()
+    screens.close_all()
     if central is not None:
         await central.stop()
     await end_tasks_since(started)

@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import qasync
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from evcms_desktop.app.cli import build_parser, config_from_args
 from evcms_desktop.app.console import serve_window
 from evcms_desktop.store.database import open_database
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
+from evcms_desktop.ui.main_window import MainWindow
 
 TERMINATED = 128 + signal.SIGTERM
 
@@ -72,6 +74,7 @@ def test_sigterm_while_the_first_password_is_being_hashed_ends_quietly(qapp, tmp
     db = open_database(config.database, station_name="Test Station")
     loop = qasync.QEventLoop(qapp)
     asyncio.set_event_loop(loop)
+    qapp.setQuitOnLastWindowClosed(False)  # as the console's own run does
 
     async def scenario() -> tuple[int, SignInDialog]:
         serving = asyncio.ensure_future(serve_window(qapp, config, db, False))
@@ -89,8 +92,13 @@ def test_sigterm_while_the_first_password_is_being_hashed_ends_quietly(qapp, tmp
             status, dialog = loop.run_until_complete(asyncio.wait_for(scenario(), 60))
         assert status == TERMINATED
         assert dialog.task is not None and dialog.task.done()
+        # Its window is closed: left open, its timers went on reading a store gone by then.
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        assert not [w for w in windows if w.isVisible()]
+        assert not [t for w in windows for t in w.findChildren(QTimer) if t.isActive()]
     finally:
         asyncio.set_event_loop(None)
+        qapp.setQuitOnLastWindowClosed(True)
         for widget in QApplication.topLevelWidgets():
             widget.hide()
         db.close()
