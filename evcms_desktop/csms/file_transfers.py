@@ -431,7 +431,7 @@ class FileTransfers:
         if "transfer-encoding" in headers or "content-length" not in headers:
             raise HttpError(HTTPStatus.LENGTH_REQUIRED, "send the upload with a Content-Length")
         text = headers["content-length"]
-        if not text.isdigit() or len(text) > 15:
+        if not (text.isascii() and text.isdigit()) or len(text) > 15:
             raise HttpError(HTTPStatus.BAD_REQUEST, "Content-Length is not a number of bytes")
         size = int(text)
         if size > self.max_upload_bytes:

@@ -130,6 +130,58 @@ def _formation(description: str) -> FormationViolationError:
     return FormationViolationError(description=description)
 
 
+def _not_text(value: str) -> bool:
+    if value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _surrogate_at(value: Any, path: str) -> str | None:
+    """Where in a parsed frame a string holds a lone UTF-16 surrogate, or None."""
+    if isinstance(value, str):
+        return path if _not_text(value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if _not_text(key):
+                return f"{path}/(a key)"
+            found = _surrogate_at(item, f"{path}/{key}")
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _surrogate_at(item, f"{path}/{index}")
+            if found is not None:
+                return found
+    return None
+
+
+def _check_text(raw: str, frame: list[Any], unique_id: str) -> None:
+    """Refuse a frame whose strings are not all text: JSON lets a \\u escape name half of
+    a UTF-16 pair, which no store, log or encoder takes. Checked here, once for every
+    action and field, and only in a frame with a \\u escape (the only way to send one)."""
+    if "\\u" not in raw:
+        return
+    where = _surrogate_at(frame, "")
+    if where is None:
+        return
+    call = frame[0] == MessageType.Call and not isinstance(frame[0], bool)
+    action = frame[2] if call and len(frame) > 2 and isinstance(frame[2], str) else "Frame"
+    if _not_text(action):
+        action = "Frame"
+    field = where.removeprefix("/3/") if call else where.lstrip("/")
+    raise FrameError(
+        UNKNOWN_UNIQUE_ID if _not_text(unique_id) else unique_id,
+        PropertyConstraintViolationError(
+            description=f"{action}: {field}: a lone UTF-16 surrogate is not text"[:255]
+        ),
+        answerable=call,
+    )
+
+
 def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
     """One WebSocket message as a Call, CallResult or CallError; FrameError if malformed."""
     if isinstance(raw, bytes):
@@ -152,6 +204,7 @@ def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
         raise FrameError(
             UNKNOWN_UNIQUE_ID, _formation("UniqueId must be a string of 1 to 36 characters")
         )
+    _check_text(raw, frame, unique_id)
     type_id = frame[0]
     if type_id == MessageType.Call and not isinstance(type_id, bool):
         if len(frame) != 4 or not isinstance(frame[2], str) or not isinstance(frame[3], dict):

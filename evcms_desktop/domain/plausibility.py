@@ -14,7 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 # A sampled value as text: OCPP sends numbers as strings. Longer ones are not numbers.
 MAX_VALUE_CHARS = 32
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,3})?$")
+# ASCII digits only, and no newline before the end (re's \d and $ allow both).
+_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,3})?")
 
 # The largest energy register a meter can plausibly show, in Wh (10 GWh), and so the
 # bound of meterStart and meterStop.
@@ -80,7 +81,7 @@ def _family(measurand: str) -> str:
 
 def check_reading(measurand: str, unit: str | None, text: str) -> Reading:
     """The reading `text` of `measurand` in `unit`, checked; ImplausibleReading if not."""
-    if not isinstance(text, str) or len(text) > MAX_VALUE_CHARS or not _NUMBER.match(text):
+    if not isinstance(text, str) or len(text) > MAX_VALUE_CHARS or not _NUMBER.fullmatch(text):
         shown = text[:MAX_VALUE_CHARS] if isinstance(text, str) else type(text).__name__
         raise ImplausibleReading(f"{measurand}: {shown!r} is not a number")
     value = float(text)

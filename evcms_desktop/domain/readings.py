@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from decimal import Decimal
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"  # OCPP 1.6's default measurand
 POWER_IMPORT = "Power.Active.Import"
 SOC = "SoC"
 WH_PER_KWH = Decimal(1000)
+
+
+# An OCPP decimal number: ASCII digits only (Python's float() also takes "１１００", other
+# scripts' digits, "1_000", surrounding spaces, "nan" and "inf").
+_ASCII_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")
+
+
+def ascii_number(text: object) -> float | None:
+    """`text` as a float if it is a decimal number in ASCII, else None."""
+    if not isinstance(text, str) or len(text) > 64 or not _ASCII_NUMBER.fullmatch(text):
+        return None
+    return float(text)
 
 
 class Quantity(enum.Enum):
@@ -34,11 +47,8 @@ def decode_sample(
     measurand = measurand or ENERGY_REGISTER
     if measurand not in (ENERGY_REGISTER, POWER_IMPORT, SOC):
         return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    if not math.isfinite(number):
+    number = ascii_number(value)
+    if number is None or not math.isfinite(number):
         return None
     if measurand == ENERGY_REGISTER:
         return Quantity.ENERGY_WH, number * 1000 if unit == "kWh" else number

@@ -192,7 +192,7 @@ def find_station(name: str) -> Station:
     """The site with this name (in any case) or number."""
     text = name.strip()
     found = Station.get_or_none(fn.LOWER(Station.name) == text.lower())
-    if found is None and text.isdigit():
+    if found is None and text.isascii() and text.isdigit():
         found = Station.get_or_none(Station.id == int(text))
     if found is None:
         names = ", ".join(repr(s.name) for s in list_stations())

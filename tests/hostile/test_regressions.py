@@ -139,10 +139,13 @@ def test_stop_before_start_is_flagged_not_billed(db, station, config):
     assert "before the start" in review.message
 
 
-@pytest.mark.parametrize("value", ["NaN", "Infinity", "-inf", "abc", "1e400", "9" * 30000])
+@pytest.mark.parametrize(
+    "value",
+    ["NaN", "Infinity", "-inf", "abc", "1e400", "9" * 30000, "５", "٣", "5\n"],
+)
 def test_implausible_readings_are_not_stored(db, station, config, value):
     """'NaN' broke the next StatusNotification; 'Infinity', 'abc' and 30,000-character
-    values were stored as readings."""
+    values were stored as readings, and so were full-width digits ("１１００")."""
     clock = FakeClock(NOW)
     answers: list = []
 
