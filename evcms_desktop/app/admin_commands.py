@@ -16,7 +16,7 @@ import signal
 import sys
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 
 from evcms_desktop.app.arguments import whole_number
@@ -35,6 +35,7 @@ from evcms_desktop.domain.validation import (
     BookingRequestError,
     PlanRequest,
     describe_duration,
+    parse_amount,
 )
 from evcms_desktop.store import driver_data, operators
 from evcms_desktop.store.bookings import BookingService, SlotTakenError, bookings_between
@@ -71,7 +72,6 @@ DRIVER_DATA_CHECK_SECONDS = 3600
 # Bounds on what a person may type: the store's times and money stay representable.
 FIRST_DATE = date(2000, 1, 1)
 LAST_DATE = date(2099, 12, 31)
-MAX_QUANTITY = Decimal(1_000_000)
 QUIET_KINDS = (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES)
 
 
@@ -280,11 +280,11 @@ def _decimal(text: str | None, what: str) -> Decimal | None:
     if text is None:
         return None
     try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
-        raise CommandError(f"{what} {text!r} is not a number.") from exc
-    if not value.is_finite() or abs(value) > MAX_QUANTITY:
-        raise CommandError(f"{what} {text!r} is not a number this command can use.")
+        value = parse_amount(text)
+    except ValueError as exc:
+        raise CommandError(f"{what} {text!r}: {exc}") from None
+    if value is None:
+        raise CommandError(f"{what} needs a number, like 20 or 12.5.")
     return value
 
 

@@ -23,6 +23,29 @@ MIN_CONNECTOR_KW, MAX_CONNECTOR_KW = Decimal("1"), Decimal("1000")
 # The least a booking may ask for: smaller is a mistake or a probe, not a charge.
 MIN_ENERGY_KWH = Decimal("0.1")
 MIN_POWER_KW = Decimal("1")
+# The largest energy (kWh) or power (kW) a request may give: far beyond any charge, and a
+# finite number much larger would overflow the time it needs.
+MAX_AMOUNT = Decimal(1_000_000)
+
+
+def parse_amount(text: str) -> Decimal | None:
+    """An amount as a person types it (a comma for the point is taken); None when empty.
+
+    ValueError, with a message for the person, for text that is not a number or one out of
+    range; the kiosk, the booking dialog and `book` all refuse with these words.
+    """
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError("Enter a number, like 20 or 12.5.") from None
+    if not value.is_finite():
+        raise ValueError("Enter a number, like 20 or 12.5.")
+    if abs(value) > MAX_AMOUNT:
+        raise ValueError(f"{text} is more than this station can use: at most {MAX_AMOUNT}.")
+    return value
 
 
 def is_charge_point_id(ident: str) -> bool:
@@ -83,7 +106,8 @@ def describe_duration(delta: timedelta) -> str:
 def longest_slot(energy_kwh: Decimal) -> timedelta:
     """The longest slot a booking of `energy_kwh` may take: the time that energy needs at
     the least charging power, MIN_POWER_KW. A longer slot holds a connector for nothing."""
-    return timedelta(hours=float(energy_kwh / MIN_POWER_KW))
+    hours = min(energy_kwh, MAX_AMOUNT) / MIN_POWER_KW  # a longer span is no slot anyway
+    return timedelta(hours=float(hours))
 
 
 def slot_length_error(duration: timedelta, energy_kwh: Decimal | int | None) -> str | None:

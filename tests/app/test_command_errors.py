@@ -54,6 +54,11 @@ BOOK = ["book", "--date", "2099-06-01", "--arrival", "17:00"]
         ([*BOOK, "--duration", "60", "--energy", "nan"], "--energy 'nan'"),
         ([*BOOK, "--duration", "60", "--power", "Infinity"], "--power 'Infinity'"),
         ([*BOOK, "--duration", "60", "--energy", "1e400"], "--energy '1e400'"),
+        # The kiosk and the booking dialog say these words under the field.
+        (
+            [*BOOK, "--duration", "60", "--energy", "1e309"],
+            "--energy '1e309': 1e309 is more than this station can use: at most 1000000.",
+        ),
         ([*BOOK, "--duration", "99999999999999999999", "--energy", "10"], "--duration"),
         (
             [

@@ -156,3 +156,23 @@ def test_a_slot_longer_than_its_energy_needs_is_explained(qtbot, service):
     qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
     assert dialog.flow.page == "plans"
     assert Booking.select().count() == 0
+
+
+def test_an_energy_too_large_to_use_is_refused_with_the_command_lines_words(qtbot, service):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    form.time.setTime(QTime(13, 0))
+    qtbot.keyClicks(form.energy, "999999")  # the largest amount taken: planned, not a crash
+    for _ in range(2):  # past the question about a car's battery
+        qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "form"
+    assert "delivers at most" in form.errors["energy"].text()
+    form.energy.clear()
+    qtbot.keyClicks(form.energy, "1e309")
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "form"
+    assert form.errors["energy"].text() == (
+        "1e309 is more than this station can use: at most 1000000."
+    )

@@ -318,3 +318,23 @@ def test_a_site_with_half_hour_slots_steps_by_half_an_hour(qtbot, db, station, c
     form = kiosk.flow.form
     form.time.setTime(QTime(13, 0))
     assert _stepped(qtbot, form.time, Qt.Key.Key_Up, Qt.Key.Key_Up) == ["13:30", "14:00"]
+
+
+def test_an_energy_or_power_too_large_to_use_is_refused_under_its_field(
+    qtbot, service, credentials
+):
+    kiosk = _kiosk(qtbot, service, credentials)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))
+    for field, other in ((form.energy, form.power), (form.power, form.energy)):
+        other.clear()
+        field.clear()
+        qtbot.keyClicks(field, "1e309")
+        for _ in range(2):  # a second press is no way past it
+            qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+            assert kiosk.flow.page == "form"
+            label = form.errors["energy" if field is form.energy else "power"]
+            assert label.isVisibleTo(kiosk)
+            assert label.text() == "1e309 is more than this station can use: at most 1000000."
+    assert Booking.select().count() == 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate, QTime, Signal
@@ -23,11 +23,10 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.domain.site import Site
-from evcms_desktop.domain.validation import FieldError, PlanRequest
+from evcms_desktop.domain.validation import FieldError, PlanRequest, parse_amount
 from evcms_desktop.store.bookings import DriverDetails
 
 FIELDS = ("arrival", "earliest", "duration", "energy", "power", "connector", "general")
-NUMBER_HINT = "Enter a number, like 20 or 12.5."
 
 
 def _error_label() -> QLabel:
@@ -36,20 +35,6 @@ def _error_label() -> QLabel:
     label.setWordWrap(True)
     label.hide()
     return label
-
-
-def _parse_amount(text: str) -> Decimal | None:
-    """None for an empty field; raises ValueError for text that is not a number."""
-    text = text.strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
-        raise ValueError(text) from exc
-    if not value.is_finite():
-        raise ValueError(text)
-    return value
 
 
 def next_quarter(now: datetime, lead: timedelta = timedelta(minutes=15)) -> datetime:
@@ -101,6 +86,7 @@ class BookingForm(QWidget):
         super().__init__(parent)
         self.tz = tz
         self.errors: dict[str, QLabel] = {name: _error_label() for name in FIELDS}
+        self._number_said: dict[str, str] = {}  # what typing an amount last said of it
 
         self.date = QDateEdit(calendarPopup=True)
         self.date.setDisplayFormat("ddd d MMM yyyy")
@@ -192,24 +178,26 @@ class BookingForm(QWidget):
 
     def _check_numbers(self) -> None:
         for name, edit in (("energy", self.energy), ("power", self.power)):
+            label = self.errors[name]
             try:
-                _parse_amount(edit.text())
-            except ValueError:
-                self.errors[name].setText(NUMBER_HINT)
-                self.errors[name].show()
+                parse_amount(edit.text())
+            except ValueError as exc:
+                self._number_said[name] = str(exc)
+                label.setText(str(exc))
+                label.show()
             else:
-                if self.errors[name].text() == NUMBER_HINT:
-                    self.errors[name].clear()
-                    self.errors[name].hide()
+                if label.text() == self._number_said.pop(name, None):
+                    label.clear()
+                    label.hide()
 
     def number_errors(self) -> list[FieldError]:
         """The amounts that cannot be read as numbers."""
         errors = []
         for name, edit in (("energy", self.energy), ("power", self.power)):
             try:
-                _parse_amount(edit.text())
-            except ValueError:
-                errors.append(FieldError(name, NUMBER_HINT))
+                parse_amount(edit.text())
+            except ValueError as exc:
+                errors.append(FieldError(name, str(exc)))
         return errors
 
     def request(self) -> PlanRequest:
@@ -217,7 +205,7 @@ class BookingForm(QWidget):
         amounts: dict[str, Decimal | None] = {}
         for name, edit in (("energy", self.energy), ("power", self.power)):
             try:
-                amounts[name] = _parse_amount(edit.text())
+                amounts[name] = parse_amount(edit.text())
             except ValueError:
                 amounts[name] = None
         day = self.date.date().toPython()
