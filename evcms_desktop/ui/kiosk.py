@@ -14,15 +14,17 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -106,6 +108,26 @@ def booking_status(service: BookingService, code: str) -> str:
     for event in booking_events(booking.code, [kind.value for kind in DRIVER_KINDS]):
         lines.append(f"{calendar.to_local(event.timestamp):%H:%M} {html.escape(event.message)}")
     return "<br>".join(lines)
+
+
+class _UpAndDownScroll(QScrollArea):
+    """A page that scrolls up and down only: as wide as the page needs, never taller than
+    the window has room for (a page taller than the screen pushed the Staff button off)."""
+
+    def __init__(self, page: QWidget) -> None:
+        super().__init__()
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setWidget(page)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        page = self.widget()
+        if page is not None:
+            bar = self.verticalScrollBar().sizeHint().width()
+            hint.setWidth(max(hint.width(), page.minimumSizeHint().width() + bar))
+        return hint
 
 
 class KioskWindow(QWidget):
@@ -192,9 +214,10 @@ class KioskWindow(QWidget):
         buttons.addWidget(self.change_button)
         buttons.addStretch(1)
         buttons.addWidget(self.show_plans_button)
+        self.flow_scroll = _UpAndDownScroll(self.flow)
         layout = QVBoxLayout(page)
         layout.addWidget(_title("Book a charge"))
-        layout.addWidget(self.flow, 1)
+        layout.addWidget(self.flow_scroll, 1)
         layout.addLayout(buttons)
         return page
 
@@ -260,6 +283,7 @@ class KioskWindow(QWidget):
             self.pin.insert(key)
 
     def _flow_page(self, page: str) -> None:
+        self.flow_scroll.updateGeometry()  # the page's width may need more room
         self.show_plans_button.setVisible(page == "form")
         self.change_button.setVisible(page == "plans")
         self.start_over_button.setVisible(page != "done")

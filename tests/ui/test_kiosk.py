@@ -153,6 +153,8 @@ def test_the_confirmation_shows_a_qr_code_of_the_booking_id(qtbot, service, cred
     kiosk = _kiosk(qtbot, service, credentials)
     code = _book_at_kiosk(qtbot, kiosk)
     page = kiosk.flow.confirmation
+    # As the driver sees it: once the page has been laid out in the window.
+    qtbot.waitUntil(lambda: page.qr.size() == page.qr.pixmap().size(), timeout=3000)
     assert page.code.text() == code
     assert not page.copy_button.isVisibleTo(kiosk)  # nothing to copy to on a public screen
     assert page.qr.isVisibleTo(kiosk)
@@ -338,3 +340,43 @@ def test_an_energy_or_power_too_large_to_use_is_refused_under_its_field(
             assert label.isVisibleTo(kiosk)
             assert label.text() == "1e309 is more than this station can use: at most 1000000."
     assert Booking.select().count() == 0
+
+
+def test_the_kiosk_keeps_to_the_screen_and_the_staff_button_shows_on_every_page(
+    qtbot, service, credentials
+):
+    """After a first booking form it grew past a 1366x768 screen (Staff off it), and after
+    "Change request" the form shrank to about 60 % of the width."""
+    kiosk = _kiosk(qtbot, service, credentials)
+    kiosk.setGeometry(0, 0, 1366, 768)
+    size = kiosk.size()
+    form = kiosk.flow.form
+
+    def fits() -> None:
+        qtbot.wait(20)  # the layouts settle
+        assert kiosk.size() == size
+        staff = kiosk.staff_button.geometry()
+        assert kiosk.staff_button.isVisible() and kiosk.rect().contains(staff)
+        assert kiosk.sizeHint().height() <= 768 or kiosk.minimumSizeHint().height() <= 768
+
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    fits()
+    width = kiosk.flow.width()
+    form.time.setTime(QTime(9, 0))  # Peak On: four plans
+    qtbot.keyClicks(form.energy, "15")
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    assert kiosk.flow.page == "plans"
+    fits()
+    qtbot.mouseClick(kiosk.change_button, Qt.MouseButton.LeftButton)
+    assert kiosk.flow.page == "form"
+    fits()
+    assert kiosk.flow.width() == width
+    assert form.width() >= 0.9 * kiosk.flow.width()
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(kiosk.flow.booked):
+        qtbot.mouseClick(kiosk.flow.plans.cards[0].choose_button, Qt.MouseButton.LeftButton)
+    fits()
+    qtbot.mouseClick(kiosk.flow.confirmation.done_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    fits()
+    assert form.width() >= 0.9 * kiosk.flow.width()

@@ -72,7 +72,7 @@ class BookingFlow(QWidget):
             policy = QSizePolicy.Policy.Preferred if i == index else QSizePolicy.Policy.Ignored
             self.stack.widget(i).setSizePolicy(policy, policy)
         self.stack.setCurrentIndex(index)
-        self.stack.adjustSize()
+        self.stack.updateGeometry()  # the layout sizes it again (it keeps the width it has)
         self.page_changed.emit(page)
 
     def back(self) -> None:
