@@ -92,10 +92,12 @@ class Bound:
 
     unmet_kwh is the least energy any schedule leaves short; cost, when nothing need be
     short, the least any schedule that meets every booking can cost (GBP, rounded down).
+    short_ids: the bookings the relaxation's own least-short schedule leaves short.
     """
 
     unmet_kwh: float
     cost: Decimal | None
+    short_ids: frozenset[Hashable] = frozenset()
 
 
 @dataclass(frozen=True)

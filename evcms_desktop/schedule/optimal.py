@@ -50,6 +50,8 @@ FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
 POINT_SECONDS = 5.0  # of the sweep's budget per limit: a shorter budget sweeps fewer
 TAIL_SHARE = 0.05  # of the time budget, kept for what follows the solve (connectors, prices)
 _TOL = 1e-6
+LIMIT_SHORT = "the site limit leaves too little power in its window"
+NOT_IN_TIME = "not scheduled in the time given"
 
 
 def _colour(
@@ -108,7 +110,9 @@ def _booking_plan(
     )
 
 
-def _why_short(inst: Instance, i: int, cars: np.ndarray, limit: float | None) -> str:
+def _why_short(
+    inst: Instance, i: int, cars: np.ndarray, limit: float | None, bound: Bound | None
+) -> str:
     f, last = int(inst.firsts[i]), int(inst.lasts[i])
     if last <= f:
         return "its window holds no whole 15-minute slot"
@@ -118,8 +122,30 @@ def _why_short(inst: Instance, i: int, cars: np.ndarray, limit: float | None) ->
     if (cars[f:last] >= inst.connectors).all():
         return "every connector is taken throughout its window"
     if limit is not None:
-        return "the site limit leaves too little power in its window"
+        if bound is not None and inst.bookings[i].id in bound.short_ids:
+            return LIMIT_SHORT
+        return NOT_IN_TIME  # the relaxation meets it: the schedule chose to leave it short
     return "no connector is free long enough inside its window"
+
+
+def _limit_reasons(
+    problem: ScheduleProblem,
+    schedule: Schedule,
+    relaxed: Bound | None,
+    kept: Mapping[Hashable, BookingPlan],
+) -> tuple[Unmet, ...]:
+    """The schedule's unmet bookings, the site limit blamed only where the relaxation is short."""
+    blamed = [u for u in schedule.unmet if u.reason == LIMIT_SHORT]
+    if not blamed or problem.site_limit_kw is None:
+        return schedule.unmet
+    if relaxed is None:
+        relaxed = relaxation_bound(problem, float(problem.site_limit_kw), kept)
+    return tuple(
+        replace(u, reason=NOT_IN_TIME)
+        if u.reason == LIMIT_SHORT and u.booking_id not in relaxed.short_ids
+        else u
+        for u in schedule.unmet
+    )
 
 
 def relaxation_bound(
@@ -201,8 +227,28 @@ def relaxation_bound(
             bounds=bounds,
             method="highs",
         )
-        unmet = max(0.0, float(shortest.fun)) if shortest.status == 0 else 0.0
-        return Bound(unmet_kwh=unmet, cost=None)
+        if shortest.status != 0:
+            return Bound(unmet_kwh=0.0, cost=None)
+        least = max(0.0, float(shortest.fun))
+        # Who is short, as the schedule's objective chooses: among the least-short
+        # schedules, the one that leaves the latest booked short (bookings come in order).
+        total = sparse.hstack([sparse.csr_array((1, n)), np.ones((1, n_b))], format="csr")
+        fair = linprog(
+            np.concatenate([np.zeros(n), np.linspace(1.01, 1.0, n_b)]),
+            A_ub=total if a_ub is None else sparse.vstack([a_ub, total], format="csr"),
+            b_ub=np.concatenate([[] if b_ub is None else b_ub, [least + 1e-6 * max(1.0, least)]]),
+            A_eq=a_eq,
+            b_eq=inst.needs,
+            bounds=bounds,
+            method="highs",
+        )
+        slack = (fair if fair.status == 0 else shortest).x[n:]
+        short_ids = frozenset(
+            b.id
+            for b, kwh in zip(inst.bookings, slack, strict=True)
+            if kwh > _TOL * max(1.0, float(b.energy_kwh))
+        )
+        return Bound(unmet_kwh=least, cost=None, short_ids=short_ids)
     tariff = problem.tariff
     fixed = sum(
         (tariff.energy_price * b.energy_kwh + tariff.service_charge for b in problem.bookings),
@@ -408,6 +454,7 @@ def plan_site(
     if limit is not None:
         site_kw = np.minimum(site_kw, limit)  # clears HiGHS' feasibility tolerance
     unmet: list[Unmet] = []
+    relaxed = bound
     for i, b in enumerate(inst.bookings):
         if b.id in kept:
             continue  # under way: what it gets is what it was sent
@@ -415,7 +462,9 @@ def plan_site(
         delivered = plan.delivered_kwh if plan else 0.0
         short = float(b.energy_kwh) - delivered
         if short > _TOL * max(1.0, float(b.energy_kwh)):
-            unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit), short))
+            if relaxed is None and limit is not None:  # the reason needs the relaxation
+                relaxed = relaxation_bound(problem, limit, kept)
+            unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit, relaxed), short))
     schedule = Schedule(
         start=inst.start,
         slot=problem.slot,
@@ -432,7 +481,7 @@ def plan_site(
         and keeps_power_bound(heuristic)
         and _rank(heuristic) < _rank(schedule)
     ):
-        schedule = heuristic
+        schedule = replace(heuristic, unmet=_limit_reasons(problem, heuristic, relaxed, kept))
     seconds = time.perf_counter() - began
     log.info(
         "Scheduled %d bookings by %s in %.2f s (%d of %d days proved within the gap)",
