@@ -21,18 +21,38 @@ BAR_WIDTH = 30
 
 
 class ProgressBar:
-    """A one-line text bar, redrawn in place (on stderr), at most ten times a second."""
+    """A one-line text bar on a terminal, redrawn in place at most ten times a second.
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    Into a file or a pipe (no terminal to redraw on) it writes a plain line per 10 %
+    instead, so a redirected log holds a dozen lines, not hundreds of redraws.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, terminal: bool | None = None) -> None:
         self.stream = stream or sys.stderr
+        self.terminal = self._is_terminal(self.stream) if terminal is None else terminal
         self._last = 0.0
+        self._step: tuple[str, int] | None = None  # the label and tenth last written
+
+    @staticmethod
+    def _is_terminal(stream: TextIO) -> bool:
+        try:
+            return stream.isatty()
+        except (AttributeError, ValueError):  # no such method, or a closed stream
+            return False
 
     def show(self, label: str, done: int, total: int) -> None:
+        share = min(1.0, done / total) if total else 1.0
+        if not self.terminal:
+            step = (label, int(share * 10))
+            if step != self._step:
+                self._step = step
+                self.stream.write(f"{label:<22} {share:4.0%} {done}/{total}\n")
+                self.stream.flush()
+            return
         now = time.monotonic()
         if done < total and now - self._last < 0.1:
             return
         self._last = now
-        share = done / total if total else 1.0
         filled = round(BAR_WIDTH * share)
         bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         self.stream.write(f"\r{label:<22} [{bar}] {share:4.0%} {done}/{total}")

@@ -75,9 +75,24 @@ def test_one_booking_is_met_at_every_frontier_point_without_a_warning(
     assert "HiGHS found no schedule" not in caplog.text + capsys.readouterr().err
 
 
+def test_progress_bar_writes_a_line_per_tenth_when_not_on_a_terminal() -> None:
+    stream = io.StringIO()  # as a redirected stderr: no terminal
+    bar = ProgressBar(stream)
+    for done in range(1001):
+        bar.show("booking requests", done, 1000)
+    bar.show("site schedule", 0, 1)
+    bar.show("site schedule", 1, 1)
+    text = stream.getvalue()
+    assert "\r" not in text
+    lines = text.splitlines()
+    assert len(lines) == 11 + 2  # 0 %, 10 %, ... 100 %, then the next label's two
+    assert lines[0].split() == ["booking", "requests", "0%", "0/1000"]
+    assert lines[10].split() == ["booking", "requests", "100%", "1000/1000"]
+
+
 def test_progress_bar_draws_in_place() -> None:
     stream = io.StringIO()
-    bar = ProgressBar(stream)
+    bar = ProgressBar(stream, terminal=True)
     bar.show("work", 0, 4)
     bar.show("work", 4, 4)
     text = stream.getvalue()
