@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +29,7 @@ from evcms_desktop.evaluation.tables import (
     write_table3,
 )
 from evcms_desktop.schedule.milp import MilpOptions
+from evcms_desktop.schedule.model import Schedule
 
 EVALUATION_BUDGET_S = 40.0  # wall clock for booking the requests and the site schedule
 MIN_SCHEDULE_S = 20.0  # the site schedule's least budget, however long booking took
@@ -202,9 +203,45 @@ def write_hourly(report: EvaluationReport, path: Path) -> None:
             writer.writerow(line)
 
 
+def _booking_order(report: EvaluationReport) -> dict[Hashable, int]:
+    """Each TID's place in booking order (Table 2's), not the TIDs as text."""
+    return {r.request.tid: i for i, r in enumerate(report.run.rows)}
+
+
+def _power_rows(
+    schedule: Schedule, order: dict[Hashable, int]
+) -> Iterator[tuple[Hashable, int, str, str]]:
+    """tid, connector, slot start, kW: every slot of every session, in booking order."""
+    for tid, plan in sorted(schedule.plans.items(), key=lambda kv: order.get(kv[0], 0)):
+        for i, kw in enumerate(plan.powers_kw):
+            start = plan.first_slot + i * plan.slot
+            yield tid, plan.connector_id, start.isoformat(), f"{kw:.4f}"
+
+
+def write_schedule_power(report: EvaluationReport, path: Path) -> None:
+    """The site schedule's power, slot by slot: what each connector would be sent."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("TID", "connector_id", "slot_start", "kw"))
+        writer.writerows(_power_rows(report.comparison.schedule, _booking_order(report)))
+
+
+def write_frontier_power(report: EvaluationReport, path: Path) -> None:
+    """Every frontier point's schedule, slot by slot, each row with its point (0: least cost)."""
+    order = _booking_order(report)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(("point", "limit_kw", "TID", "connector_id", "slot_start", "kw"))
+        for n, point in enumerate(report.comparison.frontier):
+            limit = "" if point.limit_kw is None else f"{point.limit_kw:.1f}"
+            for row in _power_rows(point.schedule, order):
+                writer.writerow((n, limit, *row))
+
+
 def write_schedule(report: EvaluationReport, path: Path) -> None:
     schedule = report.comparison.schedule
     unmet = {u.booking_id: u for u in schedule.unmet}
+    order = _booking_order(report)
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
@@ -220,7 +257,7 @@ def write_schedule(report: EvaluationReport, path: Path) -> None:
                 "not_met",
             )
         )
-        for tid, plan in sorted(schedule.plans.items(), key=lambda kv: str(kv[0])):
+        for tid, plan in sorted(schedule.plans.items(), key=lambda kv: order.get(kv[0], 0)):
             start, end = plan.start, plan.end
             writer.writerow(
                 (
@@ -235,7 +272,7 @@ def write_schedule(report: EvaluationReport, path: Path) -> None:
                     unmet[tid].reason if tid in unmet else "",
                 )
             )
-        for u in schedule.unmet:
+        for u in sorted(schedule.unmet, key=lambda u: order.get(u.booking_id, 0)):
             if u.booking_id not in schedule.plans:
                 writer.writerow((u.booking_id, "", "", "", "0", "0", "", "", u.reason))
 
@@ -296,9 +333,11 @@ def write_csvs(report: EvaluationReport, out: Path) -> list[Path]:
         "comparison.csv": lambda p: write_comparison(report, p),
         "hourly_demand.csv": lambda p: write_hourly(report, p),
         "schedule.csv": lambda p: write_schedule(report, p),
+        "schedule_power.csv": lambda p: write_schedule_power(report, p),
     }
     if report.comparison.frontier:
         paths["frontier.csv"] = lambda p: write_frontier(report, p)
+        paths["frontier_power.csv"] = lambda p: write_frontier_power(report, p)
     written = []
     for name, write in paths.items():
         path = out / name

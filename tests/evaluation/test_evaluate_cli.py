@@ -35,6 +35,16 @@ def test_evaluate_writes_the_files(
         if point["limit_kw"]:
             assert float(point["peak_kw"]) <= float(point["limit_kw"]) + 1e-6
     assert (out / "frontier.png").read_bytes().startswith(PNG_MAGIC)
+    with (out / "frontier_power.csv").open() as fh:
+        power = list(csv.DictReader(fh))
+    assert {int(r["point"]) for r in power} == set(range(len(frontier)))
+    for n, point in enumerate(frontier):
+        rows = [r for r in power if int(r["point"]) == n]
+        assert all(r["limit_kw"] == point["limit_kw"] for r in rows)
+        by_slot: dict[str, float] = {}
+        for r in rows:
+            by_slot[r["slot_start"]] = by_slot.get(r["slot_start"], 0.0) + float(r["kw"])
+        assert max(by_slot.values()) == pytest.approx(float(point["peak_kw"]), abs=0.01)
     with (out / "table2.csv").open() as fh:
         assert len(list(csv.DictReader(fh))) == 30
     for n in (13, 14, 15, 16):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 from decimal import Decimal
 from pathlib import Path
@@ -124,11 +125,27 @@ def test_csvs_are_written(report: EvaluationReport, tmp_path: Path) -> None:
         "comparison.csv",
         "hourly_demand.csv",
         "schedule.csv",
+        "schedule_power.csv",
         "table2.csv",
         "table3.csv",
     ]
     assert len((tmp_path / "table2.csv").read_text().splitlines()) == 501
     assert len((tmp_path / "hourly_demand.csv").read_text().splitlines()) == 25
+    # Both in booking order (TID order), the power slot by slot adding up to what each got.
+    with (tmp_path / "schedule.csv").open() as fh:
+        tids = [int(r["TID"]) for r in csv.DictReader(fh)]
+    assert tids == sorted(tids) and len(tids) == 500
+    with (tmp_path / "schedule_power.csv").open() as fh:
+        power = list(csv.DictReader(fh))
+    assert [int(r["TID"]) for r in power] == sorted(int(r["TID"]) for r in power)
+    efficiency = float(report.run.setup.tariff.efficiency)
+    delivered: dict[int, float] = {}
+    for r in power:
+        delivered[int(r["TID"])] = (
+            delivered.get(int(r["TID"]), 0.0) + float(r["kw"]) * efficiency / 4
+        )
+    for tid, plan in report.comparison.schedule.plans.items():
+        assert delivered[tid] == pytest.approx(plan.delivered_kwh, abs=1e-3)
 
 
 def test_schedule_windows_hold_the_asked_and_the_greedy_slots(report: EvaluationReport) -> None:
