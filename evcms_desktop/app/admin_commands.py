@@ -51,7 +51,7 @@ from evcms_desktop.store.models import (
     utcnow,
 )
 from evcms_desktop.store.notices import last_event
-from evcms_desktop.store.sessions import bills_of, latest_sessions
+from evcms_desktop.store.sessions import bills_of, latest_sessions, review_reasons
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import (
     SiteError,
@@ -431,10 +431,14 @@ def store_health(data_dir: Path) -> str:
         parts.append(f"{count} row(s) set aside in {aside}")
     trouble = last_event(EventKind.STORE_TROUBLE.value, STORE_TROUBLE_PREFIX)
     if trouble is not None:
-        parts.append(
+        text = (
             f"last could not commit at {trouble.timestamp:%Y-%m-%d %H:%M} UTC"
             f" ({' '.join(trouble.message.split())[:160]})"
         )
+        latest = last_event(EventKind.STORE_TROUBLE.value)
+        if latest is not None and latest.id > trouble.id:
+            text += f", committed again at {latest.timestamp:%Y-%m-%d %H:%M} UTC"
+        parts.append(text)
     return "Store: " + "; ".join(parts) if parts else STORE_FINE
 
 
@@ -449,6 +453,7 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
     )
     if not rows:
         _out("No sessions.")
+    reviews = review_reasons((tx.id for tx in rows), EventKind.SESSION_REVIEW.value)
     for tx in rows:
         started = calendar.to_local(tx.started_at)
         stopped = _stop_time(started, calendar.to_local(tx.stopped_at)) if tx.stopped_at else "…"
@@ -459,6 +464,7 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             f"  {started:%Y-%m-%d %H:%M}-{stopped}  {tx.id_tag:<12} {energy:>12}  {cost}"
             + (f"  ({tx.stop_reason})" if tx.stop_reason else "")
             + _quote(tx, station.currency)
+            + (f"  REVIEW: {reviews[tx.id]}" if tx.id in reviews else "")
         )
     return 0
 
@@ -473,7 +479,9 @@ def _energy_or_state(tx: ChargingTransaction) -> str:
         return f"{tx.energy_kwh:.3f} kWh"
     if tx.state == TransactionState.REFUSED:
         return "refused"
-    return "running" if tx.state == TransactionState.ACTIVE else "not billed"
+    if tx.state == TransactionState.ACTIVE:
+        return "running"
+    return "fixed part only" if tx.price_total else "not billed"
 
 
 def _quote(tx: ChargingTransaction, currency: str) -> str:

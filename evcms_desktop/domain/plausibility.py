@@ -198,7 +198,7 @@ def session_energy(
         return SessionEnergy(
             last_register_wh - meter_start, why + "; billed from the last meter reading"
         )
-    return SessionEnergy(0.0, why + "; not billed")
+    return SessionEnergy(0.0, why + "; no energy billed, only the price's fixed part")
 
 
 def trusted_time(reported: datetime, received: datetime) -> datetime:

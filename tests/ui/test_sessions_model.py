@@ -5,6 +5,7 @@ from decimal import Decimal
 
 from evcms_desktop.domain.validation import PlanRequest
 from evcms_desktop.store.models import ChargePoint, ChargingTransaction
+from evcms_desktop.ui.formatting import DASH
 from evcms_desktop.ui.models.sessions import SessionsModel
 from tests.conftest import NOW
 
@@ -89,3 +90,28 @@ def test_the_quote_is_shown_beside_the_bill_with_why_they_differ(qtbot, service,
     }
     assert set(shown) == set(rows)
     assert set(shown.values()) == {("17.60 kWh", f"£{quoted}")}
+
+
+def test_a_session_flagged_for_review_says_why(qtbot, station):
+    """The Sessions table showed nothing of a review."""
+    from evcms_desktop.store.models import Event
+
+    cp = ChargePoint.get(ChargePoint.ident == "CP-A")
+    flagged, plain = (
+        ChargingTransaction.create(
+            charge_point=cp, connector_number=number, id_tag="TAG", meter_start_wh=0,
+            started_at=NOW, stopped_at=NOW + timedelta(minutes=20), state="finished",
+            energy_kwh=Decimal("0"), price_total=Decimal("1.70"),
+        )
+        for number in (1, 2)
+    )  # fmt: skip
+    Event.create(
+        kind="session_review", charge_point="CP-A", transaction_id=flagged.id,
+        message="needs review", data={"review": "stop before the start; no energy billed"},
+    )  # fmt: skip
+    model = SessionsModel(station, clock=lambda: NOW + timedelta(hours=1))
+    model.load(NOW - timedelta(days=1), NOW + timedelta(days=1))
+    column = [c.title for c in model.columns].index("Review")
+    shown = {tx.id: model.data(model.index(row, column)) for row, tx in enumerate(model.records())}
+    assert shown[flagged.id] == "stop before the start; no energy billed"
+    assert shown[plain.id] == DASH
