@@ -52,6 +52,7 @@ TAIL_SHARE = 0.05  # of the time budget, kept for what follows the solve (connec
 _TOL = 1e-6
 LIMIT_SHORT = "the site limit leaves too little power in its window"
 NOT_IN_TIME = "not scheduled in the time given"
+LIMIT_OR_TIME = "short under the site limit in the time given"
 
 
 def _colour(
@@ -122,7 +123,9 @@ def _why_short(
     if (cars[f:last] >= inst.connectors).all():
         return "every connector is taken throughout its window"
     if limit is not None:
-        if bound is not None and inst.bookings[i].id in bound.short_ids:
+        if bound is None:  # no relaxation asked for (a live re-plan): which of the two is unknown
+            return LIMIT_OR_TIME
+        if inst.bookings[i].id in bound.short_ids:
             return LIMIT_SHORT
         return NOT_IN_TIME  # the relaxation meets it: the schedule chose to leave it short
     return "no connector is free long enough inside its window"
@@ -454,7 +457,6 @@ def plan_site(
     if limit is not None:
         site_kw = np.minimum(site_kw, limit)  # clears HiGHS' feasibility tolerance
     unmet: list[Unmet] = []
-    relaxed = bound
     for i, b in enumerate(inst.bookings):
         if b.id in kept:
             continue  # under way: what it gets is what it was sent
@@ -462,9 +464,7 @@ def plan_site(
         delivered = plan.delivered_kwh if plan else 0.0
         short = float(b.energy_kwh) - delivered
         if short > _TOL * max(1.0, float(b.energy_kwh)):
-            if relaxed is None and limit is not None:  # the reason needs the relaxation
-                relaxed = relaxation_bound(problem, limit, kept)
-            unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit, relaxed), short))
+            unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit, bound), short))
     schedule = Schedule(
         start=inst.start,
         slot=problem.slot,
@@ -481,7 +481,7 @@ def plan_site(
         and keeps_power_bound(heuristic)
         and _rank(heuristic) < _rank(schedule)
     ):
-        schedule = replace(heuristic, unmet=_limit_reasons(problem, heuristic, relaxed, kept))
+        schedule = replace(heuristic, unmet=_limit_reasons(problem, heuristic, bound, kept))
     seconds = time.perf_counter() - began
     log.info(
         "Scheduled %d bookings by %s in %.2f s (%d of %d days proved within the gap)",
