@@ -97,12 +97,18 @@ def _guarded(
     makes_first_site: Callable[[argparse.Namespace], bool] = _never,
 ) -> Handler:
     """Run `handler` on the opened store, its user errors in one line. A command that only
-    reads refuses a database file that does not exist rather than creating an empty one;
-    one that makes a site (`sites add`) gives a new database no other."""
+    reads creates nothing (no file, no schema, no site); one that writes refuses a file
+    whose folder does not exist (a typo), but for the default data folder; one that makes
+    a site (`sites add`) gives a new database no other."""
 
     def run(args: argparse.Namespace, config: AppConfig) -> int:
         first_site = None if makes_first_site(args) and not config.site else first_site_name(config)
-        db = open_database(config.database, station_name=first_site, create=not reads_only(args))
+        db = open_database(
+            config.database,
+            station_name=first_site,
+            create=not reads_only(args),
+            new_folder=False,
+        )
         try:
             return handler(args, config)
         except (
@@ -736,7 +742,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     )
 
     book = subparsers.add_parser("book", help="plan and book a charging slot")
-    book.set_defaults(handler=_guarded(_book))
+    book.set_defaults(handler=_guarded(_book, lambda a: a.dry_run))
     book.add_argument("--date", required=True, help="day of arrival, YYYY-MM-DD (local)")
     book.add_argument("--arrival", required=True, help="arrival time, HH:MM (local)")
     book.add_argument(

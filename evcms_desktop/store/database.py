@@ -293,7 +293,7 @@ def _check_version(db: peewee.Database, where: str) -> int | None:
     return version
 
 
-def _open_sqlite(path: Path, create: bool) -> peewee.SqliteDatabase:
+def _open_sqlite(path: Path, create: bool, new_folder: bool) -> peewee.SqliteDatabase:
     if path.exists() and path.is_dir():
         raise DatabaseError(f"--db: {path} is a folder, not a database file")
     if not create and not path.exists():
@@ -303,8 +303,15 @@ def _open_sqlite(path: Path, create: bool) -> peewee.SqliteDatabase:
     if not create and path.stat().st_size == 0:
         # Opening it would write into it (the journal mode); a read-only command does not.
         raise DatabaseError(f"{path} is not an EVCMS Desktop database (it is empty); check --db")
+    folder = path.parent
+    if not folder.is_dir() and not new_folder and folder != default_database_path().parent:
+        # A typo in --db would otherwise make a folder and an empty database, silently.
+        raise DatabaseError(
+            f"no folder {folder} for the database {path.name}; check --db, or create the"
+            f" folder first (mkdir -p {folder}) to start a new database there"
+        )
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DatabaseError(f"cannot create the folder for {path}: {exc.strerror}") from None
     db = SqliteStore(str(path), pragmas=PRAGMAS, timeout=10)
@@ -360,7 +367,7 @@ def _ensure_station(name: str | None) -> None:
         Station.create(name=name)
 
 
-def _open_postgres(target: DatabaseTarget, station_name: str | None) -> PostgresStore:
+def _open_postgres(target: DatabaseTarget, station_name: str | None, create: bool) -> PostgresStore:
     where = str(target)
     arguments = postgres_connect_arguments(target.url or "")
     db = PostgresStore(arguments.pop("database"), prefer_psycopg3=True, **arguments)
@@ -374,6 +381,11 @@ def _open_postgres(target: DatabaseTarget, station_name: str | None) -> Postgres
         with db.atomic():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
             version = _check_version(db, where)
+            if version is None and not create:
+                raise DatabaseError(
+                    f"{where} has no EVCMS Desktop schema yet; the console, --headless or a"
+                    " command that writes (such as `sites add NAME`) creates it"
+                )
             if version is None:
                 _create(db, where)
             elif version < SCHEMA_VERSION:
@@ -383,7 +395,8 @@ def _open_postgres(target: DatabaseTarget, station_name: str | None) -> Postgres
                     where, version, SCHEMA_VERSION, version, where,
                 )  # fmt: skip
                 _apply_steps(db, version)
-            _ensure_station(station_name)
+            if create:
+                _ensure_station(station_name)
     except DatabaseError:
         db.close()
         raise
@@ -398,16 +411,20 @@ def open_database(
     *,
     station_name: str | None = DEFAULT_SITE_NAME,
     create: bool = True,
+    new_folder: bool = True,
 ) -> peewee.Database:
     """Open (creating or upgrading) the store at `target` and bind the models to it.
 
     A database without a site gets one named `station_name`, the same on both engines
-    (None: no site, for `sites add` making the first). With `create` false a missing
-    SQLite file is refused instead of made."""
+    (None: no site, for `sites add` making the first). With `create` false nothing is
+    made: a missing SQLite file, or a PostgreSQL database without the schema, is refused,
+    and no site is added. With `new_folder` false a file whose folder does not exist is
+    refused (but for the default data folder) rather than made with its folder."""
     where = parse_target(target)
     if where.path is None:
-        return _open_postgres(where, station_name)
-    db = _open_sqlite(where.path, create)
-    with db.atomic():
-        _ensure_station(station_name)
+        return _open_postgres(where, station_name, create)
+    db = _open_sqlite(where.path, create, new_folder)
+    if create:
+        with db.atomic():
+            _ensure_station(station_name)
     return db

@@ -202,3 +202,21 @@ def test_send_refuses_a_field_given_twice() -> None:
 )
 def test_evaluate_and_tls_mistakes_get_one_line(tmp_path: Path, args: list[str], says: str) -> None:
     assert says in one_line_error(run("--db", str(tmp_path / "x.sqlite3"), *args))
+
+
+def test_a_typo_in_db_creates_nothing(tmp_path: Path) -> None:
+    """`book --dry-run` made a database at a mistyped path, and a write command made the
+    missing folder and the file, silently."""
+    missing = tmp_path / "typo" / "evcms.sqlite3"
+    dry = [*BOOK, "--duration", "60", "--energy", "10", "--dry-run"]
+    line = one_line_error(run("--db", str(missing), *dry))
+    assert "no database at" in line and str(missing) in line
+    line = one_line_error(run("--db", str(missing), "chargers", "add", "CP-1"))
+    assert f"no folder {missing.parent}" in line and f"mkdir -p {missing.parent}" in line
+    assert not missing.parent.exists()
+    beside = tmp_path / "new.sqlite3"  # a new file in a folder that exists: made on purpose
+    assert one_line_error(run("--db", str(beside), *dry)).startswith("evcms-desktop: no database")
+    assert not beside.exists()
+    created = run("--db", str(beside), "chargers", "add", "CP-1", "--password", "p" * 20)
+    assert created.returncode == 0, created.stderr
+    assert beside.exists()

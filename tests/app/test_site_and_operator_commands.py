@@ -130,3 +130,16 @@ def test_the_kiosk_pin_is_set_from_the_command_line(db: Path):
         _refused(_cli(db, "sites", "set", "Depot", "--kiosk-pin", pin), "4 to 12 digits")
     _refused(_cli(db, "sites", "set", "Depot", "--kiosk-pin", "prompt"), "needs a terminal")
     _refused(_cli(db, "sites", "set", "Depot"), "--past-booked-energy or --kiosk-pin")
+
+
+def test_a_read_only_command_seeds_nothing_on_a_new_postgresql_database(postgresql_url):
+    """`sites` on a new, empty database made "EVCMS Station", so `sites add` left two."""
+    for command in (["sites"], ["bookings"], ["sessions"], ["chargers", "list"]):
+        result = _cli(postgresql_url, *command)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode != 0 and len(lines) == 1, result.stderr
+        assert "has no EVCMS Desktop schema yet" in lines[0] and "sites add" in lines[0]
+    assert _cli(postgresql_url, "sites", "add", "Only Yard").returncode == 0
+    listed = _cli(postgresql_url, "sites")
+    assert listed.returncode == 0, listed.stderr
+    assert "Only Yard" in listed.stdout and "EVCMS Station" not in listed.stdout
