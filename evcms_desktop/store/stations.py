@@ -157,7 +157,7 @@ def connector_power_of(charge_point_id: int, number: int) -> float | None:
 # -- sites ---------------------------------------------------------------------------
 
 SITE_NAME_MAX = 80
-_CURRENCY = re.compile(r"^[A-Z]{3}$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class SiteError(ValueError):
@@ -234,7 +234,7 @@ def add_station(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise SiteError(f"{timezone!r} is not a time zone (e.g. Europe/Paris).") from None
-    if not _CURRENCY.match(currency):
+    if not _CURRENCY.fullmatch(currency):  # match() let "GBP\n" through
         raise SiteError(f"{currency!r} is not a currency code (e.g. GBP, EUR).")
     fields: dict[str, object] = {"name": name, "timezone": timezone, "currency": currency}
     if energy_price is not None:
