@@ -20,7 +20,13 @@ from decimal import Decimal
 from pathlib import Path
 
 from evcms_desktop.app.arguments import whole_number
-from evcms_desktop.app.config import AppConfig, csms_config, first_site_name, selected_site
+from evcms_desktop.app.config import (
+    AppConfig,
+    csms_config,
+    first_site_name,
+    log_path,
+    selected_site,
+)
 from evcms_desktop.app.log_file import close_store_or_exit, log_fatal_signals, log_to_file
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.config import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX
@@ -145,9 +151,9 @@ async def _blank_expired_driver_data() -> None:
 
 
 async def _serve(config: AppConfig) -> None:
-    log_path = log_to_file(config.data_dir)
-    if log_path is not None:
-        log_fatal_signals(log_path)
+    written = log_to_file(log_path(config))
+    if written is not None:
+        log_fatal_signals(written)
     from evcms_desktop.csms.server import CentralSystem  # only here: it imports the schedule
 
     db = open_database(config.database, station_name=first_site_name(config))

@@ -102,6 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="how much to log (default: INFO for the console and --headless, WARNING for"
         " commands, whose output is their answer)",
     )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="the console's and --headless's log file (default: evcms-desktop.log in the"
+        " data directory; on PostgreSQL one per node, evcms-desktop-HOST-PORT.log)",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument(
         "--headless", action="store_true", help="serve the central system without a window"
@@ -230,6 +237,7 @@ def config_from_args(args: argparse.Namespace) -> AppConfig:
         max_connections=args.max_connections,
         file_port=args.file_port,
         event_retention_days=args.event_retention_days,
+        log_file=args.log_file,
     )
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from evcms_desktop.app.log_file import log_file_path, node_log_name
 from evcms_desktop.csms.config import CsmsConfig
 from evcms_desktop.csms.protocol import DEFAULT_PATH_PREFIX, DEFAULT_PORT
 from evcms_desktop.domain.station_settings import saved_max_connections
@@ -42,6 +43,7 @@ class AppConfig:
     max_connections: int | None = None  # chargers connected (and handshaking) at most
     file_port: int | None = None  # firmware and diagnostics over HTTP; -1: not served
     event_retention_days: int | None = None  # older events are pruned
+    log_file: Path | None = None  # the log file, instead of the data directory's
 
     @property
     def data_dir(self) -> Path:
@@ -50,6 +52,17 @@ class AppConfig:
         if self.database.path is not None:
             return self.database.path.parent
         return default_database_path().parent
+
+
+def log_path(config: AppConfig) -> Path:
+    """`--log-file`, else the data directory's log; on PostgreSQL, whose nodes share the
+    user's data directory, one file for each node (by host and port)."""
+    if config.log_file is not None:
+        return config.log_file
+    if config.database.path is not None:
+        return log_file_path(config.data_dir)
+    port = DEFAULT_PORT if config.port is None else config.port
+    return log_file_path(config.data_dir, node_log_name(port))
 
 
 def csms_config(config: AppConfig, saved: Mapping[str, Any]) -> CsmsConfig:

@@ -23,7 +23,13 @@ from PySide6.QtGui import QGuiApplication, QIcon
 from PySide6.QtWidgets import QApplication, QWidget
 
 from evcms_desktop import APP_NAME
-from evcms_desktop.app.config import AppConfig, csms_config, first_site_name, selected_site
+from evcms_desktop.app.config import (
+    AppConfig,
+    csms_config,
+    first_site_name,
+    log_path,
+    selected_site,
+)
 from evcms_desktop.app.log_file import close_store_or_exit, log_to_file
 from evcms_desktop.app.station_pc import InstanceGuard, enable_crash_log, previous_crash
 from evcms_desktop.csms import charger_admin
@@ -485,7 +491,7 @@ def run_console(
     data_dir = config.data_dir
     crash = previous_crash(data_dir)
     crash_stream = enable_crash_log(data_dir)
-    files = StationFiles(str(config.database), data_dir, log_to_file(data_dir), crash)
+    files = StationFiles(str(config.database), data_dir, log_to_file(log_path(config)), crash)
     if crash:
         log.warning("The last run stopped unexpectedly; its crash report is in Help")
     db = open_database(config.database, station_name=first_site_name(config))

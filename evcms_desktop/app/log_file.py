@@ -3,10 +3,13 @@ alike (no Qt here)."""
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import logging.handlers
 import os
+import re
+import socket
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -23,14 +26,58 @@ LOG_BACKUPS = 4
 EXIT_STORE_UNWRITABLE = 75  # EX_TEMPFAIL: the store's files must be made writable again
 
 
-def log_to_file(data_dir: Path) -> Path | None:
-    """The application's log, also into the data directory (rotated, 5 x 1 MB)."""
-    path = data_dir / APP_LOG
+class QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log file that, when it cannot be written (a full disk), says so in one
+    line on stderr instead of a traceback per record, keeps the program going, and says
+    when it writes again."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8")
+        self.failing = False
+        self._failed = False  # the record being written could not be
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)
+        if self.failing and not self._failed:
+            self.failing = False
+            sys.stderr.write(f"Logging to {self.baseFilename} resumed\n")
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self._failed = True
+        if not self.failing:
+            self.failing = True
+            error = sys.exc_info()[1]
+            sys.stderr.write(
+                f"Logging to {self.baseFilename} stopped ({error}); it resumes when the"
+                " file can be written\n"
+            )
+        stream, self.stream = self.stream, None  # reopened by the next record
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.close()
+
+
+def log_file_path(data_dir: Path, node: str | None = None) -> Path:
+    """Where the log goes: `evcms-desktop.log` in the data directory, or for one node of
+    several sharing it (a PostgreSQL deployment) a file named after the node."""
+    if node is None:
+        return data_dir / APP_LOG
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "-", node).strip("-.") or "node"
+    return data_dir / f"evcms-desktop-{safe[:80]}.log"
+
+
+def node_log_name(port: int) -> str:
+    """A node's name for its log file: its host and port, the same at every start and
+    different for each node on one host (a node listening on any free port: its pid)."""
+    return f"{socket.gethostname()}-{port or os.getpid()}"
+
+
+def log_to_file(path: Path) -> Path | None:
+    """The application's log, also into `path` (rotated, 5 x 1 MB)."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
-        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = QuietFileHandler(path)
     except OSError as exc:
         log.warning("No log file: %s", exc)
         return None

@@ -195,9 +195,13 @@ def test_headless_serves_until_terminated(db_target: str, station, tmp_path: Pat
         assert run(scenario()) == "Accepted"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
-        # The log also goes to the rotating file in the data directory.
-        data_dir = data_home / "evcms-desktop" if "://" in db_target else Path(db_target).parent
-        logged = (data_dir / "evcms-desktop.log").read_text(encoding="utf-8")
+        # The log also goes to the rotating file in the data directory (on PostgreSQL,
+        # whose nodes share it, the node's own file).
+        if "://" in db_target:
+            (log_file,) = (data_home / "evcms-desktop").glob("evcms-desktop-*.log")
+        else:
+            log_file = Path(db_target).parent / "evcms-desktop.log"
+        logged = log_file.read_text(encoding="utf-8")
         assert "CP-A booted" in logged and "Stopping the central system" in logged
     finally:
         if process.poll() is None:
