@@ -28,6 +28,10 @@ MIN_POWER_KW = Decimal("1")
 MAX_AMOUNT = Decimal(1_000_000)
 
 
+# A driver's name and contact, as a station's name: a person's words, bounded.
+DRIVER_TEXT_MAX = 100
+
+
 def parse_amount(text: str) -> Decimal | None:
     """An amount as a person types it (a comma for the point is taken); None when empty.
 
@@ -82,6 +86,20 @@ class BookingRequestError(ValueError):
 
     def for_field(self, name: str) -> list[str]:
         return [e.message for e in self.errors if e.field == name]
+
+
+def driver_errors(name: str | None, contact: str | None) -> list[FieldError]:
+    """A driver's name and contact: at most DRIVER_TEXT_MAX printable characters each."""
+    errors = []
+    for field, text, what in (("name", name, "A name"), ("contact", contact, "A contact")):
+        if text is not None and (len(text) > DRIVER_TEXT_MAX or not text.isprintable()):
+            errors.append(
+                FieldError(
+                    field,
+                    f"{what} has at most {DRIVER_TEXT_MAX} characters, without control characters.",
+                )
+            )
+    return errors
 
 
 @dataclass(frozen=True)

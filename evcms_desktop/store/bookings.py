@@ -20,7 +20,7 @@ from evcms_desktop.domain.booking_codes import new_booking_code, normalize_code
 from evcms_desktop.domain.plans import Plan, PlanOutcome, generate_plans
 from evcms_desktop.domain.site import Site
 from evcms_desktop.domain.tariff import PricingRule
-from evcms_desktop.domain.validation import PlanRequest
+from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, driver_errors
 from evcms_desktop.store.database import BOOKING_OVERLAP_CONSTRAINT
 from evcms_desktop.store.fields import parse_utc
 from evcms_desktop.store.models import (
@@ -171,6 +171,9 @@ class BookingService:
     ) -> Booking:
         """Book `plan` if its connector is still free; committed before it is returned."""
         driver = driver or DriverDetails()
+        refused = driver_errors(driver.name, driver.contact)
+        if refused:
+            raise BookingRequestError(refused)
         request = outcome.request
         # IMMEDIATE takes the write lock first, so two racing confirmations are serialised
         # and the second one sees the first one's booking.

@@ -204,7 +204,7 @@ class KioskWindow(QWidget):
         self.flow.finished.connect(self.go_home)
         self.flow.page_changed.connect(self._flow_page)
         self.show_plans_button = QPushButton("Show plans")
-        self.show_plans_button.clicked.connect(self.flow.submit)
+        self.show_plans_button.clicked.connect(self.show_plans)
         self.start_over_button = _secondary("Start over")
         self.start_over_button.clicked.connect(self.go_home)
         self.change_button = _secondary("Change request")
@@ -287,6 +287,14 @@ class KioskWindow(QWidget):
         self.show_plans_button.setVisible(page == "form")
         self.change_button.setVisible(page == "plans")
         self.start_over_button.setVisible(page != "done")
+
+    def show_plans(self) -> None:
+        """Plan the request; when refused, scroll to the first field's message."""
+        if self.flow.submit():
+            return
+        shown = [label for label in self.flow.form.errors.values() if label.isVisibleTo(self)]
+        if shown:
+            self.flow_scroll.ensureWidgetVisible(min(shown, key=lambda label: label.y()))
 
     def start_booking(self) -> None:
         self.flow.restart()

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import numpy as np
 import zxingcpp
-from PySide6.QtCore import Qt, QTime
+from PySide6.QtCore import QPoint, QRect, Qt, QTime
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QPushButton
 
@@ -380,3 +380,27 @@ def test_the_kiosk_keeps_to_the_screen_and_the_staff_button_shows_on_every_page(
     qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
     fits()
     assert form.width() >= 0.9 * kiosk.flow.width()
+
+
+def test_a_drivers_name_longer_than_a_station_name_is_refused_with_a_message(
+    qtbot, service, credentials
+):
+    kiosk = _kiosk(qtbot, service, credentials)
+    qtbot.mouseClick(kiosk.book_button, Qt.MouseButton.LeftButton)
+    form = kiosk.flow.form
+    form.time.setTime(QTime(13, 0))
+    qtbot.keyClicks(form.energy, "12")
+    form.name.setText("N" * 300)
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    assert kiosk.flow.page == "form"
+    assert form.errors["name"].isVisibleTo(kiosk)
+    assert "at most 100 characters" in form.errors["name"].text()
+    label, viewport = form.errors["name"], kiosk.flow_scroll.viewport()
+    top = label.mapTo(viewport, QPoint(0, 0))
+    assert viewport.rect().intersects(QRect(top, label.size()))  # scrolled to the message
+    form.name.setText("N" * 100)
+    qtbot.mouseClick(kiosk.show_plans_button, Qt.MouseButton.LeftButton)
+    with qtbot.waitSignal(kiosk.flow.booked) as booked:
+        qtbot.mouseClick(kiosk.flow.plans.cards[0].choose_button, Qt.MouseButton.LeftButton)
+    assert Booking.get(Booking.code == booked.args[0]).driver_name == "N" * 100
+    assert Booking.select().count() == 1

@@ -94,11 +94,11 @@ class BookingFlow(QWidget):
         the same number plans it.
         """
         request = self.form.request()
-        unreadable = self.form.number_errors()
-        if unreadable:
-            fields = {e.field for e in unreadable}
+        typed = self.form.number_errors() + self.form.driver_errors()
+        if typed:
+            fields = {e.field for e in typed}
             others = validate_request(self.site, request, self.service.clock())
-            self.form.show_errors(unreadable + [e for e in others if e.field not in fields])
+            self.form.show_errors(typed + [e for e in others if e.field not in fields])
             return False
         energy = request.energy_kwh
         if energy is not None and energy > LARGEST_BATTERY_KWH and energy != self._asked_energy:

@@ -23,10 +23,13 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.domain.site import Site
-from evcms_desktop.domain.validation import FieldError, PlanRequest, parse_amount
+from evcms_desktop.domain.validation import FieldError, PlanRequest, driver_errors, parse_amount
 from evcms_desktop.store.bookings import DriverDetails
 
-FIELDS = ("arrival", "earliest", "duration", "energy", "power", "connector", "general")
+FIELDS = (
+    "arrival", "earliest", "duration", "energy", "power", "connector", "name", "contact",
+    "general",
+)  # fmt: skip
 
 
 def _error_label() -> QLabel:
@@ -138,7 +141,9 @@ class BookingForm(QWidget):
             form.addRow("Connector", self.connector)
             form.addRow("", self.errors["connector"])
         form.addRow("Driver name", self.name)
+        form.addRow("", self.errors["name"])
         form.addRow("Contact", self.contact)
+        form.addRow("", self.errors["contact"])
         hint = QLabel("Give the energy you need, a charging power, or both.")
         hint.setObjectName("counterTitle")
         layout = QVBoxLayout(self)
@@ -224,6 +229,9 @@ class BookingForm(QWidget):
             power_kw=amounts["power"],
             connector_id=self.connector.currentData(),
         )
+
+    def driver_errors(self) -> list[FieldError]:
+        return driver_errors(self.name.text().strip() or None, self.contact.text().strip() or None)
 
     def driver(self) -> DriverDetails:
         return DriverDetails(self.name.text().strip() or None, self.contact.text().strip() or None)
