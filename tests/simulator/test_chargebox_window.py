@@ -23,6 +23,23 @@ from evcms_desktop.ui.chargebox_window import ChargeBoxWindow
 from tests.csms.helpers import FakeClock, book, until
 
 
+async def _stop_and_disconnect(window: ChargeBoxWindow) -> None:
+    """Stop the window's session, wait until the central system has finished it, then
+    disconnect."""
+    assert window.box is not None
+    window.stop_button.click()
+    await until(lambda: not window.box.transactions)
+    await until(
+        lambda: (
+            ChargingTransaction.select()
+            .where(ChargingTransaction.state == TransactionState.FINISHED)
+            .exists()
+        )
+    )
+    window.connect_button.click()
+    await until(lambda: not window.box.connected)
+
+
 def test_battery_tapers_above_80_percent():
     battery = Battery(capacity_kwh=50, soc=50, max_power_kw=22)
     assert battery.power_kw() == 22
@@ -59,17 +76,7 @@ def test_window_connects_charges_and_stops(qapp, db, station, tmp_path):
             window.charge_button.click()
             await until(lambda: bool(window.box.transactions))
             await asyncio.sleep(0.2)  # a few meter values at a minute a second
-            window.stop_button.click()
-            await until(lambda: not window.box.transactions)
-            await until(
-                lambda: (
-                    ChargingTransaction.select()
-                    .where(ChargingTransaction.state == TransactionState.FINISHED)
-                    .exists()
-                )
-            )
-            window.connect_button.click()
-            await until(lambda: not window.box.connected)
+            await _stop_and_disconnect(window)
             return window
         finally:
             await cs.stop()
@@ -117,17 +124,7 @@ def test_the_windows_default_run_is_billed(qapp, db, station, tmp_path):
             window.booking_edit.setText(booking.code)
             window.charge_button.click()
             await until(lambda: periodic() >= 3 * 4, timeout=60)  # four readings
-            window.stop_button.click()
-            await until(lambda: not window.box.transactions)
-            await until(
-                lambda: (
-                    ChargingTransaction.select()
-                    .where(ChargingTransaction.state == TransactionState.FINISHED)
-                    .exists()
-                )
-            )
-            window.connect_button.click()
-            await until(lambda: not window.box.connected)
+            await _stop_and_disconnect(window)
             return window
         finally:
             await cs.stop()
