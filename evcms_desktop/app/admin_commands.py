@@ -466,6 +466,7 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
     if not rows:
         _out("No sessions.")
     reviews = review_reasons((tx.id for tx in rows), EventKind.SESSION_REVIEW.value)
+    refusals = review_reasons((tx.id for tx in rows), EventKind.START_REFUSED.value, "reason")
     for tx in rows:
         started = calendar.to_local(tx.started_at)
         stopped = _stop_time(started, calendar.to_local(tx.stopped_at)) if tx.stopped_at else "…"
@@ -475,7 +476,11 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             f"#{tx.id:<6} {tx.charge_point.ident} #{tx.connector_number}"
             f"  {started:%Y-%m-%d %H:%M}-{stopped}  {tx.id_tag:<12} {energy:>12}  {cost}"
             + (f"  ({tx.stop_reason})" if tx.stop_reason else "")
-            + _quote(tx, station.currency)
+            + (
+                f"  (refused: {refusals[tx.id]})"
+                if tx.id in refusals
+                else _quote(tx, station.currency)
+            )
             + (f"  REVIEW: {reviews[tx.id]}" if tx.id in reviews else "")
         )
     return 0

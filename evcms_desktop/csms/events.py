@@ -43,6 +43,7 @@ class EventKind(enum.StrEnum):
     CHARGER_DEVIATION = "charger_deviation"  # a kind of quirk first tolerated since start
     READING_REFUSED = "reading_refused"  # implausible meter values, not stored
     CLOCK_SKEW = "clock_skew"  # a charger's clock is far from the server's
+    START_REFUSED = "start_refused"  # a StartTransaction refused (data: its reason)
     SESSION_REVIEW = "session_review"  # a session not billed from its raw meter numbers
     STORE_TROUBLE = "store_trouble"  # the store cannot commit (data: {"error": ... or None})
     ROWS_SET_ASIDE = "rows_set_aside"  # rows the store refused, kept in a file (data: count)
@@ -94,6 +95,7 @@ PERSISTED_KINDS = NOTIFICATION_KINDS | {
     EventKind.DIAGNOSTICS_STATUS,
     EventKind.CHARGER_DEVIATION,
     EventKind.READING_REFUSED,
+    EventKind.START_REFUSED,
 }
 
 

@@ -488,13 +488,13 @@ class ChargerSession(OcppEndpoint):
                 data={"transaction_id": outcome.transaction_id, "booking_code": code},
             )
         else:
-            log.warning(
-                "%s: StartTransaction %s with idTag %s on #%s: %s",
-                self.id,
-                outcome.transaction_id,
-                log_safe(id_tag, 20),
-                connector_id,
-                outcome.status,
+            why = outcome.refusal or outcome.status
+            self.reports.report(
+                EventKind.START_REFUSED,
+                f"start {outcome.transaction_id} with idTag {log_safe(id_tag, 20)} on"
+                f" #{connector_id} refused ({outcome.status}): {why}",
+                {"transaction_id": outcome.transaction_id, "reason": why},
+                "start refused",
             )
         if outcome.status == AuthStatus.ACCEPTED and outcome.booking is not None:
             self._to_limit = self.context.ledger.open.get(outcome.transaction_id)

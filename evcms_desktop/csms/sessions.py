@@ -127,6 +127,7 @@ class StartOutcome:
     booking: Booking | None
     retried: bool
     expiry: datetime | None = None
+    refusal: str | None = None  # why a refused start was refused
 
 
 @dataclass(frozen=True)
@@ -190,13 +191,19 @@ class SessionLedger:
     def booking_status(
         self, booking: Booking | None, cp: ChargePoint, now: datetime, connector: int | None
     ) -> str:
+        return self.judge_booking(booking, cp, now, connector)[0]
+
+    def judge_booking(
+        self, booking: Booking | None, cp: ChargePoint, now: datetime, connector: int | None
+    ) -> tuple[str, str]:
+        """The idTagInfo status of a booking's ID here and now, and why (for a refusal)."""
         if booking is None:
-            return AuthStatus.INVALID
+            return AuthStatus.INVALID, "no such booking"
         booked = Connector.get_by_id(booking.connector_id)
         if booked.charge_point_id != cp.id:
-            return AuthStatus.INVALID
+            return AuthStatus.INVALID, f"booking {booking.code} is for another charger"
         if connector is not None and connector != booked.number:
-            return AuthStatus.INVALID
+            return AuthStatus.INVALID, f"booking {booking.code} is for connector {booked.number}"
         state = BookingState(booking.state)
         grace = self.grace_for(booking.station)
         if state is BookingState.NO_SHOW and now <= booking.start + grace:
@@ -204,24 +211,28 @@ class SessionLedger:
             # was called: the no-show was wrong, and the start is judged as confirmed.
             state = BookingState.CONFIRMED
         if state is BookingState.CANCELLED:
-            return AuthStatus.BLOCKED
-        if state in (BookingState.COMPLETED, BookingState.NO_SHOW):
-            return AuthStatus.EXPIRED
+            return AuthStatus.BLOCKED, f"booking {booking.code} was cancelled"
+        if state is BookingState.COMPLETED:
+            return AuthStatus.EXPIRED, f"booking {booking.code} was already used"
+        if state is BookingState.NO_SHOW:
+            return AuthStatus.EXPIRED, f"booking {booking.code} was a no-show"
         if now < booking.start - grace:
-            return AuthStatus.INVALID  # 1.6 has no "not yet valid"
+            # 1.6 has no "not yet valid"
+            return AuthStatus.INVALID, f"before booking {booking.code}'s window"
         if now >= booking.end:
-            return AuthStatus.EXPIRED
+            return AuthStatus.EXPIRED, f"after booking {booking.code}'s window"
         if state is BookingState.CONFIRMED and now > booking.start + grace:
-            return AuthStatus.EXPIRED  # a no-show
+            return AuthStatus.EXPIRED, f"booking {booking.code} started too late (a no-show)"
+        busy = AuthStatus.CONCURRENT_TX, f"booking {booking.code} is charging already"
         if any(t.booking_id == booking.id for t in self.open_for(cp.ident)):
-            return AuthStatus.CONCURRENT_TX
+            return busy
         running = ChargingTransaction.select().where(
             (ChargingTransaction.booking == booking.id)
             & (ChargingTransaction.state == TransactionState.ACTIVE)
         )
         if running.exists():  # stored, and not yet tracked on the loop
-            return AuthStatus.CONCURRENT_TX
-        return AuthStatus.ACCEPTED
+            return busy
+        return AuthStatus.ACCEPTED, ""
 
     def authorize(self, cp: ChargePoint, id_tag: str, now: datetime) -> AuthOutcome:
         booking = self.find_booking(id_tag)
@@ -384,7 +395,7 @@ class SessionLedger:
             booking = self.find_booking(id_tag, reservation_id)
             # The window is checked at the start's own time: a start the charger queued
             # while offline is judged by when it happened, not by when it arrived.
-            status = self.booking_status(booking, cp, timestamp, connector)
+            status, why = self.judge_booking(booking, cp, timestamp, connector)
             accepted = status == AuthStatus.ACCEPTED
             # The charger may already be delivering: the transaction is recorded either
             # way, a rejected one as refused, and the charger stops it (DeAuthorized).
@@ -403,7 +414,10 @@ class SessionLedger:
                 booking.checked_in_at = booking.checked_in_at or now
                 booking.save(only=[Booking.state, Booking.checked_in_at])
         expiry = booking.end if accepted and booking is not None else None
-        return StartOutcome(tx.id, status, booking if accepted else None, False, expiry), tx
+        outcome = StartOutcome(
+            tx.id, status, booking if accepted else None, False, expiry, None if accepted else why
+        )
+        return outcome, tx
 
     def record_meter_values(
         self,

@@ -123,9 +123,11 @@ def latest_sessions(
     return list(query)
 
 
-def review_reasons(transaction_ids: Iterable[int], kind: str) -> dict[int, str]:
-    """Why each of these sessions was flagged for review (the reason of its latest event
-    of `kind`, while the events are kept); sessions not flagged are left out."""
+def review_reasons(
+    transaction_ids: Iterable[int], kind: str, key: str = "review"
+) -> dict[int, str]:
+    """Why each of these sessions was flagged for review, or refused (`key` of its latest
+    event of `kind`, while the events are kept); sessions with no such event are left out."""
     ids = list(transaction_ids)
     if not ids:
         return {}
@@ -137,7 +139,7 @@ def review_reasons(transaction_ids: Iterable[int], kind: str) -> dict[int, str]:
     reasons: dict[int, str] = {}
     for row in rows:
         data = row.data if isinstance(row.data, dict) else {}
-        reason = data.get("review")
+        reason = data.get(key)
         if row.transaction_id is not None:
             reasons[row.transaction_id] = reason if isinstance(reason, str) else "flagged"
     return reasons

@@ -211,6 +211,34 @@ def test_refused_start_is_not_left_open(db, station, config):
     assert tx.state != TransactionState.ACTIVE
 
 
+def test_a_refused_start_says_why(db, db_path, station, config, capsys):
+    """A start refused for another charger's booking was listed as "(no booking)"."""
+    from evcms_desktop.app.cli import main
+
+    clock = FakeClock(NOW)
+    other = book(db, station, clock, ident="CP-B")
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def scenario() -> list[int]:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            ids = []
+            for tag in (other.code, "NOSUCHTAG"):
+                payload = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": STAMP}
+                ids.append((await charger.call("StartTransaction", payload))[2]["transactionId"])
+            await charger.close()
+            await cs.writer.flush()
+            return ids
+
+    wrong, unknown = run(scenario())
+    assert main(["--db", str(db_path), "sessions", "--refused"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert f"refused: booking {other.code} is for another charger" in lines[f"#{wrong}"]
+    assert "refused: no such booking" in lines[f"#{unknown}"]
+    assert "(no booking)" not in lines[f"#{wrong}"]
+
+
 def test_deep_json_gets_a_callerror_and_the_connection_lives(db, station, config):
     """JSON nested a few thousand deep closed the connection 1011."""
     cs = CentralSystem(config, db)
