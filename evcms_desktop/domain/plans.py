@@ -197,17 +197,26 @@ class _Planner:
         return self.make(kind, shape, found, overlapped=not found.was_available)
 
     def place_eco(self, kind: PlanKind, shape: _Shape) -> Plan | None:
-        found = find_nearest_slot(
-            self.occupancy,
-            self.connector_ids(shape.power),
-            self.request.arrival,
-            shape.duration,
-            self.site.step,
-            self.site.horizon,
-            accept=lambda start, end: not self.peaks.is_peak_on(start, end),
-            not_before=max(self.now, self.request.earliest or self.request.arrival),
-        )
-        if not found.found:
+        """The nearest free Peak Off slot, in steps from the arrival and also on the clock's
+        own steps: an arrival of 19:55 would otherwise wait until 22:10 when Peak On ends at
+        22:00 (a later start wins a tie, as in the search)."""
+        arrival, step = self.request.arrival, self.site.step
+        on_clock = arrival - (arrival - arrival.replace(minute=0, second=0, microsecond=0)) % step
+        found = None
+        for desired in dict.fromkeys((arrival, on_clock)):
+            search = find_nearest_slot(
+                self.occupancy,
+                self.connector_ids(shape.power),
+                desired,
+                shape.duration,
+                step,
+                self.site.horizon,
+                accept=lambda start, end: not self.peaks.is_peak_on(start, end),
+                not_before=max(self.now, self.request.earliest or arrival),
+            )
+            if search.found and (found is None or _nearer(search, found, arrival)):
+                found = search
+        if found is None:
             self.unavailable[kind] = "No Peak Off slot is free near the arrival time."
             return None
         # The Eco slot is one the search found free: no overlap, Peak Off, so ACM 0.
@@ -265,6 +274,13 @@ class _Planner:
             plans=tuple(plans),
             unavailable=dict(sorted(self.unavailable.items())),
         )
+
+
+def _nearer(a: SlotSearch, b: SlotSearch, arrival: datetime) -> bool:
+    """Whether slot `a` starts nearer the arrival than `b` (the later on a tie)."""
+    assert a.start is not None and b.start is not None
+    da, db = abs(a.start - arrival), abs(b.start - arrival)
+    return da < db or (da == db and a.start > b.start)
 
 
 def _same_slot(a: Plan, b: Plan) -> bool:

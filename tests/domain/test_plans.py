@@ -206,3 +206,17 @@ def test_plan_4_is_not_offered_when_it_is_plan_2():
     assert (p2.start, p2.end, p2.peak_on) == (tue(15), tue(15, 30), False)
     assert outcome.plan(PlanKind.POWER_ECO) is None
     assert outcome.unavailable[PlanKind.POWER_ECO] == "The same as Plan 2 for this request."
+
+
+def test_an_eco_plan_for_an_arrival_off_the_quarter_hours_starts_when_peak_on_ends():
+    """An arrival of 19:55 got its Eco plan at 22:10 (on the arrival's 15-minute grid)
+    although Peak On ends at 22:00 and 22:00 was free."""
+    outcome = generate_plans(SITE, request(tue(19, 55)), Occupancy(), NOW)
+    p3, p4 = outcome.plan(PlanKind.DURATION_ECO), outcome.plan(PlanKind.POWER_ECO)
+    assert p3 is not None and p4 is not None
+    assert (p3.start, p3.end) == (tue(22), tue(23))
+    assert p4.start == tue(22)
+    # When 22:00 is taken, the arrival's own grid may still be the nearer: 22:10 then.
+    taken = generate_plans(SITE, request(tue(19, 55)), both_busy(tue(22), tue(22, 5)), NOW)
+    eco = taken.plan(PlanKind.DURATION_ECO)
+    assert eco is not None and eco.start == tue(22, 10)
