@@ -44,9 +44,9 @@ def test_meter_values_are_stored_off_the_gui_thread_and_shown(
     commit_threads: list[int] = []
     real_commit = BatchWriter._commit
 
-    def recording_commit(self, rows):
+    def recording_commit(self, *queued):
         commit_threads.append(threading.get_ident())
-        return real_commit(self, rows)
+        return real_commit(self, *queued)
 
     monkeypatch.setattr(BatchWriter, "_commit", recording_commit)
     idents = [f"SIM-{i:03d}" for i in range(CHARGERS)]
