@@ -68,6 +68,16 @@ async def send(db_target: str, *args: str) -> tuple[int, str, str]:
     return process.returncode, out.decode(), err.decode()
 
 
+async def _console_reset(operator: str) -> CommandOutcome:
+    """A soft Reset of CP-A queued from a console by `operator`, once a node has answered it."""
+    command_id = command_queue.enqueue(
+        "CP-A", "Reset", {"type": "Soft"}, requested_by="console", operator=operator
+    )
+    while (outcome := command_queue.outcome(command_id)) is None:
+        await asyncio.sleep(0.02)
+    return outcome
+
+
 @pytest.mark.timeout(600)  # nineteen processes of the command line, on a shared machine
 def test_every_action_from_the_command_line(
     db, db_target, station, clock: FakeClock, config: CsmsConfig
@@ -277,22 +287,14 @@ def test_the_node_refuses_a_queued_command_the_operators_role_may_not_send(
     cs = CentralSystem(config, db, clock=clock)
     log = Recorder(cs)
 
-    async def answer(operator: str) -> CommandOutcome:
-        command_id = command_queue.enqueue(
-            "CP-A", "Reset", {"type": "Soft"}, requested_by="console", operator=operator
-        )
-        while (outcome := command_queue.outcome(command_id)) is None:
-            await asyncio.sleep(0.02)
-        return outcome
-
     async def scenario() -> list[CommandOutcome]:
         async with running(cs):
             box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
             await box.connect()
             assert await box.boot() == "Accepted"
-            refused = await answer("ann")
+            refused = await _console_reset("ann")
             sent_before = [e for e in log.of(EventKind.OCPP_MESSAGE) if e.message == "out Reset"]
-            accepted = await answer("oli")
+            accepted = await _console_reset("oli")
             await box.close()
             assert sent_before == []  # nothing reached the charger for ann
             return [refused, accepted]
@@ -374,20 +376,12 @@ def test_the_node_refuses_a_command_for_a_charger_of_another_site_than_the_opera
     operators.add_operator("sam", "operator", "operator-pw", station)
     cs = CentralSystem(config, db, clock=clock)
 
-    async def answer(operator: str) -> CommandOutcome:
-        command_id = command_queue.enqueue(
-            "CP-A", "Reset", {"type": "Soft"}, requested_by="console", operator=operator
-        )
-        while (outcome := command_queue.outcome(command_id)) is None:
-            await asyncio.sleep(0.02)
-        return outcome
-
     async def scenario() -> list[CommandOutcome]:
         async with running(cs):
             box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
             await box.connect()
             assert await box.boot() == "Accepted"
-            outcomes = [await answer("bea"), await answer("sam")]
+            outcomes = [await _console_reset("bea"), await _console_reset("sam")]
             await box.close()
             return outcomes
 

@@ -85,6 +85,19 @@ def test_status_for_a_connector_the_charger_lacks_creates_none(db, station, conf
     assert Event.select().where(Event.message.contains("77")).exists()
 
 
+async def _start_at_cp_a(cs: CentralSystem, id_tag: str, timestamp: str) -> list:
+    """CP-A boots and starts a transaction on connector 1; the central system's answer."""
+    async with running(cs):
+        charger = await RawCharger.connect(cs, "CP-A")
+        await charger.boot()
+        answer = await charger.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": id_tag, "meterStart": 0, "timestamp": timestamp},
+        )
+        await charger.close()
+        return answer
+
+
 def _booked_session(db, station, clock: FakeClock, config, steps) -> ChargingTransaction:
     """Start a booked transaction on CP-A #1, run `steps(charger, tx_id)`, return it."""
     booking = book(db, station, clock, minutes=120, energy_kwh="20")
@@ -194,18 +207,7 @@ def test_refused_start_is_not_left_open(db, station, config):
     other = book(db, station, clock, ident="CP-B")
     cs = CentralSystem(config, db, clock=clock)
 
-    async def scenario() -> list:
-        async with running(cs):
-            charger = await RawCharger.connect(cs, "CP-A")
-            await charger.boot()
-            answer = await charger.call(
-                "StartTransaction",
-                {"connectorId": 1, "idTag": other.code, "meterStart": 0, "timestamp": STAMP},
-            )
-            await charger.close()
-            return answer
-
-    answer = run(scenario())
+    answer = run(_start_at_cp_a(cs, other.code, STAMP))
     assert answer[2]["idTagInfo"]["status"] == "Invalid"
     tx = ChargingTransaction.get_by_id(answer[2]["transactionId"])
     assert tx.state != TransactionState.ACTIVE
@@ -433,18 +435,7 @@ def test_a_start_stamped_in_the_future_is_stored_at_its_receipt(db, station, con
     cs = CentralSystem(config, db, clock=clock)
     ahead = (NOW + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    async def scenario() -> list:
-        async with running(cs):
-            charger = await RawCharger.connect(cs, "CP-A")
-            await charger.boot()
-            answer = await charger.call(
-                "StartTransaction",
-                {"connectorId": 1, "idTag": booking.code, "meterStart": 0, "timestamp": ahead},
-            )
-            await charger.close()
-            return answer
-
-    answer = run(scenario())
+    answer = run(_start_at_cp_a(cs, booking.code, ahead))
     assert answer[2]["idTagInfo"]["status"] == "Accepted"
     assert ChargingTransaction.get_by_id(answer[2]["transactionId"]).started_at == NOW
     assert Event.select().where(Event.kind == "clock_skew").exists()
