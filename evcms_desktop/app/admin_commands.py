@@ -689,7 +689,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     site_add = site_actions.add_parser("add", help="add a site with its own tariff and zone")
     site_add.add_argument("name", help="its name, unique (what --site says)")
     site_add.add_argument("--timezone", default="Europe/London", help="(Europe/London)")
-    site_add.add_argument("--currency", default="GBP", help="ISO code (GBP)")
+    site_add.add_argument(
+        "--currency", default="GBP", help="three letters, either case (GBP, eur); stored upper-case"
+    )
     site_add.add_argument("--energy-price", help="per kWh (the default tariff's 0.50)")
     site_add.add_argument("--power-limit", help="site power limit, kW (none)")
     site_set = site_actions.add_parser("set", help="change a site's setting")

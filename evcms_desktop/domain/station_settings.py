@@ -3,6 +3,7 @@ its bounds, a real time zone, a currency code), with the message for the field i
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -56,11 +57,17 @@ def time_zone(text: str) -> str:
     return name
 
 
+_CURRENCY = re.compile(r"[A-Za-z]{3}")
+
+
 def currency_code(text: str) -> str:
-    code = text.strip().upper()
-    if len(code) != 3 or not (code.isascii() and code.isalpha()):
+    """A currency code as Settings and `sites add --currency` take it: three letters A to
+    Z in either case (spaces around it ignored), stored upper-case; anything else, a
+    newline or a non-ASCII letter included, is refused."""
+    code = text.strip(" ")
+    if not _CURRENCY.fullmatch(code):
         raise SettingError(f"{clean_text(text, 20)!r} is not a currency code (e.g. GBP, EUR)")
-    return code
+    return code.upper()
 
 
 def station_name(text: str) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -18,6 +17,7 @@ from peewee import fn
 
 from evcms_desktop.domain.peak import PeakCalendar, default_week
 from evcms_desktop.domain.site import ConnectorSpec, Site
+from evcms_desktop.domain.station_settings import SettingError, currency_code
 from evcms_desktop.domain.tariff import Tariff
 from evcms_desktop.domain.validation import connector_power_kw
 from evcms_desktop.store.kiosk_pin import kiosk_pin_key
@@ -157,7 +157,6 @@ def connector_power_of(charge_point_id: int, number: int) -> float | None:
 # -- sites ---------------------------------------------------------------------------
 
 SITE_NAME_MAX = 80
-_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 class SiteError(ValueError):
@@ -234,9 +233,11 @@ def add_station(
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise SiteError(f"{timezone!r} is not a time zone (e.g. Europe/Paris).") from None
-    if not _CURRENCY.fullmatch(currency):  # match() let "GBP\n" through
-        raise SiteError(f"{currency!r} is not a currency code (e.g. GBP, EUR).")
-    fields: dict[str, object] = {"name": name, "timezone": timezone, "currency": currency}
+    try:
+        code = currency_code(currency)  # the rule Settings uses: either case, stored upper
+    except SettingError as exc:
+        raise SiteError(f"{exc}.") from None
+    fields: dict[str, object] = {"name": name, "timezone": timezone, "currency": code}
     if energy_price is not None:
         fields["energy_price"] = _site_decimal(energy_price, "The energy price", Decimal(100))
     if site_power_limit_kw is not None:

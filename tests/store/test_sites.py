@@ -116,7 +116,7 @@ def test_sites_are_found_by_name_and_made_only_when_sound(db, two_sites):
         ({"name": "x" * 81}, "1 to 80 printable"),
         ({"name": "Tab\there"}, "1 to 80 printable"),
         ({"name": "Mars", "timezone": "Mars/Olympus"}, "not a time zone"),
-        ({"name": "Mars", "currency": "gbp"}, "not a currency code"),
+        ({"name": "Mars", "currency": "gb"}, "not a currency code"),
         ({"name": "Mars", "currency": "GBP\n"}, "not a currency code"),
         ({"name": "Mars", "energy_price": "NaN"}, "between 0 and 100"),
         ({"name": "Mars", "energy_price": "-1"}, "between 0 and 100"),

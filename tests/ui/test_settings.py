@@ -11,7 +11,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
-from evcms_desktop.app.cli import build_parser, config_from_args
+from evcms_desktop.app.cli import build_parser, config_from_args, main
 from evcms_desktop.app.config import csms_config
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.store.models import ChargePoint, Station, utcnow
@@ -320,3 +320,47 @@ def test_a_charger_id_with_a_trailing_newline_is_refused():
     with pytest.raises(charger_admin.ChargerAdminError):
         charger_admin.check_ident("CP-1\n")
     assert charger_admin.check_ident("CP-1") == "CP-1"
+
+
+CURRENCIES = [
+    ("eur", "EUR"),
+    ("Usd", "USD"),
+    (" chf ", "CHF"),
+    ("GBP\n", None),
+    ("EURO", None),
+    ("E1R", None),
+    ("ÉUR", None),  # a letter, but not one of A to Z
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "stored"), CURRENCIES)
+def test_settings_and_sites_add_take_a_currency_by_one_rule(
+    qtbot, station, window_factory, db_target, capsys, text, stored
+):
+    """Settings upper-cased "eur" while `sites add --currency eur` refused it: both now take
+    three letters in either case and store them upper-case, and refuse anything else (under
+    the field; in one line on the command line)."""
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.load()
+    settings.currency.setCurrentText(text)
+    assert settings.save() is (stored is not None)
+    error = settings.field_errors["currency"]
+    if stored is None:
+        assert error.isVisibleTo(settings) and "is not a currency code" in error.text()
+        assert Station.get_by_id(station.id).currency == "GBP"
+    else:
+        assert not error.isVisibleTo(settings)
+        assert Station.get_by_id(station.id).currency == stored
+
+    added = main(["--db", db_target, "--log-level", "WARNING", "sites", "add", "Mars",
+                  "--currency", text])  # fmt: skip
+    captured = capsys.readouterr()
+    mars = Station.get_or_none(Station.name == "Mars")
+    if stored is None:
+        assert added == 1 and mars is None
+        assert len(captured.err.splitlines()) == 1 and "is not a currency code" in captured.err
+    else:
+        assert added == 0 and mars.currency == stored
