@@ -56,7 +56,9 @@ def _utcnow() -> datetime:
 # Accepted: an integer in range (seconds), or a boolean.
 INTEGER_KEYS = {
     "HeartbeatInterval": (1, 86_400),
-    "MeterValueSampleInterval": (0, 86_400),
+    # 0 would mean no samples at all, and an hour between samples is already more than a
+    # session's chart can use.
+    "MeterValueSampleInterval": (1, 3_600),
 }
 BOOLEAN_KEYS = {"AuthorizeRemoteTxRequests"}
 
@@ -147,6 +149,7 @@ class ChargeBox(OcppEndpoint):
         self.clock = clock
         self._ahead_to: datetime | None = None  # simulated charging ran the clock to here
         self.meter_interval = meter_interval
+        self._interval_changed = asyncio.Event()  # wakes the meter loops (ChangeConfiguration)
         self.time_scale = time_scale  # simulated seconds of charging per real second
         self.new_battery = battery
         self.on_log = on_log
@@ -433,7 +436,7 @@ class ChargeBox(OcppEndpoint):
 
     async def _meter_loop(self, tx: SimTransaction) -> None:
         while True:
-            await asyncio.sleep(self.meter_interval)
+            await self._one_interval()
             try:
                 await self.meter(tx.id)
             except (ConnectionError, TimeoutError) as exc:
@@ -441,6 +444,22 @@ class ChargeBox(OcppEndpoint):
             if tx.battery.soc >= 100 and self.connectors[tx.connector].status == "Charging":
                 with contextlib.suppress(ConnectionError, TimeoutError):
                     await self.status(tx.connector, "SuspendedEV")
+
+    async def _one_interval(self) -> None:
+        """Wait one meter interval; when ChangeConfiguration sets a new one meanwhile, the
+        wait ends at the new interval after it began (at once when that has passed)."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while (left := began + self.meter_interval - loop.time()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._interval_changed.wait(), left)
+
+    def set_meter_interval(self, seconds: int) -> None:
+        """Sample every `seconds` from now on, in the meter loops already running too."""
+        self.meter_interval = seconds
+        self.configuration["MeterValueSampleInterval"] = (str(seconds), False)
+        changed, self._interval_changed = self._interval_changed, asyncio.Event()
+        changed.set()
 
     async def stop_transaction(
         self, transaction_id: int, reason: str = "Local", timestamp: datetime | None = None
@@ -579,7 +598,11 @@ class ChargeBox(OcppEndpoint):
             return call_result.ChangeConfiguration(status="NotSupported")
         if self.configuration[key][1] or not valid_setting(key, value):
             return call_result.ChangeConfiguration(status="Rejected")
-        self.configuration[key] = (value, False)
+        if key == "MeterValueSampleInterval":
+            self.set_meter_interval(int(value))
+            self.say(f"meter values every {value} s from now on")
+        else:
+            self.configuration[key] = (value, False)
         return call_result.ChangeConfiguration(status="Accepted")
 
     @on(Action.clear_cache)

@@ -13,7 +13,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from evcms_desktop.csms.protocol import SUBPROTOCOL
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.simulator.chargebox import ChargeBox
-from tests.csms.helpers import run, running, url
+from evcms_desktop.store.models import MeterValue
+from tests.conftest import NOW
+from tests.csms.helpers import FakeClock, book, run, running, until, url
 
 REFUSED = [
     ("HeartbeatInterval", "abc"),
@@ -25,6 +27,11 @@ REFUSED = [
     ("HeartbeatInterval", "٣٠"),  # digits, but not ASCII ones
     ("MeterValueSampleInterval", "abc"),
     ("MeterValueSampleInterval", "-1"),
+    ("MeterValueSampleInterval", "0"),  # no samples at all
+    ("MeterValueSampleInterval", "2.5"),
+    ("MeterValueSampleInterval", "3601"),
+    ("MeterValueSampleInterval", "86400"),
+    ("MeterValueSampleInterval", ""),
     ("AuthorizeRemoteTxRequests", "maybe"),
 ]
 
@@ -49,7 +56,7 @@ def test_change_configuration_rejects_what_a_key_cannot_hold(db, station, tmp_pa
                 (await cs.commands.change_configuration("CP-A", key, value)).status
                 for key, value in [
                     ("HeartbeatInterval", "120"),
-                    ("MeterValueSampleInterval", "0"),
+                    ("MeterValueSampleInterval", "30"),
                     ("AuthorizeRemoteTxRequests", "false"),
                 ]
             ]
@@ -62,6 +69,35 @@ def test_change_configuration_rejects_what_a_key_cannot_hold(db, station, tmp_pa
     assert refused == ["Rejected"] * len(REFUSED)
     assert taken == ["Accepted"] * 3
     assert values == {"HeartbeatInterval": "120"}
+
+
+def test_a_new_meter_value_sample_interval_takes_effect_at_once(db, station, tmp_path):
+    """ChangeConfiguration of MeterValueSampleInterval was Accepted, but the simulator went
+    on waiting out its old interval: a session metering hourly now sends a sample a second
+    from the change on, over a real WebSocket to the real central system."""
+    clock = FakeClock(NOW)
+    config = CsmsConfig(data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False)
+    cs = CentralSystem(config, db, clock=clock)
+
+    def stored(tx_id: int) -> int:
+        return MeterValue.select().where(MeterValue.transaction == tx_id).count()
+
+    async def scenario() -> tuple[str, str, float]:
+        async with running(cs):
+            box = ChargeBox("CP-A", url(cs), clock=clock, meter_interval=3600)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            tx_id, status = await box.charge(book(db, station, clock, minutes=60).code)
+            assert status == "Accepted" and stored(tx_id) == 0
+            change = cs.commands.change_configuration
+            answer = await change("CP-A", "MeterValueSampleInterval", "1")
+            await until(lambda: stored(tx_id) >= 3, timeout=20)  # an hour on the old code
+            shown = await cs.commands.get_configuration("CP-A", ["MeterValueSampleInterval"])
+            await box.stop_transaction(tx_id)
+            await box.close()
+            return answer.status, shown.payload["configurationKey"][0]["value"], box.meter_interval
+
+    assert run(scenario()) == ("Accepted", "1", 1)
 
 
 async def _boot_answering(interval: Any) -> ChargeBox:
