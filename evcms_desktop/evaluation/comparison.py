@@ -24,6 +24,7 @@ schedule is the better (least energy short, then cheapest, then lowest peak) of 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
@@ -141,11 +142,15 @@ def site_schedule(
     """The better of the "booked" and the "fit" schedules, which one, and the frontier.
 
     With `frontier`, the "fit" schedule is the frontier's least-cost point and the other
-    points follow it; without, the frontier is empty.
+    points follow it; without, the frontier is empty. `options.time_budget_s` is the wall
+    clock of the whole: what the "booked" schedule takes is not left for the "fit" one.
     """
     options = options or MilpOptions(time_budget_s=SCHEDULE_BUDGET_S, power_profiles=True)
+    began = time.perf_counter()
     fit = schedule_problem(run, site_limit_kw, "fit")
     booked = _booked_schedule(run, site_limit_kw)
+    left = options.time_budget_s - (time.perf_counter() - began)
+    options = replace(options, time_budget_s=max(0.0, left))
     points: tuple[FrontierPoint, ...] = ()
     if frontier:
         swept = cost_peak_frontier(fit, options, progress=progress)

@@ -6,7 +6,8 @@ heuristic ("fit" placement and the LP, solver.py) competes with it, and is the f
 for days HiGHS cannot finish within the time budget.
 
 `cost_peak_frontier` is the ε-constraint sweep: the least-cost schedule first, then the
-least cost under a site limit ε for falling ε, each point a real schedule with its bound.
+least cost under a site limit ε for falling ε, each point a real schedule with its bound;
+below the least peak at which every booking can be met, a few points of least energy short.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
 FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
+SHORT_POINTS = 3  # of them below the least peak that meets every booking, at most
 POINT_SECONDS = 5.0  # of the sweep's budget per limit: a shorter budget sweeps fewer
 TAIL_SHARE = 0.05  # of the time budget, kept for what follows the solve (connectors, prices)
 _TOL = 1e-6
@@ -599,6 +601,17 @@ class FrontierPoint:
         """Some booking is left short: its cost is of less energy, no saving."""
         return bool(self.schedule.unmet)
 
+    @property
+    def least_short_kwh(self) -> float:
+        """The bound on energy short: no schedule under this limit leaves less short."""
+        bound = self.schedule.bound
+        return 0.0 if bound is None else bound.unmet_kwh
+
+    @property
+    def must_be_short(self) -> bool:
+        """The relaxation proves that no schedule under this limit meets every booking."""
+        return self.least_short_kwh > 0.05  # kWh: as frontier.csv and the console show it
+
     def extra_cost(self, cheapest: FrontierPoint) -> Decimal | None:
         """What it costs above the least-cost point; None when either leaves energy short,
         as a schedule that delivers less is cheaper without saving anything."""
@@ -613,8 +626,14 @@ class FrontierPoint:
         return None if self.short or bound is None else bound.cost
 
     def label(self, cheapest: FrontierPoint) -> str:
-        """As the operator reads it: "peak 80 kW for +£2.98", or "peak 80 kW, extra cost
-        n/a, 236 kWh short"."""
+        """As the operator reads it: "peak 80 kW for +£2.98"; "peak 80 kW, extra cost n/a,
+        236 kWh short" when this schedule is short but need not be; "peak 80 kW: at least
+        31.2 kWh short, this schedule 46.6 kWh short" when every schedule must be."""
+        if self.must_be_short:
+            return (
+                f"peak {self.peak_kw:.0f} kW: at least {self.least_short_kwh:.1f} kWh short,"
+                f" this schedule {self.unmet_kwh:.1f} kWh short"
+            )
         extra = self.extra_cost(cheapest)
         if extra is None:
             return f"peak {self.peak_kw:.0f} kW, extra cost n/a, {self.unmet_kwh:.1f} kWh short"
@@ -622,18 +641,50 @@ class FrontierPoint:
         return f"peak {self.peak_kw:.0f} kW for {sign}£{abs(extra):.2f}"
 
 
+_ROUND_STEPS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
 def frontier_levels(top: float, floor: float, most: int = 8) -> list[float]:
     """Site limits below `top` down to `floor`, falling, on the finest round step that
     gives no more than `most` of them."""
     if top - floor <= 1:
         return []
-    for step in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000):
+    for step in _ROUND_STEPS:
         first = math.ceil((floor - _TOL) / step)
         last = math.ceil((top - 0.5) / step) - 1  # strictly below the top, by half a kW
         levels = [float(v * step) for v in range(last, first - 1, -1)]
         if len(levels) <= most:
             return levels
     return []
+
+
+def short_levels(floor: float, count: int) -> list[float]:
+    """Up to `count` round site limits below `floor` (the least peak at which every booking
+    can be met), falling: SHORT_POINTS of them on the round step nearest above a tenth of
+    the floor (88 kW gives 80, 70, 60), the first and the last when there is room for two,
+    the first for one.
+    """
+    if count <= 0 or floor <= 1:
+        return []
+    step = next((s for s in _ROUND_STEPS if s >= floor / 10), _ROUND_STEPS[-1])
+    first = math.ceil((floor - 0.5) / step) - 1  # strictly below the floor, by half a kW
+    ladder = [float(v * step) for v in range(first, max(0, first - SHORT_POINTS), -1)]
+    if count >= len(ladder):
+        return ladder
+    if count == 1:
+        return ladder[:1]
+    picks = np.linspace(0, len(ladder) - 1, count).round().astype(int)
+    return [ladder[i] for i in picks]
+
+
+def sweep_levels(top: float, floor: float, most: int) -> list[float]:
+    """The frontier's limits below the least-cost peak `top`, falling, at most `most`: down
+    to `floor` (frontier_levels), then in the places they leave, limits below it
+    (short_levels), so a limit below the floor never takes the place of one above it."""
+    if most <= 0:
+        return []
+    levels = frontier_levels(top, floor, most)
+    return levels + short_levels(floor, min(SHORT_POINTS, most - len(levels)))
 
 
 def cost_peak_frontier(
@@ -648,17 +699,21 @@ def cost_peak_frontier(
     Without `levels`, limits go on a round step from just below the least-cost peak down to
     the relaxation's least peak that still meets every booking (no lower point can meet
     them all), at most one per POINT_SECONDS of the budget (FRONTIER_POINTS at most), so
-    a short budget gives each point time enough to meet its bookings. The problem's own
+    a short budget gives each point time enough to meet its bookings. The places those
+    limits leave go to round limits below that least peak (SHORT_POINTS at most, see
+    short_levels): what each lower peak leaves short, beside its bound. The problem's own
     site limit, if any, caps every level. `options.time_budget_s` is the wall-clock budget
     of the whole sweep: each point gets what is left of it, shared among the points still
-    to come.
+    to come, less what the last limited point took beyond its share (its bound and prices,
+    which no budget stops) for each of them, so the sweep ends near its deadline.
     """
     options = options or MilpOptions()
     deadline = time.perf_counter() + options.time_budget_s
     cap = float(problem.site_limit_kw) if problem.site_limit_kw is not None else None
+    over = 0.0  # seconds the last limited point ran past its share
 
     def share(points_left: int) -> MilpOptions:
-        left = max(0.0, deadline - time.perf_counter())
+        left = max(0.0, deadline - time.perf_counter() - over * points_left)
         return replace(options, time_budget_s=left / max(1, points_left))
 
     floor = least_peak_bound(problem) if levels is None else 0.0
@@ -669,7 +724,7 @@ def cost_peak_frontier(
     cheapest = plan_site(problem, share(1 + later))
     points = [FrontierPoint(cap, cheapest)]
     if levels is None:
-        levels = frontier_levels(cheapest.peak_kw, floor, most)
+        levels = sweep_levels(cheapest.peak_kw, floor, most if later else 0)
     levels = [v for v in levels if cap is None or v < cap]
     total = len(levels) + 1
     if progress is not None:
@@ -677,7 +732,9 @@ def cost_peak_frontier(
     for done, level in enumerate(levels, start=2):
         limited = replace(problem, site_limit_kw=Decimal(f"{level:.3f}"))
         timed = replace(share(total - done + 1), power_profiles=True)
+        began = time.perf_counter()
         schedule = plan_site(limited, timed, start=points[-1].schedule, compete=False)
+        over = max(0.0, time.perf_counter() - began - timed.time_budget_s)
         points.append(FrontierPoint(level, schedule))
         if progress is not None:
             progress(done, total)

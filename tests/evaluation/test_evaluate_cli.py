@@ -31,7 +31,8 @@ def test_evaluate_writes_the_files(
             assert float(point["cost"]) >= float(point["bound_cost"])
         if float(point["unmet_kwh"]) > 0:  # no saving, no bound of another kind beside it
             assert point["extra_cost"] == point["bound_cost"] == point["gap"] == ""
-            assert "n/a" in point["label"]
+            forced = float(point["bound_unmet_kwh"]) > 0  # every schedule is short there
+            assert ("at least" if forced else "n/a") in point["label"]
         if point["limit_kw"]:
             assert float(point["peak_kw"]) <= float(point["limit_kw"]) + 1e-6
     assert (out / "frontier.png").read_bytes().startswith(PNG_MAGIC)
@@ -77,11 +78,13 @@ def test_one_booking_is_met_at_every_frontier_point_without_a_warning(
     assert main(args) == 0
     with (out / "frontier.csv").open() as fh:
         frontier = list(csv.DictReader(fh))
-    # Inside the time its driver is there, its window leaves no lower peak to trade for.
-    assert frontier
-    for point in frontier:
-        assert float(point["bound_unmet_kwh"]) == 0
-        assert float(point["unmet_kwh"]) == 0, point
+    # Inside the time its driver is there, its window leaves no lower peak to trade for:
+    # the least-cost point meets it, and each lower one says what it must leave short.
+    assert frontier and float(frontier[0]["bound_unmet_kwh"]) == 0
+    assert float(frontier[0]["unmet_kwh"]) == 0, frontier[0]
+    for point in frontier[1:]:
+        assert float(point["unmet_kwh"]) >= float(point["bound_unmet_kwh"]) > 0, point
+        assert "at least" in point["label"]
     assert "HiGHS found no schedule" not in caplog.text + capsys.readouterr().err
 
 

@@ -107,6 +107,37 @@ def test_a_frontier_point_becomes_the_site_limit_for_operators_only(
     assert Station.get().site_power_limit_kw is None
 
 
+def test_a_point_below_the_least_peak_that_meets_everyone_is_set_with_its_bound(
+    qtbot, station, window_factory, qloop
+):
+    from PySide6.QtWidgets import QMessageBox
+
+    from evcms_desktop.schedule import ScheduleProblem
+    from evcms_desktop.schedule.milp import MilpOptions
+    from evcms_desktop.schedule.optimal import cost_peak_frontier
+    from tests.schedule.test_milp import booking
+
+    # Two cars 00:00-01:00: only 44 kW meets both; the sweep adds 40 and 30 kW, each short.
+    problem = ScheduleProblem(
+        bookings=(booking(1, 0, 1, "17.6"), booking(2, 0, 1, "17.6")), connector_ids=(1, 2)
+    )
+    points = cost_peak_frontier(problem, MilpOptions(time_budget_s=10))
+    assert [p.limit_kw for p in points] == [None, 40.0, 30.0]
+    window = window_factory()
+    window.session.set_role(Role.OPERATOR)
+    view = window.analysis.frontier
+    view.show_points(points)
+    view.table.selectRow(1)
+    view.use.click()
+    assert Station.get().site_power_limit_kw is None  # not before it is confirmed
+    assert view.confirm_box is not None
+    view.confirm_box.button(QMessageBox.StandardButton.Yes).click()
+    assert Station.get().site_power_limit_kw == Decimal("40.0")
+    hint = window.settings.site_limit_hint.text()
+    assert hint == f"From the cost–peak frontier: {points[1].label(points[0])}."
+    assert "at least 3.2 kWh short, this schedule" in hint
+
+
 def test_reading_pings_and_booked_energy_settings_are_saved(qtbot, station, window_factory):
     window = window_factory()
     settings = window.settings

@@ -2,8 +2,9 @@
 
 Beside each schedule its bound: the relaxation's least cost under the same limit, so the
 distance between a point and its bound is all any schedule could still gain. A schedule
-that leaves energy short has no place on the cost axis: it is a dashed line at its peak,
-labelled with what it leaves short.
+that leaves energy short has no place on the cost axis: it is in a second plot below, of
+energy short by site peak, beside its bound (the least any schedule under its limit
+leaves short), and a dashed line at its peak in the first.
 """
 
 from __future__ import annotations
@@ -67,15 +68,45 @@ def frontier_chart(points: Sequence[FrontierPoint], title: str = "") -> pg.Graph
     if short:
         # Off the cost axis: a schedule that delivers less is cheaper without saving anything.
         pen = pg.mkPen(SHORT, width=1.5, style=Qt.PenStyle.DashLine)
-        plot.plot([], [], pen=pen, name="energy short: no extra cost shown")
+        plot.plot([], [], pen=pen, name="energy short (below): no extra cost shown")
         for p in short:
-            plot.addItem(
-                pg.InfiniteLine(
-                    pos=p.peak_kw,
-                    angle=90,
-                    pen=pen,
-                    label=f"{p.peak_kw:.0f} kW: {p.unmet_kwh:.0f} kWh short",
-                    labelOpts={"position": 0.5, "color": SHORT, "rotateAxis": (1, 0)},
-                )
-            )
+            plot.addItem(pg.InfiniteLine(pos=p.peak_kw, angle=90, pen=pen))
+        widget.nextRow()
+        below = widget.addPlot()
+        _short_plot(below, short)
+        plot.setXLink(below)
     return widget
+
+
+def _short_plot(plot: pg.PlotItem, short: Sequence[FrontierPoint]) -> None:
+    """Energy short by site peak: each short schedule, and the least any could leave."""
+    plot.showGrid(x=True, y=True, alpha=0.25)
+    plot.setLabel("bottom", "site peak (kW)", color="k")
+    plot.setLabel("left", "energy short (kWh)", color="k")
+    plot.addLegend(offset=(-10, 10), labelTextColor="k")
+    for axis in ("bottom", "left"):
+        plot.getAxis(axis).setTextPen("k")
+    peaks = np.array([p.peak_kw for p in short])
+    plot.plot(
+        peaks,
+        np.array([p.unmet_kwh for p in short]),
+        pen=pg.mkPen(SHORT, width=2),
+        symbol="o",
+        symbolBrush=SHORT,
+        name="schedule (energy short)",
+    )
+    plot.plot(
+        peaks,
+        np.array([p.least_short_kwh for p in short]),
+        pen=None,
+        symbol="t",
+        symbolBrush=BOUND,
+        name="bound (no schedule leaves less short)",
+    )
+    top = max(p.unmet_kwh for p in short)
+    plot.setYRange(0, top * 1.25 if top > 0 else 1.0)  # room for the labels above the points
+    for p in short:
+        text = pg.TextItem(f"{p.unmet_kwh:.0f} (≥ {p.least_short_kwh:.0f})", color=SHORT)
+        text.setAnchor((0.5, 1.2))
+        text.setPos(p.peak_kw, p.unmet_kwh)
+        plot.addItem(text)
