@@ -20,13 +20,19 @@ improved by insertion, each step within the time budget:
 3. Each booking left short is re-planned with every booking whose session meets its
    window: taken out together, put back short one first; kept only if that ranks better
    (penalty-weighted energy short, earlier bookings weighing more, then cost).
-4. The same for the bookings paying most above their cheapest session.
-5. (The evaluation's schedules, `descend`) each booking still paying above its cheapest
+4. Each booking still short, first booked first, re-planned by a time-indexed MILP
+   (HiGHS, from the sessions they have) with the 5, then 9, then 14 bookings drawing most
+   in its window, the rest fixed (_exact): per slot whether each car is on, its power and
+   whether it changes, one start, at most MAX_POWER_CHANGES changes; kept only if it
+   ranks better. The insertion places one car at a time, so it misses a shortfall that
+   only moving several neighbours at once clears.
+5. The same as 3 for the bookings paying most above their cheapest session.
+6. (The evaluation's schedules, `descend`) each booking still paying above its cheapest
    session, dearest first, re-planned with every booking whose window lies inside its own
    widened by 2 hours either side: a MILP (HiGHS, from the sessions they have) that
    chooses one candidate session each, met in full, under the limit and the connectors
    (_reoptimise); kept only if it costs less.
-6. With the intervals fixed, one LP over every slot's power minimises the penalty for
+7. With the intervals fixed, one LP over every slot's power minimises the penalty for
    energy short, the peak demand charges and a small charge per kW of change; kept if it
    ranks better.
 
@@ -65,6 +71,9 @@ log = logging.getLogger(__name__)
 MIN_KW = 1.0  # a car holding a connector draws at least this (less only for a tiny need)
 REOPT_SECONDS = 1.0  # at most, per re-planned group
 REACH = 8  # slots either side of a dear booking's window re-planned with it
+MIN_EXACT_S = 0.3  # the least time left worth a time-indexed MILP
+# A short booking's time-indexed re-plans: with this many of its neighbours, for this long
+EXACT_GROUPS = ((5, 1.0), (9, 2.0), (14, 3.0))
 CHANGE_WEIGHT = 1e-3  # GBP per kW of change in a session's power: steady levels first
 _TOL = 1e-6
 
@@ -703,7 +712,7 @@ def plan_profiles(
     descend: bool = False,
 ) -> ProfilePlan:
     """The sessions, from `start` (sessions under a looser limit, or those a re-plan sent)
-    or from nothing, in time; `laxity_first`: see `_place_start`; `descend`: step 5."""
+    or from nothing, in time; `laxity_first`: see `_place_start`; `descend`: step 6."""
     began = time.perf_counter()
     deadline = began + options.time_budget_s
     base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
@@ -713,6 +722,7 @@ def plan_profiles(
         lambda: _place_start(site, dict(start or {}), laxity_first=laxity_first),
         lambda: _cheaper_one_by_one(site, deadline),
         lambda: _repair_short(site, deadline),
+        lambda: _exact_short(site, deadline),
         lambda: _repair_dear(site, base_load, base_cars, deadline),
         lambda: _descend_milp(site, base_load, base_cars, deadline) if descend else None,
         lambda: _polish(site, deadline) if time.perf_counter() < deadline else None,
@@ -728,3 +738,185 @@ def plan_profiles(
         if progress is not None:
             progress(done, len(steps))
     return ProfilePlan(site.sessions, 1, 0, 0, time.perf_counter() - began)
+
+
+def _exact(site: _Site, items: Sequence[int], deadline: float) -> bool:
+    """The bookings `items` re-planned together by a time-indexed MILP (HiGHS, from the
+    sessions they have), every other session fixed; kept only if it ranks better.
+
+    Per booking and slot of its window: x (on a connector), s (starts), p (kW, at least
+    MIN_KW while on, at most its connector's power) and w (its power changes from the slot
+    before). One start, x on from it without a gap, the w at most MAX_POWER_CHANGES; per
+    slot the cars of each kind under its connectors and the kW under the site's room.
+    Objective as _rank: the penalty per kWh short, then the peak demand charges (and a
+    tenth of a penny per change).
+    """
+    inst = site.inst
+    items = [i for i in items if int(inst.lasts[i]) > int(inst.firsts[i]) and inst.needs[i] > 0]
+    if not items or time.perf_counter() > deadline - MIN_EXACT_S:
+        return False
+    before = _rank(site, items)
+    old = {i: site.sessions[i] for i in items if i in site.sessions}
+    for i in items:
+        site.remove(i)
+    firsts = np.array([int(inst.firsts[i]) for i in items])
+    lens = np.array([int(inst.lasts[i]) for i in items]) - firsts
+    m, n = len(items), int(lens.sum())
+    base = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(int)
+    item = np.repeat(np.arange(m), lens)
+    slot = np.concatenate([np.arange(f, f + k) for f, k in zip(firsts, lens, strict=True)])
+    inner = np.flatnonzero(np.arange(n) != base[item])  # cells with a slot before them
+    nv = len(inner)
+    x0, s0, p0, short0, w0 = 0, n, 2 * n, 3 * n, 3 * n + m
+    columns = w0 + nv
+    caps = inst.caps[items].astype(float)
+    floors = np.array([_min_kw(inst, i) for i in items])
+    lo = int(slot.min())
+    span = int(slot.max()) + 1 - lo
+    kinds = np.array([_kind(inst, i) for i in items])
+    n_kinds = len(_capacity(inst))
+    cells, ones = np.arange(n), np.ones(n)
+    r_energy, r_start = 0, m
+    r_up, r_down, r_gap = 2 * m, 2 * m + n, 2 * m + 2 * n
+    r_rise, r_fall, r_changes = 2 * m + 3 * n, 2 * m + 3 * n + nv, 2 * m + 3 * n + 2 * nv
+    r_cars = r_changes + m
+    r_kw = r_cars + n_kinds * span
+    rows = r_kw + (span if site.limit is not None else 0)
+    cap_of, prev = caps[item[inner]], inner - 1
+    parts = [
+        (r_energy + item, p0 + cells, np.full(n, inst.k)),
+        (r_energy + np.arange(m), short0 + np.arange(m), np.ones(m)),
+        (r_start + item, s0 + cells, ones),
+        (r_up + cells, p0 + cells, ones),  # p - cap x <= 0
+        (r_up + cells, x0 + cells, -caps[item]),
+        (r_down + cells, p0 + cells, ones),  # p - floor x >= 0
+        (r_down + cells, x0 + cells, -floors[item]),
+        (r_gap + cells, x0 + cells, ones),  # x[t] - x[t-1] - s[t] <= 0
+        (r_gap + cells, s0 + cells, -ones),
+        (r_gap + inner, x0 + prev, -np.ones(nv)),
+        # p[t] - p[t-1] - cap w + cap x[t-1] <= cap, and the fall the same way
+        (r_rise + np.arange(nv), p0 + inner, np.ones(nv)),
+        (r_rise + np.arange(nv), p0 + prev, -np.ones(nv)),
+        (r_rise + np.arange(nv), w0 + np.arange(nv), -cap_of),
+        (r_rise + np.arange(nv), x0 + prev, cap_of),
+        (r_fall + np.arange(nv), p0 + prev, np.ones(nv)),
+        (r_fall + np.arange(nv), p0 + inner, -np.ones(nv)),
+        (r_fall + np.arange(nv), w0 + np.arange(nv), -cap_of),
+        (r_fall + np.arange(nv), x0 + inner, cap_of),
+        (r_changes + item[inner], w0 + np.arange(nv), np.ones(nv)),
+        (r_cars + kinds[item] * span + slot - lo, x0 + cells, ones),
+    ]
+    if site.limit is not None:
+        parts.append((r_kw + slot - lo, p0 + cells, ones))
+    r, c, v = (np.concatenate(part) for part in zip(*parts, strict=True))
+    matrix = sparse.csc_array((v, (r, c)), shape=(rows, columns))
+    needs = inst.needs[items].astype(float)
+    free = np.asarray(_capacity(inst))[:, None] - site.cars[:, lo : lo + span]
+    row_lower = np.full(rows, -np.inf)
+    row_upper = np.zeros(rows)
+    row_lower[r_energy : r_energy + m] = needs
+    row_upper[r_energy : r_energy + m] = needs
+    row_upper[r_start : r_start + m] = 1.0
+    row_lower[r_down : r_down + n] = 0.0
+    row_upper[r_down : r_down + n] = np.inf
+    row_upper[r_rise : r_rise + 2 * nv] = np.tile(cap_of, 2)
+    row_upper[r_changes : r_changes + m] = MAX_POWER_CHANGES
+    row_upper[r_cars : r_cars + n_kinds * span] = np.maximum(free, 0).ravel()
+    if site.limit is not None:
+        row_upper[r_kw:] = np.maximum(site.limit - site.load[lo : lo + span], 0.0)
+    cost = np.zeros(columns)
+    cost[p0:short0] = np.concatenate([inst.unit_costs(i) for i in items])
+    cost[short0:w0] = [inst.penalty(i) for i in items]
+    cost[w0:] = CHANGE_WEIGHT
+    upper = np.concatenate([np.ones(2 * n), caps[item], needs, np.ones(nv)])
+    h = _load_lp(cost, upper, matrix, row_lower, row_upper)
+    integer = np.concatenate([np.arange(2 * n), w0 + np.arange(nv)]).astype(np.int32)
+    h.changeColsIntegrality(
+        len(integer), integer, np.full(len(integer), highspy.HighsVarType.kInteger)
+    )
+    start = np.zeros(columns)
+    start[short0:w0] = needs
+    for r_, i in enumerate(items):
+        s = old.get(i)
+        if s is None:
+            continue
+        a = base[r_] + s.first - firsts[r_]
+        profile = np.asarray(s.profile)
+        start[x0 + a : x0 + a + s.slots] = 1.0
+        start[s0 + a] = 1.0
+        start[p0 + a : p0 + a + s.slots] = profile
+        start[short0 + r_] = site.short(i, s)
+    steps = np.abs(np.diff(start[p0:short0])) > _TOL
+    start[w0:] = (steps[prev] & (start[x0 + prev] > 0.5) & (start[x0 + inner] > 0.5)).astype(float)
+    solution = highspy.HighsSolution()
+    solution.col_value = start
+    solution.value_valid = True
+    h.setSolution(solution)
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    solved = _run(h, integer=True, deadline=deadline)
+    if solved.x is not None:
+        x = solved.x
+        for r_, i in enumerate(items):
+            on = np.flatnonzero(x[x0 + base[r_] : x0 + base[r_] + lens[r_]] > 0.5)
+            if not len(on):
+                continue
+            powers = x[p0 + base[r_] + on[0] : p0 + base[r_] + on[-1] + 1]
+            powers = _steady(np.clip(powers, floors[r_], caps[r_]))
+            if _changes(powers) > MAX_POWER_CHANGES:
+                powers = _steady(few_changes(powers, MAX_POWER_CHANGES))
+            delivered = float(powers.sum()) * inst.k
+            if delivered > needs[r_]:
+                powers = powers * (needs[r_] / delivered)
+            session = Session.of_profile(firsts[r_] + int(on[0]), tuple(float(p) for p in powers))
+            if _fits(site, i, session):
+                site.add(i, session)
+        if _rank(site, items) < before:
+            return True
+        for i in items:
+            site.remove(i)
+    for i, s in old.items():
+        site.add(i, s)
+    return False
+
+
+def _neighbours(site: _Site, i: int, most: int) -> list[int]:
+    """Booking i and the `most` bookings drawing the most energy inside its window (those
+    whose room it needs), then those short whose windows meet it."""
+    inst = site.inst
+    f, last = int(inst.firsts[i]), int(inst.lasts[i])
+    drawn: dict[int, float] = {}
+    for j, s in site.sessions.items():
+        a, b = max(f, s.first), min(last, s.last)
+        if j != i and a < b and _kind(inst, j) == _kind(inst, i):
+            drawn[j] = float(sum(s.profile[a - s.first : b - s.first]))
+    short = [
+        j
+        for j in np.flatnonzero((inst.firsts < last) & (inst.lasts > f)).tolist()
+        if j != i and j not in drawn and site.short(j) > _TOL
+    ]
+    near = sorted(drawn, key=lambda j: -drawn[j]) + short
+    return sorted({i, *near[:most]})
+
+
+def _exact_short(site: _Site, deadline: float) -> None:
+    """Each booking short, first booked first, re-planned by `_exact` with the bookings
+    drawing most in its window: EXACT_GROUPS of them in turn, for EXACT_SECONDS each at
+    most, while it stays short; again while a round leaves less short (a re-plan may pass
+    a shortfall on to a neighbour)."""
+    inst = site.inst
+    every = range(len(inst.bookings))
+    before = _rank(site, every)
+    while True:
+        for i in [i for i in every if site.short(i) > _TOL]:
+            for most, seconds in EXACT_GROUPS:
+                if time.perf_counter() > deadline - MIN_EXACT_S:
+                    return
+                if site.short(i) <= _TOL:
+                    break
+                _exact(
+                    site, _neighbours(site, i, most), min(deadline, time.perf_counter() + seconds)
+                )
+        now = _rank(site, every)
+        if now[0] >= before[0] or now[0] <= 0:
+            return
+        before = now
