@@ -12,7 +12,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import peewee
@@ -94,9 +94,14 @@ class StationScreens(QObject):
         files: StationFiles | None = None,
         commands: CommandService | None = None,
         sites: Sequence[Station] = (),
+        scope: Callable[[str], tuple[Station, Sequence[Station]]] | None = None,
     ) -> None:
+        """`scope`: the site and the sites a person signed in by name sees; given, the
+        console is built anew for each sign-in whose scope is not the one shown."""
         super().__init__()
         self.sites = sites  # every site the console sees, when it sees several
+        self.scope = scope
+        session.role_changed.connect(self._follow_sign_in)  # before any window's own slot
         self.commands = commands if central is None else console_commands(central, session)
         self.service, self.bus, self.session = service, bus, session
         self.central, self.server_text, self.url = central, server_text, url
@@ -131,6 +136,32 @@ class StationScreens(QObject):
             window.raise_()
             window.activateWindow()
 
+    def _follow_sign_in(self) -> None:
+        """Whoever signs in sees their own sites at once, on every page: a console built
+        for another scope is replaced by one built for theirs (its place and size kept),
+        and what it had left to do after the sign-in is dropped."""
+        name, old = self.session.operator, self.console
+        if self.scope is None or name is None or old is None:
+            return
+        home, sites = self.scope(name)
+        if (home.id, {s.id for s in sites}) == (
+            self.service.station.id,
+            {s.id for s in self.sites},
+        ):
+            return
+        log.info("The console now shows %s's sites", name)
+        self.service = BookingService(self.service.db, home, clock=self.service.clock)
+        self.sites = sites
+        old.closed.disconnect(self.closed)
+        old.kiosk_wanted.disconnect(self.show_kiosk)
+        self._make_console()
+        assert self.console is not None
+        self.console.setGeometry(old.geometry())
+        self.console.show()
+        old.quit_confirmed = True
+        old.close()
+        old.deleteLater()
+
     def _make_console(self) -> None:
         central = self.central
         self.console = MainWindow(
@@ -138,6 +169,7 @@ class StationScreens(QObject):
             self.bus,
             self.session,
             commands=self.commands,
+            clock=self.service.clock,
             approver=central.approve if central else charger_admin.approve,
             server_text=self.server_text,
             ocpp_url=self.url,
@@ -286,13 +318,10 @@ async def serve_attached(
         log.error("%s", exc)
         sys.stderr.write(f"evcms-desktop: {exc}\n")
         return 1
-    session.sites = frozenset(site.id for site in sites) or frozenset({home.id})
     bus = EventBus()
     attachment = await attach_as(db, session.operator, bus)
-    service = BookingService(db, home)
-    text = "Attached to the deployment; no central system here"
-    screens = StationScreens(
-        service, bus, session, None, text, "", commands=attachment.commands, sites=sites
+    screens = attached_screens(
+        config, BookingService(db, home), sites, session, bus, attachment.commands
     )
     closed = asyncio.Event()
     screens.closed.connect(closed.set)
@@ -308,6 +337,35 @@ async def serve_attached(
     await attachment.stop()
     await end_tasks_since(started)
     return status
+
+
+def attached_screens(
+    config: AppConfig,
+    service: BookingService,
+    sites: Sequence[Station],
+    session: Session,
+    bus: EventBus,
+    commands: CommandService,
+) -> StationScreens:
+    """The windows of an attached console, opened on `service`'s site (and `sites`, the
+    scope of whoever signed in first). Without --site they show the sites of whoever is
+    signed in now: someone bound to a site that site, anyone else every site."""
+    text = "Attached to the deployment; no central system here"
+    if config.site:  # that site's console, whoever signs in; another site's people may not
+        session.sites = frozenset({service.station.id})
+        return StationScreens(service, bus, session, None, text, "", commands=commands)
+    session.sites = None  # anyone may sign in: the windows follow them
+    return StationScreens(
+        service,
+        bus,
+        session,
+        None,
+        text,
+        "",
+        commands=commands,
+        sites=sites,
+        scope=lambda name: _attached_sites(config, name),
+    )
 
 
 def _attached_sites(config: AppConfig, operator: str) -> tuple[Station, list[Station]]:

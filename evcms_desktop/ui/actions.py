@@ -88,6 +88,7 @@ class ConnectorActions(QObject):
         self.tasks: set[asyncio.Task[None]] = set()
         self.dialog: QDialog | None = None
         self.transfers: Transfers | None = None  # firmware and diagnostics, when served
+        self.retired = False  # its window was closed: it acts no more
 
     def _open(self, dialog: QDialog) -> None:
         self.dialog = dialog
@@ -106,8 +107,14 @@ class ConnectorActions(QObject):
             self.parent_widget,
         )
         # A named attendant may sign in here too; the action is still theirs to be denied.
-        dialog.accepted.connect(lambda: then() if self.session.is_operator else self._deny(action))
-        dialog.rejected.connect(lambda: self._deny(action))
+        # A sign-in that closed this window (its console now shows other sites) runs
+        # nothing: what was asked here was asked of sites the one signed in may not see.
+        dialog.accepted.connect(
+            lambda: (
+                None if self.retired else then() if self.session.is_operator else self._deny(action)
+            )
+        )
+        dialog.rejected.connect(lambda: None if self.retired else self._deny(action))
         self._open(dialog)
 
     def _deny(self, action: str) -> None:

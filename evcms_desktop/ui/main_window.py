@@ -123,7 +123,9 @@ class MainWindow(QMainWindow):
         self.sites = SiteLookup(station, sites)
         self.bridge = EventBridge(bus, self, accept=SiteFilter(self.sites.ids))
         self.chargers_model = ChargersModel(station, clock, self, self.sites)
-        self.notifications_model = NotificationsModel(self.tz, self, station=station)
+        # An every-site console's kept notices are every site's; else its own site's.
+        home_only = None if self.sites.several else station
+        self.notifications_model = NotificationsModel(self.tz, self, station=home_only)
         self.notifications_model.load_history()
         self.ocpp_model = OcppLogModel(self.tz, self)
         self.actions = ConnectorActions(station, session, commands, self, approver, clock)
@@ -323,7 +325,8 @@ class MainWindow(QMainWindow):
 
     def _notify(self, event: CsmsEvent) -> None:
         self.notifications_model.add_event(event)
-        self.statusBar().showMessage(event.message, 15_000)
+        if not self.signed_out:
+            self.statusBar().showMessage(event.message, 15_000)
 
     def refresh_store_views(self) -> None:
         self.today.refresh()
@@ -514,6 +517,10 @@ class MainWindow(QMainWindow):
         self.bridge.detach()
         for timer in self.findChildren(QTimer):  # a closed window reads the store no more
             timer.stop()
+        # Nor does it follow the session: whoever signs in next is another window's.
+        self.session.role_changed.disconnect(self._role_changed)
+        self.session.role_changed.disconnect(self.settings._role_changed)
+        self.actions.retired = True
         for window in list(self.simulators):
             window.close()
         super().closeEvent(event)
