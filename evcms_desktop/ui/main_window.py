@@ -517,10 +517,10 @@ class MainWindow(QMainWindow):
         self.bridge.detach()
         for timer in self.findChildren(QTimer):  # a closed window reads the store no more
             timer.stop()
-        # Nor does it follow the session: whoever signs in next is another window's.
-        self.session.role_changed.disconnect(self._role_changed)
-        self.session.role_changed.disconnect(self.settings._role_changed)
-        self.actions.retired = True
+        if not self.actions.retired:  # nor follows the session: the next sign-in is not its
+            self.session.role_changed.disconnect(self._role_changed)
+            self.session.role_changed.disconnect(self.settings._role_changed)
+            self.actions.retired = True
         for window in list(self.simulators):
             window.close()
         super().closeEvent(event)
