@@ -32,7 +32,7 @@ from evcms_desktop.schedule.milp import MilpOptions
 from evcms_desktop.schedule.model import Schedule
 
 EVALUATION_BUDGET_S = 40.0  # wall clock for booking the requests and the site schedule
-MIN_SCHEDULE_S = 20.0  # the site schedule's least budget, however long booking took
+MIN_SCHEDULE_S = 15.0  # the site schedule's least budget, however long booking took
 
 Progress = Callable[[int, int], None]
 
