@@ -8,7 +8,7 @@ import contextlib
 import logging
 import signal
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from websockets.exceptions import InvalidStatus
@@ -173,11 +173,11 @@ HTTP_HINTS = {
 }
 
 
-def describe_failure(exc: BaseException) -> str:
+def describe_failure(exc: BaseException, hints: Mapping[int, str] = HTTP_HINTS) -> str:
     """Why a charger could not start, in words: an HTTP refusal says what to do about it."""
     if isinstance(exc, InvalidStatus):
         status = exc.response.status_code
-        return f"HTTP {status}: {HTTP_HINTS.get(status, exc.response.reason_phrase)}"
+        return f"HTTP {status}: {hints.get(status, exc.response.reason_phrase)}"
     return str(exc) or type(exc).__name__
 
 

@@ -34,9 +34,20 @@ from PySide6.QtWidgets import (
 
 from evcms_desktop.csms.protocol import websocket_url
 from evcms_desktop.simulator.chargebox import ChargeBox
+from evcms_desktop.simulator.cli import describe_failure
 
 log = logging.getLogger(__name__)
 
+# What a refused connection means, in the console's words (an unknown charger and a wrong
+# password get the same 401, so that ids cannot be found by trying them).
+REFUSALS = {
+    401: "unknown charger or wrong password. An operator adds the charger under Settings >"
+    " Chargers with a password of 16 to 40 characters; type that password here.",
+    404: "unknown charger. An operator adds it under Settings > Chargers.",
+    429: "too many wrong passwords from here: wait, or an operator lifts the lockout with"
+    " Unlock under Settings > Chargers.",
+    503: "the central system cannot take this charger now; try again shortly.",
+}
 CLOCKS = (1.0, 10.0, 60.0)  # simulated seconds per real second offered in the window
 
 
@@ -154,7 +165,7 @@ class ChargeBoxWindow(QWidget):
             await coro
         except Exception as exc:
             log.debug("Simulator action failed", exc_info=True)
-            self.append_log(f"error: {exc or type(exc).__name__}")
+            self.append_log(f"error: {describe_failure(exc, REFUSALS)}")
         finally:
             self._update_buttons()
 

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 import qasync
 
+from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
 from evcms_desktop.domain.plans import PlanKind
 from evcms_desktop.simulator.chargebox import Battery
@@ -150,3 +151,45 @@ def test_a_faster_clock_is_said_to_be_flagged_not_billed(qapp):
     assert window.time_scale == 60
     assert "flags the session for review" in window.speed_note.text()
     assert "60×" in window.windowTitle()
+
+
+def test_a_refused_connection_says_what_to_do_in_the_consoles_words(qapp, db, station, tmp_path):
+    """A new user's first simulated charger, unknown to a central system with passwords,
+    read only "server rejected WebSocket connection: HTTP 401"; the window now says how
+    to let it in, and once added with a password it connects."""
+    config = CsmsConfig(
+        data_dir=tmp_path, port=0, tick_seconds=0.05, probe_features=False, security_profile=1
+    )
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+
+    async def scenario() -> ChargeBoxWindow:
+        cs = CentralSystem(config, db)
+        await cs.start()
+        try:
+            window = ChargeBoxWindow(f"ws://127.0.0.1:{cs.port}/ocpp", "CP-1")
+            window.show()
+            window.connect_button.click()
+            await until(lambda: "error:" in window.log_view.toPlainText())
+            charger_admin.add_charger("CP-1", password="a-simulated-secret-1", station=station)
+            window.password_edit.setText("a-simulated-secret-1")
+            window.connect_button.click()
+            await until(lambda: window.box is not None and window.box.boot_status == "Accepted")
+            window.connect_button.click()
+            await until(lambda: not window.box.connected)
+            return window
+        finally:
+            await cs.stop()
+
+    try:
+        with loop:
+            window = loop.run_until_complete(asyncio.wait_for(scenario(), 20))
+    finally:
+        asyncio.set_event_loop(None)
+    window.hide()
+    first = window.log_view.toPlainText().splitlines()[0]
+    assert first.endswith(
+        "error: HTTP 401: unknown charger or wrong password. An operator adds the charger"
+        " under Settings > Chargers with a password of 16 to 40 characters; type that"
+        " password here."
+    ), first

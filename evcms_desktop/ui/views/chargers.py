@@ -153,8 +153,8 @@ class ChargersView(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         self.empty = QLabel(
             "No chargers yet. An operator adds them under Settings > Chargers (or lets"
-            " unknown ones wait for approval); to try the console without hardware, start"
-            " a simulated one with Tools > Charge-box simulator."
+            " unknown ones wait for approval); to try the console without hardware, add one"
+            " there (CP-1, with a password) and connect it with Tools > Charge-box simulator."
         )
         self.empty.setObjectName("emptyState")
         self.empty.setWordWrap(True)
