@@ -333,6 +333,7 @@ class MainWindow(QMainWindow):
         self.bookings.refresh()
         self.sessions.refresh()
         self.demand.refresh()
+        self.settings.load_chargers()  # its list says online or offline
 
     def _booking_notice(self, text: str) -> None:
         self.notifications_model.pull_notices()

@@ -170,3 +170,26 @@ def test_settings_shows_the_port_the_console_listens_on(
     assert central.port != 9000
     assert window.settings.port.value() == central.port
     assert window.settings.server_form.isRowVisible(window.settings.port)
+
+
+def test_settings_lists_a_charger_online_once_it_connects(
+    qtbot, db, station, bus, central, box, credentials
+):
+    """Settings > Chargers said "offline" of a charger that had connected since the page
+    was loaded; it follows connections as the other pages do."""
+    window = MainWindow(BookingService(db, station), bus, Session(credentials))
+    qtbot.addWidget(window)
+    window.show()
+    window.tabs.setCurrentWidget(window.settings)
+    listed = window.settings.chargers
+
+    def line(ident: str) -> str:
+        texts = [listed.item(i).text() for i in range(listed.count())]
+        return next(t for t in texts if t.startswith(ident + " "))
+
+    assert "offline" in line("CP-A")
+    run(qtbot, box.connect())
+    run(qtbot, box.boot())
+    qtbot.waitUntil(lambda: ", online," in line("CP-A"), timeout=10_000)
+    run(qtbot, box.close())
+    qtbot.waitUntil(lambda: ", offline," in line("CP-A"), timeout=10_000)
