@@ -900,22 +900,20 @@ def _neighbours(site: _Site, i: int, most: int) -> list[int]:
 
 def _exact_short(site: _Site, deadline: float) -> None:
     """Each booking short, first booked first, re-planned by `_exact` with the bookings
-    drawing most in its window: EXACT_GROUPS of them in turn, for EXACT_SECONDS each at
-    most, while it stays short; again while a round leaves less short (a re-plan may pass
-    a shortfall on to a neighbour)."""
+    drawing most in its window: each of EXACT_GROUPS in turn for every booking still
+    short, then again while a round leaves less short (a re-plan may pass a shortfall on
+    to a neighbour)."""
     inst = site.inst
     every = range(len(inst.bookings))
     before = _rank(site, every)
     while True:
-        for i in [i for i in every if site.short(i) > _TOL]:
-            for most, seconds in EXACT_GROUPS:
+        for most, seconds in EXACT_GROUPS:
+            for i in [i for i in every if site.short(i) > _TOL]:
                 if time.perf_counter() > deadline - MIN_EXACT_S:
                     return
-                if site.short(i) <= _TOL:
-                    break
-                _exact(
-                    site, _neighbours(site, i, most), min(deadline, time.perf_counter() + seconds)
-                )
+                if site.short(i) > _TOL:
+                    group = _neighbours(site, i, most)
+                    _exact(site, group, min(deadline, time.perf_counter() + seconds))
         now = _rank(site, every)
         if now[0] >= before[0] or now[0] <= 0:
             return

@@ -174,3 +174,30 @@ def test_a_booking_the_insertion_leaves_short_is_met_by_replanning_its_neighbour
     assert schedule.bound is not None and schedule.bound.unmet_kwh == pytest.approx(0.0)
     assert not schedule.unmet
     check(p, schedule)
+
+
+def test_a_limit_below_the_least_peak_starts_from_nothing_not_the_least_cost_sessions(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Under a limit that must leave energy short the least-cost MILP's sessions are no
+    # start (placed for cost, with no thought of the limit): the whole budget goes to
+    # placing the bookings least slack first. Under a limit every booking can keep, they are.
+    import evcms_desktop.schedule.optimal as optimal
+
+    calls: list[float | None] = []
+    real = optimal.plan_sessions
+
+    def recorded(inst, limit, options, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(limit)
+        return real(inst, limit, options, **kwargs)
+
+    monkeypatch.setattr(optimal, "plan_sessions", recorded)
+    three = (booking(1, 0, 1, "17.6"), booking(2, 0, 1, "17.6"), booking(3, 0, 1, "17.6"))
+    tight = problem(*three, connectors=3, limit=44)
+    schedule = plan_site(tight, PROFILES, compete=False)
+    check(tight, schedule)
+    assert sum(u.shortfall_kwh for u in schedule.unmet) == pytest.approx(17.6, abs=1e-6)
+    assert calls == []
+    loose = problem(*three, connectors=3, limit=66)
+    check(loose, plan_site(loose, PROFILES, compete=False))
+    assert calls == [None]
