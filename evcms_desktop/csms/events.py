@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -214,7 +215,7 @@ def publish_session_stopped(publish: Publish, ident: str, outcome: StopOutcome) 
     publish(
         EventKind.SESSION_STOPPED,
         f"Session {tx.id} at {ident} #{tx.connector_number} stopped:"
-        f" {tx.energy_kwh} kWh, {outcome.price.total} {outcome.currency}"
+        f" {tx.energy_kwh} kWh, {format_money(outcome.price.total, outcome.currency)}"
         + (f"; {outcome.explanation}" if outcome.explanation else ""),
         ident,
         tx.connector_number,

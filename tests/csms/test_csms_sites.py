@@ -60,4 +60,8 @@ def test_each_site_prices_its_own_sessions(db, station, clock: FakeClock, config
     assert paris_session.price_total == eq8("0.25", at_paris.acm)
     currencies = {e.data["currency"] for e in recorder.of(EventKind.SESSION_STOPPED) if e.data}
     assert currencies == {"GBP", "EUR"}
+    # The notice shows the bill as every page does (it read "2.70 GBP" beside "£2.70").
+    told = [e.message for e in recorder.of(EventKind.SESSION_STOPPED)]
+    assert any(f"£{london.price_total}" in m for m in told), told
+    assert any(f"€{paris_session.price_total}" in m for m in told), told
     assert Station.select().count() == 2
