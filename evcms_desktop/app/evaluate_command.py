@@ -156,10 +156,11 @@ def _print_summary(report: EvaluationReport, out: Path, stream: TextIO) -> None:
             beside = ""
             if b is not None and point.comparable_bound() is not None:
                 beside = f"bound {b.cost:.2f}"
-            elif b is not None:
+            elif b is not None and not point.must_be_short:  # else its label says the bound
                 beside = f"bound {b.unmet_kwh:.1f} kWh short"
             what = "cost" if not point.short else "cost of what it delivers"
-            stream.write(f"  {point.label(points[0]):<48} {what} {point.cost:.2f}  {beside}\n")
+            line = f"  {point.label(points[0]):<48} {what} {point.cost:.2f}  {beside}"
+            stream.write(line.rstrip() + "\n")
     stream.write(f"Written to {out}\n")
 
 

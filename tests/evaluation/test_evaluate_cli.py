@@ -85,7 +85,11 @@ def test_one_booking_is_met_at_every_frontier_point_without_a_warning(
     for point in frontier[1:]:
         assert float(point["unmet_kwh"]) >= float(point["bound_unmet_kwh"]) > 0, point
         assert "at least" in point["label"]
-    assert "HiGHS found no schedule" not in caplog.text + capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "HiGHS found no schedule" not in caplog.text + captured.err
+    short = [line for line in captured.out.splitlines() if "at least" in line]
+    assert len(short) == len(frontier) - 1  # said once, in its label: no "bound" beside it
+    assert all("bound" not in line and line == line.rstrip() for line in short)
 
 
 def test_progress_bar_writes_a_line_per_tenth_when_not_on_a_terminal() -> None:
