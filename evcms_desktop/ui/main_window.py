@@ -429,10 +429,9 @@ class MainWindow(QMainWindow):
         def go() -> None:
             if not self.session.credentials.has_kiosk_pin(self.service.station.id):
                 self.tabs.setCurrentWidget(self.settings)
-                self.settings.kiosk_message.setText(
+                self.settings.ask_for_kiosk_pin(
                     "Set a kiosk PIN first: leaving the kiosk needs it, typed on its keypad."
                 )
-                self.settings.kiosk_pin.setFocus()
                 return
             self.kiosk_wanted.emit()
 

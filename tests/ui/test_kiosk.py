@@ -234,6 +234,9 @@ def test_kiosk_mode_needs_a_kiosk_pin_first(qtbot, service, credentials, window_
     assert not wanted
     assert window.tabs.currentWidget() is window.settings
     assert window.settings.kiosk_message.text().startswith("Set a kiosk PIN first")
+    # On the screen, not below the fold of the page (it was, and the button seemed dead).
+    qtbot.waitUntil(lambda: not window.settings.kiosk_message.visibleRegion().isEmpty())
+    assert not window.settings.kiosk_pin.visibleRegion().isEmpty()
     window.settings.kiosk_pin.setText("12a4")
     window.settings.kiosk_pin_button.click()
     assert window.settings.kiosk_message.text() == "A PIN has 4 to 12 digits."

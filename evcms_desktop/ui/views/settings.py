@@ -135,7 +135,7 @@ class SettingsView(QWidget):
         left.addWidget(self.message)
         left.addStretch(1)
         right.addStretch(1)
-        scroll = QScrollArea()
+        self.scroll = scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.body)
         self._wheel_guard = guard_wheel(self.body)
@@ -344,6 +344,14 @@ class SettingsView(QWidget):
         if not nodes:
             running = "No node of the deployment is running."
         self.listening.setText(f"Attached: this console listens on no port. {running}")
+
+    def ask_for_kiosk_pin(self, why: str) -> None:
+        """Say why a kiosk PIN is wanted where it is typed, scrolled into view (the Kiosk
+        box is below the fold of a 1366x768 screen, so the words went unseen)."""
+        self.kiosk_message.setText(why)
+        self.kiosk_pin.setFocus()
+        self.layout().activate()  # the page's geometry, if it was only just shown
+        self.scroll.ensureWidgetVisible(self.kiosk_message)
 
     def set_kiosk_pin(self) -> None:
         pin = self.kiosk_pin.text()
