@@ -75,6 +75,9 @@ class CsmsConfig:
     node: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     node_heartbeat_seconds: float = 2.0  # several nodes on PostgreSQL: how often each beats
     node_expiry: timedelta = timedelta(seconds=10)  # a node silent this long is dead
+    # The loop waits this long for PostgreSQL's answer to a node's own query (leadership,
+    # routing); then that work waits, with a log line, and the chargers are still answered.
+    node_store_timeout: float = 5.0
     event_retention_days: int = 90  # older events are pruned
     prune_interval_seconds: float = 3600.0
     loop_busy_timeout_ms: int = 250  # the loop's own writes (starts, stops) wait no longer

@@ -18,6 +18,11 @@
   hands a site over once to a preferred node that joined later. When a node dies its
   connection closes and its locks are free; a surviving node takes each site within
   `PATIENCE_TICKS` ticks (`tick_seconds`) of PostgreSQL noticing the dead connection.
+- The event loop never waits on PostgreSQL here: the heartbeat runs on the node's
+  presence thread, leadership on a thread of its own (the advisory locks on its one lock
+  connection), routing and notifications on a third (`csms.store_thread`), each answer awaited
+  at most `store_timeout`. A database that does not answer delays the once-only work and
+  the routed commands, with a log line, never the chargers' messages.
 
 On SQLite (one PC) there is one node: it always leads and nothing is routed.
 """
@@ -30,9 +35,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import peewee
 import psycopg
@@ -41,9 +45,9 @@ from evcms_desktop.csms.commands import OK_STATUSES, TIMED_OUT, CommandResult, C
 from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.csms.ocpp_log import FLUSH_SECONDS, OcppLogFanOut, read_batch
 from evcms_desktop.csms.protocol import to_payload
+from evcms_desktop.csms.store_thread import StoreNotAnswering, StoreThread
 from evcms_desktop.store import command_queue, nodes
-from evcms_desktop.store.database import close_database
-from evcms_desktop.store.models import CommandState, database_proxy
+from evcms_desktop.store.models import CommandState
 from evcms_desktop.store.sessions import running_readings
 
 log = logging.getLogger(__name__)
@@ -52,13 +56,12 @@ SITE_LOCK_CLASS = 0x4556434E  # "EVCN"; with a site's id: the lock of its once-o
 PATIENCE_TICKS = 2  # ticks a site goes without its preferred node before another takes it
 LOCAL_KINDS = frozenset({EventKind.OCPP_MESSAGE, EventKind.METER_VALUES})  # too many to share
 MAX_NOTIFY_BYTES = 7000  # PostgreSQL's limit for a payload is 8000
-LEAVE_WAIT_SECONDS = 5.0  # at stop, for recording the node's leave (a locked store)
-T = TypeVar("T")
+STORE_TIMEOUT = 5.0  # seconds the loop waits for the database's answer to a node's query
 
 
 def _connect_arguments(db: peewee.PostgresqlDatabase) -> dict[str, Any]:
     params = {k: v for k, v in db.connect_params.items() if k != "prefer_psycopg3"}
-    return {"dbname": db.database, **params}
+    return {"dbname": db.database, "connect_timeout": 10, **params}
 
 
 class NodePresence:
@@ -72,6 +75,7 @@ class NodePresence:
         on_commands: Callable[[], None] | None = None,
         on_event: Callable[[CsmsEvent], None] | None = None,
         operator: str | None = None,
+        store_timeout: float = STORE_TIMEOUT,
     ) -> None:
         self.db = db
         self.name = name
@@ -88,14 +92,22 @@ class NodePresence:
         self._passed_over: dict[int, int] = {}  # site: ticks this node did not lead it
         self._handed_over: set[int] = set()  # each site is handed to a newcomer once
         self._taken_at: dict[int, datetime] = {}
+        self._leading: frozenset[int] = frozenset()  # the sites led at the last tick
+        self._lead_late = False  # the last leadership round is still waiting on the database
+        # Chargers held by other live nodes (ident: node), read at every beat and kept up
+        # to date by the other nodes' events, so that the loop need not ask the database.
+        self._elsewhere: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._thread: ThreadPoolExecutor | None = None  # presence's store work (_off_loop)
+        self._presence = StoreThread(f"node {name} presence", store_timeout)  # the beat
+        # The sites' leadership: the advisory locks' connection lives on this thread.
+        self._leader = StoreThread(f"node {name} leadership", store_timeout)
+        self._store = StoreThread(f"node {name} store", store_timeout)  # routing, NOTIFY
         self.listening = asyncio.Event()  # set while the LISTEN connection is up
-        self.ocpp_log = OcppLogFanOut(name, nodes.notify_ocpp_log)
+        self.ocpp_log = OcppLogFanOut(name, self._notify_ocpp_log)
         self.hears_ocpp_log = False  # an attached console's: other nodes' OCPP frames
 
     async def start(self) -> None:
-        await self._off_loop(self._begin)
+        await self._presence.run(self._begin)
         if self.multi_node:
             loop = asyncio.get_running_loop()
             self._tasks = [
@@ -114,56 +126,37 @@ class NodePresence:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        self._release_lock()
-        thread, self._thread = self._thread, None
-        if thread is None:
-            return
-        leaving = thread.submit(self._leave)
-        thread.shutdown(wait=False)
+        await self._store.close()
+        await self._leader.close(self._release_lock)
         try:
-            await asyncio.wait_for(asyncio.wrap_future(leaving), LEAVE_WAIT_SECONDS)
-        except TimeoutError:
-            log.warning(
-                "Node %s could not record that it left within %.0f s (the store is locked);"
-                " the others see it stop beating",
-                self.name,
-                LEAVE_WAIT_SECONDS,
-            )
+            await self._presence.close(self._leave)
         except peewee.DatabaseError as exc:
             log.warning("Node %s could not record that it left: %s", self.name, exc)
 
     # -- presence ----------------------------------------------------------------------
 
-    async def _off_loop(self, work: Callable[[], T]) -> T:
-        """Presence's store work on the node's own thread and connection: a locked table
-        makes the node's heartbeat wait, never the event loop."""
-        if self._thread is None:
-            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="node-presence")
-        return await asyncio.get_running_loop().run_in_executor(self._thread, work)
-
     def _begin(self) -> None:
         now = nodes.database_now()
         nodes.release_unheld(self.name, now, self.expiry)
         nodes.beat(self.name, now)
+        if self.multi_node:
+            self._elsewhere = nodes.held_by_others(self.name, now, self.expiry)
 
     def _beat(self) -> None:
         now = nodes.database_now()
         nodes.beat(self.name, now)
         nodes.expire(now, self.expiry)
+        self._elsewhere = nodes.held_by_others(self.name, now, self.expiry)
 
     def _leave(self) -> None:
-        """Record that this node left, then close the thread's connection."""
-        try:
-            nodes.leave(self.name)
-        finally:
-            if database_proxy.obj is not None:
-                close_database(database_proxy.obj)
+        """Record that this node left (on the presence thread)."""
+        nodes.leave(self.name)
 
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(self.heartbeat_seconds)
             try:
-                await self._off_loop(self._beat)
+                await self._presence.run(self._beat)
             except peewee.DatabaseError:
                 log.exception("Node heartbeat failed")
 
@@ -171,12 +164,33 @@ class NodePresence:
 
     def leads(self, site: int) -> bool:
         """Whether this node ran the site's once-only work at its last tick."""
-        return not self.multi_node or site in self._led
+        return not self.multi_node or site in self._leading
 
-    def lead_sites(self, site_ids: Iterable[int]) -> frozenset[int]:
-        """The sites whose once-only work this node runs now; called at every tick, it
-        takes, keeps and hands over the sites' locks. On SQLite: every site."""
-        sites = set(site_ids)
+    async def lead_sites(self, site_ids: Callable[[], Iterable[int]]) -> frozenset[int]:
+        """The sites whose once-only work this node runs now (of those `site_ids` reads);
+        called at every tick, it takes, keeps and hands over the sites' locks on the
+        leadership thread. On SQLite: every site. None while the database does not answer
+        (this round, or one before that is still waiting): the work waits, the loop does
+        not."""
+        if self._lead_late:
+            return frozenset()
+        try:
+            self._leading = await self._leader.call(
+                lambda: self._lead_round(site_ids),
+                "the sites' leadership",
+                on_late=self._lead_answered,
+            )
+        except StoreNotAnswering:
+            self._lead_late = True
+            self._leading = frozenset()
+        return self._leading
+
+    def _lead_answered(self, _sites: frozenset[int]) -> None:
+        self._lead_late = False
+
+    def _lead_round(self, site_ids: Callable[[], Iterable[int]]) -> frozenset[int]:
+        """On the leadership thread."""
+        sites = set(site_ids())
         if not self.multi_node:
             return frozenset(sites)
         try:
@@ -262,11 +276,10 @@ class NodePresence:
                 await asyncio.sleep(1)
 
     def holds_elsewhere(self, ident: str) -> bool:
-        """Whether another live node holds this charger's connection."""
-        if not self.multi_node:
-            return False
-        holder = nodes.holder(ident, nodes.database_now(), self.expiry)
-        return holder is not None and holder != self.name
+        """Whether another live node holds this charger's connection, as the registry
+        said at the last beat and the other nodes' events since (not asked of the
+        database: the loop does not wait on it)."""
+        return self.multi_node and ident in self._elsewhere
 
     # -- events ------------------------------------------------------------------------
 
@@ -291,18 +304,15 @@ class NodePresence:
         if len(text) > MAX_NOTIFY_BYTES:
             message["data"] = {}
             text = json.dumps(message, separators=(",", ":"), default=str)
-        try:
-            nodes.notify_event(text)
-        except peewee.DatabaseError:
-            log.warning("Could not pass %s on to the other nodes", event.kind.value)
+        self._store.send(lambda: nodes.notify_event(text), f"a {event.kind.value} event")
+
+    def _notify_ocpp_log(self, payload: str) -> None:
+        self._store.send(lambda: nodes.notify_ocpp_log(payload), "the OCPP log")
 
     async def _pass_ocpp_log_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
-            try:
-                self.ocpp_log.flush()
-            except (peewee.PeeweeException, psycopg.Error):
-                log.warning("Could not pass the OCPP log on to attached consoles")
+            self.ocpp_log.flush()
 
     def _receive_ocpp_log(self, payload: str) -> None:
         if self._on_event is None:
@@ -329,8 +339,19 @@ class NodePresence:
         except (ValueError, KeyError, TypeError):
             log.warning("Ignored a malformed event notification from another node")
             return
+        self._registry_news(event)
         if self._on_event is not None:
             self._on_event(event)
+
+    def _registry_news(self, event: CsmsEvent) -> None:
+        """Another node's charger connected or left: what `holds_elsewhere` says now."""
+        ident, origin = event.charge_point, event.origin
+        if ident is None or origin is None:
+            return
+        if event.kind in (EventKind.CHARGER_CONNECTED, EventKind.CHARGER_BOOTED):
+            self._elsewhere[ident] = origin
+        elif event.kind is EventKind.CHARGER_DISCONNECTED and self._elsewhere.get(ident) == origin:
+            del self._elsewhere[ident]
 
     async def route(
         self,
@@ -350,31 +371,85 @@ class NodePresence:
         from_console = from_console or self.console
         if not self.multi_node:
             return None
-        holder = nodes.holder(ident, nodes.database_now(), self.expiry)
-        if holder is None or holder == self.name:
-            return None
         action = type(payload).__name__
-        command_id = command_queue.enqueue(
-            ident,
-            action,
-            to_payload(payload),
-            requested_by=self.requested_by,
-            operator=asker,
-            system=asker is None and not from_console,  # a node's own work
-        )
+        body = to_payload(payload)
+
+        def queue() -> tuple[str | None, int | None]:
+            holder = nodes.holder(ident, nodes.database_now(), self.expiry)
+            if holder is None or holder == self.name:
+                return holder, None
+            command_id = command_queue.enqueue(
+                ident,
+                action,
+                body,
+                requested_by=self.requested_by,
+                operator=asker,
+                system=asker is None and not from_console,  # a node's own work
+            )
+            return holder, command_id
+
+        def withdraw_late(queued: tuple[str | None, int | None]) -> None:
+            late_id = queued[1]
+            if late_id is not None:  # queued after its asker gave up: withdrawn
+                self._store.send(lambda: self._withdraw(late_id), f"withdrawing {action}")
+
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        unanswered = CommandResult(
+            TIMED_OUT, False, f"the database did not answer in time: {action} not sent to {ident}"
+        )
+        try:
+            holder, command_id = await self._store.call(
+                queue,
+                f"where {ident} is connected",
+                timeout=self._wait(deadline),
+                on_late=withdraw_late,
+            )
+        except StoreNotAnswering:
+            return unanswered
+        if command_id is None:
+            return None
+        queued_id: int = command_id
         while loop.time() < deadline:
-            outcome = command_queue.outcome(command_id)
+            try:
+                outcome = await self._store.call(
+                    lambda: command_queue.outcome(queued_id),
+                    f"{action}'s answer",
+                    timeout=self._wait(deadline),
+                )
+            except StoreNotAnswering:
+                continue
             if outcome is not None:
                 status = outcome.status or outcome.state.value
                 ok = outcome.state is CommandState.DONE and status in OK_STATUSES
                 return CommandResult(status, ok, outcome.detail or "", outcome.result or {})
             await asyncio.sleep(0.05)
-        gave_up = nodes.database_now()
-        if command_queue.withdraw(command_id, "no answer from the holding node", gave_up):
+        try:
+            withdrawn = await self._store.call(
+                lambda: self._withdraw(queued_id), f"withdrawing {action}"
+            )
+        except StoreNotAnswering:
+            return unanswered
+        if withdrawn:
             return CommandResult(TIMED_OUT, False, f"{holder} did not pass on {action} in time")
         return CommandResult(TIMED_OUT, False, f"{ident} did not answer {action} in time")
+
+    def _wait(self, deadline: float) -> float:
+        """How long to wait for the database now: its bound, and no later than `deadline`."""
+        left = deadline - asyncio.get_running_loop().time()
+        return max(0.001, min(self._store.timeout, left))
+
+    @staticmethod
+    def _withdraw(command_id: int) -> bool:
+        return command_queue.withdraw(
+            command_id, "no answer from the holding node", nodes.database_now()
+        )
+
+    async def close_threads(self) -> None:
+        """Close the store threads (an attached console's presence, which never starts)."""
+        await self._store.close()
+        await self._leader.close()
+        await self._presence.close()
 
 
 class Attachment:
@@ -425,21 +500,22 @@ class Attachment:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._listener = self._poller = None
+        await self.presence.close_threads()
 
     async def _poll_readings_forever(self) -> None:
         while True:
             try:
-                self.poll_readings()
-            except peewee.DatabaseError:
+                await self.poll_readings()
+            except (peewee.DatabaseError, StoreNotAnswering):
                 log.warning("The console could not read the chargers' latest readings")
             await asyncio.sleep(self.readings_seconds)
 
-    def poll_readings(self) -> None:
+    async def poll_readings(self) -> None:
         """Meter values stay on the node that received them (too many to NOTIFY); the
         console reads each running transaction's latest reading from the store instead
-        (bounded: one row per running transaction, at most 1000) and publishes those
-        that changed, as the node's own console would see them."""
-        rows = running_readings()
+        (bounded: one row per running transaction, at most 1000, on the presence's store
+        thread) and publishes those that changed, as the node's own console would see them."""
+        rows = await self.presence._store.call(running_readings, "the latest readings")
         running = {row[2] for row in rows}
         self._readings = {tx: r for tx, r in self._readings.items() if tx in running}
         for ident, connector, tx_id, energy_wh, power_kw, soc in rows:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -84,6 +84,7 @@ class CentralSystem:
             config.node,
             heartbeat_seconds=config.node_heartbeat_seconds,
             expiry=config.node_expiry,
+            store_timeout=config.node_store_timeout,
             on_commands=self._wake_command_queue,
             on_event=self.bus.publish,
         )
@@ -319,16 +320,21 @@ class CentralSystem:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.tick_seconds)
-            self.tick()
+            await self.tick_round()
 
-    def tick(self) -> None:
-        """One round of the timers; each step is independent of the others."""
-        now = self.clock()
+    async def tick_round(self) -> None:
+        """Which sites this node leads (asked of the store off the loop), then a tick."""
         try:
-            sites = self.presence.lead_sites(site_ids())
+            sites = await self.presence.lead_sites(site_ids)
         except peewee.DatabaseError as exc:
             log.warning("Timers skipped: could not read the sites: %s", exc)
             sites = frozenset()
+        self.tick(sites)
+
+    def tick(self, sites: Collection[int] = frozenset()) -> None:
+        """One round of the timers, the once-only work of `sites` included; each step is
+        independent of the others."""
+        now = self.clock()
         if sites and self.presence.multi_node:
             self._step(self.ledger.sync_open, now)  # see what other nodes opened and closed
         # once per site: on the node leading the site (see csms.nodes)

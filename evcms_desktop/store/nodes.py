@@ -110,6 +110,16 @@ def holder(ident: str, now: datetime, expiry: timedelta) -> str | None:
     return None if row is None else row.node
 
 
+def held_by_others(name: str, now: datetime, expiry: timedelta) -> dict[str, str]:
+    """The chargers live nodes other than `name` hold (ident: node), one per charger."""
+    query = (
+        ChargePoint.select(ChargePoint.ident, ChargePoint.node)
+        .join(Node, on=(ChargePoint.node == Node.name))
+        .where(ChargePoint.connected & (Node.name != name) & (Node.heartbeat_at >= now - expiry))
+    )
+    return {cp.ident: str(cp.node) for cp in query}
+
+
 def connected_idents(expiry: timedelta) -> set[str]:
     """The chargers the connection registry says are connected now: to a live node on
     PostgreSQL (a dead node's entries do not count), to the one central system on SQLite."""

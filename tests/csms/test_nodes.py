@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from datetime import timedelta
 
+import psycopg
 import pytest
+from ocpp.v16 import call
 
 from evcms_desktop.csms import charger_admin
+from evcms_desktop.csms.commands import TIMED_OUT, CommandResult
 from evcms_desktop.csms.events import EventKind
 from evcms_desktop.csms.nodes import SITE_LOCK_CLASS, preferred_node
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
@@ -282,3 +288,87 @@ def test_chargers_list_says_what_the_connection_registry_and_the_last_message_sa
     cp_a = next(c for c in heard if c.ident == "CP-A")
     assert cp_a.connected and cp_a.last_seen_at == clock.now
     assert not next(c for c in stale if c.ident == "CP-A").connected
+
+
+class _TableLock:
+    """Another session holding `LOCK TABLE ... IN ACCESS EXCLUSIVE MODE` (every read of
+    the table waits) on a thread of its own, until `release()` or `limit` seconds; it
+    sets `waited` once a session waits for it with a statement LIKE `waiter`."""
+
+    def __init__(self, url_: str, table: str, waiter: str, limit: float = 20.0) -> None:
+        self.url, self.table, self.waiter, self.limit = url_, table, waiter, limit
+        self.locked, self.waited, self.released = (threading.Event() for _ in range(3))
+        self._release = threading.Event()
+        self._thread = threading.Thread(target=self._hold, daemon=True)
+
+    def _hold(self) -> None:
+        with (
+            psycopg.connect(self.url) as connection,
+            psycopg.connect(self.url, autocommit=True) as watcher,
+        ):
+            connection.execute(f"LOCK TABLE {self.table} IN ACCESS EXCLUSIVE MODE")
+            self.locked.set()
+            deadline = time.monotonic() + self.limit  # the old code froze the loop till then
+            while not self._release.wait(0.05) and time.monotonic() < deadline:
+                row = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE %s",
+                    (self.waiter,),
+                ).fetchone()
+                if row and row[0]:
+                    self.waited.set()
+            connection.rollback()
+            self.released.set()
+
+    def __enter__(self) -> _TableLock:
+        self._thread.start()
+        assert self.locked.wait(10)
+        return self
+
+    def release(self) -> None:
+        self._release.set()
+        self._thread.join(10)
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+
+def test_a_locked_registry_delays_the_once_only_work_not_the_chargers(
+    pg, postgresql_url, clock: FakeClock, config, caplog
+):
+    """The node's leadership round (the sites' locks, the live nodes) and its routing wait
+    for a database that does not answer on threads of their own: while another session
+    holds the `node` table locked, the other chargers' Heartbeats are answered at once,
+    a routed command says the database did not answer, and the sites are led again after."""
+    db, station = pg
+    node = CentralSystem(replace(node_config(config, "A"), node_store_timeout=0.5), db, clock=clock)
+    caplog.set_level(logging.WARNING, logger="evcms_desktop.csms.store_thread")
+
+    async def scenario() -> CommandResult:
+        async with running(node):
+            boxes = [ChargeBox(ident, url(node), clock=clock) for ident in ("CP-A", "CP-B")]
+            for box in boxes:
+                await box.connect()
+                assert await box.boot() == "Accepted"
+            await until(lambda: node.presence.leads(station.id))
+            # The leadership round reads the live nodes (and when each started).
+            waiter = 'SELECT %"started_at"% FROM "node"%'
+            with _TableLock(postgresql_url, "node", waiter) as lock:
+                # A tick's leadership round now waits for the lock (on the loop, the old
+                # code froze every charger until the lock was released).
+                assert await asyncio.to_thread(lock.waited.wait, 10)
+                assert await asyncio.wait_for(boxes[1].heartbeat(), 30)
+                assert not lock.released.is_set(), "Heartbeat answered once the lock was gone"
+                routed = await node.presence.route("CP-X", call.Reset(type="Soft"), timeout=2)
+                assert not lock.released.is_set(), "routing waited for the lock"
+            await until(lambda: node.presence.leads(station.id), timeout=10)
+            for box in boxes:
+                await box.close()
+            return routed
+
+    routed = run(scenario(), timeout=90)
+    assert (routed.status, routed.ok) == (TIMED_OUT, False)
+    assert "the database did not answer" in routed.detail
+    said = caplog.text
+    assert "did not answer the sites' leadership within 0.5 s" in said, said
+    assert "answered the sites' leadership after" in said, said
