@@ -57,7 +57,7 @@ from evcms_desktop.store.models import (
     utcnow,
 )
 from evcms_desktop.store.notices import last_event
-from evcms_desktop.store.sessions import bills_of, latest_sessions, review_reasons
+from evcms_desktop.store.sessions import bills_of, latest_sessions
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import (
     SiteError,
@@ -465,8 +465,6 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
     )
     if not rows:
         _out("No sessions.")
-    reviews = review_reasons((tx.id for tx in rows), EventKind.SESSION_REVIEW.value)
-    refusals = review_reasons((tx.id for tx in rows), EventKind.START_REFUSED.value, "reason")
     for tx in rows:
         started = calendar.to_local(tx.started_at)
         stopped = _stop_time(started, calendar.to_local(tx.stopped_at)) if tx.stopped_at else "…"
@@ -476,12 +474,8 @@ def _sessions(args: argparse.Namespace, config: AppConfig) -> int:
             f"#{tx.id:<6} {tx.charge_point.ident} #{tx.connector_number}"
             f"  {started:%Y-%m-%d %H:%M}-{stopped}  {tx.id_tag:<12} {energy:>12}  {cost}"
             + (f"  ({tx.stop_reason})" if tx.stop_reason else "")
-            + (
-                f"  (refused: {refusals[tx.id]})"
-                if tx.id in refusals
-                else _quote(tx, station.currency)
-            )
-            + (f"  REVIEW: {reviews[tx.id]}" if tx.id in reviews else "")
+            + (f"  (refused: {tx.refusal})" if tx.refusal else _quote(tx, station.currency))
+            + (f"  REVIEW: {tx.review}" if tx.review else "")
         )
     return 0
 

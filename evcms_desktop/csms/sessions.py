@@ -408,6 +408,7 @@ class SessionLedger:
                 meter_start_wh=meter_start,
                 started_at=timestamp,
                 state=(TransactionState.ACTIVE if accepted else TransactionState.REFUSED).value,
+                refusal=None if accepted else why,
             )
             if accepted and booking is not None:
                 booking.state = BookingState.CHARGING.value
@@ -650,6 +651,7 @@ class SessionLedger:
             tx.price_time_of_use = price.time_of_use
             tx.price_service = price.service
             tx.price_total = price.total
+            tx.review = review
             # The register as far as it is plausible: a meterStop not billed from is not.
             tx.last_energy_wh = (
                 float(stop_wh) if stop_wh is not None and billed.review is None else last_register
@@ -666,6 +668,7 @@ class SessionLedger:
                     ChargingTransaction.price_time_of_use,
                     ChargingTransaction.price_service,
                     ChargingTransaction.price_total,
+                    ChargingTransaction.review,
                     ChargingTransaction.last_energy_wh,
                 ]
             )

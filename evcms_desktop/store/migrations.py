@@ -14,6 +14,8 @@ from playhouse.migrate import SqliteMigrator, migrate
 from evcms_desktop.store.fields import UTCDateTimeField
 from evcms_desktop.store.models import (
     ChargerDeviation,
+    ChargingTransaction,
+    Event,
     Node,
     Operator,
     QueuedCommand,
@@ -21,7 +23,7 @@ from evcms_desktop.store.models import (
     Station,
 )
 
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 
 MigrationStep = Callable[[SqliteMigrator], None]
 
@@ -178,6 +180,34 @@ def _to_11(migrator: SqliteMigrator) -> None:
         Operator.update(site=first.id).where(Operator.role == "attendant").execute()
 
 
+def _to_12(migrator: SqliteMigrator) -> None:
+    """12: a session's review flag and a refused start's reason live on the transaction
+    (the events that said them are pruned after the retention period); those the events
+    still say are carried over, the latest of each."""
+    migrate(
+        migrator.add_column("charging_transaction", "review", peewee.TextField(null=True)),
+        migrator.add_column("charging_transaction", "refusal", peewee.TextField(null=True)),
+    )
+    for kind, key, column in (
+        ("session_review", "review", ChargingTransaction.review),
+        ("start_refused", "reason", ChargingTransaction.refusal),
+    ):
+        latest: dict[int, str] = {}
+        events = (
+            Event.select(Event.transaction_id, Event.data)
+            .where((Event.kind == kind) & Event.transaction_id.is_null(False))
+            .order_by(Event.id)
+        )
+        for event in events:
+            said = event.data.get(key) if isinstance(event.data, dict) else None
+            if event.transaction_id is not None:
+                latest[event.transaction_id] = said[:2000] if isinstance(said, str) else "flagged"
+        for transaction_id, why in latest.items():
+            ChargingTransaction.update({column: why}).where(
+                ChargingTransaction.id == transaction_id
+            ).execute()
+
+
 STEPS: dict[int, MigrationStep] = {
     2: _to_2,
     3: _to_3,
@@ -189,4 +219,5 @@ STEPS: dict[int, MigrationStep] = {
     9: _to_9,
     10: _to_10,
     11: _to_11,
+    12: _to_12,
 }

@@ -191,6 +191,10 @@ class ChargingTransaction(BaseModel):
     last_soc = peewee.FloatField(null=True)
     last_power_kw = peewee.FloatField(null=True)
     last_energy_wh = peewee.FloatField(null=True)
+    # Schema 12: why the session was flagged for review (None: it was not), and why a
+    # refused start was refused; kept with the bill, not only in events that are pruned.
+    review = peewee.TextField(null=True)
+    refusal = peewee.TextField(null=True)
 
     class Meta:
         indexes = (

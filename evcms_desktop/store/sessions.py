@@ -36,7 +36,6 @@ from evcms_desktop.store.models import (
     ChargePoint,
     ChargingTransaction,
     Connector,
-    Event,
     MeterValue,
     Station,
     TransactionState,
@@ -121,28 +120,6 @@ def latest_sessions(
     elif not include_refused:
         query = query.where(ChargingTransaction.state != TransactionState.REFUSED.value)
     return list(query)
-
-
-def review_reasons(
-    transaction_ids: Iterable[int], kind: str, key: str = "review"
-) -> dict[int, str]:
-    """Why each of these sessions was flagged for review, or refused (`key` of its latest
-    event of `kind`, while the events are kept); sessions with no such event are left out."""
-    ids = list(transaction_ids)
-    if not ids:
-        return {}
-    rows = (
-        Event.select(Event.transaction_id, Event.data)
-        .where((Event.kind == kind) & Event.transaction_id.in_(ids))
-        .order_by(Event.id)
-    )
-    reasons: dict[int, str] = {}
-    for row in rows:
-        data = row.data if isinstance(row.data, dict) else {}
-        reason = data.get(key)
-        if row.transaction_id is not None:
-            reasons[row.transaction_id] = reason if isinstance(reason, str) else "flagged"
-    return reasons
 
 
 def stored_samples(ident: str, connector: int, since: datetime) -> list[tuple[float, float, float]]:

@@ -20,6 +20,7 @@ from evcms_desktop.store.models import (
     MeterValue,
     TransactionState,
 )
+from evcms_desktop.store.notices import prune_events
 from evcms_desktop.store.stations import set_continue_past_booked_energy
 from tests.conftest import NOW
 from tests.csms.helpers import FakeClock, book, running
@@ -152,6 +153,28 @@ def test_stop_before_start_is_flagged_not_billed(db, station, config):
     assert "before the start" in review.message
 
 
+def test_a_review_flag_outlives_the_events(db, db_path, station, config, capsys):
+    """The review flag lived in an Event row only: once the events were pruned (after the
+    retention period) `sessions` no longer said REVIEW beside the bill."""
+    from evcms_desktop.app.cli import main
+
+    clock = FakeClock(NOW)
+
+    async def then(charger: RawCharger, tx_id: int) -> None:
+        before = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        answer = await charger.call(
+            "StopTransaction", {"meterStop": 90000, "timestamp": before, "transactionId": tx_id}
+        )
+        assert answer[0] == 3, answer
+
+    tx = _booked_session(db, station, clock, config, {"then": then})
+    assert prune_events(NOW + timedelta(days=3650)) and not Event.select().exists()
+    assert "before the start" in ChargingTransaction.get_by_id(tx.id).review
+    assert main(["--db", str(db_path), "sessions"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "REVIEW: " in lines[f"#{tx.id}"] and "before the start" in lines[f"#{tx.id}"]
+
+
 @pytest.mark.parametrize(
     "value",
     ["NaN", "Infinity", "-inf", "abc", "1e400", "9" * 30000, "５", "٣", "5\n"],
@@ -234,6 +257,8 @@ def test_a_refused_start_says_why(db, db_path, station, config, capsys):
             return ids
 
     wrong, unknown = run(scenario())
+    prune_events(NOW + timedelta(days=3650))  # the reason outlives the events
+    assert not Event.select().exists()
     assert main(["--db", str(db_path), "sessions", "--refused"]) == 0
     lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
     assert f"refused: booking {other.code} is for another charger" in lines[f"#{wrong}"]

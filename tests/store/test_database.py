@@ -6,7 +6,14 @@ import pytest
 
 from evcms_desktop.store.database import DatabaseError, open_database, read_version
 from evcms_desktop.store.migrations import SCHEMA_VERSION
-from evcms_desktop.store.models import Booking, ChargePoint, Event, Setting, Station
+from evcms_desktop.store.models import (
+    Booking,
+    ChargePoint,
+    ChargingTransaction,
+    Event,
+    Setting,
+    Station,
+)
 
 V1_SQL = (Path(__file__).parent / "schema_v1.sql").read_text()
 
@@ -104,4 +111,67 @@ def test_continuing_past_the_booked_energy_becomes_each_sites_setting(tmp_path, 
     assert len(sites) == 2
     assert [s.continue_past_booked_energy for s in sites] == [bool(before)] * 2
     assert Setting.get_or_none(Setting.key == "sessions") is None
+    db.close()
+
+
+_FLAGGED_EVENTS = [
+    ("session_review", 1, '{"review": "stop before the start; no energy billed"}'),
+    ("start_refused", 2, '{"reason": "booking K7QX4M9ZTP is for another charger"}'),
+    ("start_refused", 2, '{"reason": "no such booking"}'),  # the latest one counts
+    ("session_review", 3, '{"review": 7}'),  # not text: flagged all the same
+]
+
+
+def _old_sessions(execute, acknowledged: bool = False) -> None:
+    """Three sessions whose review flag and refusal only their events said (schema < 12)."""
+    for number, state in ((1, "finished"), (2, "refused"), (3, "finished")):
+        execute(
+            "INSERT INTO charging_transaction (id, charge_point_id, connector_number, id_tag,"
+            " meter_start_wh, started_at, state) VALUES"
+            f" ({number}, 1, 1, 'TAG{number}', 0, '2026-01-10 09:0{number}:00', '{state}')"
+        )
+    columns, values = (", acknowledged", ", false") if acknowledged else ("", "")
+    for kind, tx, data in _FLAGGED_EVENTS:
+        execute(
+            f"INSERT INTO event (timestamp, kind, transaction_id, message, data{columns})"
+            f" VALUES ('2026-01-10 10:00:00', '{kind}', {tx}, 'x', '{data}'{values})"
+        )
+
+
+def _flags() -> dict[int, tuple[str | None, str | None]]:
+    return {tx.id: (tx.review, tx.refusal) for tx in ChargingTransaction.select()}
+
+
+CARRIED = {
+    1: ("stop before the start; no energy billed", None),
+    2: (None, "no such booking"),
+    3: ("flagged", None),
+}
+
+
+def test_schema_12_carries_review_flags_and_refusals_from_the_events(tmp_path):
+    """An older file upgraded in place keeps what its events said on the sessions."""
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as conn:
+        conn.executescript(V1_SQL)
+        conn.execute("DELETE FROM event")
+        _old_sessions(conn.execute)
+    db = open_database(old)
+    assert read_version(db) == SCHEMA_VERSION
+    assert _flags() == CARRIED
+    db.close()
+
+
+@pytest.mark.postgresql
+def test_schema_12_carries_review_flags_and_refusals_on_postgresql(postgresql_url):
+    db = open_database(postgresql_url, station_name="Old Yard")
+    cp = ChargePoint.create(ident="OLD-1", station=Station.get())
+    assert cp.id == 1
+    db.execute_sql("ALTER TABLE charging_transaction DROP COLUMN review, DROP COLUMN refusal")
+    db.execute_sql("UPDATE schema_version SET version = 11 WHERE version = 12")
+    _old_sessions(db.execute_sql, acknowledged=True)
+    db.close()
+    db = open_database(postgresql_url)
+    assert read_version(db) == SCHEMA_VERSION
+    assert _flags() == CARRIED
     db.close()

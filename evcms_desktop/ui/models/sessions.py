@@ -11,13 +11,11 @@ from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QObject
 
-from evcms_desktop.csms.events import EventKind
 from evcms_desktop.domain.outcome import outcome_reason
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.store.models import ChargingTransaction, Station, utcnow
 from evcms_desktop.store.sessions import (
     is_running,
-    review_reasons,
     session_cost,
     session_energy,
     sessions_between,
@@ -42,7 +40,6 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
         self.clock = clock
         self.calendar = station_calendar(station)
         self.tz = self.calendar.tz
-        self._reviews: dict[int, str] = {}  # why a session shown was flagged for review
 
         def tz(t: ChargingTransaction) -> ZoneInfo:
             return self.sites.tz(t.charge_point.station_id)
@@ -79,7 +76,7 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
             Column("Booking", lambda t: t.booking.code if t.booking_id else DASH),
             Column("Stop reason", lambda t: t.stop_reason or DASH),
             Column("Quote vs bill", self.difference),
-            Column("Review", lambda t: self._reviews.get(t.id, DASH)),
+            Column("Review", lambda t: t.review or DASH),
         ]
         if self.sites.several:  # beside the charger, where a narrow screen still shows it
             site = Column("Site", lambda t: self.sites.name(t.charge_point.station_id))
@@ -123,7 +120,6 @@ class SessionsModel(RecordTableModel[ChargingTransaction]):
 
     def load(self, start: datetime, end: datetime) -> None:
         records = sessions_between(self.site_ids, start, end)
-        self._reviews = review_reasons((t.id for t in records), EventKind.SESSION_REVIEW.value)
         self.set_records(records)
 
     def export_csv(self, path: Path) -> int:
