@@ -160,10 +160,16 @@ async def _serve(config: AppConfig) -> None:
     cs = CentralSystem(csms_config(config, server_settings()), db)
     cs.bus.subscribe(_log_event)
     stop = asyncio.Event()
+    received: list[signal.Signals] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        received.append(sig)
+        stop.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):  # Windows: Ctrl+C raises instead
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
     await cs.start()
     log.info("%s", store_health(config.data_dir))
     retention = asyncio.create_task(_blank_expired_driver_data())
@@ -171,13 +177,17 @@ async def _serve(config: AppConfig) -> None:
         await stop.wait()
     finally:
         retention.cancel()
+        if received:
+            log.info("Ending on %s: a clean stop (exit status 0)", received[0].name)
         log.info("Stopping the central system")
         await cs.stop()
         close_store_or_exit(db)
 
 
 def serve_headless(config: AppConfig) -> int:
-    """`evcms-desktop --headless`: the central system on a plain asyncio loop."""
+    """`evcms-desktop --headless`: the central system on a plain asyncio loop. SIGTERM
+    and Ctrl-C stop it cleanly, with status 0: the service manager's stop is a success
+    (the console, a program a person runs, exits 128 + the signal instead)."""
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(config))
     return 0

@@ -203,6 +203,8 @@ def test_headless_serves_until_terminated(db_target: str, station, tmp_path: Pat
             log_file = Path(db_target).parent / "evcms-desktop.log"
         logged = log_file.read_text(encoding="utf-8")
         assert "CP-A booted" in logged and "Stopping the central system" in logged
+        # A service manager's stop is a success (README): 0, not 143 as the console's.
+        assert "Ending on SIGTERM: a clean stop (exit status 0)" in logged
     finally:
         if process.poll() is None:
             process.kill()
