@@ -747,8 +747,11 @@ def cost_peak_frontier(
     for done, level in enumerate(levels, start=2):
         limited = replace(problem, site_limit_kw=Decimal(f"{level:.3f}"))
         timed = replace(share(total - done + 1), power_profiles=True)
+        # Below the floor energy must be short: planned from nothing, least slack first
+        # (plan_site), which leaves less short than the looser point's sessions do.
+        start = points[-1].schedule if level >= floor - _TOL else None
         began = time.perf_counter()
-        schedule = plan_site(limited, timed, start=points[-1].schedule, compete=False)
+        schedule = plan_site(limited, timed, start=start, compete=False)
         over = max(0.0, time.perf_counter() - began - timed.time_budget_s)
         points.append(FrontierPoint(level, schedule))
         if progress is not None:

@@ -13,6 +13,7 @@ from evcms_desktop.schedule import Schedule, ScheduleProblem
 from evcms_desktop.schedule.milp import MilpOptions
 from evcms_desktop.schedule.optimal import (
     cost_peak_frontier,
+    least_peak_bound,
     relaxation_bound,
     short_levels,
     sweep_levels,
@@ -94,3 +95,31 @@ def test_the_sweep_keeps_to_its_budget_when_each_point_runs_past_its_share(
     )
     assert len(points) == 5
     assert now[0] <= total + 1e-9
+
+
+def test_a_point_below_the_floor_is_planned_from_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Above the floor each point starts from the looser point's schedule; below it energy
+    # must be short, and plan_site's own start (least slack first) leaves less short.
+    from evcms_desktop.schedule import optimal
+
+    starts: list[tuple[object, Schedule | None]] = []
+    real = optimal.plan_site
+
+    def recorded(p: ScheduleProblem, options: MilpOptions, **kw: object) -> Schedule:
+        starts.append((p.site_limit_kw, kw.get("start")))  # type: ignore[arg-type]
+        return real(p, options, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(optimal, "plan_site", recorded)
+    p = problem(booking(1, 15, 17, "17.6"), booking(2, 15, 17, "17.6"), booking(3, 15, 17, "17.6"))
+    points = cost_peak_frontier(p, MilpOptions(time_budget_s=20))
+    floor = least_peak_bound(p)
+    assert [limit for limit, _ in starts] == [None] + [
+        Decimal(f"{pt.limit_kw:.3f}") for pt in points[1:]
+    ]
+    above = [(n, pt) for n, pt in enumerate(points[1:], start=1) if pt.limit_kw >= floor]
+    below = [(n, pt) for n, pt in enumerate(points[1:], start=1) if pt.limit_kw < floor]
+    assert above and below
+    for n, _ in above:
+        assert starts[n][1] is not None  # the looser point's schedule
+    for n, point in below:
+        assert starts[n][1] is None and point.must_be_short
