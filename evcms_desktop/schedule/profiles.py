@@ -27,12 +27,15 @@ improved by insertion, each step within the time budget:
    ranks better. The insertion places one car at a time, so it misses a shortfall that
    only moving several neighbours at once clears.
 5. The same as 3 for the bookings paying most above their cheapest session.
-6. (The evaluation's schedules, `descend`) each booking still paying above its cheapest
+6. (The evaluation's schedules, `descend`; half the time left) each booking paying above
+   its cheapest session, dearest first, re-planned as in 4 with the 5, then 9, bookings
+   drawing most in its window (_exact_dear).
+7. (`descend`, the rest of the time) each booking still paying above its cheapest
    session, dearest first, re-planned with every booking whose window lies inside its own
    widened by 2 hours either side: a MILP (HiGHS, from the sessions they have) that
    chooses one candidate session each, met in full, under the limit and the connectors
    (_reoptimise); kept only if it costs less.
-7. With the intervals fixed, one LP over every slot's power minimises the penalty for
+8. With the intervals fixed, one LP over every slot's power minimises the penalty for
    energy short, the peak demand charges and a small charge per kW of change; kept if it
    ranks better.
 
@@ -712,7 +715,7 @@ def plan_profiles(
     descend: bool = False,
 ) -> ProfilePlan:
     """The sessions, from `start` (sessions under a looser limit, or those a re-plan sent)
-    or from nothing, in time; `laxity_first`: see `_place_start`; `descend`: step 6."""
+    or from nothing, in time; `laxity_first`: see `_place_start`; `descend`: steps 6 and 7."""
     began = time.perf_counter()
     deadline = began + options.time_budget_s
     base_load = np.zeros(inst.slots) if fixed_load is None else fixed_load.astype(float)
@@ -724,6 +727,7 @@ def plan_profiles(
         lambda: _repair_short(site, deadline),
         lambda: _exact_short(site, deadline),
         lambda: _repair_dear(site, base_load, base_cars, deadline),
+        lambda: _exact_dear(site, base_load, base_cars, _halfway(deadline)) if descend else None,
         lambda: _descend_milp(site, base_load, base_cars, deadline) if descend else None,
         lambda: _polish(site, deadline) if time.perf_counter() < deadline else None,
     )
@@ -918,3 +922,27 @@ def _exact_short(site: _Site, deadline: float) -> None:
         if now[0] >= before[0] or now[0] <= 0:
             return
         before = now
+
+
+def _halfway(deadline: float) -> float:
+    """Half of the time left until `deadline`."""
+    now = time.perf_counter()
+    return now + max(0.0, deadline - now) / 2
+
+
+def _exact_dear(site: _Site, base_load: np.ndarray, base_cars: np.ndarray, deadline: float) -> None:
+    """Each booking paying above its cheapest session (alone on the site), dearest first,
+    re-planned by `_exact` with the bookings drawing most in its window: the first two of
+    EXACT_GROUPS in turn."""
+    inst = site.inst
+    empty = _Site(inst, site.limit, base_load.copy(), base_cars.copy(), {})
+    alone = {}
+    for i in range(len(inst.bookings)):
+        options = _option_table(empty, i)
+        alone[i] = 0.0 if options is None else float(options[2].min())
+    for most, seconds in EXACT_GROUPS[:2]:
+        dear = sorted(site.sessions, key=lambda i: alone[i] - site.cost(i))
+        for i in dear:
+            if time.perf_counter() > deadline - MIN_EXACT_S or site.cost(i) - alone[i] < 0.01:
+                break
+            _exact(site, _neighbours(site, i, most), min(deadline, time.perf_counter() + seconds))

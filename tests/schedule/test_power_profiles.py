@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from dataclasses import replace
 from decimal import Decimal
 
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 
 from evcms_desktop.schedule import ScheduleProblem
-from evcms_desktop.schedule.milp import LIVE_OPTIONS, MilpOptions
+from evcms_desktop.schedule.milp import LIVE_OPTIONS, Instance, MilpOptions, Session
 from evcms_desktop.schedule.optimal import cost_peak_frontier, plan_site
-from evcms_desktop.schedule.profiles import few_changes
+from evcms_desktop.schedule.profiles import _exact_dear, _Site, few_changes, kind_cars
 from tests.schedule.test_milp import booking, changes, check, problem, random_day
 
 PROFILES = MilpOptions(time_budget_s=20, power_profiles=True)
@@ -201,3 +202,24 @@ def test_a_limit_below_the_least_peak_starts_from_nothing_not_the_least_cost_ses
     loose = problem(*three, connectors=3, limit=66)
     check(loose, plan_site(loose, PROFILES, compete=False))
     assert calls == [None]
+
+
+def test_a_dear_session_is_moved_by_the_time_indexed_replan_where_it_fits_for_less() -> None:
+    # A (17.6 kWh, 07:00-09:00) sits in Peak On from 08:00 though 07:00-08:00 is Peak Off
+    # and has room beside B (11 kW) under 33 kW: the re-plan moves it there, every
+    # invariant kept, and costs A what it would cost alone on the site.
+    p = problem(booking(1, 7, 9, "17.6"), booking(2, 7, 8, "8.8"), connectors=2, limit=33)
+    inst = Instance.of(p)
+    inst.limit = 33.0
+    site = _Site(inst, 33.0, np.zeros(inst.slots), kind_cars(inst, None), {})
+    site.add(0, Session(4, 4, 22.0))  # 08:00-09:00, Peak On
+    site.add(1, Session(0, 4, 11.0))
+    alone = _Site(inst, 33.0, np.zeros(inst.slots), kind_cars(inst, None), {})
+    alone.add(0, Session(0, 4, 22.0))
+    before = site.cost(0)
+    _exact_dear(site, np.zeros(inst.slots), kind_cars(inst, None), time.perf_counter() + 20)
+    assert site.cost(0) < before
+    assert site.cost(0) == pytest.approx(alone.cost(0))
+    assert site.short(0) == site.short(1) == 0.0
+    assert float(site.load.max()) <= 33.0 + 1e-6
+    assert (site.cars <= 2).all()
