@@ -18,6 +18,7 @@ from evcms_desktop.store.models import ChargePoint, Station, utcnow
 from evcms_desktop.store.settings import server_settings
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.roles import Role
+from evcms_desktop.ui.views.settings import KIOSK_NOTE
 from tests.ui.conftest import run
 
 
@@ -395,3 +396,24 @@ def test_settings_and_sites_add_take_a_currency_by_one_rule(
         assert len(captured.err.splitlines()) == 1 and "is not a currency code" in captured.err
     else:
         assert added == 0 and mars.currency == stored
+
+
+def test_signing_out_leaves_no_typed_secret_in_settings(qtbot, station, window_factory, qloop):
+    """A charger's password stayed in its field after Add, and a half-typed kiosk PIN and
+    the last operator's messages after they signed out, for the next person at the PC."""
+    window = window_factory()
+    settings = window.settings
+    window.session.set_role(Role.OPERATOR)
+    settings.charger_id.setText("CP-NEW")
+    settings.charger_password.setText("a-charger-secret-16")
+    settings.add_charger()
+    run(qtbot, settings.task)
+    assert settings.charger_message.text() == "Added CP-NEW."
+    assert settings.charger_password.text() == ""
+    settings.charger_password.setText("another-secret-1234")
+    settings.kiosk_pin.setText("12")
+    settings.set_kiosk_pin()
+    assert "digits" in settings.kiosk_message.text()
+    window.session.sign_out()
+    assert settings.charger_password.text() == settings.kiosk_pin.text() == ""
+    assert settings.kiosk_message.text() == KIOSK_NOTE

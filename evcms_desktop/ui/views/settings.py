@@ -67,6 +67,11 @@ from evcms_desktop.ui.wheel_guard import guard_wheel
 
 log = logging.getLogger(__name__)
 
+KIOSK_NOTE = (
+    "The kiosk (Tools > Kiosk mode, or evcms-desktop --kiosk) needs this PIN:"
+    " drivers' screens have a digits-only keypad for staff to leave it."
+)
+
 T = TypeVar("T")
 
 TARIFF_FIELDS = (
@@ -284,10 +289,7 @@ class SettingsView(QWidget):
         self.kiosk_pin.setEchoMode(QLineEdit.EchoMode.Password)
         self.kiosk_pin_button = QPushButton("Set kiosk PIN")
         self.kiosk_pin_button.clicked.connect(self.set_kiosk_pin)
-        self.kiosk_message = QLabel(
-            "The kiosk (Tools > Kiosk mode, or evcms-desktop --kiosk) needs this PIN:"
-            " drivers' screens have a digits-only keypad for staff to leave it."
-        )
+        self.kiosk_message = QLabel(KIOSK_NOTE)
         self.kiosk_message.setWordWrap(True)
         form.addRow("PIN", self.kiosk_pin)
         form.addRow(self.kiosk_pin_button)
@@ -519,6 +521,7 @@ class SettingsView(QWidget):
             self.charger_message.setObjectName("")
             self.charger_message.setStyleSheet("")
             self.charger_message.setText(done)
+            self.charger_password.clear()  # stored (hashed); no need to keep it on screen
             self.load_chargers()
             self.chargers_changed.emit()
 
@@ -574,6 +577,9 @@ class SettingsView(QWidget):
         if not operator:  # what the last operator did is not the next person's business
             self.charger_message.clear()
             self.message.clear()
+            self.charger_password.clear()  # nor are the secrets they typed
+            self.kiosk_pin.clear()
+            self.kiosk_message.setText(KIOSK_NOTE)
         self.body.setEnabled(operator)
         self.locked.setVisible(not operator)
         self.sign_in.setVisible(not operator)
