@@ -25,7 +25,8 @@ improved by insertion, each step within the time budget:
    in its window, the rest fixed (_exact): per slot whether each car is on, its power and
    whether it changes, one start, at most MAX_POWER_CHANGES changes; kept only if it
    ranks better. The insertion places one car at a time, so it misses a shortfall that
-   only moving several neighbours at once clears.
+   only moving several neighbours at once clears. It leaves a tenth of the budget
+   (POLISH_SHARE) to the steps after it: the last can clear a small shortfall cheaply.
 5. The same as 3 for the bookings paying most above their cheapest session.
 6. (The evaluation's schedules, `descend`; half the time left) each booking paying above
    its cheapest session, dearest first, re-planned as in 4 with the 5, then 9, bookings
@@ -75,6 +76,7 @@ MIN_KW = 1.0  # a car holding a connector draws at least this (less only for a t
 REOPT_SECONDS = 1.0  # at most, per re-planned group
 REACH = 8  # slots either side of a dear booking's window re-planned with it
 MIN_EXACT_S = 0.3  # the least time left worth a time-indexed MILP
+POLISH_SHARE = 0.1  # of the budget the time-indexed re-plans leave for the last steps
 # A short booking's time-indexed re-plans: with this many of its neighbours, for this long
 EXACT_GROUPS = ((5, 1.0), (9, 2.0), (14, 3.0))
 CHANGE_WEIGHT = 1e-3  # GBP per kW of change in a session's power: steady levels first
@@ -725,7 +727,7 @@ def plan_profiles(
         lambda: _place_start(site, dict(start or {}), laxity_first=laxity_first),
         lambda: _cheaper_one_by_one(site, deadline),
         lambda: _repair_short(site, deadline),
-        lambda: _exact_short(site, deadline),
+        lambda: _exact_short(site, deadline - POLISH_SHARE * options.time_budget_s),
         lambda: _repair_dear(site, base_load, base_cars, deadline),
         lambda: _exact_dear(site, base_load, base_cars, _halfway(deadline)) if descend else None,
         lambda: _descend_milp(site, base_load, base_cars, deadline) if descend else None,

@@ -223,3 +223,37 @@ def test_a_dear_session_is_moved_by_the_time_indexed_replan_where_it_fits_for_le
     assert site.short(0) == site.short(1) == 0.0
     assert float(site.load.max()) <= 33.0 + 1e-6
     assert (site.cars <= 2).all()
+
+
+def test_the_time_indexed_replans_leave_the_last_steps_their_share_of_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # On a fake clock, a time-indexed re-plan that runs until the deadline it is given:
+    # the power LP over the intervals (the last step, which can clear a small shortfall
+    # cheaply) still runs, inside the budget.
+    import types
+
+    from evcms_desktop.schedule import profiles
+
+    now = [0.0]
+    monkeypatch.setattr(profiles, "time", types.SimpleNamespace(perf_counter=lambda: now[0]))
+
+    def until_the_deadline(site: object, items: object, deadline: float) -> bool:
+        now[0] = max(now[0], deadline)
+        return False
+
+    polished: list[float] = []
+    real_polish = profiles._polish
+
+    def recorded(site: profiles._Site, deadline: float | None = None) -> None:
+        polished.append(now[0])
+        real_polish(site, None)
+
+    monkeypatch.setattr(profiles, "_exact", until_the_deadline)
+    monkeypatch.setattr(profiles, "_polish", recorded)
+    three = (booking(1, 0, 1, "17.6"), booking(2, 0, 1, "17.6"), booking(3, 0, 1, "17.6"))
+    inst = Instance.of(problem(*three, connectors=3, limit=44))
+    budget = replace(PROFILES, time_budget_s=5.0)
+    plan = profiles.plan_profiles(inst, 44.0, budget, laxity_first=True)
+    assert len(polished) == 1 and polished[0] < 5.0
+    assert sum(sum(s.profile) for s in plan.sessions.values()) * inst.k == pytest.approx(35.2)
