@@ -80,7 +80,9 @@ class CsmsConfig:
     node_store_timeout: float = 5.0
     event_retention_days: int = 90  # older events are pruned
     prune_interval_seconds: float = 3600.0
-    loop_busy_timeout_ms: int = 250  # the loop's own writes (starts, stops) wait no longer
+    # The loop's own store work (the timers' reads) waits no longer for a lock: SQLite's
+    # busy timeout, PostgreSQL's lock_timeout; then that step is skipped until the next tick.
+    loop_busy_timeout_ms: int = 250
     # The store writer's rounds: each waits this long for a lock, and the next comes this
     # long after one that failed. A message waiting to be stored while the store is locked
     # is answered InternalError once its own round fails: after the rest of the round

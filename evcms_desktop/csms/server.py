@@ -160,8 +160,11 @@ class CentralSystem:
     async def start(self) -> None:
         """Read back the stored state and listen."""
         raise_open_file_limit()
+        wait_ms = int(self.config.loop_busy_timeout_ms)
         if self.writer.sqlite:
-            self.db.execute_sql(f"PRAGMA busy_timeout={int(self.config.loop_busy_timeout_ms)}")
+            self.db.execute_sql(f"PRAGMA busy_timeout={wait_ms}")
+        else:  # a table another session holds locked: the loop's reads give up, not wait
+            self.db.execute_sql(f"SET lock_timeout = {wait_ms}")
         self.writer.start()
         self.ledger.load_open()
         await self.presence.start()
@@ -205,9 +208,11 @@ class CentralSystem:
         await self.deviations.flush(self.writer.run)
         await self.writer.stop()
         await self.presence.stop()
-        if self.writer.sqlite:
-            with contextlib.suppress(peewee.DatabaseError):  # a store that cannot be written
+        with contextlib.suppress(peewee.DatabaseError):  # a store that cannot be written
+            if self.writer.sqlite:
                 self.db.execute_sql(f"PRAGMA busy_timeout={PRAGMAS['busy_timeout']}")
+            else:
+                self.db.execute_sql("RESET lock_timeout")
 
     def url(self, host: str | None = None) -> str:
         """The endpoint without the charger id; by default as reached on this machine."""

@@ -372,3 +372,28 @@ def test_a_locked_registry_delays_the_once_only_work_not_the_chargers(
     said = caplog.text
     assert "did not answer the sites' leadership within 0.5 s" in said, said
     assert "answered the sites' leadership after" in said, said
+
+
+def test_a_locked_bookings_table_skips_the_timers_not_the_chargers(
+    pg, postgresql_url, clock: FakeClock, config, caplog
+):
+    """The timers read the bookings on the loop's connection: while another session held
+    the `booking` table locked, the loop waited for it and no charger was answered. Its
+    reads now wait at most `loop_busy_timeout_ms` for a lock; the step is skipped."""
+    db, station = pg
+    node = CentralSystem(node_config(config, "A"), db, clock=clock)
+
+    async def scenario() -> None:
+        async with running(node):
+            box = ChargeBox("CP-A", url(node), clock=clock)
+            await box.connect()
+            assert await box.boot() == "Accepted"
+            await until(lambda: node.presence.leads(station.id))
+            with _TableLock(postgresql_url, "booking", 'SELECT %FROM "booking"%') as lock:
+                assert await asyncio.to_thread(lock.waited.wait, 10)
+                assert await asyncio.wait_for(box.heartbeat(), 30)
+                assert not lock.released.is_set(), "Heartbeat answered once the lock was gone"
+            await box.close()
+
+    run(scenario(), timeout=90)
+    assert "skipped: canceling statement due to lock timeout" in caplog.text, caplog.text
