@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -23,6 +24,15 @@ def parse_utc(value: str | datetime) -> datetime:
     return datetime.fromisoformat(value + "+00:00")
 
 
+@functools.lru_cache(maxsize=4096)
+def _utc_text(value: datetime) -> str:
+    """The stored text of an aware datetime. strftime costs about ten clock reads, and
+    the store writer formats every reading's time: the samples of one message share it,
+    and chargers stamp to the second, so most of a batch's times were formatted already.
+    (Equal datetimes are the same instant whatever their zone: the same UTC text.)"""
+    return value.astimezone(UTC).strftime(_FORMAT)
+
+
 class UTCDateTimeField(peewee.TextField):
     """An aware datetime stored as fixed-width UTC text, so text order is time order.
 
@@ -37,7 +47,7 @@ class UTCDateTimeField(peewee.TextField):
             return None
         if value.tzinfo is None:
             raise ValueError(f"{self.name}: naive datetime {value!r}; times are stored in UTC")
-        return value.astimezone(UTC).strftime(_FORMAT)
+        return _utc_text(value)
 
     def python_value(self, value: str | datetime | None) -> datetime | None:
         if value is None:
