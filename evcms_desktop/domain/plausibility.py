@@ -7,6 +7,7 @@ transaction, and a session is billed from what is plausible, never from raw numb
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -72,6 +73,7 @@ class Reading:
     base: float
 
 
+@functools.lru_cache(maxsize=64)  # three readings a message, from a few measurands
 def _family(measurand: str) -> str:
     for name in ("Power.Factor", "Energy", "Power", "Current", "Voltage", "Frequency", "RPM"):
         if measurand.startswith(name):
