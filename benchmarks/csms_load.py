@@ -12,47 +12,26 @@ server CPU and memory, timer lateness in (b), and stored rows vs sent samples.
 
 Only 127.0.0.1 is used. The issue's targets are the defaults of --targets.
 
-Before and after issue 10 (1 December 2026), headless, this script run on each tree in
-turn (a worktree of 90b1ae9, the commit before the issue's first, and main at c39e4a3):
-`python benchmarks/csms_load.py --mode headless -n N --interval S`. The 2 cores were
-shared (load average 9 to 20), so the server got 8-16 % of a core and every figure is far
-from a quiet machine's (p99 4 ms at 5,000 x 10 s; about 3,900 messages/s at 2,000 x 0.5 s):
+A MeterValues is answered only once its rows are committed (the store writer's group
+commit), so that an answer means stored; before issue 10 it was answered before the write.
 
-    5,000 x 10 s   before: p99 1,894 and 573 ms, 398-404 msg/s (load 11-13)
-                   main:   p50 7,088 ms, p99 15,340 ms, 365 msg/s, 61 chargers closed
-                           with 1011 while connecting (load 11-13)
-    2,000 x 0.5 s  before: 278-972 msg/s, median 522; p99 3.5-9.2 s, median 6.1 s
-                           (4 runs, load 9-20); 0.32 ms server CPU a message
-                   main:   274 msg/s, p99 7.7 s (load 12-13); 0.51 ms CPU a message
+Before (90b1ae9, the commit before issue 10) and after (this tree's message path: the
+writer formats each distinct time once, last-seen written every 30 s), alternating old
+and new three times each on 1 December 2026, `python benchmarks/csms_load.py --mode
+headless -n N --interval S --duration 20`, the 2 cores shared with other work (load
+average 7 to 13): every point was saturated (the server got 17-36 % of a core), so these
+measure CPU a message, not a quiet machine's latency:
 
-Main was worse, and why: the event loop still wrote the connection registry (and the
-node's heartbeat) on its own SQLite connection, so each such write waited for the store
-writer's lock and the whole loop stood still. With those writes moved to the writer's
-thread (issue 10 part A, since landed: 56184d9 and after), 1,000 chargers x 5 s gave p50 75 ms
-and p99 321 ms against main's p50 5.4 s and p99 6.1 s, at the same load (12-13), and no
-charger was refused.
+    2,000 x 0.5 s  msg/s  before 261, 201, 414 (median 261)  after 212, 245, 208 (212)
+    5,000 x 10 s   p99 s  before 13.6, 5.1, 16.3 (13.6)      after 12.5, 17.0, 20.4 (17.0)
+                   msg/s  before 207, 274, 178 (207)         after 242, 197, 159 (197)
 
-The higher CPU a message, measured: a commit round (the hand-over to the writer's thread
-and back, BEGIN, the statements, COMMIT) cost about 0.6 ms of CPU however few its rows
-(the writer alone, one message a round: 755 us a message; ten a round: 185 us; a hundred:
-89 us), and at a few hundred messages a second on a quiet machine nearly every message
-had a round of its own. Since then a round starts at least 10 ms after the last, is one
-transaction with no object per row unless a row fails it, sends BEGIN, statements and
-COMMIT on one cursor, and WAL checkpoints have a thread of their own; MeterValues' time
-stamps are read without walking the payload, and its after hook makes no task. Before
-(90b1ae9) and after (main at ca7eb2d's code), alternating, 30 s windows, the 2 cores
-shared at load average 7 to 15:
-
-    2,000 x 0.5 s  before: 400 and 195 msg/s; p99 5.9 and 12.7 s (load 9-13)
-                   after:  308 and 184 msg/s; p99 9.8 and 10.8 s (load 9-15)
-                   (earlier steps of the same work: 459 vs 543, 412 vs 601 msg/s)
-    5,000 x 10 s   before: 246 msg/s, p99 15.6 s (load 15-10)
-                   after:  126 msg/s, p99 25.7 s (load 10-11)
-
-The target (after no worse than before) is not met at this load: 2,000 x 0.5 s is at
-0.77-0.94 of before, 5,000 x 10 s (one pair) at 0.51. Every point above is saturated
-(the server got 15-23 % of a core), so these are CPU a message, not the latency of a
-quiet machine; the 5,000-charger gap is larger than the 2,000 one and not yet explained.
+Not yet no worse: 0.81 of before at 2,000 x 0.5 s. Per thread, over 20 s of a window:
+before 0.55-0.65 ms of CPU a message on one thread, its inserts included (about
+0.09 ms); after 0.6-0.7 ms on the loop and 0.19 ms on the writer's thread, whose rounds
+cost 0.075-0.085 ms a message replayed alone. Rounds are not the cost (under this load
+0.4 to 3 a second, 100 to 600 messages each); a 50 ms round gap or a 5 ms switch interval
+changed nothing measurable.
 """
 
 from __future__ import annotations
