@@ -44,11 +44,13 @@ from evcms_desktop.csms.tolerance import (
 )
 from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.plausibility import (
+    LIVE_DELAY,
     ImplausibleReading,
     check_meter,
     clock_skew,
     skew_text,
     trusted_time,
+    vouched_start,
 )
 from evcms_desktop.domain.text import clean_json, clean_text, int64_or_none, log_safe
 from evcms_desktop.store.models import (
@@ -201,6 +203,10 @@ class ChargerSession(OcppEndpoint):
         self._skew_warned = False
         self._seen_written: datetime | None = None  # the last last-seen time written
         self._connectors = connector_numbers(cp.id)
+        # When this connection opened, and when the charger was last heard before it: what
+        # it reports between the two happened offline (see plausibility.vouched_start).
+        self.connected_at = context.clock()
+        self.offline_since = cp.last_seen_at
 
     # -- hooks ---------------------------------------------------------------------
 
@@ -472,6 +478,7 @@ class ChargerSession(OcppEndpoint):
                 int64_or_none(kwargs.get("reservation_id")),
                 now,
                 reported,
+                vouched_start(started, now, self.connected_at, self.offline_since),
             )
         except StoreUnavailable as exc:
             raise InternalError(description=f"StartTransaction not stored: {exc}"[:255]) from exc
@@ -572,6 +579,12 @@ class ChargerSession(OcppEndpoint):
                 f"the stop's timestamp {reported:%Y-%m-%d %H:%M:%S} is {skew} after the server"
                 f" received it; the receipt time {now:%Y-%m-%d %H:%M:%S} is used"
             )
+        elif reported - now > LIVE_DELAY:
+            clock_note = (
+                f"the stop's timestamp {reported:%Y-%m-%d %H:%M:%S} is"
+                f" {skew_text(reported - now)} the server's receipt"
+                f" {now:%Y-%m-%d %H:%M:%S}"
+            )
         known_id = int64_or_none(transaction_id)
         if kwargs.get("transaction_data") and known_id is not None:
             summary = self.context.ledger.transaction_readings(
@@ -591,6 +604,7 @@ class ChargerSession(OcppEndpoint):
                     kwargs.get("reason"),
                     id_tag,
                     clock_note,
+                    now,
                 )
             except StoreUnavailable as exc:
                 raise InternalError(description=f"StopTransaction not stored: {exc}"[:255]) from exc

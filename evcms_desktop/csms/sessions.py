@@ -103,6 +103,9 @@ class OpenTransaction:
     # (meterStart, then the last plausible reading) was read.
     max_power_kw: float | None = None
     register_at: datetime | None = None
+    # The earliest the server vouches the transaction began (see plausibility.vouched_start);
+    # None: its claimed start (read back from the store after a restart).
+    vouched_from: datetime | None = None
 
     @property
     def delivered_kwh(self) -> Decimal:
@@ -330,10 +333,12 @@ class SessionLedger:
         reservation_id: int | None,
         now: datetime,
         reported: datetime | None = None,
+        vouched_from: datetime | None = None,
     ) -> StartOutcome:
         """Judge and record a StartTransaction on the store writer's thread (the loop never
         waits on a lock); StoreUnavailable when it cannot be stored. `reported` is the
-        charger's own timestamp when `timestamp` is what the server trusts instead."""
+        charger's own timestamp when `timestamp` is what the server trusts instead;
+        `vouched_from` the earliest the server vouches it began, for the energy cap."""
 
         def store() -> tuple[StartOutcome, ChargingTransaction | None, float | None]:
             outcome, tx = self._start_in_store(
@@ -345,7 +350,9 @@ class SessionLedger:
         if tx is not None:
             if outcome.status == AuthStatus.ACCEPTED:
                 self._not_open.pop((cp.id, tx.id), None)
-                self._track(self._open_entry(tx, cp, max_power_kw))
+                entry = self._open_entry(tx, cp, max_power_kw)
+                entry.vouched_from = vouched_from
+                self._track(entry)
             else:
                 self._not_open[cp.id, tx.id] = tx.id
         return outcome
@@ -549,13 +556,15 @@ class SessionLedger:
         reason: str | None,
         id_tag: str | None,
         clock_note: str | None = None,
+        received: datetime | None = None,
     ) -> StopOutcome:
         """`stop` on the store writer's thread (the loop never waits on a lock);
         StoreUnavailable when it cannot be stored. `clock_note` says why the stop's time
-        is the server's, not the charger's (the session is then reviewed)."""
+        is the server's, not the charger's (the session is then reviewed); `received`
+        when the server received the stop, the latest it vouches the session ran."""
         outcome = await self.writer.run(
             lambda: self._stop_in_store(
-                cp, transaction_id, meter_stop, timestamp, reason, id_tag, clock_note
+                cp, transaction_id, meter_stop, timestamp, reason, id_tag, clock_note, received
             ),
             f"{cp.ident} StopTransaction",
         )
@@ -590,6 +599,7 @@ class SessionLedger:
         reason: str | None,
         id_tag: str | None,
         clock_note: str | None = None,
+        received: datetime | None = None,
     ) -> StopOutcome:
         tx = ChargingTransaction.get_or_none(
             (ChargingTransaction.id == transaction_id) & (ChargingTransaction.charge_point == cp)
@@ -620,6 +630,9 @@ class SessionLedger:
         station = booking.station if booking else cp.station
         open_entry = self.open.get(tx.id)
         last_register = open_entry.energy_wh if open_entry is not None else tx.last_energy_wh
+        # What the server saw: from the start it vouches for to the stop's receipt.
+        began = open_entry.vouched_from if open_entry is not None else None
+        ended = timestamp if received is None else min(timestamp, received)
         billed = session_energy(
             tx.meter_start_wh,
             meter_stop,
@@ -627,6 +640,7 @@ class SessionLedger:
             timestamp,
             last_register,
             max_power_kw=self._power_of(tx),
+            vouched=ended - (began or tx.started_at),
         )
         review = "; ".join(why for why in (clock_note, billed.review) if why) or None
         if review is not None:

@@ -35,6 +35,10 @@ ENERGY_ALLOWANCE_WH = 100.0
 # from it is its connector's power for that long (1.8 kWh at 22 kW).
 MAX_CLOCK_AHEAD = timedelta(minutes=5)
 EARLIEST_PLAUSIBLE = datetime(2010, 1, 1, tzinfo=UTC)
+# How late a connected charger's message may arrive after what it reports (network delay,
+# a busy charger): a start claimed earlier than that, while it was connected, is not
+# vouched for, and a stop stamped later than its receipt by more is reviewed.
+LIVE_DELAY = timedelta(seconds=60)
 
 # measurand prefix -> (base unit, {unit: factor to the base unit}, lower, upper bound)
 _ENERGY_UNITS = {"Wh": 1.0, "kWh": 1000.0, "varh": 1.0, "kvarh": 1000.0}
@@ -166,17 +170,20 @@ def session_energy(
     stopped: datetime,
     last_register_wh: float | None = None,
     max_power_kw: float | None = None,
+    vouched: timedelta | None = None,
 ) -> SessionEnergy:
     """The energy to bill: meterStop - meterStart when both are plausible registers, the
     stop is not below the start and not before it in time, and the energy is no more than
-    the connector (`max_power_kw`) can deliver in the time; else the last plausible
-    register reading of the session, else nothing, with a reason for an operator."""
+    the connector (`max_power_kw`) can deliver in the time (the charger's, or the
+    `vouched` part of it the server saw, when shorter); else the last plausible register
+    reading of the session, else nothing, with a reason for an operator."""
     if stopped < started:
         return SessionEnergy(0.0, f"stop time {stopped:%Y-%m-%d %H:%M:%S} is before the start")
+    elapsed = stopped - started if vouched is None else min(stopped - started, vouched)
     most = (
         float(MAX_REGISTER_WH)
         if max_power_kw is None
-        else min(float(MAX_REGISTER_WH), max_energy_wh(max_power_kw, stopped - started))
+        else min(float(MAX_REGISTER_WH), max_energy_wh(max_power_kw, elapsed))
     )
 
     def plausible(energy: float) -> bool:
@@ -192,7 +199,7 @@ def session_energy(
         why = (
             f"meterStop - meterStart is {meter_stop - meter_start} Wh, more than a"
             f" {max_power_kw:g} kW connector delivers in"
-            f" {(stopped - started).total_seconds():g} s ({most:.0f} Wh)"
+            f" {max(elapsed.total_seconds(), 0.0):g} s ({most:.0f} Wh)"
         )
     else:
         return SessionEnergy(float(meter_stop - meter_start))
@@ -201,6 +208,28 @@ def session_energy(
             last_register_wh - meter_start, why + "; billed from the last meter reading"
         )
     return SessionEnergy(0.0, why + "; no energy billed, only the price's fixed part")
+
+
+def vouched_start(
+    claimed: datetime,
+    received: datetime,
+    connected_at: datetime,
+    offline_since: datetime | None,
+) -> datetime:
+    """The earliest a start can have been, for the energy cap: the charger's `claimed`
+    time when it came in at once (within LIVE_DELAY of its receipt), or when it falls while
+    the charger was offline (after `offline_since`, when it was last heard before this
+    connection, and before `connected_at`): a start queued offline and sent after
+    reconnecting. A start claimed while the charger was connected and silent about it
+    is vouched for only from its receipt (less LIVE_DELAY); one claimed while it was
+    connected before, from when that connection went."""
+    if claimed >= received - LIVE_DELAY:
+        return claimed
+    if claimed > connected_at + LIVE_DELAY:
+        return received - LIVE_DELAY
+    if offline_since is not None:
+        return max(claimed, offline_since - LIVE_DELAY)
+    return claimed
 
 
 def trusted_time(reported: datetime, received: datetime) -> datetime:

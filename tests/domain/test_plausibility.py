@@ -5,11 +5,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from evcms_desktop.domain.plausibility import (
+    LIVE_DELAY,
     ImplausibleReading,
     check_register_step,
     max_energy_wh,
     session_energy,
     skew_text,
+    vouched_start,
 )
 
 START = datetime(2026, 12, 1, 10, tzinfo=UTC)
@@ -60,3 +62,33 @@ def test_a_plausible_stop_is_billed_as_measured():
 )
 def test_a_clock_skew_is_said_in_whole_units(skew: timedelta, text: str):
     assert skew_text(skew) == text
+
+
+def test_vouched_start_of_a_live_charger_is_its_receipt():
+    """A start claimed while the charger was connected, and sent much later, counts from
+    its receipt (less a minute); one sent at once counts from its claim."""
+    connected = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    received = connected + timedelta(minutes=20)
+    claimed = received - timedelta(minutes=13)
+    assert vouched_start(claimed, received, connected, None) == received - LIVE_DELAY
+    prompt = received - timedelta(seconds=3)
+    assert vouched_start(prompt, received, connected, None) == prompt
+
+
+def test_vouched_start_of_an_offline_start_is_its_claim_after_the_charger_went():
+    went = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    connected = went + timedelta(minutes=40)
+    received = connected + timedelta(seconds=5)
+    offline = went + timedelta(minutes=5)
+    assert vouched_start(offline, received, connected, went) == offline
+    before = went - timedelta(hours=2)  # it was connected then, and said nothing
+    assert vouched_start(before, received, connected, went) == went - LIVE_DELAY
+
+
+def test_session_energy_is_capped_by_the_vouched_time():
+    start = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+    stop = start + timedelta(minutes=11)
+    claimed = session_energy(1000, 5500, start, stop, max_power_kw=22)
+    assert claimed.review is None and claimed.energy_wh == 4500
+    seen = session_energy(1000, 5500, start, stop, max_power_kw=22, vouched=timedelta(seconds=62))
+    assert seen.energy_wh == 0 and "62 s" in (seen.review or "")
