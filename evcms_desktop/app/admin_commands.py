@@ -35,6 +35,7 @@ from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.domain.text import log_safe
 from evcms_desktop.domain.validation import (
     MAX_CONNECTOR_KW,
     MIN_CONNECTOR_KW,
@@ -140,7 +141,7 @@ def _log_event(event: CsmsEvent) -> None:
     """The events the central system does not log itself (it logs the notifications),
     under the logger of the module that produced them."""
     if not event.is_notification and event.kind not in QUIET_KINDS:
-        event.logger.info("[%s] %s", event.kind.value, event.message)
+        event.logger.info("[%s] %s", event.kind.value, log_safe(event.message, len(event.message)))
 
 
 async def _blank_expired_driver_data() -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from evcms_desktop.domain.tariff import format_money
+from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.models import utcnow
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ class Publisher:
             source=_publishing_module(),
         )
         if event.is_notification:
-            event.logger.info("%s", message)
+            event.logger.info("%s", log_safe(message, len(message)))
         self._bus.publish(event)
 
 

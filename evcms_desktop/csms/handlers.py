@@ -342,17 +342,19 @@ class ChargerSession(OcppEndpoint):
             )
 
         self.cp = await self._stored(record, "BootNotification")
+        # Its strings as one line: no control character reaches the log or the event.
+        shown = f"{log_safe(charge_point_vendor, 40)} {log_safe(charge_point_model, 40)}"
         if self.cp.state == ChargePointState.PENDING:
             self.context.publish(
                 EventKind.CHARGER_PENDING,
-                f"{self.id} ({charge_point_vendor} {charge_point_model}) awaits approval",
+                f"{self.id} ({shown}) awaits approval",
                 self.id,
             )
             status, interval = "Pending", self.context.config.pending_retry_seconds
         else:
             self.context.publish(
                 EventKind.CHARGER_BOOTED,
-                f"{self.id} booted ({charge_point_vendor} {charge_point_model})",
+                f"{self.id} booted ({shown})",
                 self.id,
                 data={"vendor": charge_point_vendor, "model": charge_point_model},
             )

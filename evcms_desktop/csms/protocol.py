@@ -131,6 +131,8 @@ def _formation(description: str) -> FormationViolationError:
 
 
 def _not_text(value: str) -> bool:
+    if "\x00" in value:
+        return True
     if value.isascii():
         return False
     try:
@@ -140,14 +142,15 @@ def _not_text(value: str) -> bool:
     return False
 
 
-def _surrogate_at(value: Any, path: str) -> str | None:
-    """Where in a parsed frame a string holds a lone UTF-16 surrogate, or None."""
+def _surrogate_at(value: Any, path: str) -> tuple[str, str] | None:
+    """Where in a parsed frame a string holds a lone UTF-16 surrogate or a NUL (which
+    PostgreSQL's text refuses), and that string; or None."""
     if isinstance(value, str):
-        return path if _not_text(value) else None
+        return (path, value) if _not_text(value) else None
     if isinstance(value, dict):
         for key, item in value.items():
             if _not_text(key):
-                return f"{path}/(a key)"
+                return f"{path}/(a key)", key
             found = _surrogate_at(item, f"{path}/{key}")
             if found is not None:
                 return found
@@ -161,22 +164,25 @@ def _surrogate_at(value: Any, path: str) -> str | None:
 
 def _check_text(raw: str, frame: list[Any], unique_id: str) -> None:
     """Refuse a frame whose strings are not all text: JSON lets a \\u escape name half of
-    a UTF-16 pair, which no store, log or encoder takes. Checked here, once for every
-    action and field, and only in a frame with a \\u escape (the only way to send one)."""
+    a UTF-16 pair, which no store, log or encoder takes, or NUL, which PostgreSQL cannot
+    store (so neither store takes it). Checked here, once for every action and field, and
+    only in a frame with a \\u escape (the only way to send either)."""
     if "\\u" not in raw:
         return
-    where = _surrogate_at(frame, "")
-    if where is None:
+    found = _surrogate_at(frame, "")
+    if found is None:
         return
+    where, value = found
     call = frame[0] == MessageType.Call and not isinstance(frame[0], bool)
     action = frame[2] if call and len(frame) > 2 and isinstance(frame[2], str) else "Frame"
     if _not_text(action):
         action = "Frame"
     field = where.removeprefix("/3/") if call else where.lstrip("/")
+    what = "a NUL character" if "\x00" in value else "a lone UTF-16 surrogate"
     raise FrameError(
         UNKNOWN_UNIQUE_ID if _not_text(unique_id) else unique_id,
         PropertyConstraintViolationError(
-            description=f"{action}: {field}: a lone UTF-16 surrogate is not text"[:255]
+            description=f"{action}: {log_safe(field, 120)}: {what} is not text"[:255]
         ),
         answerable=call,
     )
