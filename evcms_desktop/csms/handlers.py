@@ -44,6 +44,7 @@ from evcms_desktop.csms.tolerance import (
 )
 from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.plausibility import (
+    EARLIEST_PLAUSIBLE,
     LIVE_DELAY,
     ImplausibleReading,
     check_meter,
@@ -580,6 +581,13 @@ class ChargerSession(OcppEndpoint):
             clock_note = (
                 f"the stop's timestamp {reported:%Y-%m-%d %H:%M:%S} is {skew} after the server"
                 f" received it; the receipt time {now:%Y-%m-%d %H:%M:%S} is used"
+            )
+        elif reported < EARLIEST_PLAUSIBLE:
+            # No session ends before the charger could exist: the end the server saw.
+            stopped = now
+            clock_note = (
+                f"the stop's timestamp {reported:%Y-%m-%d %H:%M:%S} is before"
+                f" {EARLIEST_PLAUSIBLE:%Y}; the receipt time {now:%Y-%m-%d %H:%M:%S} is used"
             )
         elif reported - now > LIVE_DELAY:
             clock_note = (

@@ -79,6 +79,9 @@ MAX_JSON_DEPTH = 32
 KNOWN_ACTIONS = frozenset(a.value for a in Action)
 # The head of a frame too large to parse: its type and unique id, to address the answer.
 _FRAME_HEAD = re.compile(r'\s*\[\s*([234])\s*,\s*"([^"\\]{1,36})"')
+# Python refuses to read integers longer than this (sys.get_int_max_str_digits()).
+MAX_INT_DIGITS = 4300
+_LONG_NUMBER = re.compile(r'"([^"\\]{1,40})"\s*:\s*-?[0-9]{' + str(MAX_INT_DIGITS + 1) + ",}")
 
 # The library parses these with Decimal so that the schemas' multipleOf 0.1 holds.
 _DECIMAL_SCHEMAS = {
@@ -119,6 +122,15 @@ def _too_deep(raw: str) -> bool:
         elif char in "]}":
             depth -= 1
     return False
+
+
+def _too_long_number(raw: str) -> OCPPError:
+    """The answer to a frame with an integer of thousands of digits, naming its field."""
+    match = _LONG_NUMBER.search(raw)
+    field = f"{log_safe(match.group(1), 40)}: " if match else ""
+    return TypeConstraintViolationError(
+        description=f"{field}a number of more than {MAX_INT_DIGITS} digits is too long"
+    )
 
 
 def _head_unique_id(raw: str) -> str:
@@ -201,8 +213,10 @@ def parse_frame(raw: str | bytes) -> Call | CallResult | CallError:
         )
     try:
         frame = json.loads(raw)
-    except (ValueError, RecursionError) as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not valid JSON")) from exc
+    except ValueError as exc:  # valid JSON, but an integer beyond Python's digit limit
+        raise FrameError(_head_unique_id(raw), _too_long_number(raw)) from exc
     if not isinstance(frame, list) or not frame:
         raise FrameError(UNKNOWN_UNIQUE_ID, _formation("Frame is not a JSON array"))
     unique_id = frame[1] if len(frame) > 1 else None

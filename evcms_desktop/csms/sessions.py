@@ -398,7 +398,9 @@ class SessionLedger:
                 refused = existing.state == TransactionState.REFUSED or not existing.booking_id
                 status = AuthStatus.INVALID if refused else AuthStatus.ACCEPTED
                 booking = existing.booking if existing.booking_id else None
-                return StartOutcome(existing.id, status, booking, retried=True), None
+                # The same answer as the first (which the charger may have lost).
+                expiry = booking.end if booking is not None and not refused else None
+                return StartOutcome(existing.id, status, booking, True, expiry), None
             booking = self.find_booking(id_tag, reservation_id)
             # The window is checked at the start's own time: a start the charger queued
             # while offline is judged by when it happened, not by when it arrived.

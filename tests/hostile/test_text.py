@@ -144,3 +144,24 @@ def test_control_characters_of_a_charger_reach_no_log_line_or_event(
     messages = [e.message for e in Event.select()]
     assert any("V\\x1b[31mX\\x0aFAKE LOG" in m for m in messages), messages
     assert not any(any(c in m for c in "\n\r\x1b") for m in messages), messages
+
+
+def test_a_number_of_thousands_of_digits_is_too_long_not_bad_json(db, station, config):
+    """A connectorId of 5,000 digits was answered "Frame is not valid JSON"."""
+    cs = CentralSystem(config, db)
+    frame = (
+        '[2,"d1","StatusNotification",{"connectorId":' + "9" * 5000 + ',"errorCode":"NoError",'
+        '"status":"Available"}]'
+    )
+
+    async def scenario() -> list:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            answer = await charger.send_raw(frame)
+            await charger.close()
+            return answer
+
+    answer = run(scenario())
+    assert answer[:3] == [4, "d1", "TypeConstraintViolation"], answer
+    assert "connectorId" in answer[3] and "too long" in answer[3], answer

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
 from evcms_desktop.csms.protocol import format_timestamp
 from evcms_desktop.csms.server import CentralSystem, CsmsConfig
-from evcms_desktop.store.models import ChargingTransaction, TransactionState
+from evcms_desktop.store.models import ChargingTransaction, Event, TransactionState
 from tests.conftest import BOTH_ENGINES, NOW
 from tests.csms.helpers import FakeClock, book, running
 from tests.hostile.helpers import RawCharger, run
@@ -144,5 +144,55 @@ def test_an_identical_resent_start_gets_its_transaction_id(
     answers = run(scenario())
     assert [a[0] for a in answers] == [3, 3], answers
     assert [a[2]["idTagInfo"]["status"] for a in answers] == ["Accepted", "Accepted"]
-    assert answers[0][2]["transactionId"] == answers[1][2]["transactionId"]
+    assert answers[0][2] == answers[1][2]  # the same transactionId and expiryDate
     assert ChargingTransaction.select().count() == 1
+
+
+def test_a_stop_stamped_1996_ends_at_its_receipt_and_is_reviewed(db, station, config):
+    """A stop stamped 1996 was stored as the session's end (22:43-1996-12-08 22:43)."""
+    clock = FakeClock(NOW)
+    booking = book(db, station, clock, minutes=120, energy_kwh="20")
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def scenario() -> tuple[ChargingTransaction, datetime]:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            clock.advance(minutes=1)
+            tx = await _start_stop(
+                charger, clock, booking.code, clock(), datetime(1996, 12, 8, 22, 43, tzinfo=UTC)
+            )
+            await charger.close()
+            return tx, clock()
+
+    tx, received = run(scenario())
+    assert tx.stopped_at == received
+    assert tx.review is not None and "1996-12-08 22:43" in tx.review
+
+
+def test_a_start_stamped_2099_is_a_clock_skew_event(db, station, config):
+    clock = FakeClock(NOW)
+    booking = book(db, station, clock, minutes=120, energy_kwh="20")
+    cs = CentralSystem(config, db, clock=clock)
+
+    async def scenario() -> list:
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            answer = await charger.call(
+                "StartTransaction",
+                {
+                    "connectorId": 1,
+                    "idTag": booking.code,
+                    "meterStart": 0,
+                    "timestamp": "2099-01-01T00:00:00Z",
+                },
+            )
+            await asyncio.sleep(0.2)  # the event's row
+            await charger.close()
+            return answer
+
+    answer = run(scenario())
+    assert answer[0] == 3, answer
+    assert ChargingTransaction.get_by_id(answer[2]["transactionId"]).started_at == NOW
+    assert Event.select().where(Event.kind == "clock_skew").count() == 1
