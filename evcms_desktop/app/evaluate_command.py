@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from evcms_desktop.evaluation.report import EvaluationReport
 
 BAR_WIDTH = 30
+TICK_S = 2.0  # a step silent this long says how long it has taken
 
 
 class ProgressBar:
@@ -25,13 +27,30 @@ class ProgressBar:
 
     Into a file or a pipe (no terminal to redraw on) it writes a plain line per 10 %
     instead, so a redirected log holds a dozen lines, not hundreds of redraws.
+
+    `phase` names a step as it starts; while the step runs and nothing else is written
+    for `tick_s`, a thread of its own says how long the step has taken, of its budget
+    when it has one (a solve in HiGHS, which lets other threads run meanwhile), so a long
+    step shows it is alive without slowing it. `close` stops that thread.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, terminal: bool | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        terminal: bool | None = None,
+        tick_s: float = TICK_S,
+    ) -> None:
         self.stream = stream or sys.stderr
         self.terminal = self._is_terminal(self.stream) if terminal is None else terminal
+        self.tick_s = tick_s
         self._last = 0.0
         self._step: tuple[str, int] | None = None  # the label and tenth last written
+        self._lock = threading.Lock()
+        self._written = time.monotonic()  # when anything was last written
+        self._phase: tuple[str, float, float | None] | None = None  # label, began, budget
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
 
     @staticmethod
     def _is_terminal(stream: TextIO) -> bool:
@@ -40,25 +59,62 @@ class ProgressBar:
         except (AttributeError, ValueError):  # no such method, or a closed stream
             return False
 
+    def _write(self, text: str) -> None:
+        self.stream.write(text)
+        self.stream.flush()
+        self._written = time.monotonic()
+
+    def _line(self, text: str) -> None:
+        """A whole line: on a terminal it replaces the bar drawn in place."""
+        self._write(f"\r{text:<{BAR_WIDTH + 34}}\n" if self.terminal else f"{text}\n")
+
     def show(self, label: str, done: int, total: int) -> None:
         share = min(1.0, done / total) if total else 1.0
-        if not self.terminal:
-            step = (label, int(share * 10))
-            if step != self._step:
-                self._step = step
-                self.stream.write(f"{label:<22} {share:4.0%} {done}/{total}\n")
-                self.stream.flush()
-            return
-        now = time.monotonic()
-        if done < total and now - self._last < 0.1:
-            return
-        self._last = now
-        filled = round(BAR_WIDTH * share)
-        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-        self.stream.write(f"\r{label:<22} [{bar}] {share:4.0%} {done}/{total}")
-        if done >= total:
-            self.stream.write("\n")
-        self.stream.flush()
+        with self._lock:
+            if not self.terminal:
+                step = (label, int(share * 10))
+                if step != self._step:
+                    self._step = step
+                    self._write(f"{label:<22} {share:4.0%} {done}/{total}\n")
+                return
+            now = time.monotonic()
+            if done < total and now - self._last < 0.1:
+                return
+            self._last = now
+            filled = round(BAR_WIDTH * share)
+            bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+            self._write(f"\r{label:<22} [{bar}] {share:4.0%} {done}/{total}")
+            if done >= total:
+                self._write("\n")
+
+    def phase(self, label: str, budget_s: float | None = None) -> None:
+        """A step starts now: say so at once, then tick while it runs."""
+        with self._lock:
+            self._phase = (label, time.monotonic(), budget_s)
+            self._step = None
+            given = "" if budget_s is None else f" ({budget_s:.0f} s given)"
+            self._line(f"{label}{given}")
+        if self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick, name="progress-ticker", daemon=True)
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.tick_s / 4):
+            with self._lock:
+                now = time.monotonic()
+                if self._phase is None or now - self._written < self.tick_s:
+                    continue
+                label, began, budget = self._phase
+                spent = f"{now - began:.0f} s" + ("" if budget is None else f" of {budget:.0f} s")
+                self._line(f"{label}: {spent}")
+
+    def close(self) -> None:
+        """No more ticks: the last step is over."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+        with self._lock:
+            self._phase = None
 
 
 SITE_LIMIT_KW = (Decimal(1), Decimal(10_000))  # 1 kW to 10 MW
@@ -135,7 +191,7 @@ def _print_summary(report: EvaluationReport, out: Path, stream: TextIO) -> None:
         )
     schedule = report.comparison.schedule
     stream.write(
-        f"Site schedule: {report.comparison.placement} placement, solved by {schedule.method}"
+        f"Site schedule ({report.comparison.placement} placement): made by {schedule.method}"
         f" in {schedule.seconds:.2f} s\n"
     )
     bound = schedule.bound
@@ -166,11 +222,19 @@ def _print_summary(report: EvaluationReport, out: Path, stream: TextIO) -> None:
 
 def run_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
     """The `evaluate` command; `config` is unused: only scratch databases are written."""
+    bar = ProgressBar()
+    try:
+        return _evaluate(args, bar)
+    finally:
+        bar.close()
+
+
+def _evaluate(args: argparse.Namespace, bar: ProgressBar) -> int:
+    bar.phase(f"loading: {args.bookings} requests over {args.days} days")
     from evcms_desktop.evaluation.report import evaluate, write_csvs
     from evcms_desktop.evaluation.runner import StationSetup
     from evcms_desktop.evaluation.scenario import ScenarioConfig, generate_scenario
 
-    bar = ProgressBar()
     setup = StationSetup.with_connectors(args.connectors)
     scenario = generate_scenario(
         ScenarioConfig(
@@ -179,26 +243,39 @@ def run_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
         setup.tariff,
         setup.calendar,
     )
+
+    def booked(done: int, total: int) -> None:
+        """Each request is booked in the original system, then each in the optimized one."""
+        each = total // 2
+        if done <= each:
+            bar.show("booking, original system", done, each)
+        else:
+            bar.show("booking, optimized system", done - each, each)
+
     store_log = logging.getLogger("evcms_desktop.store")
     level = store_log.level
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         store_log.setLevel(logging.WARNING)  # a line per scratch booking would bury the bar
     try:
+        bar.phase(f"booking {len(scenario.requests)} requests in each system")
         report = evaluate(
             scenario,
             setup,
             site_limit_kw=args.site_limit,
-            progress=lambda done, total: bar.show("booking requests", done, total),
+            progress=booked,
             frontier=not args.no_frontier,
             schedule_progress=lambda done, total: bar.show(
                 "site schedule" if args.no_frontier else "cost-peak frontier", done, total
             ),
+            phase=bar.phase,
         )
     finally:
         store_log.setLevel(level)
+    bar.phase("writing tables")
     written = write_csvs(report, args.out)
     bar.show("writing tables", len(written), len(written))
     if not args.no_figures:
+        bar.phase("drawing figures")
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         from PySide6.QtWidgets import QApplication
 
@@ -207,5 +284,6 @@ def run_evaluate(args: argparse.Namespace, config: AppConfig) -> int:
         _app = QApplication.instance() or QApplication([])
         figures = render_figures(report, args.out)
         bar.show("drawing figures", len(figures), len(figures))
+    bar.close()
     _print_summary(report, args.out, sys.stdout)
     return 0

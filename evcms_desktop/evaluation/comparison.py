@@ -24,6 +24,7 @@ schedule is the better (least energy short, then cheapest, then lowest peak) of 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
@@ -57,13 +58,17 @@ from evcms_desktop.schedule.model import (
 )
 from evcms_desktop.schedule.optimal import (
     FrontierPoint,
+    Phase,
     cost_peak_frontier,
     keeps_power_bound,
     monotone,
     plan_site,
 )
 
+log = logging.getLogger(__name__)
+
 Progress = Callable[[int, int], None]
+BOOKED_BY = "booked slots"  # what made a "booked" schedule, before how its power was chosen
 SCHEDULE_BUDGET_S = 30.0  # wall-clock seconds for the site schedule or the whole frontier
 
 
@@ -138,6 +143,7 @@ def site_schedule(
     frontier: bool = False,
     options: MilpOptions | None = None,
     progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> tuple[Schedule, str, tuple[FrontierPoint, ...]]:
     """The better of the "booked" and the "fit" schedules, which one, and the frontier.
 
@@ -148,20 +154,30 @@ def site_schedule(
     options = options or MilpOptions(time_budget_s=SCHEDULE_BUDGET_S, power_profiles=True)
     began = time.perf_counter()
     fit = schedule_problem(run, site_limit_kw, "fit")
+    if phase is not None:
+        phase("scheduling the booked slots", None)
     booked = _booked_schedule(run, site_limit_kw)
     left = options.time_budget_s - (time.perf_counter() - began)
     options = replace(options, time_budget_s=max(0.0, left))
     points: tuple[FrontierPoint, ...] = ()
     if frontier:
-        swept = cost_peak_frontier(fit, options, progress=progress)
+        swept = cost_peak_frontier(fit, options, progress=progress, phase=phase)
         first = swept[0]
         if _rank(booked) < _rank(first.schedule):  # its windows lie inside the fit ones
             swept[0] = FrontierPoint(first.limit_kw, replace(booked, bound=first.schedule.bound))
         points = tuple(monotone(swept))
         best_fit = first.schedule
     else:
+        if phase is not None:
+            phase("scheduling the drivers' windows", options.time_budget_s)
         best_fit = plan_site(fit, options, progress=progress)
     if _rank(booked) < _rank(best_fit):  # the fit bound holds: its windows lie inside
+        log.info(
+            "The site schedule is the booked slots' (%s): it ranks above the one over the"
+            " drivers' windows (%s)",
+            booked.method,
+            best_fit.method,
+        )
         return replace(booked, bound=best_fit.bound), "booked", points
     return best_fit, "fit", points
 
@@ -177,11 +193,14 @@ def _booked_schedule(run: EvaluationRun, site_limit_kw: Decimal | None) -> Sched
     problem = schedule_problem(run, site_limit_kw, "booked")
     booked = solve_schedule(problem, placement="window")
     if keeps_power_bound(booked):
-        return booked
+        return replace(booked, method=f"{BOOKED_BY}, {booked.method} power")
     steady = plan_site(problem, MilpOptions(time_budget_s=0), compete=False, with_bound=False)
+    steady = replace(steady, method=f"{BOOKED_BY}, cheapest steady sessions")
     own = greedy_schedule(problem)
     keeps_limit = site_limit_kw is None or own.peak_kw <= float(site_limit_kw) + 1e-6
-    return own if keeps_limit and _rank(own) < _rank(steady) else steady
+    if keeps_limit and _rank(own) < _rank(steady):
+        return replace(own, method=f"{BOOKED_BY}, the greedy's sessions")
+    return steady
 
 
 def greedy_schedule(problem: ScheduleProblem) -> Schedule:
@@ -303,6 +322,7 @@ def compare(
     frontier: bool = False,
     options: MilpOptions | None = None,
     progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> Comparison:
     """Original, greedy (optimized) and site schedule, over the requests the greedy booked.
 
@@ -312,7 +332,7 @@ def compare(
     rows = [r for r in run.rows if r.optimized is not None]
     optimized = [r.optimized for r in rows if r.optimized is not None]
     schedule, placement, points = site_schedule(
-        run, site_limit_kw, frontier=frontier, options=options, progress=progress
+        run, site_limit_kw, frontier=frontier, options=options, progress=progress, phase=phase
     )
     short = {u.booking_id for u in schedule.unmet}
     compared = [r for r in rows if r.request.tid not in short]

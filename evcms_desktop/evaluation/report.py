@@ -14,7 +14,7 @@ import csv
 import time
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 
 from evcms_desktop.evaluation.comparison import SCHEDULE_BUDGET_S, Comparison, compare
@@ -30,6 +30,7 @@ from evcms_desktop.evaluation.tables import (
 )
 from evcms_desktop.schedule.milp import MilpOptions
 from evcms_desktop.schedule.model import Schedule
+from evcms_desktop.schedule.optimal import Phase
 
 EVALUATION_BUDGET_S = 40.0  # wall clock for booking the requests and the site schedule
 MIN_SCHEDULE_S = 15.0  # the site schedule's least budget, however long booking took
@@ -95,12 +96,14 @@ def evaluate(
     frontier: bool = False,
     schedule_options: MilpOptions | None = None,
     schedule_progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> EvaluationReport:
     """The evaluation; with `frontier`, the site schedule's cost–peak frontier as well.
 
     Without `schedule_options`, the site schedule gets what is left of EVALUATION_BUDGET_S
     once the requests are booked (at least MIN_SCHEDULE_S), so the whole run keeps to it
-    however loaded the machine is; the bounds and figures come after.
+    however loaded the machine is; the bounds and figures come after. `phase` is told of
+    each step of the site schedule as it starts, with its budget.
     """
     began = time.perf_counter()
     run = run_evaluation(scenario, setup, progress=progress, workdir=workdir)
@@ -115,6 +118,7 @@ def evaluate(
         frontier=frontier,
         options=schedule_options,
         progress=schedule_progress,
+        phase=phase,
     )
     return EvaluationReport(run=run, table3=table3(run.rows), comparison=comparison)
 
@@ -208,6 +212,16 @@ def _booking_order(report: EvaluationReport) -> dict[Hashable, int]:
     return {r.request.tid: i for i, r in enumerate(report.run.rows)}
 
 
+KW_PLACES = Decimal("0.0001")  # the power CSVs' precision, kW
+
+
+def kw_text(kw: float) -> str:
+    """A slot's kW as the power CSVs write it: rounded down to KW_PLACES (a value within
+    HiGHS' 1e-9 of the next step up is taken as that step), so the values of one slot,
+    summed as written, never come to more than a site limit the schedule keeps."""
+    return str(Decimal(repr(float(kw) + 1e-9)).quantize(KW_PLACES, rounding=ROUND_FLOOR))
+
+
 def _power_rows(
     schedule: Schedule, order: dict[Hashable, int]
 ) -> Iterator[tuple[Hashable, int, str, str]]:
@@ -215,7 +229,7 @@ def _power_rows(
     for tid, plan in sorted(schedule.plans.items(), key=lambda kv: order.get(kv[0], 0)):
         for i, kw in enumerate(plan.powers_kw):
             start = plan.first_slot + i * plan.slot
-            yield tid, plan.connector_id, start.isoformat(), f"{kw:.4f}"
+            yield tid, plan.connector_id, start.isoformat(), kw_text(kw)
 
 
 def write_schedule_power(report: EvaluationReport, path: Path) -> None:

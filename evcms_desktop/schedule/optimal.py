@@ -47,6 +47,8 @@ from evcms_desktop.schedule.solver import solve_schedule
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+# A step starts now: what it is, and the seconds it is given (None: no budget of its own).
+Phase = Callable[[str, float | None], None]
 FRONTIER_POINTS = 6  # limits below the least-cost peak, at most
 SHORT_POINTS = 3  # of them below the least peak that meets every booking, at most
 POINT_SECONDS = 5.0  # of the sweep's budget per limit: a shorter budget sweeps fewer
@@ -708,6 +710,7 @@ def cost_peak_frontier(
     *,
     levels: Sequence[float] | None = None,
     progress: Progress | None = None,
+    phase: Phase | None = None,
 ) -> list[FrontierPoint]:
     """The least-cost schedule, then the least cost under each limit (falling), with bounds.
 
@@ -736,7 +739,10 @@ def cost_peak_frontier(
     later = len(levels) if levels is not None else most
     if cap is not None and levels is None and cap <= floor + 1:
         later = 0  # no point below a limit that already leaves energy short: all its time
-    cheapest = plan_site(problem, share(1 + later))
+    first = share(1 + later)
+    if phase is not None:
+        phase(f"frontier point 1 of up to {1 + later}: least cost", first.time_budget_s)
+    cheapest = plan_site(problem, first)
     points = [FrontierPoint(cap, cheapest)]
     if levels is None:
         levels = sweep_levels(cheapest.peak_kw, floor, most if later else 0)
@@ -750,6 +756,8 @@ def cost_peak_frontier(
         # Below the floor energy must be short: planned from nothing, least slack first
         # (plan_site), which leaves less short than the looser point's sessions do.
         start = points[-1].schedule if level >= floor - _TOL else None
+        if phase is not None:
+            phase(f"frontier point {done} of {total} at {level:g} kW", timed.time_budget_s)
         began = time.perf_counter()
         schedule = plan_site(limited, timed, start=start, compete=False)
         over = max(0.0, time.perf_counter() - began - timed.time_budget_s)

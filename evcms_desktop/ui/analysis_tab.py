@@ -369,6 +369,6 @@ class AnalysisTab(QWidget):
             f"{plural(len(report.run.rows), 'request')} on"
             f" {len(report.run.setup.connector_powers_kw)}"
             f" connectors{limit}; the site schedule ({c.placement} placement,"
-            f" {len(c.schedule.unmet)} not met) was solved by {c.schedule.method}"
+            f" {len(c.schedule.unmet)} not met) was made by {c.schedule.method}"
             f" in {c.schedule.seconds:.2f} s."
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
+import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -52,7 +54,7 @@ def test_evaluate_writes_the_files(
         data = (out / f"figure{n}.png").read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
     captured = capsys.readouterr()
-    assert "100% 60/60" in captured.err
+    assert "100% 30/30" in captured.err  # each system's bookings, counted apart
     assert "Table 3" in captured.out
     assert "Site schedule" in captured.out
     assert "Cost-peak frontier" in captured.out
@@ -115,3 +117,55 @@ def test_progress_bar_draws_in_place() -> None:
     text = stream.getvalue()
     assert text.startswith("\rwork")
     assert "[" + "#" * 30 + "] 100% 4/4\n" in text
+
+
+def test_every_step_is_named_as_it_starts_in_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["evaluate", "--bookings", "12", "--days", "1", "--no-figures"]
+    assert main([*args, "--out", str(tmp_path / "out")]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    expected = [
+        r"loading: 12 requests over 1 days$",
+        r"booking 12 requests in each system$",
+        r"booking, original system +100% 12/12$",
+        r"booking, optimized system +100% 12/12$",
+        r"scheduling the booked slots$",
+        r"frontier point 1 of up to \d+: least cost \(\d+ s given\)$",
+        r"writing tables$",
+        r"writing tables +100% 8/8$",
+    ]
+    at = [next(i for i, line in enumerate(lines) if re.match(e, line)) for e in expected]
+    assert at == sorted(at), lines
+    given = re.compile(r"frontier point (\d+) of (\d+) at [\d.]+ kW \(\d+ s given\)$")
+    points = [(lines.index(line), given.match(line)) for line in lines if given.match(line)]
+    steps = [(int(m.group(1)), int(m.group(2))) for _, m in points if m]
+    assert [n for n, _ in steps] == list(range(2, len(steps) + 2))  # each named once, in turn
+    assert all(total == len(steps) + 1 for _, total in steps)
+    assert all(at[5] < i < at[6] for i, _ in points)
+
+
+def test_a_silent_step_ticks_with_the_time_it_has_taken_of_its_budget() -> None:
+    class Stream(io.StringIO):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ticked = threading.Event()
+
+        def write(self, text: str) -> int:
+            if ": 0 s of 40 s" in text or ": 1 s of 40 s" in text:
+                self.ticked.set()
+            return super().write(text)
+
+    stream = Stream()
+    bar = ProgressBar(stream, tick_s=0.05)
+    bar.phase("frontier point 2 of 4 at 80 kW", 40.0)
+    assert stream.ticked.wait(timeout=30)
+    bar.close()
+    after = stream.getvalue()
+    bar.show("writing tables", 1, 1)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "frontier point 2 of 4 at 80 kW (40 s given)"
+    assert all(
+        re.fullmatch(r"frontier point 2 of 4 at 80 kW: \d+ s of 40 s", t) for t in lines[1:-1]
+    )
+    assert stream.getvalue() == after + "writing tables         100% 1/1\n"  # no tick after close

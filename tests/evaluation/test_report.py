@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import csv
 import itertools
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from evcms_desktop.evaluation.report import EvaluationReport, evaluate, write_csvs
+from evcms_desktop.evaluation.report import (
+    EvaluationReport,
+    evaluate,
+    write_csvs,
+    write_schedule_power,
+)
 from evcms_desktop.evaluation.runner import StationSetup
 from evcms_desktop.evaluation.scenario import ScenarioConfig, generate_scenario
 from evcms_desktop.schedule.milp import MilpOptions
@@ -194,7 +200,38 @@ def test_site_schedule_without_time_is_never_worse_than_the_greedy(
     assert greedy.total_cost == report.comparison.optimized.total_cost  # the same sessions
     assert greedy.peak_kw <= report.comparison.optimized.metrics.peak_kw + 1e-6
     options = MilpOptions(time_budget_s=budget, power_profiles=True)
-    schedule, _, _ = site_schedule(report.run, None, options=options)
+    schedule, placement, _ = site_schedule(report.run, None, options=options)
     assert not schedule.unmet and keeps_power_bound(schedule)
+    # What made it, as the operator reads it: a "booked" schedule is never called greedy days.
+    assert schedule.method.startswith("booked slots, ") == (placement == "booked")
+    assert placement == "fit" or "days greedy" not in schedule.method, schedule.method
     assert schedule.total_cost <= greedy.total_cost
     assert schedule.peak_kw <= greedy.peak_kw + 1e-6
+
+
+def test_power_csv_keeps_a_site_limit_when_summed_as_written(
+    report: EvaluationReport, tmp_path: Path
+) -> None:
+    # Three cars in one slot at a 60 kW limit: rounded to the nearest 0.0001 kW they
+    # would read 10.0001 + 10.0001 + 39.9999 = 60.0001 kW.
+    schedule = report.comparison.schedule
+    tids = list(schedule.plans)[:3]
+    powers = (10.00006, 10.00006, 39.99988)
+    plans = {
+        tid: replace(schedule.plans[tid], first_slot=schedule.start, powers_kw=(kw, 22.0))
+        for tid, kw in zip(tids, powers, strict=True)
+    }
+    crafted = replace(schedule, plans=plans)
+    write_schedule_power(
+        replace(report, comparison=replace(report.comparison, schedule=crafted)),
+        tmp_path / "power.csv",
+    )
+    with (tmp_path / "power.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    by_slot: dict[str, float] = {}
+    for r in rows:
+        by_slot[r["slot_start"]] = by_slot.get(r["slot_start"], 0.0) + float(r["kw"])
+    first = schedule.start.isoformat()
+    assert sum(powers) <= 60.0 and by_slot[first] <= 60.0
+    assert by_slot[first] == pytest.approx(60.0, abs=1e-3)
+    assert {r["kw"] for r in rows if r["slot_start"] != first} == {"22.0000"}
