@@ -93,11 +93,14 @@ class Bound:
     unmet_kwh is the least energy any schedule leaves short; cost, when nothing need be
     short, the least any schedule that meets every booking can cost (GBP, rounded down).
     short_ids: the bookings the relaxation's own least-short schedule leaves short.
+    tight_slots: the starts of the slots where the site limit is what leaves energy short
+    (more power there would leave less short: the least-short LP's dual is not zero).
     """
 
     unmet_kwh: float
     cost: Decimal | None
     short_ids: frozenset[Hashable] = frozenset()
+    tight_slots: frozenset[datetime] = frozenset()
 
 
 @dataclass(frozen=True)

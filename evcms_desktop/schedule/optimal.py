@@ -40,6 +40,7 @@ from evcms_desktop.schedule.model import (
     ScheduleProblem,
     Unmet,
     acm_weights,
+    window_slots,
 )
 from evcms_desktop.schedule.profiles import ProfilePlan, kind_cars, plan_profiles
 from evcms_desktop.schedule.solver import solve_schedule
@@ -54,7 +55,8 @@ SHORT_POINTS = 3  # of them below the least peak that meets every booking, at mo
 POINT_SECONDS = 5.0  # of the sweep's budget per limit: a shorter budget sweeps fewer
 TAIL_SHARE = 0.05  # of the time budget, kept for what follows the solve (connectors, prices)
 _TOL = 1e-6
-LIMIT_SHORT = "the site limit leaves too little power in its window"
+LIMIT_SHORT = "the site limit leaves too little power in its window"  # even were it alone
+LIMIT_SHARED = "the site limit leaves too little power for every booking around it"
 NOT_IN_TIME = "not scheduled in the time given"
 LIMIT_OR_TIME = "short under the site limit in the time given"
 
@@ -115,8 +117,34 @@ def _booking_plan(
     )
 
 
+def _limit_reason(
+    first: datetime, slot: timedelta, cap: float, need: float, room: np.ndarray, bound: Bound
+) -> str:
+    """Why the site limit leaves a booking short, true of that booking.
+
+    Its window is len(room) slots from `first`; `room` is the limit less the fixed load in
+    each, `cap` its power (kW) and `need` its energy in kW-slots. The limit itself when
+    even alone, with all that room, it cannot be met; the limit shared when some slot of
+    its window is one where the relaxation is short because of the limit (it could be met,
+    at another booking's expense); else the relaxation has room to meet it and the
+    schedule, in the time it had, did not.
+    """
+    if float(np.minimum(cap, np.maximum(room, 0.0)).sum()) + _TOL < need:
+        return LIMIT_SHORT
+    window = {first + n * slot for n in range(len(room))}
+    if bound.unmet_kwh > _TOL and not window.isdisjoint(bound.tight_slots):
+        return LIMIT_SHARED
+    return NOT_IN_TIME
+
+
 def _why_short(
-    inst: Instance, i: int, cars: np.ndarray, limit: float | None, bound: Bound | None
+    inst: Instance,
+    i: int,
+    cars: np.ndarray,
+    limit: float | None,
+    bound: Bound | None,
+    fixed_load: np.ndarray,
+    slot: timedelta,
 ) -> str:
     f, last = int(inst.firsts[i]), int(inst.lasts[i])
     if last <= f:
@@ -129,9 +157,9 @@ def _why_short(
     if limit is not None:
         if bound is None:  # no relaxation asked for (a live re-plan): which of the two is unknown
             return LIMIT_OR_TIME
-        if inst.bookings[i].id in bound.short_ids:
-            return LIMIT_SHORT
-        return NOT_IN_TIME  # the relaxation meets it: the schedule chose to leave it short
+        need = float(inst.needs[i]) / inst.k
+        room = limit - fixed_load[f:last]
+        return _limit_reason(inst.start + f * slot, slot, float(inst.caps[i]), need, room, bound)
     return "no connector is free long enough inside its window"
 
 
@@ -141,18 +169,30 @@ def _limit_reasons(
     relaxed: Bound | None,
     kept: Mapping[Hashable, BookingPlan],
 ) -> tuple[Unmet, ...]:
-    """The schedule's unmet bookings, the site limit blamed only where the relaxation is short."""
+    """The heuristic's unmet bookings, the site limit blamed only as the relaxation shows
+    it (_limit_reason); the heuristic blames it for every shortfall it cannot explain."""
     blamed = [u for u in schedule.unmet if u.reason == LIMIT_SHORT]
     if not blamed or problem.site_limit_kw is None:
         return schedule.unmet
+    limit = float(problem.site_limit_kw)
     if relaxed is None:
-        relaxed = relaxation_bound(problem, float(problem.site_limit_kw), kept)
-    return tuple(
-        replace(u, reason=NOT_IN_TIME)
-        if u.reason == LIMIT_SHORT and u.booking_id not in relaxed.short_ids
-        else u
-        for u in schedule.unmet
-    )
+        relaxed = relaxation_bound(problem, limit, kept)
+    by_id = {b.id: b for b in problem.bookings}
+    per_kw = problem.slot.total_seconds() / 3600 * float(problem.tariff.efficiency)
+    start = schedule.start
+
+    def reason(u: Unmet) -> str:
+        b = by_id.get(u.booking_id)
+        if u.reason != LIMIT_SHORT or b is None:
+            return u.reason
+        f, last = window_slots(b, start, problem.slot)
+        room = np.full(last - f, limit)
+        need = float(b.energy_kwh) / per_kw
+        return _limit_reason(
+            start + f * problem.slot, problem.slot, float(b.max_power_kw), need, room, relaxed
+        )
+
+    return tuple(replace(u, reason=reason(u)) for u in schedule.unmet)
 
 
 def relaxation_bound(
@@ -237,6 +277,8 @@ def relaxation_bound(
         if shortest.status != 0:
             return Bound(unmet_kwh=0.0, cost=None)
         least = max(0.0, float(shortest.fun))
+        duals = shortest.ineqlin.marginals if a_ub is not None else np.zeros(0)
+        tight = frozenset(inst.start + int(t) * problem.slot for t in used[np.abs(duals) > _TOL])
         # Who is short, as the schedule's objective chooses: among the least-short
         # schedules, the one that leaves the latest booked short (bookings come in order).
         total = sparse.hstack([sparse.csr_array((1, n)), np.ones((1, n_b))], format="csr")
@@ -255,7 +297,7 @@ def relaxation_bound(
             for b, kwh in zip(inst.bookings, slack, strict=True)
             if kwh > _TOL * max(1.0, float(b.energy_kwh))
         )
-        return Bound(unmet_kwh=least, cost=None, short_ids=short_ids)
+        return Bound(unmet_kwh=least, cost=None, short_ids=short_ids, tight_slots=tight)
     tariff = problem.tariff
     fixed = sum(
         (tariff.energy_price * b.energy_kwh + tariff.service_charge for b in problem.bookings),
@@ -468,7 +510,8 @@ def plan_site(
         delivered = plan.delivered_kwh if plan else 0.0
         short = float(b.energy_kwh) - delivered
         if short > _TOL * max(1.0, float(b.energy_kwh)):
-            unmet.append(Unmet(b.id, _why_short(inst, i, cars, limit, bound), short))
+            reason = _why_short(inst, i, cars, limit, bound, fixed_load, problem.slot)
+            unmet.append(Unmet(b.id, reason, short))
     schedule = Schedule(
         start=inst.start,
         slot=problem.slot,

@@ -16,6 +16,7 @@ import pytest
 from evcms_desktop.schedule import BookingPlan, Schedule, ScheduleBooking, ScheduleProblem
 from evcms_desktop.schedule.milp import LIVE_OPTIONS, MAX_POWER_CHANGES, MilpOptions
 from evcms_desktop.schedule.optimal import (
+    LIMIT_SHARED,
     FrontierPoint,
     cost_peak_frontier,
     frontier_levels,
@@ -150,7 +151,27 @@ def test_the_site_limit_short_is_reported_with_the_reason() -> None:
     schedule = milp_only(p)
     check(p, schedule)
     assert [u.booking_id for u in schedule.unmet] == [2]
-    assert schedule.unmet[0].reason == "the site limit leaves too little power in its window"
+    # Either could be met alone: the limit is shared, and the later booking is the one short.
+    assert schedule.unmet[0].reason == LIMIT_SHARED
+
+
+def test_the_site_limit_is_blamed_on_its_window_only_when_even_alone_it_cannot_be_met() -> None:
+    # 11 kW for an hour cannot give 17.6 kWh whatever else is there; booking 2 could have
+    # all of 01:00-02:00 but shares it with booking 3; booking 4, alone later, is met.
+    p = problem(
+        booking(1, 0, 1, "17.6"),
+        booking(2, 1, 2, "6"),
+        booking(3, 1, 2, "6"),
+        booking(4, 5, 6, "6"),
+        limit=11,
+    )
+    for schedule in (milp_only(p), plan_site(p, QUICK)):  # the heuristic's reasons as well
+        check(p, schedule)
+        reasons = {u.booking_id: u.reason for u in schedule.unmet}
+        assert reasons[1] == "the site limit leaves too little power in its window"
+        others = set(reasons) - {1}
+        assert others and all(reasons[b] == LIMIT_SHARED for b in others), reasons
+        assert 4 not in reasons
 
 
 def test_energy_lands_in_peak_off_and_matches_the_bound() -> None:
