@@ -784,7 +784,8 @@ def cost_peak_frontier(
         later = 0  # no point below a limit that already leaves energy short: all its time
     first = share(1 + later)
     if phase is not None:
-        phase(f"frontier point 1 of up to {1 + later}: least cost", first.time_budget_s)
+        most_points = f"up to {1 + later}" if later else "1"
+        phase(f"frontier point 1 of {most_points}: least cost", first.time_budget_s)
     cheapest = plan_site(problem, first)
     points = [FrontierPoint(cap, cheapest)]
     if levels is None:

@@ -131,7 +131,7 @@ def test_every_step_is_named_as_it_starts_in_order(
         r"booking, original system +100% 12/12$",
         r"booking, optimized system +100% 12/12$",
         r"scheduling the booked slots$",
-        r"frontier point 1 of up to \d+: least cost \(\d+ s given\)$",
+        r"frontier point 1 of (up to )?\d+: least cost \(\d+ s given\)$",
         r"writing tables$",
         r"writing tables +100% 8/8$",
     ]
