@@ -680,6 +680,16 @@ def _reoptimise(site: _Site, items: Sequence[int], deadline: float) -> bool:
     return False
 
 
+def _alone_costs(site: _Site, base_load: np.ndarray, base_cars: np.ndarray) -> dict[int, float]:
+    """Each booking's cost in its cheapest session, as if it were alone on the site."""
+    empty = _Site(site.inst, site.limit, base_load.copy(), base_cars.copy(), {})
+    alone = {}
+    for i in range(len(site.inst.bookings)):
+        options = _option_table(empty, i)
+        alone[i] = 0.0 if options is None else float(options[2].min())
+    return alone
+
+
 def _descend_milp(
     site: _Site, base_load: np.ndarray, base_cars: np.ndarray, deadline: float
 ) -> None:
@@ -687,11 +697,7 @@ def _descend_milp(
     re-planned by _reoptimise with every booking whose window lies within its own widened
     by REACH slots either side."""
     inst = site.inst
-    empty = _Site(inst, site.limit, base_load.copy(), base_cars.copy(), {})
-    alone = {}
-    for i in range(len(inst.bookings)):
-        options = _option_table(empty, i)
-        alone[i] = 0.0 if options is None else float(options[2].min())
+    alone = _alone_costs(site, base_load, base_cars)
     done: set[int] = set()
     while time.perf_counter() < deadline:
         dear = [i for i in site.sessions if i not in done and site.cost(i) - alone[i] >= 0.01]
@@ -936,12 +942,7 @@ def _exact_dear(site: _Site, base_load: np.ndarray, base_cars: np.ndarray, deadl
     """Each booking paying above its cheapest session (alone on the site), dearest first,
     re-planned by `_exact` with the bookings drawing most in its window: the first two of
     EXACT_GROUPS in turn."""
-    inst = site.inst
-    empty = _Site(inst, site.limit, base_load.copy(), base_cars.copy(), {})
-    alone = {}
-    for i in range(len(inst.bookings)):
-        options = _option_table(empty, i)
-        alone[i] = 0.0 if options is None else float(options[2].min())
+    alone = _alone_costs(site, base_load, base_cars)
     for most, seconds in EXACT_GROUPS[:2]:
         dear = sorted(site.sessions, key=lambda i: alone[i] - site.cost(i))
         for i in dear:
