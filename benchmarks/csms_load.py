@@ -10,7 +10,7 @@ server CPU and memory, timer lateness in (b), and stored rows vs sent samples.
     python benchmarks/csms_load.py --mode qt -n 2000
     python benchmarks/csms_load.py --mode headless -n 2000 --profile   # top costs
 
-Only 127.0.0.1 is used. The issue's targets are the defaults of --targets.
+Only 127.0.0.1 is used. It says whether p99 met `--p99-target` (default 25 ms).
 
 A MeterValues is answered only once its rows are committed (the store writer's group
 commit), so that an answer means stored; before issue 10 it was answered before the write.
