@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import faulthandler
 import gc
 import logging
@@ -12,7 +13,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import peewee
@@ -47,7 +48,7 @@ from evcms_desktop.ui.dialogs.help import StationFiles
 from evcms_desktop.ui.dialogs.sign_in import SignInDialog
 from evcms_desktop.ui.dialogs.startup import StartupChoice, console_settings, shown, startup_choice
 from evcms_desktop.ui.kiosk import KioskWindow
-from evcms_desktop.ui.main_window import MainWindow
+from evcms_desktop.ui.main_window import WARNING_STYLE, MainWindow
 from evcms_desktop.ui.roles import Credentials, Role, Session
 from evcms_desktop.ui.theme import icon_path
 
@@ -59,14 +60,23 @@ DRIVER_DATA_CHECK_MS = 3_600_000
 async def start_central(
     config: AppConfig, db: peewee.SqliteDatabase, bus: EventBus
 ) -> tuple[CentralSystem | None, str, str]:
-    """Start listening; a busy port leaves the console usable, and says so."""
+    """Start listening; a busy port leaves the console usable, and says so and where to
+    change it."""
     central = CentralSystem(csms_config(config, server_settings()), db, bus)
     try:
         await central.start()
     except OSError as exc:
         log.error("The central system could not listen: %s", exc)
-        return None, f"Central system not listening: {exc.strerror or exc}", ""
+        return None, not_listening_text(central.config.port, exc), ""
     return central, f"Listening on {central.url(central.config.host)}/…", central.url()
+
+
+def not_listening_text(port: int, exc: OSError) -> str:
+    """One line for the status bar: why the central system is not listening, and where the
+    port is changed (the command line's --port wins over Settings)."""
+    reasons = {errno.EADDRINUSE: "address in use", errno.EACCES: "permission denied"}
+    reason = reasons.get(exc.errno or 0) or str(exc.strerror or exc).lower()
+    return f"Not listening on port {port}: {reason}; change it under Settings > Central system"
 
 
 def security_warning(config: CsmsConfig) -> str:
@@ -95,10 +105,16 @@ class StationScreens(QObject):
         commands: CommandService | None = None,
         sites: Sequence[Station] = (),
         scope: Callable[[str], tuple[Station, Sequence[Station]]] | None = None,
+        listen: Callable[[], Awaitable[tuple[CentralSystem | None, str, str]]] | None = None,
     ) -> None:
         """`scope`: the site and the sites a person signed in by name sees; given, the
-        console is built anew for each sign-in whose scope is not the one shown."""
+        console is built anew for each sign-in whose scope is not the one shown. Without a
+        central system and without `commands` this is a station console whose central
+        system could not listen: `listen` tries again after Settings are saved."""
         super().__init__()
+        self.attached = central is None and commands is not None
+        self.listen = listen
+        self._listening: asyncio.Future[None] | None = None
         self.sites = sites  # every site the console sees, when it sees several
         self.scope = scope
         session.role_changed.connect(self._follow_sign_in)  # before any window's own slot
@@ -152,15 +168,7 @@ class StationScreens(QObject):
         log.info("The console now shows %s's sites", name)
         self.service = BookingService(self.service.db, home, clock=self.service.clock)
         self.sites = sites
-        old.closed.disconnect(self.closed)
-        old.kiosk_wanted.disconnect(self.show_kiosk)
-        self._make_console()
-        assert self.console is not None
-        self.console.setGeometry(old.geometry())
-        self.console.show()
-        old.quit_confirmed = True
-        old.close()
-        old.deleteLater()
+        self._replace_console(old)
 
     def _make_console(self) -> None:
         central = self.central
@@ -175,17 +183,55 @@ class StationScreens(QObject):
             ocpp_url=self.url,
             security_warning=security_warning(central.config) if central else "",
             sites=self.sites,
-            needs_sign_in=central is None,
+            needs_sign_in=self.attached,
             listening_port=central.port if central else None,
-            attached=central is None and self.commands is not None,
+            attached=self.attached,
         )
         if central is not None:
             self.console.actions.transfers = central.transfers
+        elif not self.attached:
+            self.console.server_label.setStyleSheet(WARNING_STYLE)
+            self.console.settings.saved.connect(self._listen_again)
         fit_to_screen(self.console)
         self.console.closed.connect(self.closed)
         self.console.kiosk_wanted.connect(self.show_kiosk)
         if self.files is not None:
             self.console.set_files(self.files)
+
+    def _listen_again(self) -> None:
+        """Settings saved while the central system is not listening: try again with them,
+        and on success give the console the central system (a new console, in place)."""
+        if self.listen is None or self.central is not None:
+            return
+        listen = self.listen
+
+        async def go() -> None:
+            central, text, url = await listen()
+            old = self.console
+            if central is None or old is None or self.central is not None:
+                if old is not None:
+                    old.server_label.setText(text)
+                if central is not None:
+                    await central.stop()
+                return
+            self.central, self.server_text, self.url = central, text, url
+            self.commands = console_commands(central, self.session)
+            self._replace_console(old)
+            log.info("The central system listens now: %s", text)
+
+        self._listening = asyncio.ensure_future(go())
+
+    def _replace_console(self, old: MainWindow) -> None:
+        """A console built anew in place of `old` (its place and size kept)."""
+        old.closed.disconnect(self.closed)
+        old.kiosk_wanted.disconnect(self.show_kiosk)
+        self._make_console()
+        assert self.console is not None
+        self.console.setGeometry(old.geometry())
+        self.console.show()
+        old.quit_confirmed = True
+        old.close()
+        old.deleteLater()
 
     def show_kiosk(self) -> KioskWindow:
         self.session.sign_out()
@@ -405,7 +451,16 @@ async def serve_window(
         return 2
     bus = EventBus()
     central, server_text, url = await start_central(config, db, bus)
-    screens = StationScreens(service, bus, session, central, server_text, url, files)
+    screens = StationScreens(
+        service,
+        bus,
+        session,
+        central,
+        server_text,
+        url,
+        files,
+        listen=lambda: start_central(config, db, bus),
+    )
     if guard is not None:
         guard.raise_requested.connect(screens.bring_to_front)
     closed = asyncio.Event()
@@ -422,8 +477,8 @@ async def serve_window(
     await closed.wait()
     status = watcher.stop()
     screens.close_all()
-    if central is not None:
-        await central.stop()
+    if screens.central is not None:
+        await screens.central.stop()
     await end_tasks_since(started)
     return status
 
