@@ -37,6 +37,9 @@ from evcms_desktop.domain.plans import Plan, PlanKind
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.domain.validation import (
+    DATE_RULE,
+    FIRST_DATE,
+    LAST_DATE,
     MAX_CONNECTOR_KW,
     MIN_CONNECTOR_KW,
     BookingRequestError,
@@ -76,9 +79,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[argparse.Namespace, AppConfig], int]
 DRIVER_DATA_CHECK_SECONDS = 3600
-# Bounds on what a person may type: the store's times and money stay representable.
-FIRST_DATE = date(2000, 1, 1)
-LAST_DATE = date(2099, 12, 31)
 QUIET_KINDS = (EventKind.OCPP_MESSAGE, EventKind.METER_VALUES)
 
 
@@ -317,7 +317,7 @@ def _date(text: str) -> date:
     except ValueError as exc:
         raise CommandError(f"Use dates like 2026-12-01 ({exc}).") from exc
     if not FIRST_DATE <= day <= LAST_DATE:
-        raise CommandError(f"Use a date from {FIRST_DATE} to {LAST_DATE}, not {day}.")
+        raise CommandError(f"{DATE_RULE}, not {day}.")
     return day
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from evcms_desktop.domain.site import Site
 
+# The dates a person may give, on the command line and in every date field: the store's
+# times and money stay representable around them (a day after 9999-12-31 is not).
+FIRST_DATE, LAST_DATE = date(2000, 1, 1), date(2099, 12, 31)
+DATE_RULE = f"Use a date from {FIRST_DATE} to {LAST_DATE}"
 # A request made for "now" from a form is a little in the past by the time it is submitted.
 PAST_TOLERANCE = timedelta(minutes=2)
 # How much earlier than the arrival a driver may offer to come for an Eco plan.
@@ -163,8 +167,23 @@ def _earliest_errors(request: PlanRequest, now: datetime) -> list[FieldError]:
     return []
 
 
+def date_errors(request: PlanRequest) -> list[FieldError]:
+    """An arrival or earlier start on a date outside FIRST_DATE..LAST_DATE (checked before
+    the store is asked about the days around it). The times are UTC: a local date in the
+    range may be the day before or after it there."""
+    first, last = FIRST_DATE - timedelta(days=1), LAST_DATE + timedelta(days=1)
+    errors = []
+    if not first <= request.arrival.date() <= last:
+        errors.append(FieldError("arrival", f"{DATE_RULE}."))
+    if request.earliest is not None and not first <= request.earliest.date() <= last:
+        errors.append(FieldError("earliest", f"{DATE_RULE}."))
+    return errors
+
+
 def validate_request(site: Site, request: PlanRequest, now: datetime) -> list[FieldError]:
-    errors: list[FieldError] = []
+    errors: list[FieldError] = date_errors(request)
+    if errors:
+        return errors
     if request.arrival.tzinfo is None:
         errors.append(FieldError("arrival", "The arrival time needs a time zone."))
     elif request.arrival < now - PAST_TOLERANCE:

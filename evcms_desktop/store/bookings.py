@@ -20,7 +20,12 @@ from evcms_desktop.domain.booking_codes import new_booking_code, normalize_code
 from evcms_desktop.domain.plans import Plan, PlanOutcome, generate_plans
 from evcms_desktop.domain.site import Site
 from evcms_desktop.domain.tariff import PricingRule
-from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, driver_errors
+from evcms_desktop.domain.validation import (
+    BookingRequestError,
+    PlanRequest,
+    date_errors,
+    driver_errors,
+)
 from evcms_desktop.store.database import BOOKING_OVERLAP_CONSTRAINT
 from evcms_desktop.store.fields import parse_utc
 from evcms_desktop.store.models import (
@@ -157,6 +162,8 @@ class BookingService:
 
     def plan(self, request: PlanRequest, rule: PricingRule = PricingRule.OPTIMIZED) -> PlanOutcome:
         """The plans for a request; BookingRequestError explains an invalid one."""
+        if errors := date_errors(request):
+            raise BookingRequestError(errors)
         site = self.site()
         return generate_plans(
             site, request, self.occupancy(site, request.arrival), self.clock(), rule

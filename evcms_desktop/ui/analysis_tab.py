@@ -51,7 +51,7 @@ from evcms_desktop.evaluation.tables import CASES, PAPER_TABLE3
 from evcms_desktop.store.models import Station
 from evcms_desktop.store.stations import load_site
 from evcms_desktop.ui.charts.evaluation_figures import FIGURES
-from evcms_desktop.ui.formatting import plural
+from evcms_desktop.ui.formatting import bound_dates, plural
 from evcms_desktop.ui.frontier_view import FrontierView
 
 log = logging.getLogger(__name__)
@@ -152,6 +152,7 @@ class AnalysisTab(QWidget):
         today = QDate.currentDate()
         self.period_from = QDateEdit(today.addDays(-30), calendarPopup=True)
         self.period_to = QDateEdit(today, calendarPopup=True)
+        bound_dates(self.period_from, self.period_to)
         self.run_real = QPushButton("Run on these bookings")
         self.run_real.setToolTip(
             "Book this station's requests of the period again in both systems and compare."

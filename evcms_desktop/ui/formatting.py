@@ -7,6 +7,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from PySide6.QtCore import QDate
+from PySide6.QtWidgets import QDateEdit
+
+from evcms_desktop.domain.validation import FIRST_DATE, LAST_DATE
 
 DASH = "–"
 
@@ -19,6 +22,13 @@ def local_qdate(moment: datetime, tz: ZoneInfo) -> QDate:
     """The station-local calendar day of a moment, for Qt's date widgets."""
     day = moment.astimezone(tz).date()
     return QDate(day.year, day.month, day.day)
+
+
+def bound_dates(*edits: QDateEdit) -> None:
+    """Date fields take the dates the command line takes (Qt's own go to 9999-12-31, whose
+    next day the store cannot represent)."""
+    for edit in edits:
+        edit.setDateRange(QDate(FIRST_DATE), QDate(LAST_DATE))
 
 
 def fmt_time(moment: datetime | None, tz: ZoneInfo) -> str:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from PySide6.QtCore import Qt, QTime
+import pytest
+from PySide6.QtCore import QDate, Qt, QTime
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QDateEdit
 
-from evcms_desktop.domain.validation import slot_length_error
+from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, slot_length_error
 from evcms_desktop.store.models import Booking, BookingState
 from evcms_desktop.ui.dialogs.booking import NewBookingDialog
 
@@ -176,3 +178,34 @@ def test_an_energy_too_large_to_use_is_refused_with_the_command_lines_words(qtbo
     assert form.errors["energy"].text() == (
         "1e309 is more than this station can use: at most 1000000."
     )
+
+
+def test_the_date_field_takes_the_command_lines_dates_and_says_so(qtbot, service, tmp_path):
+    dialog = NewBookingDialog(service)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    form = dialog.flow.form
+    form.date.setDate(QDate(9999, 12, 31))  # Qt's own last date, once typed in silence
+    assert form.date.date() == QDate(2099, 12, 31)
+    assert form.date_hint.isVisible()
+    assert form.date_hint.text() == "Use a date from 2000-01-01 to 2099-12-31."
+    dialog.grab().save(str(tmp_path / "form.png"))
+    qtbot.keyClicks(form.energy, "15")
+    qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
+    assert dialog.flow.page == "plans"  # the last day plans
+
+    far = datetime(9999, 12, 31, 12, tzinfo=UTC)
+    request = PlanRequest(far, timedelta(hours=1), Decimal(15))
+    with pytest.raises(BookingRequestError) as refused:
+        service.plan(request)  # the store, asked by anything else, says why too
+    assert [(e.field, e.message) for e in refused.value.errors] == [
+        ("arrival", "Use a date from 2000-01-01 to 2099-12-31.")
+    ]
+
+
+def test_every_date_field_of_the_console_stops_at_the_last_date(window_factory):
+    window = window_factory()
+    edits = window.findChildren(QDateEdit)
+    assert len(edits) >= 6  # bookings, sessions, demand, analysis and the form's
+    assert all(e.maximumDate() == QDate(2099, 12, 31) for e in edits)
+    assert all(e.minimumDate() == QDate(2000, 1, 1) for e in edits)

@@ -23,8 +23,15 @@ from PySide6.QtWidgets import (
 )
 
 from evcms_desktop.domain.site import Site
-from evcms_desktop.domain.validation import FieldError, PlanRequest, driver_errors, parse_amount
+from evcms_desktop.domain.validation import (
+    DATE_RULE,
+    FieldError,
+    PlanRequest,
+    driver_errors,
+    parse_amount,
+)
 from evcms_desktop.store.bookings import DriverDetails
+from evcms_desktop.ui.formatting import bound_dates
 
 FIELDS = (
     "arrival", "earliest", "duration", "energy", "power", "connector", "name", "contact",
@@ -93,6 +100,9 @@ class BookingForm(QWidget):
 
         self.date = QDateEdit(calendarPopup=True)
         self.date.setDisplayFormat("ddd d MMM yyyy")
+        bound_dates(self.date)
+        self.date_hint = QLabel(f"{DATE_RULE}.")
+        self.date_hint.setObjectName("counterTitle")
         self.time = SlotTimeEdit(site.step)
         self.earlier = QCheckBox("I can come earlier, from")
         self.earlier.setToolTip(
@@ -124,6 +134,7 @@ class BookingForm(QWidget):
         when.addWidget(self.date, 3)
         when.addWidget(self.time, 2)
         form.addRow("Arrival", when)
+        form.addRow("", self.date_hint)
         form.addRow("", self.errors["arrival"])
         earlier = QHBoxLayout()
         earlier.addWidget(self.earlier)

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import QDateEdit, QHBoxLayout, QLabel, QPushButton, QVBox
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.charts.hints import EmptyHint
-from evcms_desktop.ui.formatting import local_qdate, plural
+from evcms_desktop.ui.formatting import bound_dates, local_qdate, plural
 from evcms_desktop.ui.stats import HourlyDemand, hourly_demand
 from evcms_desktop.ui.theme import PEAK_OFF, PEAK_OFF_LIGHT, PEAK_ON, PEAK_ON_LIGHT
 
@@ -47,6 +47,7 @@ class DemandView(QWidget):
         self.demand: HourlyDemand | None = None
         self.day = QDateEdit(local_qdate(clock(), station_calendar(station).tz), calendarPopup=True)
         self.day.setDisplayFormat("ddd d MMM yyyy")
+        bound_dates(self.day)
         self.day.dateChanged.connect(self.refresh)
         previous, following = QPushButton("◀"), QPushButton("▶")
         previous.setFixedWidth(36)

@@ -23,7 +23,7 @@ from evcms_desktop.store.bookings import BookingNotFoundError, BookingService
 from evcms_desktop.store.models import Booking, BookingState, utcnow
 from evcms_desktop.store.stations import station_calendar
 from evcms_desktop.ui.booking_actions import BookingActions
-from evcms_desktop.ui.formatting import local_qdate, state_text
+from evcms_desktop.ui.formatting import bound_dates, local_qdate, state_text
 from evcms_desktop.ui.models.bookings import BookingsModel
 from evcms_desktop.ui.sites import SiteChoice, SiteLookup
 from evcms_desktop.ui.views.tables import selected_record, sortable_table
@@ -32,6 +32,7 @@ from evcms_desktop.ui.views.tables import selected_record, sortable_table
 def _date_edit(day: QDate) -> QDateEdit:
     edit = QDateEdit(day, calendarPopup=True)
     edit.setDisplayFormat("ddd d MMM yyyy")
+    bound_dates(edit)
     return edit
 
 

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 
 from evcms_desktop.store.models import Station, utcnow
 from evcms_desktop.store.stations import local_day_bounds, station_calendar
-from evcms_desktop.ui.formatting import local_qdate
+from evcms_desktop.ui.formatting import bound_dates, local_qdate
 from evcms_desktop.ui.models.sessions import SessionsModel
 from evcms_desktop.ui.sites import SiteChoice, SiteLookup
 from evcms_desktop.ui.views.tables import sortable_table
@@ -44,6 +44,7 @@ class SessionsView(QWidget):
         day = local_qdate(clock(), station_calendar(station).tz)
         self.first = QDateEdit(day.addDays(-6), calendarPopup=True)
         self.last = QDateEdit(day, calendarPopup=True)
+        bound_dates(self.first, self.last)
         for edit in (self.first, self.last):
             edit.setDisplayFormat("ddd d MMM yyyy")
             edit.dateChanged.connect(self.refresh)
