@@ -56,6 +56,7 @@ class Outcome:
     status: str
     ok: bool
     detail: str = ""
+    charge_point: str | None = None  # the charger acted on: its site's consoles see it
 
     @property
     def text(self) -> str:
@@ -121,14 +122,17 @@ class ConnectorActions(QObject):
         log.info("%s refused: no operator sign-in", action)
         self.denied.emit(action)
 
-    def _run(self, action: str, target: str, command: Callable[[], Awaitable[Result]]) -> None:
+    def _run(self, action: str, row: ChargerRow, command: Callable[[], Awaitable[Result]]) -> None:
+        target, ident = row.label, row.ident
         if self.commands is None:
-            self.finished.emit(Outcome(action, target, "Offline", False, "no central system"))
+            self.finished.emit(
+                Outcome(action, target, "Offline", False, "no central system", ident)
+            )
             return
 
         async def go() -> None:
             result = await command()
-            outcome = Outcome(action, target, result.status, result.ok, result.detail)
+            outcome = Outcome(action, target, result.status, result.ok, result.detail, ident)
             log.info("%s", outcome.text)
             self.finished.emit(outcome)
 
@@ -148,7 +152,7 @@ class ConnectorActions(QObject):
             dialog = ConfirmDialog(
                 f"{action} on {row.label}", text, action, choices, self.parent_widget
             )
-            dialog.accepted.connect(lambda: self._run(action, row.label, command(dialog.chosen)))
+            dialog.accepted.connect(lambda: self._run(action, row, command(dialog.chosen)))
             self._open(dialog)
 
         self.require_operator(action, ask)
@@ -162,7 +166,7 @@ class ConnectorActions(QObject):
             dialog.accepted.connect(
                 lambda: self._run(
                     "Remote start",
-                    row.label,
+                    row,
                     lambda tag=dialog.chosen_tag: self.commands.remote_start(  # type: ignore[union-attr]
                         row.ident, tag, row.connector
                     ),
@@ -175,7 +179,9 @@ class ConnectorActions(QObject):
     def remote_stop(self, row: ChargerRow) -> None:
         tx = row.transaction_id
         if tx is None:
-            self.finished.emit(Outcome("Remote stop", row.label, "Rejected", False, "not charging"))
+            self.finished.emit(
+                Outcome("Remote stop", row.label, "Rejected", False, "not charging", row.ident)
+            )
             return
         self._confirm(
             row,
@@ -243,9 +249,13 @@ class ConnectorActions(QObject):
             try:
                 self.approver(row.ident, self.station)  # it joins this console's site
             except ValueError as exc:
-                self.finished.emit(Outcome("Approve", row.ident, "Rejected", False, str(exc)))
+                self.finished.emit(
+                    Outcome("Approve", row.ident, "Rejected", False, str(exc), row.ident)
+                )
                 return
-            self.finished.emit(Outcome("Approve", row.ident, "Accepted", True))
+            self.finished.emit(
+                Outcome("Approve", row.ident, "Accepted", True, charge_point=row.ident)
+            )
 
         def ask() -> None:
             dialog = ConfirmDialog(

@@ -340,7 +340,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(text, 15_000)
 
     def _action_finished(self, outcome: Outcome) -> None:
-        record_notice(OPERATOR_ACTION, outcome.text)
+        record_notice(OPERATOR_ACTION, outcome.text, charge_point=outcome.charge_point)
         self.notifications_model.pull_notices()
         self.statusBar().showMessage(outcome.text, 15_000)
         self.chargers_model.reload()

@@ -175,3 +175,33 @@ def test_with_site_an_attached_console_keeps_that_site_and_refuses_another_sites
     assert window.session.operator is None and screens.console is window
     _sign_in(qtbot, dialog, "hal", "attendant-pw")
     assert screens.console is window and _shown(window)["chargers"] == {"CP-H"}
+
+
+def test_an_every_site_operators_action_is_not_in_the_next_attendants_notifications(
+    attached, qtbot, two_sites
+):
+    """oli unlocks Harbour's CP-H and signs out; ann of Test Station does not see it among
+    the notifications (oli, signing in again, does)."""
+    screens = attached("oli", Role.OPERATOR)
+    window = screens.console
+    row = next(r for r in window.chargers_model.rows() if r.ident == "CP-H")
+    window.actions.unlock(row)
+    confirm = window.actions.dialog
+    assert confirm is not None
+    confirm.accept()
+    said = "Unlock on CP-H #1: Accepted"
+
+    def messages(window: MainWindow) -> list[str]:
+        return [n.message for n in window.notifications_model.notices()]
+
+    qtbot.waitUntil(lambda: said in messages(window), timeout=10_000)
+
+    window.sign_out_action.trigger()
+    _sign_in(qtbot, window.sign_in(), "ann", "attendant-pw")
+    window = screens.console
+    assert "CP-A booked" in messages(window)
+    assert said not in messages(window)
+
+    window.sign_out_action.trigger()
+    _sign_in(qtbot, window.sign_in(), "oli", "operator-pw")
+    assert said in messages(screens.console)
