@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def config_from_args(args: argparse.Namespace) -> AppConfig:
     return AppConfig(
-        database=parse_target(args.db or default_database_path()),
+        database=parse_target(default_database_path() if args.db is None else args.db),
         site=args.site,
         host=args.host,
         port=args.port,

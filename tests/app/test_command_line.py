@@ -106,3 +106,10 @@ def test_commands_that_never_schedule_do_not_import_the_scheduler(tmp_path: Path
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stdout
+
+
+def test_an_empty_db_is_refused_in_one_line_not_taken_for_the_default(capsys):
+    assert main(["--db", "", "sites", "list"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == ("evcms-desktop: --db: empty; give a file path or a postgresql:// URL\n")
