@@ -218,7 +218,9 @@ def _password(args: argparse.Namespace) -> str | None:
 
 def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
     action = args.chargers_action
-    site = selected_site(config) if config.site else None  # None: every site's
+    # A charger named by its ID is found at any site without --site; the list, as every
+    # listing, is of the first site without it.
+    site = selected_site(config) if config.site else None
     if action == "add":
         charger_admin.check_ident(args.ident)
         charger_admin.check_max_power(args.max_power)
@@ -258,7 +260,7 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
             charger_admin.set_timezone(args.ident, zone, site)
         _out(f"Set {args.ident}; it applies when the charger next connects.")
     else:
-        rows = charger_admin.list_chargers(station=site)
+        rows = charger_admin.list_chargers(station=selected_site(config))
         if not rows:
             _out("No chargers.")
         now = utcnow()
