@@ -34,6 +34,7 @@ from evcms_desktop.csms.events import CsmsEvent, EventKind
 from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
+from evcms_desktop.domain.site import MAX_SESSION
 from evcms_desktop.domain.tariff import format_money
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.domain.validation import (
@@ -528,7 +529,10 @@ def _quote(tx: ChargingTransaction, currency: str) -> str:
 def _operators(args: argparse.Namespace, config: AppConfig) -> int:
     action = args.operators_action
     if action == "list":
-        for person in operators.list_operators():
+        people = operators.list_operators()
+        if not people:
+            _out("No operators.")
+        for person in people:
             where = person.site.name if person.site_id is not None else "every site"
             locked = operators.seconds_locked(person.name, utcnow())
             _out(f"{person.name:<20} {person.role:<10} {where}{'  (locked)' if locked else ''}")
@@ -772,7 +776,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         " Eco plans never start before the arrival)",
     )
     book.add_argument(
-        "--duration", type=whole_number(1, 7 * 24 * 60), required=True, help="minutes"
+        "--duration",
+        type=whole_number(1, MAX_SESSION // timedelta(minutes=1)),
+        required=True,
+        help="minutes",
     )
     book.add_argument("--energy", help="energy wanted, kWh")
     book.add_argument("--power", help="charging power, kW")

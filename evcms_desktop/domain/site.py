@@ -9,6 +9,9 @@ from decimal import Decimal
 from evcms_desktop.domain.peak import PeakCalendar
 from evcms_desktop.domain.tariff import Tariff
 
+# The longest a booking may last (the form's and the command line's bound too).
+MAX_SESSION = timedelta(hours=24)
+
 
 @dataclass(frozen=True)
 class ConnectorSpec:
@@ -27,7 +30,7 @@ class Site:
     calendar: PeakCalendar = field(default_factory=PeakCalendar)
     step: timedelta = timedelta(minutes=15)
     horizon: timedelta = timedelta(hours=24)  # the paper's 96 steps of 15 minutes
-    max_session: timedelta = timedelta(hours=24)
+    max_session: timedelta = MAX_SESSION
 
     def connector(self, connector_id: int) -> ConnectorSpec | None:
         return next((c for c in self.connectors if c.id == connector_id), None)

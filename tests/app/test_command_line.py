@@ -113,3 +113,18 @@ def test_an_empty_db_is_refused_in_one_line_not_taken_for_the_default(capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err == ("evcms-desktop: --db: empty; give a file path or a postgresql:// URL\n")
+
+
+def test_a_bookings_duration_has_one_bound_and_no_operators_are_said(tmp_path: Path, capsys):
+    db = str(tmp_path / "evcms.sqlite3")
+    assert main(["--db", db, "operators", "list"]) == 0
+    assert capsys.readouterr().out == "No operators.\n"
+    book = ["--db", db, "book", "--date", "2099-12-30", "--arrival", "10:00", "--energy", "5"]
+    try:
+        main([*book, "--duration", "1441"])
+    except SystemExit as stop:
+        assert stop.code == 2
+    refused = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "1 to 1440" in refused, refused
+    assert main([*book, "--duration", "1440", "--dry-run"]) == 1  # the site has no chargers
+    assert "at most" not in capsys.readouterr().err  # but 1440 is no longer refused for length
