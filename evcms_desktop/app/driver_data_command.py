@@ -34,8 +34,12 @@ def run(args: argparse.Namespace, config: AppConfig) -> int:
     db = open_database(config.database, station_name=first_site_name(config))
     try:
         return _run(args)
-    except (driver_data.DriverDataError, OSError) as exc:
+    except driver_data.DriverDataError as exc:
         sys.stderr.write(f"evcms-desktop: {exc}\n")
+        return 1
+    except OSError as exc:  # --out: a folder that is not there, a file that is
+        where = f" ({exc.filename})" if exc.filename else ""
+        sys.stderr.write(f"evcms-desktop: cannot write: {exc.strerror or exc}{where}\n")
         return 1
     finally:
         db.close()

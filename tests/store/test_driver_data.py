@@ -104,7 +104,14 @@ def test_the_command_line_exports_and_erases(service, db_target, tmp_path):
     assert exported.returncode == 0, exported.stderr
     assert json.loads(out.read_text())["driver"]["contact"] == "ada@example.org"
     again = _cli(db_target, "export", booking.code, "--out", str(out))
-    assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1
+    assert again.stderr == f"evcms-desktop: cannot write: File exists ({out})\n"
+    assert again.returncode == 1
+    missing = tmp_path / "missing" / "ada.json"
+    nowhere = _cli(db_target, "export", booking.code, "--out", str(missing))
+    assert nowhere.returncode == 1
+    assert nowhere.stderr == (
+        f"evcms-desktop: cannot write: No such file or directory ({missing})\n"
+    )
 
     erased = _cli(db_target, "erase", booking.code)
     assert erased.returncode == 0, erased.stderr
