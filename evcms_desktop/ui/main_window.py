@@ -112,7 +112,6 @@ class MainWindow(QMainWindow):
         self.clock = clock
         self.ocpp_url = ocpp_url
         self.tz = station_calendar(station).tz
-        self.setWindowTitle(f"{station.name} – {APP_NAME}")
         self.resize(1400, 860)
         self.setStyleSheet(CONSOLE_STYLE)
         self.dialog: QWidget | None = None
@@ -121,6 +120,7 @@ class MainWindow(QMainWindow):
         self.files: StationFiles | None = None
 
         self.sites = SiteLookup(station, sites)
+        self._show_title()
         self.bridge = EventBridge(bus, self, accept=SiteFilter(self.sites.ids))
         self.chargers_model = ChargersModel(station, clock, self, self.sites)
         # An every-site console's kept notices are every site's; else its own site's.
@@ -396,8 +396,13 @@ class MainWindow(QMainWindow):
             self.notifications_dock.setVisible(self.width() >= NARROW_WIDTH)
         self._was_signed_out = signed_out
 
+    def _show_title(self) -> None:
+        """The site's name; an every-site console's is no one site's."""
+        where = "All sites" if self.sites.several else self.station.name
+        self.setWindowTitle(f"{where} – {APP_NAME}")
+
     def _settings_saved(self) -> None:
-        self.setWindowTitle(f"{self.station.name} – {APP_NAME}")
+        self._show_title()
         self.refresh_store_views()
 
     def find_booking(self) -> None:

@@ -120,6 +120,7 @@ def test_an_attached_consoles_sites_follow_whoever_signs_in(attached, qtbot, bus
     assert shown["settings"] == {"CP-A", "CP-B"}  # Settings are the first site's, as before
     assert shown["bookings"] == shown["sessions"] == shown["notices"] == {"CP-A", "CP-H"}
     assert not window.bookings.site_choice.isHidden()
+    assert window.windowTitle() == "All sites – EVCMS Desktop"
 
     # An attendant of Test Station after oli sees and acts on Test Station only.
     window.sign_out_action.trigger()
