@@ -367,6 +367,20 @@ def _ensure_station(name: str | None) -> None:
         Station.create(name=name)
 
 
+def connect_failure(exc: Exception) -> str:
+    """libpq's reason in one line: "Connection refused (is the server running ...?)", not
+    its hint alone, tab and all."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    failed = [line for line in lines if "failed:" in line]
+    first = failed[-1] if failed else lines[0]
+    reason = first.rsplit("failed:", 1)[1].strip() if failed else first
+    hint = lines[-1] if lines[-1] != first else ""
+    said = f"{reason} ({hint[:1].lower()}{hint[1:]})" if hint else reason
+    return " ".join(said.split())[:300]
+
+
 def _open_postgres(target: DatabaseTarget, station_name: str | None, create: bool) -> PostgresStore:
     where = str(target)
     arguments = postgres_connect_arguments(target.url or "")
@@ -375,8 +389,7 @@ def _open_postgres(target: DatabaseTarget, station_name: str | None, create: boo
     try:
         db.connect(reuse_if_open=True)
     except peewee.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise DatabaseError(f"cannot connect to {where}: {reason}") from None
+        raise DatabaseError(f"cannot connect to {where}: {connect_failure(exc)}") from None
     try:
         with db.atomic():
             db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))

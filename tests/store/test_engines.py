@@ -96,8 +96,10 @@ def test_cli_says_in_one_line_when_postgresql_is_unreachable(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(
-        "evcms-desktop: cannot connect to postgresql://evcms@127.0.0.1:1/evcms"
+        "evcms-desktop: cannot connect to postgresql://evcms@127.0.0.1:1/evcms:"
+        " Connection refused (is the server running"
     )
+    assert "\t" not in err[0]
 
 
 @pytest.mark.postgresql
