@@ -43,11 +43,18 @@ def fmt_datetime(moment: datetime | None, tz: ZoneInfo) -> str:
     return DASH if moment is None else f"{local(moment, tz):%a %d %b %H:%M}"
 
 
-def fmt_span(start: datetime, end: datetime, tz: ZoneInfo) -> str:
-    """'Tue 01 Dec 09:00–10:30' (the end's date is added when the span crosses midnight)."""
+def fmt_span(start: datetime, end: datetime, tz: ZoneInfo, this_year: int | None = None) -> str:
+    """'Tue 01 Dec 09:00–10:30' (the end's date is added when the span crosses midnight;
+    the year when it is not `this_year`)."""
     a, b = local(start, tz), local(end, tz)
-    end_text = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%a %d %b %H:%M}"
-    return f"{a:%a %d %b %H:%M}{DASH}{end_text}"
+    end_text = f"{b:%H:%M}" if a.date() == b.date() else f"{fmt_day(b, this_year)} {b:%H:%M}"
+    return f"{fmt_day(a, this_year)} {a:%H:%M}{DASH}{end_text}"
+
+
+def fmt_day(moment: datetime, this_year: int | None = None) -> str:
+    """'Tue 01 Dec', with the year when it is not `this_year` (given)."""
+    year = "" if this_year is None or moment.year == this_year else f" {moment.year}"
+    return f"{moment:%a %d %b}{year}"
 
 
 def fmt_duration(delta: timedelta | None) -> str:

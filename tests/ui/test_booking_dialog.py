@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from PySide6.QtCore import QDate, Qt, QTime
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QDateEdit
+from PySide6.QtWidgets import QDateEdit, QLabel
 
 from evcms_desktop.domain.validation import BookingRequestError, PlanRequest, slot_length_error
 from evcms_desktop.store.models import Booking, BookingState
@@ -192,7 +192,10 @@ def test_the_date_field_takes_the_command_lines_dates_and_says_so(qtbot, service
     dialog.grab().save(str(tmp_path / "form.png"))
     qtbot.keyClicks(form.energy, "15")
     qtbot.mouseClick(dialog.show_plans, Qt.MouseButton.LeftButton)
-    assert dialog.flow.page == "plans"  # the last day plans
+    assert dialog.flow.page == "plans"  # the last day plans, said with its year
+    assert "Thu 31 Dec 2099 " in dialog.flow.plans.asked.text()
+    shown = [label.text() for label in dialog.flow.plans.findChildren(QLabel)]
+    assert "Thu 31 Dec 2099" in shown
 
     far = datetime(9999, 12, 31, 12, tzinfo=UTC)
     request = PlanRequest(far, timedelta(hours=1), Decimal(15))

@@ -117,7 +117,7 @@ class BookingFlow(QWidget):
             self.form.show_errors(exc.errors)
             return False
         self.form.clear_errors()
-        self.plans.show_outcome(self.outcome)
+        self.plans.show_outcome(self.outcome, now=self.service.clock())
         self._show("plans")
         return True
 
@@ -129,7 +129,9 @@ class BookingFlow(QWidget):
             log.info("Slot taken while booking: %s", exc)
             self.outcome = self.service.plan(self.outcome.request)
             self.plans.show_outcome(
-                self.outcome, f"{exc} The plans below have been worked out again."
+                self.outcome,
+                f"{exc} The plans below have been worked out again.",
+                now=self.service.clock(),
             )
             return
         self.booking = booking

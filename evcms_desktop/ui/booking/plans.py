@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 from evcms_desktop.domain.plans import Plan, PlanOutcome
 from evcms_desktop.domain.site import Site
 from evcms_desktop.domain.tariff import format_money
-from evcms_desktop.ui.formatting import fmt_duration, fmt_kw, fmt_kwh, fmt_span
+from evcms_desktop.ui.formatting import fmt_day, fmt_duration, fmt_kw, fmt_kwh, fmt_span
 
 
 def _label(text: str, name: str = "", *, wrap: bool = False) -> QLabel:
@@ -64,6 +64,7 @@ class DriverPlanCard(QFrame):
         arrival: datetime,
         *,
         cheapest: bool,
+        this_year: int | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -75,7 +76,7 @@ class DriverPlanCard(QFrame):
         start, end = plan.start.astimezone(tz), plan.end.astimezone(tz)
         when = "At the time you asked" if plan.start == arrival else f"Arrive {start:%H:%M}"
         if start.date() != arrival.astimezone(tz).date():
-            when += f" on {start:%a %d %b}"
+            when += f" on {fmt_day(start, this_year)}"
         self.title = _label(f"{when}, {driver_saving_text(plan.saving, currency)}", "planTitle")
         self.title.setWordWrap(True)
         times = _label(f"{start:%H:%M}–{end:%H:%M}", "planTimes")
@@ -101,7 +102,14 @@ class PlanCard(QFrame):
     chosen = Signal(object)
 
     def __init__(
-        self, plan: Plan, site: Site, tz: ZoneInfo, *, cheapest: bool, parent: QWidget | None = None
+        self,
+        plan: Plan,
+        site: Site,
+        tz: ZoneInfo,
+        *,
+        cheapest: bool,
+        this_year: int | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.plan = plan
@@ -122,13 +130,13 @@ class PlanCard(QFrame):
         if cheapest:
             peak_row.addWidget(_label("Cheapest", "badge"))
         start, end = plan.start.astimezone(tz), plan.end.astimezone(tz)
-        day = _label(f"{start:%a %d %b}", "counterTitle")
+        day = _label(fmt_day(start, this_year), "counterTitle")
         times = _label(f"{start:%H:%M}–{end:%H:%M}", "planTimes")
         place = connector.label if connector else str(plan.connector_id)
         where = _label(f"{fmt_duration(plan.duration)} on {place}")
         amounts = _label(f"{fmt_kw(plan.power_kw)} · {fmt_kwh(plan.energy_kwh)}")
         if start.date() != end.date():
-            day.setText(f"{start:%a %d %b}, ends {end:%a %d %b}")
+            day.setText(f"{fmt_day(start, this_year)}, ends {fmt_day(end, this_year)}")
 
         price = plan.price
         details = QGridLayout()
@@ -194,12 +202,16 @@ class PlansPage(QWidget):
         layout.addWidget(self.unavailable)
         layout.addStretch(1)
 
-    def show_outcome(self, outcome: PlanOutcome, problem: str = "") -> None:
+    def show_outcome(
+        self, outcome: PlanOutcome, problem: str = "", now: datetime | None = None
+    ) -> None:
+        """`now`: a day in another year than its year is shown with the year."""
         currency = self.site.tariff.currency
         request = outcome.request
         peak = "Peak On" if outcome.requested_peak_on else "Peak Off"
         busy = ", when every connector is already booked" if outcome.requested_overlapped else ""
-        asked = fmt_span(request.arrival, request.arrival + request.duration, self.tz)
+        year = None if now is None else now.astimezone(self.tz).year
+        asked = fmt_span(request.arrival, request.arrival + request.duration, self.tz, year)
         self.asked.setText(
             f"You asked for {asked}"
             f" ({peak}{busy}): {format_money(outcome.baseline.total, currency)} at that time."
@@ -213,9 +225,11 @@ class PlansPage(QWidget):
         prices = {plan.price.total for plan in outcome.plans}
         cheapest = outcome.cheapest if len(prices) > 1 else None
         self.cards = [
-            DriverPlanCard(plan, self.site, self.tz, request.arrival, cheapest=plan is cheapest)
+            DriverPlanCard(
+                plan, self.site, self.tz, request.arrival, cheapest=plan is cheapest, this_year=year
+            )
             if self.driver
-            else PlanCard(plan, self.site, self.tz, cheapest=plan is cheapest)
+            else PlanCard(plan, self.site, self.tz, cheapest=plan is cheapest, this_year=year)
             for plan in outcome.plans
         ]
         for card in self.cards:
