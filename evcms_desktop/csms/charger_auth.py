@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import functools
 import logging
 import sqlite3
 import threading
@@ -38,6 +39,7 @@ from websockets.http11 import Request
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.events import EventKind, Publish
+from evcms_desktop.csms.refusals import RefusedHandshakes
 from evcms_desktop.csms.writer import StoreUnavailable
 from evcms_desktop.domain.text import log_safe
 from evcms_desktop.store.database import close_database
@@ -168,9 +170,22 @@ def _pair(ident: str, address: str) -> str:
     return f"{address} {ident}"  # an address has no space; an id may be anything
 
 
+def peer_address(peer: Any) -> str:
+    """The host of a connection's remote address."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
 class ChargerAuth:
-    def __init__(self, config: CsmsConfig, publish: Publish, clock: Clock, store: StoreJob) -> None:
+    def __init__(
+        self,
+        config: CsmsConfig,
+        publish: Publish,
+        clock: Clock,
+        store: StoreJob,
+        refusals: RefusedHandshakes | None = None,
+    ) -> None:
         self.config = config
+        self.refusals = RefusedHandshakes(log) if refusals is None else refusals
         self._store = store
         self.security_profile = config.security_profile
         self.accept_unknown = config.accept_unknown
@@ -248,12 +263,14 @@ class ChargerAuth:
         store cannot be read."""
         cp = await self._read(lambda: charge_point_with_station(ident), "reading the charger")
         known = cp is not None and cp.state != ChargePointState.REMOVED
+        address = peer_address(peer)
+        # Logged in bounded lines; failed logins hold an address by their own counts.
+        refused = functools.partial(self.refusals.refused, address, hold=False)
         if self.security_profile == 0:
             if known or (self.accept_unknown and cp is None):
                 return Verdict(None, charge_point=cp)
-            log.warning("Refused unknown charge point %s from %s", ident, peer)
+            refused("Refused unknown charge point %s from %s", ident, peer, hold=True)
             return Verdict(HTTPStatus.NOT_FOUND)
-        address = str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
         now = self._clock()
         if known and cp is not None:
             await self._follow_stored_lock(cp, now)
@@ -266,7 +283,7 @@ class ChargerAuth:
         retry_at = max((w for w in waits if w is not None), default=None)
         if retry_at is not None:
             seconds = max(1, int((retry_at - now).total_seconds() + 0.999))
-            log.warning(
+            refused(
                 "Refused %s from %s: too many wrong passwords; next attempt in %d s",
                 ident,
                 peer,
@@ -277,7 +294,7 @@ class ChargerAuth:
         if cp is None and self.accept_unknown:
             return await self._admit_unknown(ident, credentials, peer)
         if credentials is None or credentials[0] != ident:
-            log.warning("Refused %s from %s: no or wrong Basic credentials", ident, peer)
+            refused("Refused %s from %s: no or wrong Basic credentials", ident, peer)
             await self._failed(ident, address, cp if known else None, now)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         password = credentials[1]
@@ -287,9 +304,9 @@ class ChargerAuth:
         )
         if not (ok and stored):
             if known:
-                log.warning("Refused %s from %s: wrong password", ident, peer)
+                refused("Refused %s from %s: wrong password", ident, peer)
             else:
-                log.warning("Refused unknown charge point %s from %s", ident, peer)
+                refused("Refused unknown charge point %s from %s", ident, peer)
             await self._failed(ident, address, cp if known else None, now)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         self.ids.lift(ident)
@@ -302,12 +319,13 @@ class ChargerAuth:
     async def _admit_unknown(
         self, ident: str, credentials: tuple[str, str] | None, peer: Any
     ) -> Verdict:
+        refused = functools.partial(self.refusals.refused, peer_address(peer), hold=False)
         if credentials is None or credentials[0] != ident:
-            log.warning("Refused %s from %s: no or wrong Basic credentials", ident, peer)
+            refused("Refused %s from %s: no or wrong Basic credentials", ident, peer)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         waiting = ChargePoint.select().where(ChargePoint.state == ChargePointState.PENDING)
         if await self._read(waiting.count, "counting pending chargers") >= self.config.max_pending:
-            log.warning(
+            refused(
                 "Refused unknown charge point %s from %s: %d chargers wait for approval"
                 " already (max_pending); approve or remove some",
                 ident,
@@ -318,7 +336,7 @@ class ChargerAuth:
         try:
             password_hash = await self._off_loop(charger_admin.hash_password, credentials[1])
         except charger_admin.ChargerAdminError as exc:
-            log.warning("Refused unknown charge point %s from %s: %s", ident, peer, exc)
+            refused("Refused unknown charge point %s from %s: %s", ident, peer, exc)
             return Verdict(HTTPStatus.UNAUTHORIZED)
         return Verdict(None, password_hash)
 

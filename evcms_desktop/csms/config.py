@@ -43,6 +43,9 @@ class CsmsConfig:
     # with the count of the rest (the Event table and the log grow by a bounded amount).
     report_interval_seconds: float = 60.0
     reports_per_interval: int = 5
+    # Refused handshakes: a few lines per address per interval, the rest summed up; an
+    # address refused too often in one is answered 429 until it ends (csms.refusals).
+    refusal_interval_seconds: float = 10.0
     max_connections: int = 10_000
     max_pending: int = 50  # unknown chargers waiting for approval (accept_unknown)
     password_checks: int = 2  # passwords checked at once, in threads off the loop

@@ -21,11 +21,12 @@ from websockets.http11 import Request, Response
 
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.background import BackgroundTasks
-from evcms_desktop.csms.charger_auth import ChargerAuth
+from evcms_desktop.csms.charger_auth import ChargerAuth, peer_address
 from evcms_desktop.csms.config import Clock, CsmsConfig
 from evcms_desktop.csms.events import EventKind, Publish
 from evcms_desktop.csms.handlers import ChargerSession
 from evcms_desktop.csms.protocol import SUBPROTOCOL
+from evcms_desktop.csms.refusals import RefusedHandshakes
 from evcms_desktop.csms.tls import ensure_server_certificate, server_context
 from evcms_desktop.csms.tolerance import strict_for
 from evcms_desktop.csms.writer import BatchWriter, StoreUnavailable
@@ -40,6 +41,8 @@ FREEZE_FROM_SESSIONS = 200
 REGISTRY_RETRY_SECONDS = 1.0  # the connection registry is written again after a store fault
 TRY_AGAIN_LATER = 1013  # WebSocket close code: the charger reconnects later
 STORE_RETRY_AFTER = 5  # seconds: a handshake refused because the store cannot be read
+LOGGED_PATH = 80  # characters of a refused request path in its log line
+REGISTRY_LOG_NAMES = 10  # charger ids named in that line
 SessionFactory = Callable[[ChargePoint, ServerConnection], ChargerSession]
 
 
@@ -76,10 +79,22 @@ class RedactCredentials(logging.Filter):
 
 
 class QuietLifecycle(logging.Filter):
-    """websockets says "server listening", "server closing" and "server closed" at INFO;
-    the central system says where it listens and when it stops, so these are DEBUG."""
+    """websockets says "server listening", "server closing" and "server closed" at INFO,
+    and two lines for every connection or refused handshake; the central system says
+    where it listens, when it stops, who connects and goes (events) and what it refuses
+    (bounded, csms.refusals), so these are DEBUG: a knock was three lines at INFO."""
 
-    LINES = frozenset({"server listening on %s", "server closing", "server closed"})
+    LINES = frozenset(
+        {
+            "server listening on %s",
+            "server closing",
+            "server closed",
+            "connection open",
+            "connection closed",
+            "HTTP response sent (%d %s)",
+            "connection rejected (%d %s)",
+        }
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.INFO and record.msg in self.LINES:
@@ -119,8 +134,11 @@ class Listener:
         self._tasks = tasks
         self._clock = clock
         self._writer = writer
-        self._auth = ChargerAuth(config, publish, clock, writer.run)
+        self.refusals = RefusedHandshakes(log, config.refusal_interval_seconds)
+        self._auth = ChargerAuth(config, publish, clock, writer.run, self.refusals)
         self._registry: dict[str, asyncio.Task[None]] = {}  # charger id: its registry write
+        self._registry_unstored: dict[str, str] = {}  # charger id: why, since the last line
+        self._registry_logged_at = -math.inf
         self._stopping = False
         self._server: Server | None = None
         self.tls: ssl.SSLContext | None = None  # once started, with security profile 2
@@ -182,26 +200,42 @@ class Listener:
     async def _process_request(
         self, connection: ServerConnection, request: Request
     ) -> Response | None:
-        ident = self._ident_from_path(request.path)
         peer = connection.remote_address
+        address = peer_address(peer)
+        held = self.refusals.held_for(address)
+        if held > 0:  # refused too often: not checked, and counted again
+            self.refusals.refused(address, "Refused %s: too many refused handshakes", peer)
+            response = connection.respond(
+                HTTPStatus.TOO_MANY_REQUESTS, "Too many refused handshakes: try again later\n"
+            )
+            response.headers["Retry-After"] = str(math.ceil(held))
+            return response
+        ident = self._ident_from_path(request.path)
         if ident is None:
-            log.warning(
-                "Refused %s: path %r is not %s/{id}", peer, request.path, self.config.path_prefix
+            self.refusals.refused(
+                address,
+                "Refused %s: path '%s' is not %s/{id}",
+                peer,
+                log_safe(request.path, LOGGED_PATH),
+                self.config.path_prefix,
             )
             return connection.respond(HTTPStatus.NOT_FOUND, "Unknown endpoint\n")
         wait = self._cooling.get(ident, 0.0) - time.monotonic()
         if wait > 0:
+            self.refusals.refused(address, "Refused %s from %s: cooling down", ident, peer)
             response = connection.respond(
                 HTTPStatus.TOO_MANY_REQUESTS, "Too many messages: try again later\n"
             )
             response.headers["Retry-After"] = str(math.ceil(wait))
             return response
         if len(self._open_connections) >= self.config.max_connections:
-            log.warning(
+            self.refusals.refused(
+                address,
                 "Refused %s from %s: %d connections already",
                 ident,
                 peer,
                 len(self._open_connections),
+                hold=False,
             )
             return connection.respond(HTTPStatus.SERVICE_UNAVAILABLE, "Too many connections\n")
         # The slot is taken before the password check awaits, so the cap is exact.
@@ -210,8 +244,14 @@ class Listener:
         try:
             verdict = await self._auth.check(ident, request, peer)
         except StoreUnavailable as exc:
-            log.error(
-                "Refused %s from %s: the store cannot be read (%s)", ident, peer, log_safe(str(exc))
+            self.refusals.refused(
+                address,
+                "Refused %s from %s: the store cannot be read (%s)",
+                ident,
+                peer,
+                log_safe(str(exc)),
+                level=logging.ERROR,
+                hold=False,
             )
             response = connection.respond(
                 HTTPStatus.SERVICE_UNAVAILABLE, "The central system's store is unavailable\n"
@@ -281,9 +321,11 @@ class Listener:
         async def write() -> None:
             while True:
                 try:
-                    await self._writer.run(job, f"{ident} connection registry")
+                    await self._writer.run(job, f"{ident} connection registry", quiet=True)
                     return
-                except StoreUnavailable:
+                except StoreUnavailable as exc:
+                    self._registry_unstored[ident] = str(exc)
+                    self.sum_up_registry()
                     if self._stopping:
                         log.warning("%s left the connection registry stale", ident)
                         return
@@ -292,6 +334,35 @@ class Listener:
         task = asyncio.get_running_loop().create_task(write(), name=f"registry-{ident}")
         self._registry[ident] = task
         task.add_done_callback(functools.partial(self._registry_written, ident))
+
+    def sum_up_registry(self) -> None:
+        """One line per interval (the refusals') for the chargers whose registry rows could
+        not be written (it was a line a second for each while the store could not commit)."""
+        now = time.monotonic()
+        interval = self.config.refusal_interval_seconds
+        if not self._registry_unstored or now - self._registry_logged_at < interval:
+            return
+        idents = sorted(self._registry_unstored)
+        named = ", ".join(idents[:REGISTRY_LOG_NAMES]) + (
+            f" and {len(idents) - REGISTRY_LOG_NAMES} more"
+            if len(idents) > REGISTRY_LOG_NAMES
+            else ""
+        )
+        log.error(
+            "Connection registry of %d charger(s) not stored (%s), tried again each %g s: %s",
+            len(idents),
+            log_safe(self._registry_unstored[idents[-1]]),
+            REGISTRY_RETRY_SECONDS,
+            named,
+        )
+        self._registry_unstored.clear()
+        self._registry_logged_at = now
+
+    def sum_up_refusals(self, _now: datetime) -> None:
+        """The refused handshakes and registry faults not logged, summed up once their
+        interval is over (also when nothing new comes to trigger it)."""
+        self.refusals.roll()
+        self.sum_up_registry()
 
     def _registry_written(self, ident: str, task: asyncio.Task[None]) -> None:
         if self._registry.get(ident) is task:

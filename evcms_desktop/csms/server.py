@@ -353,7 +353,12 @@ class CentralSystem:
             if sites:
                 self._step(site_step, now, sites)
         # each node's own chargers
-        own = (self.listener.freeze_long_lived, self._flush_deviations, self.local_lists.tick)
+        own = (
+            self.listener.freeze_long_lived,
+            self.listener.sum_up_refusals,
+            self._flush_deviations,
+            self.local_lists.tick,
+        )
         for step in own:
             self._step(step, now)
 

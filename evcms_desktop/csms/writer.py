@@ -264,16 +264,17 @@ class BatchWriter:
         self._seen[charge_point_id] = at
         self._wake.set()
 
-    async def run(self, job: Callable[[], T], origin: str) -> T:
+    async def run(self, job: Callable[[], T], origin: str, quiet: bool = False) -> T:
         """Run `job` (store work that needs answers: queries and writes) on the writer's
         thread and connection, in one transaction of its own, and return its result. The
-        loop never waits on a lock for it; StoreUnavailable when the store cannot commit.
-        An error of the job's own is raised as it is."""
+        loop never waits on a lock for it; StoreUnavailable when the store cannot commit
+        (logged unless `quiet`: the caller sums such failures up). An error of the job's
+        own is raised as it is."""
         if self.stopped or self._executor is None:
             raise StoreUnavailable("the store writer is not running")
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, self._run_job, job, origin)
+            return await loop.run_in_executor(self._executor, self._run_job, job, origin, quiet)
         except StoreUnavailable as exc:
             if self.store_error is None:  # the commit rounds say when it works again
                 self._set_health(str(exc))
@@ -536,7 +537,7 @@ class BatchWriter:
         with contextlib.suppress(peewee.DatabaseError):
             self.db.close()
 
-    def _run_job(self, job: Callable[[], T], origin: str) -> T:
+    def _run_job(self, job: Callable[[], T], origin: str, quiet: bool = False) -> T:
         troubled = (
             self.store_error is not None
             or time.monotonic() - self._job_failed_at < self.lock_timeout + self.retry_pause
@@ -550,7 +551,8 @@ class BatchWriter:
             raise
         except (peewee.DatabaseError, sqlite3.Error) as exc:
             self._job_failed_at = time.monotonic()
-            log.error("%s not stored: %s", log_safe(origin), log_safe(_cause(exc)))
+            if not quiet:
+                log.error("%s not stored: %s", log_safe(origin), log_safe(_cause(exc)))
             raise StoreUnavailable(_cause(exc)) from exc
         self._job_failed_at = -math.inf
         return result

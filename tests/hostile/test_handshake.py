@@ -135,3 +135,40 @@ def test_a_path_id_the_validator_refuses_gets_404(db, station, config: CsmsConfi
     assert not ChargePoint.select().where(ChargePoint.ident.contains("\n")).exists()
     assert not ChargePoint.select().where(ChargePoint.ident.contains(":")).exists()
     assert any("is not /ocpp/{id}" in r.getMessage() for r in caplog.records)
+
+
+def _listener_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name.startswith("evcms_desktop.csms")]
+
+
+def test_refused_handshakes_cannot_rotate_the_log_away(db, station, config: CsmsConfig, caplog):
+    """500 handshakes to /ocpp/ + 8,000 B's were each logged in full (5-8 KB a line) and
+    rotated the log files away in a second. Now the path is cut, a few lines per address
+    are logged, the rest summed up at the interval's end, and an address refused too
+    often gets 429 without being checked."""
+    config.refusal_interval_seconds = 2.0
+    cs = CentralSystem(config, db)
+
+    async def knock() -> int:
+        with pytest.raises(InvalidStatus) as caught:
+            await RawCharger.at(cs.port, "B" * 8000)
+        return caught.value.response.status_code
+
+    async def scenario() -> list[int]:
+        async with running(cs):
+            statuses: list[int] = []
+            for _ in range(4):
+                statuses += await asyncio.gather(*(knock() for _ in range(25)))
+            await asyncio.sleep(2.5)  # the interval ends; the tick sums it up
+            return statuses
+
+    with caplog.at_level(logging.INFO):
+        statuses = run(scenario())
+    assert statuses[0] == 404 and statuses[-1] == 429, statuses
+    lines = _listener_lines(caplog)
+    assert len(lines) <= 10, lines
+    assert all(len(line) < 300 for line in lines), [len(line) for line in lines]
+    assert any("/ocpp/" + "B" * 74 + "…'" in line for line in lines), lines
+    summed = [line for line in lines if "more refused handshakes in the last 2 s" in line]
+    assert summed and summed[0].startswith("127.0.0.1: "), lines
+    assert int(summed[0].split()[1]) + len(lines) - len(summed) >= 100, lines

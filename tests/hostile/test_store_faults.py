@@ -493,3 +493,40 @@ def test_a_handshake_while_the_store_is_immutable_is_refused_503(
     refusals = [r for r in caplog.records if "the store cannot be read" in r.getMessage()]
     assert len(refusals) == 1 and refusals[0].exc_info is None
     assert not [r for r in caplog.records if r.exc_info], "no traceback"
+
+
+def test_registry_rows_not_stored_are_one_line_per_interval(
+    db, station, config: CsmsConfig, db_target: str, caplog
+):
+    """While the store could not commit, `CPn connection registry not stored` was logged
+    about once a second for every connected charger; now one line per interval names them."""
+    config.refusal_interval_seconds = 2.0
+    for i in range(5):
+        Connector.create(
+            charge_point=ChargePoint.create(ident=f"REG-{i}", station=station), number=1
+        )
+    cs = CentralSystem(config, db)
+    locked, finish, released = threading.Event(), threading.Event(), threading.Event()
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        async with running(cs):
+            holder = threading.Thread(
+                target=_hold_write_lock, args=(db_target, locked, finish, released), daemon=True
+            )
+            holder.start()
+            await loop.run_in_executor(None, locked.wait)
+            chargers = [await RawCharger.connect(cs, f"REG-{i}") for i in range(5)]
+            await asyncio.sleep(8.0)  # each registry row is tried again each second
+            finish.set()
+            await loop.run_in_executor(None, holder.join)
+            for charger in chargers:
+                await charger.close()
+
+    with caplog.at_level(logging.INFO):
+        run(scenario())
+    lines = [
+        r.getMessage() for r in caplog.records if "connection registry" in r.getMessage().lower()
+    ]
+    assert 2 <= len(lines) <= 5, lines  # at most one per 2 s
+    assert all(any(f"REG-{i}" in line for line in lines) for i in range(5)), lines
