@@ -31,6 +31,7 @@ from evcms_desktop.app.log_file import close_store_or_exit, log_fatal_signals, l
 from evcms_desktop.csms import charger_admin
 from evcms_desktop.csms.config import SET_ASIDE_FILE, STORE_TROUBLE_PREFIX
 from evcms_desktop.csms.events import CsmsEvent, EventKind
+from evcms_desktop.csms.health_file import current_troubles
 from evcms_desktop.domain.outcome import outcome_reason, quote_beside_bill
 from evcms_desktop.domain.peak import LocalTimeError, resolve_local
 from evcms_desktop.domain.plans import Plan, PlanKind
@@ -265,13 +266,15 @@ def _chargers(args: argparse.Namespace, config: AppConfig) -> int:
         if not rows:
             _out("No chargers.")
         now = utcnow()
+        # A node whose store cannot commit cannot write its registry rows either.
+        held = {i for trouble in current_troubles(config.data_dir) for i in trouble.connected}
         for c in rows:
             seen = c.last_seen_at.strftime("%Y-%m-%d %H:%M UTC") if c.last_seen_at else "never"
             locked = c.locked_until is not None and c.locked_until > now
             lockout = f"  LOCKED OUT until {c.locked_until:%Y-%m-%d %H:%M} UTC" if locked else ""
             _out(
                 f"{c.ident:<20} {c.state:<9} {c.connectors} conn."
-                f"  {'online ' if c.connected else 'offline'}"
+                f"  {'online ' if c.connected or c.ident in held else 'offline'}"
                 f"  password: {'yes' if c.has_password else 'no ':<3}  last seen: {seen:<20}"
                 f"  reading: {_reading(c.strict):<8}  tolerated: {summarize(c.deviations)}"
                 f"{lockout}"
@@ -455,7 +458,15 @@ def store_health(data_dir: Path) -> str:
         count = 0
     if count:
         parts.append(f"{count} row(s) set aside in {aside}")
-    trouble = last_event(EventKind.STORE_TROUBLE.value, STORE_TROUBLE_PREFIX)
+    # While it lasts, the trouble is in the health file: the store cannot record it, and
+    # its last recorded episode is not the one under way.
+    current = current_troubles(data_dir)
+    for lasting in current:
+        parts.append(
+            f"cannot commit since {lasting.since:%Y-%m-%d %H:%M} UTC"
+            f" ({log_safe(' '.join(lasting.error.split()), 160)})"
+        )
+    trouble = None if current else last_event(EventKind.STORE_TROUBLE.value, STORE_TROUBLE_PREFIX)
     if trouble is not None:
         text = (
             f"last could not commit at {trouble.timestamp:%Y-%m-%d %H:%M} UTC"

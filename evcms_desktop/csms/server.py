@@ -33,6 +33,7 @@ from evcms_desktop.csms.deviations import DeviationRecorder
 from evcms_desktop.csms.events import PERSISTED_KINDS, CsmsEvent, EventBus, EventKind, Publisher
 from evcms_desktop.csms.file_transfers import FileTransfers
 from evcms_desktop.csms.handlers import ChargerSession, SessionContext
+from evcms_desktop.csms.health_file import HealthFile
 from evcms_desktop.csms.listener import Listener, raise_open_file_limit
 from evcms_desktop.csms.local_list import LocalListSync
 from evcms_desktop.csms.nodes import NodePresence
@@ -78,6 +79,7 @@ class CentralSystem:
             on_set_aside=self._rows_set_aside,
         )
         self.store_error: str | None = None  # while the store cannot commit
+        self.health_file = HealthFile(config.data_dir, config.node)  # the trouble, beside it
         self.ledger = SessionLedger(db, self.writer, grace=config.authorize_grace)
         self.presence = NodePresence(
             db,
@@ -207,6 +209,7 @@ class CentralSystem:
             await self._deviation_flush
         await self.deviations.flush(self.writer.run)
         await self.writer.stop()
+        self.health_file.healthy()
         await self.presence.stop()
         with contextlib.suppress(peewee.DatabaseError):  # a store that cannot be written
             if self.writer.sqlite:
@@ -274,8 +277,10 @@ class CentralSystem:
         )
 
     def _store_health(self, error: str | None) -> None:
-        """The writer's news about the store, for the console's status bar and the log."""
+        """The writer's news about the store, for the console's status bar, the log and the
+        health file (what `sessions` and `chargers list` read while the store fails)."""
         self.store_error = error
+        self._write_health(self.clock())
         self.publish(
             EventKind.STORE_TROUBLE,
             "The store commits again"
@@ -284,6 +289,12 @@ class CentralSystem:
             " and keep their data",
             data={"error": error},
         )
+
+    def _write_health(self, now: datetime) -> None:
+        if self.store_error is None:
+            self.health_file.healthy()
+        else:
+            self.health_file.trouble(self.store_error, now, set(self.listener.sessions))
 
     def _rows_set_aside(self, count: int) -> None:
         path = self.writer.set_aside_path
@@ -356,6 +367,7 @@ class CentralSystem:
         own = (
             self.listener.freeze_long_lived,
             self.listener.sum_up_refusals,
+            self._write_health,
             self._flush_deviations,
             self.local_lists.tick,
         )

@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import websockets
 
 from evcms_desktop.app.admin_commands import _log_event
 from evcms_desktop.csms.events import EventBus, EventKind, Publisher
@@ -168,3 +169,53 @@ def test_sessions_shows_the_stop_date_when_it_is_not_the_start_day(db, db_path, 
     out = capsys.readouterr().out
     assert "2026-12-01 12:00-2027-12-01 12:00" in out
     assert "2026-12-01 12:00-14:00" in out
+
+
+def test_while_the_store_cannot_commit_the_commands_say_so(
+    db, db_path, station, config: CsmsConfig
+):
+    """With another process holding the write lock, `sessions` said an earlier episode was
+    over ("committed again at") and `chargers list` called the connected chargers offline:
+    the trouble and the registry rows could not be written into the failing store."""
+    from evcms_desktop.csms.health_file import current_troubles
+    from evcms_desktop.store.models import ChargePoint, Connector, utcnow
+
+    tmp = config.data_dir
+    Connector.create(charge_point=ChargePoint.create(ident="CP-ON", station=station), number=1)
+    config.tick_seconds = 0.2
+    cs = CentralSystem(config, db)
+
+    async def locked_for_a_while() -> None:
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # past the writer's 2 s bound
+        cs.writer.seen(1, utcnow())
+        while cs.store_error is None:
+            await asyncio.sleep(0.05)
+        return other
+
+    async def scenario() -> tuple[str, str]:
+        loop = asyncio.get_running_loop()
+        async with running(cs):
+            other = await locked_for_a_while()  # an earlier episode, over
+            other.execute("COMMIT")
+            other.close()
+            while cs.store_error is not None:
+                await asyncio.sleep(0.05)
+            await cs.writer.flush()
+            other = await locked_for_a_while()
+            async with websockets.connect(f"{url(cs)}/CP-ON", subprotocols=["ocpp1.6"]):
+                while "CP-ON" not in cs.listener.sessions:
+                    await asyncio.sleep(0.05)
+                while not any("CP-ON" in t.connected for t in current_troubles(tmp)):
+                    await asyncio.sleep(0.05)  # the next tick writes it in the health file
+                sessions = await loop.run_in_executor(None, _cli, db_path, "sessions")
+                chargers = await loop.run_in_executor(None, _cli, db_path, "chargers", "list")
+            other.execute("COMMIT")
+            other.close()
+            return sessions.stderr, chargers.stdout
+
+    health, listing = run(scenario())
+    assert "Store: cannot commit since " in health and "database is locked" in health, health
+    assert "committed again" not in health, health
+    line = next(line for line in listing.splitlines() if line.startswith("CP-ON"))
+    assert " online " in line, listing
