@@ -170,6 +170,11 @@ def _pair(ident: str, address: str) -> str:
     return f"{address} {ident}"  # an address has no space; an id may be anything
 
 
+# A handshake's store read waits this long for a lock another session holds (PostgreSQL's
+# lock_timeout), and a second more for an answer; then the handshake gets 503 Retry-After.
+HANDSHAKE_READ_SECONDS = 2.0
+
+
 def peer_address(peer: Any) -> str:
     """The host of a connection's remote address."""
     return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
@@ -207,12 +212,14 @@ class ChargerAuth:
         self._locked: dict[str, set[str]] = {}
         self._executor: ThreadPoolExecutor | None = None
         self._pool_threads: set[int] = set()  # the pool's threads so far (each a connection)
+        self._bounded_threads: set[int] = set()  # those whose lock waits are bounded
 
     async def close(self) -> None:
         """End the check pool, closing each thread's store connection (peewee keeps one per
         thread; left to the garbage collector, every start and stop would leave them open)."""
         executor, self._executor = self._executor, None
         threads, self._pool_threads = len(self._pool_threads), set()
+        self._bounded_threads = set()
         if executor is None:
             return
         # One closer per thread the pool started: each waits at the barrier until all have
@@ -236,7 +243,12 @@ class ChargerAuth:
         await asyncio.gather(*(asyncio.wrap_future(c) for c in closers), return_exceptions=True)
 
     def _in_pool(self, work: Callable[..., T], *args: Any) -> T:
-        self._pool_threads.add(threading.get_ident())
+        thread = threading.get_ident()
+        self._pool_threads.add(thread)
+        db = database_proxy.obj
+        if thread not in self._bounded_threads and isinstance(db, peewee.PostgresqlDatabase):
+            db.execute_sql(f"SET lock_timeout = {int(HANDSHAKE_READ_SECONDS * 1000)}")
+            self._bounded_threads.add(thread)  # SQLite's reads (WAL) wait for no lock
         return work(*args)
 
     async def _off_loop(self, work: Callable[..., T], *args: Any) -> T:
@@ -254,7 +266,9 @@ class ChargerAuth:
         """A handshake's store read, in the check pool (each thread has its own
         connection): the loop never waits on the store. StoreUnavailable when it fails."""
         try:
-            return await self._off_loop(query)
+            return await asyncio.wait_for(self._off_loop(query), HANDSHAKE_READ_SECONDS + 1.0)
+        except TimeoutError as exc:  # a stalled database: the thread is let go on
+            raise StoreUnavailable(f"{what}: no answer within the bound") from exc
         except (peewee.PeeweeException, sqlite3.Error) as exc:
             raise StoreUnavailable(f"{what}: {exc}") from exc
 

@@ -530,3 +530,62 @@ def test_registry_rows_not_stored_are_one_line_per_interval(
     ]
     assert 2 <= len(lines) <= 5, lines  # at most one per 2 s
     assert all(any(f"REG-{i}" in line for line in lines) for i in range(5)), lines
+
+
+def _hold_access_exclusive(
+    target: str, locked: threading.Event, finish: threading.Event, released: threading.Event
+) -> None:
+    """Another session locks the written tables against reads too, until told."""
+    with psycopg.connect(target) as other:
+        other.execute(
+            "LOCK TABLE meter_value, charging_transaction, connector, charge_point, event"
+            " IN ACCESS EXCLUSIVE MODE"
+        )
+        locked.set()
+        finish.wait(3 * LOCK_SECONDS)
+        other.rollback()
+    released.set()
+
+
+@pytest.mark.parametrize("db_target", [BOTH_ENGINES[1]], indirect=True)
+def test_a_handshake_that_cannot_be_checked_in_time_gets_503(
+    db, station, config: CsmsConfig, db_target
+):
+    """With the tables locked ACCESS EXCLUSIVE, a new charger's handshake got no HTTP answer
+    until the lock was gone (its charger lookup waited without a bound). Now it gets 503
+    with Retry-After while the lock is held, and a connected charger is answered."""
+    Connector.create(charge_point=ChargePoint.create(ident="CP-NEW", station=station), number=1)
+    cs = CentralSystem(config, db)
+    locked, finish, released = threading.Event(), threading.Event(), threading.Event()
+
+    async def scenario() -> tuple[int, str | None, bool, bool]:
+        loop = asyncio.get_running_loop()
+        async with running(cs):
+            charger = await RawCharger.connect(cs, "CP-A")
+            await charger.boot()
+            holder = threading.Thread(
+                target=_hold_access_exclusive,
+                args=(db_target, locked, finish, released),
+                daemon=True,
+            )
+            holder.start()
+            await loop.run_in_executor(None, locked.wait)
+            with pytest.raises(InvalidStatus) as caught:
+                await RawCharger.connect(cs, "CP-NEW")
+            refused_while_held = not released.is_set()
+            beat = await charger.call("Heartbeat", {})
+            answered_while_held = beat[0] == 3 and not released.is_set()
+            finish.set()
+            await loop.run_in_executor(None, holder.join)
+            await charger.close()
+            response = caught.value.response
+            return (
+                response.status_code,
+                response.headers.get("Retry-After"),
+                refused_while_held,
+                answered_while_held,
+            )
+
+    status, retry_after, refused_while_held, answered = run(scenario(), timeout=120)
+    assert (status, retry_after) == (503, "5")
+    assert refused_while_held and answered
