@@ -103,9 +103,41 @@ class QuietLifecycle(logging.Filter):
         return True
 
 
+class SampledFrames(logging.Filter):
+    """At DEBUG websockets logs every frame it reads or writes, before the central system
+    sees it, let alone counts it against a charger's rate: under one charger's flood those
+    lines were most of the loop's work and slowed every other charger. At most `per_second`
+    of them are logged each second; the rest are counted and said in one line after it."""
+
+    LINES = frozenset({"< %s", "> %s"})
+
+    def __init__(self, per_second: int = 50) -> None:
+        super().__init__()
+        self.per_second = per_second
+        self._second = 0
+        self._logged = 0
+        self._dropped = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg not in self.LINES:
+            return True
+        second = int(time.monotonic())
+        if second != self._second:
+            dropped, self._dropped = self._dropped, 0
+            self._second, self._logged = second, 0
+            if dropped:
+                _WEBSOCKET_LOG.debug("%d more frames read or written, not logged", dropped)
+        if self._logged < self.per_second:
+            self._logged += 1
+            return True
+        self._dropped += 1
+        return False
+
+
 _WEBSOCKET_LOG = logging.getLogger("evcms_desktop.csms.websocket")
 _WEBSOCKET_LOG.addFilter(RedactCredentials())
 _WEBSOCKET_LOG.addFilter(QuietLifecycle())
+_WEBSOCKET_LOG.addFilter(SampledFrames())
 
 
 def _unauthorized(connection: ServerConnection) -> Response:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import logging
 
 import pytest
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from evcms_desktop.app.cli import build_parser, config_from_args
 from evcms_desktop.app.config import csms_config
@@ -173,3 +174,40 @@ def test_refused_handshakes_cannot_rotate_the_log_away(db, station, config: Csms
     summed = [line for line in lines if "more refused handshakes in the last 4 s" in line]
     assert summed and summed[0].startswith("127.0.0.1: "), lines
     assert int(summed[0].split()[1]) + len(lines) - len(summed) >= 100, lines
+
+
+def test_frames_at_debug_are_sampled_under_a_flood(db, station, config: CsmsConfig, caplog):
+    """At --log-level DEBUG websockets logged every frame of a flooder before the rate
+    limit saw it: most of the loop's work, and the log rotated. Now at most 50 frame lines
+    a second are logged, and the rest are counted in one line."""
+    cs = CentralSystem(config, db)
+
+    async def scenario() -> None:
+        async with running(cs):
+            flooder = await RawCharger.connect(cs, "CP-A")
+
+            async def drain() -> None:  # a client that stops reading holds the server up
+                with contextlib.suppress(ConnectionClosed):
+                    async for _ in flooder.ws:
+                        pass
+
+            reading = asyncio.create_task(drain())
+            with contextlib.suppress(ConnectionClosed):  # 1008 once it is a flood
+                for i in range(200):
+                    await flooder.ws.send(f'[2,"{i}","Heartbeat",{{}}]')
+            await asyncio.sleep(1.5)  # the next second says what it did not log
+            other = await RawCharger.connect(cs, "CP-B")  # frames of its own, that second
+            await other.call("Heartbeat", {})
+            await other.close()
+            await reading  # the flooder was closed (1008)
+
+    with caplog.at_level(logging.DEBUG):
+        run(scenario())
+    frames = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "evcms_desktop.csms.websocket" and r.msg in ("< %s", "> %s")
+    ]
+    counted = [r.getMessage() for r in caplog.records if "not logged" in r.getMessage()]
+    assert len(frames) <= 150, len(frames)  # 200 read and 120 answered were each a line
+    assert counted, counted
