@@ -51,7 +51,7 @@ from evcms_desktop.domain.validation import (
 )
 from evcms_desktop.store import driver_data, operators
 from evcms_desktop.store.bookings import BookingService, SlotTakenError, bookings_between
-from evcms_desktop.store.database import check_writable, open_database
+from evcms_desktop.store.database import DatabaseError, check_writable, open_database
 from evcms_desktop.store.deviations import summarize
 from evcms_desktop.store.kiosk_pin import pin_error, set_kiosk_pin
 from evcms_desktop.store.models import (
@@ -357,7 +357,10 @@ def _earliest(text: str | None, tz: tzinfo, day: date, arrival: time) -> datetim
 
 def _book(args: argparse.Namespace, config: AppConfig) -> int:
     if not args.dry_run:  # before any plan is offered: it could not be booked
-        check_writable(database_proxy.obj)
+        try:
+            check_writable(database_proxy.obj)
+        except DatabaseError as exc:  # a store that refuses writes: 1, as for every write
+            raise CommandError(str(exc)) from None
     station = selected_site(config)
     calendar = station_calendar(station)
     day = _date(args.date)

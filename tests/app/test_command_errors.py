@@ -128,6 +128,7 @@ def test_book_on_a_store_it_cannot_write_says_so_before_any_plan(
         chattr("-i", *path.parent.glob(path.name + "*"), check=False)
     line = one_line_error(result)
     assert f"{path} is not writable" in line and result.stdout == "", (line, result.stdout)
+    assert result.returncode == 1  # as chargers add and sites add say the same
     assert dry.returncode == 0 and "Dry run: nothing was booked." in dry.stdout, dry.stderr
 
 
@@ -153,6 +154,7 @@ def test_every_write_on_an_immutable_store_names_the_file_and_the_fix(
     line = one_line_error(result)
     assert line.startswith("evcms-desktop: cannot write: ") and f"{path}" in line, line
     assert "chattr -i" in line, line
+    assert result.returncode == 1
 
 
 def test_a_closed_stdin_for_a_password_prompt_is_one_line(db: str) -> None:
