@@ -207,7 +207,12 @@ class ChargerSession(OcppEndpoint):
         # When this connection opened, and when the charger was last heard before it: what
         # it reports between the two happened offline (see plausibility.vouched_start).
         self.connected_at = context.clock()
-        self.offline_since = cp.last_seen_at
+        # A last-seen time as late as this connection's may be its own (the registry's
+        # write races the load): then when it went is not known.
+        seen = cp.last_seen_at
+        self.offline_since = (
+            seen if seen is not None and seen < self.connected_at - LIVE_DELAY else None
+        )
 
     # -- hooks ---------------------------------------------------------------------
 
