@@ -469,10 +469,6 @@ WARM_SHARE = 0.4  # of a re-plan's budget for planning from the sessions already
 SHORT_KWH = 0.05  # a shortfall smaller than this counts as none (as the console shows kWh)
 
 
-def _short_kwh(schedule: Schedule) -> float:
-    return sum(u.shortfall_kwh for u in schedule.unmet)
-
-
 def plan_live(
     problem: ScheduleProblem,
     fixed: Mapping[Any, BookingPlan],
@@ -492,15 +488,15 @@ def plan_live(
     """
     began = time.perf_counter()
     warm = _plan_within(problem, fixed, previous, time_budget_s * (WARM_SHARE if previous else 1))
-    if not previous or _short_kwh(warm) < SHORT_KWH:
+    if not previous or warm.short_kwh < SHORT_KWH:
         return warm
     left = max(0.0, time_budget_s - (time.perf_counter() - began))
     cold = _plan_within(problem, fixed, {}, left)
-    if _short_kwh(cold) < _short_kwh(warm) - SHORT_KWH:
+    if cold.short_kwh < warm.short_kwh - SHORT_KWH:
         log.info(
             "Re-planned from scratch: %.1f kWh short, where from the sessions sent %.1f",
-            _short_kwh(cold),
-            _short_kwh(warm),
+            cold.short_kwh,
+            warm.short_kwh,
         )
         return replace(cold, seconds=time.perf_counter() - began)
     return replace(warm, seconds=time.perf_counter() - began)

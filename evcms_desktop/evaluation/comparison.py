@@ -132,8 +132,7 @@ def schedule_problem(
 
 
 def _rank(schedule: Schedule) -> tuple[float, Decimal, float]:
-    short = sum(u.shortfall_kwh for u in schedule.unmet)
-    return (round(short, 3), schedule.total_cost, round(schedule.peak_kw, 3))
+    return (round(schedule.short_kwh, 3), schedule.total_cost, round(schedule.peak_kw, 3))
 
 
 def site_schedule(

@@ -131,6 +131,11 @@ class Schedule:
         return not self.unmet
 
     @property
+    def short_kwh(self) -> float:
+        """The energy the schedule leaves short, over every unmet booking."""
+        return sum(u.shortfall_kwh for u in self.unmet)
+
+    @property
     def total_cost(self) -> Decimal:
         return sum((p.cost for p in self.plans.values()), Decimal(0))
 

@@ -634,7 +634,7 @@ def keeps_power_bound(schedule: Schedule) -> bool:
 
 
 def _rank(schedule: Schedule) -> tuple[float, Decimal]:
-    return (round(sum(u.shortfall_kwh for u in schedule.unmet), 3), schedule.total_cost)
+    return (round(schedule.short_kwh, 3), schedule.total_cost)
 
 
 @dataclass(frozen=True)
@@ -654,7 +654,7 @@ class FrontierPoint:
 
     @property
     def unmet_kwh(self) -> float:
-        return sum(u.shortfall_kwh for u in self.schedule.unmet)
+        return self.schedule.short_kwh
 
     @property
     def short(self) -> bool:

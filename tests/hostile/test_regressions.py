@@ -137,17 +137,19 @@ def test_meter_start_far_below_zero_is_not_billed(db, station, config):
     assert Event.select().where(Event.kind == "session_review").exists()
 
 
+async def _stop_three_hours_early(charger: RawCharger, tx_id: int) -> None:
+    """A StopTransaction stamped three hours before the session's start."""
+    before = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    answer = await charger.call(
+        "StopTransaction", {"meterStop": 90000, "timestamp": before, "transactionId": tx_id}
+    )
+    assert answer[0] == 3, answer
+
+
 def test_stop_before_start_is_flagged_not_billed(db, station, config):
     clock = FakeClock(NOW)
 
-    async def then(charger: RawCharger, tx_id: int) -> None:
-        before = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        answer = await charger.call(
-            "StopTransaction", {"meterStop": 90000, "timestamp": before, "transactionId": tx_id}
-        )
-        assert answer[0] == 3, answer
-
-    tx = _booked_session(db, station, clock, config, {"then": then})
+    tx = _booked_session(db, station, clock, config, {"then": _stop_three_hours_early})
     assert tx.energy_kwh == 0
     review = Event.get(Event.kind == "session_review")
     assert "before the start" in review.message
@@ -160,14 +162,7 @@ def test_a_review_flag_outlives_the_events(db, db_path, station, config, capsys)
 
     clock = FakeClock(NOW)
 
-    async def then(charger: RawCharger, tx_id: int) -> None:
-        before = (NOW - timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
-        answer = await charger.call(
-            "StopTransaction", {"meterStop": 90000, "timestamp": before, "transactionId": tx_id}
-        )
-        assert answer[0] == 3, answer
-
-    tx = _booked_session(db, station, clock, config, {"then": then})
+    tx = _booked_session(db, station, clock, config, {"then": _stop_three_hours_early})
     assert prune_events(NOW + timedelta(days=3650)) and not Event.select().exists()
     assert "before the start" in ChargingTransaction.get_by_id(tx.id).review
     assert main(["--db", str(db_path), "sessions"]) == 0
